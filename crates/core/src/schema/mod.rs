@@ -1,0 +1,8 @@
+//! The schema model (what a database looks like) and the diff between two snapshots.
+//! Introspection, which fills the model from a live database, lives in the `autodb` crate.
+
+pub mod diff;
+pub mod model;
+
+pub use diff::{diff, SchemaDiff};
+pub use model::{qualified, short_type, SchemaSnapshot};

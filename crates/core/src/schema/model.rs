@@ -1,0 +1,291 @@
+//! The schema snapshot: what autodb knows about a database's structure at one moment.
+//!
+//! A snapshot is produced by introspection (in the `autodb` crate, which talks to PostgreSQL)
+//! and consumed by pure code: the diff after an execution, the analysis (table sizes, foreign
+//! keys, views), the fingerprint bound into approval tokens. Collections are kept sorted by
+//! name so two snapshots of the same schema serialize identically.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SchemaSnapshot {
+    pub schemas: Vec<String>,
+    pub tables: Vec<Table>,
+    #[serde(default)]
+    pub views: Vec<View>,
+    #[serde(default)]
+    pub enums: Vec<EnumType>,
+    #[serde(default)]
+    pub sequences: Vec<Sequence>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TableKind {
+    Regular,
+    Partitioned,
+    Foreign,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Table {
+    pub schema: String,
+    pub name: String,
+    pub kind: TableKind,
+    pub columns: Vec<Column>,
+    #[serde(default)]
+    pub indexes: Vec<Index>,
+    #[serde(default)]
+    pub constraints: Vec<Constraint>,
+    /// `pg_class.reltuples`, clamped at 0 (PostgreSQL reports -1 for never-analyzed tables).
+    pub estimated_rows: i64,
+    /// `pg_total_relation_size`: heap, indexes and TOAST.
+    pub total_bytes: i64,
+    /// The parent of a partition, if this table is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition_of: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Column {
+    pub name: String,
+    /// As `format_type` prints it, e.g. `character varying(20)`.
+    pub data_type: String,
+    pub nullable: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    /// `a` (always) or `d` (by default) for identity columns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    /// `s` for stored generated columns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generated: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Index {
+    pub name: String,
+    pub definition: String,
+    pub unique: bool,
+    pub primary: bool,
+    pub valid: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConstraintKind {
+    PrimaryKey,
+    Unique,
+    Check,
+    ForeignKey,
+    Exclusion,
+    Trigger,
+    NotNull,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Constraint {
+    pub name: String,
+    pub kind: ConstraintKind,
+    pub definition: String,
+    pub columns: Vec<String>,
+    pub validated: bool,
+    /// For foreign keys: the referenced table, qualified as [`qualified`] writes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub references: Option<String>,
+    /// For foreign keys: `ON DELETE` action code (`a` no action, `r` restrict, `c` cascade,
+    /// `n` set null, `d` set default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_delete: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct View {
+    pub schema: String,
+    pub name: String,
+    pub materialized: bool,
+    /// Tables and views this view reads, qualified as [`qualified`] writes them.
+    pub depends_on: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnumType {
+    pub schema: String,
+    pub name: String,
+    pub labels: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sequence {
+    pub schema: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owned_by: Option<String>,
+}
+
+/// The name autodb shows for a relation: bare in `public`, `schema.name` elsewhere.
+pub fn qualified(schema: &str, name: &str) -> String {
+    if schema == "public" {
+        name.to_string()
+    } else {
+        format!("{schema}.{name}")
+    }
+}
+
+impl Table {
+    pub fn qualified_name(&self) -> String {
+        qualified(&self.schema, &self.name)
+    }
+
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+impl View {
+    pub fn qualified_name(&self) -> String {
+        qualified(&self.schema, &self.name)
+    }
+}
+
+impl SchemaSnapshot {
+    /// Finds a table by the name a statement uses: `orders`, `public.orders` or `s.orders`.
+    pub fn table(&self, name: &str) -> Option<&Table> {
+        let (schema, bare) = match name.split_once('.') {
+            Some((s, n)) => (s, n),
+            None => ("public", name),
+        };
+        self.tables
+            .iter()
+            .find(|t| t.schema == schema && t.name == bare)
+    }
+
+    /// Sorts every collection so equal schemas serialize (and fingerprint) identically.
+    pub fn normalize(&mut self) {
+        self.schemas.sort();
+        self.tables
+            .sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+        for table in &mut self.tables {
+            table.indexes.sort_by(|a, b| a.name.cmp(&b.name));
+            table.constraints.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+        self.views
+            .sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+        self.enums
+            .sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+        self.sequences
+            .sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+    }
+
+    /// A SHA-256 over the structure only: row estimates and sizes change with traffic and
+    /// must not make an approval token stale.
+    pub fn fingerprint(&self) -> String {
+        let mut shape = self.clone();
+        shape.normalize();
+        for table in &mut shape.tables {
+            table.estimated_rows = 0;
+            table.total_bytes = 0;
+        }
+        let bytes = serde_json::to_vec(&shape).unwrap_or_default();
+        hex::encode(Sha256::digest(&bytes))
+    }
+}
+
+/// Writes a `format_type` name the way people write it in migrations: `varchar(20)` for
+/// `character varying(20)`, `timestamptz` for `timestamp with time zone`.
+pub fn short_type(data_type: &str) -> String {
+    const PREFIXES: [(&str, &str); 8] = [
+        ("character varying", "varchar"),
+        ("timestamp without time zone", "timestamp"),
+        ("timestamp with time zone", "timestamptz"),
+        ("time without time zone", "time"),
+        ("time with time zone", "timetz"),
+        ("bit varying", "varbit"),
+        ("double precision", "double precision"),
+        ("character", "char"),
+    ];
+    for (long, short) in PREFIXES {
+        if let Some(rest) = data_type.strip_prefix(long) {
+            return format!("{short}{rest}");
+        }
+    }
+    // `timestamp(3) without time zone` keeps its precision in the middle.
+    if let Some(rest) = data_type.strip_prefix("timestamp(") {
+        if let Some(p) = rest.strip_suffix(" with time zone") {
+            return format!("timestamptz({p}");
+        }
+        if let Some(p) = rest.strip_suffix(" without time zone") {
+            return format!("timestamp({p}");
+        }
+    }
+    data_type.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_types_read_like_migrations() {
+        assert_eq!(short_type("character varying(20)"), "varchar(20)");
+        assert_eq!(short_type("character varying"), "varchar");
+        assert_eq!(short_type("character(2)"), "char(2)");
+        assert_eq!(short_type("timestamp with time zone"), "timestamptz");
+        assert_eq!(short_type("timestamp(3) without time zone"), "timestamp(3)");
+        assert_eq!(short_type("integer"), "integer");
+        assert_eq!(short_type("numeric(10,2)"), "numeric(10,2)");
+        assert_eq!(short_type("character varying(20)[]"), "varchar(20)[]");
+    }
+
+    fn table(name: &str, rows: i64) -> Table {
+        Table {
+            schema: "public".into(),
+            name: name.into(),
+            kind: TableKind::Regular,
+            columns: vec![Column {
+                name: "id".into(),
+                data_type: "integer".into(),
+                nullable: false,
+                default: None,
+                identity: None,
+                generated: None,
+            }],
+            indexes: vec![],
+            constraints: vec![],
+            estimated_rows: rows,
+            total_bytes: rows * 100,
+            partition_of: None,
+        }
+    }
+
+    #[test]
+    fn fingerprint_ignores_sizes_and_order_but_not_structure() {
+        let a = SchemaSnapshot {
+            schemas: vec!["public".into()],
+            tables: vec![table("a", 1), table("b", 2)],
+            ..Default::default()
+        };
+        let mut b = a.clone();
+        b.tables.reverse();
+        b.tables[0].estimated_rows = 1_000_000;
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        b.tables[0].columns[0].nullable = true;
+        assert_ne!(a.fingerprint(), b.fingerprint());
+    }
+
+    #[test]
+    fn finds_tables_by_statement_names() {
+        let mut other = table("t", 0);
+        other.schema = "s".into();
+        let snap = SchemaSnapshot {
+            schemas: vec![],
+            tables: vec![table("t", 0), other],
+            ..Default::default()
+        };
+        assert_eq!(snap.table("t").unwrap().schema, "public");
+        assert_eq!(snap.table("public.t").unwrap().schema, "public");
+        assert_eq!(snap.table("s.t").unwrap().schema, "s");
+        assert!(snap.table("x").is_none());
+    }
+}
