@@ -1,0 +1,505 @@
+//! The AWS [`Store`]: one DynamoDB table (single-table design, `pk` + `sk`).
+//!
+//! | item       | pk                | sk       | notable attributes                         |
+//! |------------|-------------------|----------|--------------------------------------------|
+//! | connection | `CONN`            | id       | name, db_type, secret_ref, created_at      |
+//! | API key    | `APIKEY#<sha256>` | `APIKEY` |                                            |
+//! | nonce      | `NONCE#<nonce>`   | `NONCE`  | request_id, `ttl` (epoch s, for DynamoDB TTL) |
+//! | lock       | `LOCK#<conn id>`  | `LOCK`   | request_id, lease_until (epoch ms)         |
+//! | request    | `REQ#<id>`        | `REQ`    | the request's fields; claim_until (epoch ms) |
+//!
+//! `begin_execution` is one `TransactWriteItems`; its cancellation reasons say which
+//! condition failed (nonce → replay, lock → busy).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Utc};
+
+use crate::adapters::local::store::finish_columns;
+use crate::app::ports::{BeginExecution, BeginOutcome, ClaimOutcome, Finish, PortError, Store};
+use crate::domain::{Connection, ConnectionId, DbType, MigrationRequest, RequestId, RequestStatus};
+
+type Item = HashMap<String, AttributeValue>;
+
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+fn unavailable<E: std::error::Error + Send + Sync + 'static>(err: E) -> PortError {
+    PortError::unavailable("dynamodb", err)
+}
+
+fn corrupt(what: &'static str, detail: impl ToString) -> PortError {
+    PortError::Corrupt {
+        what,
+        detail: detail.to_string(),
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+}
+
+fn get_s(item: &Item, name: &str) -> Option<String> {
+    item.get(name)?.as_s().ok().cloned()
+}
+
+fn get_n(item: &Item, name: &str) -> Option<i64> {
+    item.get(name)?.as_n().ok()?.parse().ok()
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+fn get_ts(item: &Item, name: &str) -> Result<Option<DateTime<Utc>>, PortError> {
+    get_s(item, name)
+        .map(|v| {
+            DateTime::parse_from_rfc3339(&v)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| corrupt("request", e))
+        })
+        .transpose()
+}
+
+fn request_item(r: &MigrationRequest) -> Item {
+    let mut item = key(format!("REQ#{}", r.request_id), "REQ");
+    item.insert("connection_id".into(), s(r.connection_id.as_str()));
+    item.insert("sql".into(), s(&r.sql));
+    item.insert("sql_sha256".into(), s(&r.sql_sha256));
+    item.insert("status".into(), s(r.status.as_str()));
+    if let Some(p) = &r.progress {
+        item.insert("progress".into(), s(p));
+    }
+    item.insert("created_at".into(), s(rfc3339(r.created_at)));
+    item.insert("attempts".into(), n(i64::from(r.attempts)));
+    item
+}
+
+fn json_attr<T: serde::de::DeserializeOwned>(
+    item: &Item,
+    name: &str,
+) -> Result<Option<T>, PortError> {
+    get_s(item, name)
+        .map(|v| serde_json::from_str(&v))
+        .transpose()
+        .map_err(|e| corrupt("request", e))
+}
+
+fn parse_request(item: &Item) -> Result<MigrationRequest, PortError> {
+    let pk = get_s(item, "pk").unwrap_or_default();
+    Ok(MigrationRequest {
+        request_id: pk
+            .strip_prefix("REQ#")
+            .and_then(RequestId::parse)
+            .ok_or_else(|| corrupt("request", "pk"))?,
+        connection_id: get_s(item, "connection_id")
+            .and_then(|c| ConnectionId::parse(&c))
+            .ok_or_else(|| corrupt("request", "connection_id"))?,
+        sql: get_s(item, "sql").unwrap_or_default(),
+        sql_sha256: get_s(item, "sql_sha256").unwrap_or_default(),
+        status: get_s(item, "status")
+            .and_then(|v| RequestStatus::parse(&v))
+            .ok_or_else(|| corrupt("request", "status"))?,
+        progress: get_s(item, "progress"),
+        result: json_attr(item, "result")?,
+        error: json_attr(item, "error")?,
+        created_at: get_ts(item, "created_at")?.ok_or_else(|| corrupt("request", "created_at"))?,
+        started_at: get_ts(item, "started_at")?,
+        completed_at: get_ts(item, "completed_at")?,
+        claim_until: get_n(item, "claim_until").and_then(DateTime::<Utc>::from_timestamp_millis),
+        attempts: get_n(item, "attempts")
+            .and_then(|a| u32::try_from(a).ok())
+            .unwrap_or(0),
+    })
+}
+
+fn parse_connection(item: &Item) -> Option<Connection> {
+    Some(Connection {
+        id: ConnectionId::parse(&get_s(item, "sk")?)?,
+        name: get_s(item, "name")?,
+        db_type: DbType::parse(&get_s(item, "db_type")?)?,
+        secret_ref: get_s(item, "secret_ref")?,
+        created_at: DateTime::parse_from_rfc3339(&get_s(item, "created_at")?)
+            .ok()?
+            .with_timezone(&Utc),
+    })
+}
+
+fn is_conditional_failure<E>(err: &SdkError<E>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    err.as_service_error()
+        .and_then(|e| e.code())
+        .is_some_and(|c| c == "ConditionalCheckFailedException")
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    fn put(&self, item: Item, condition: &str, values: Option<Item>) -> TransactWriteItem {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .set_expression_attribute_values(values)
+            .build()
+            .expect("table, item and condition are set");
+        TransactWriteItem::builder().put(put).build()
+    }
+
+    async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>, PortError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item)
+    }
+
+    async fn load_request(&self, id: &RequestId) -> Result<Option<MigrationRequest>, PortError> {
+        self.get_item(format!("REQ#{id}"), "REQ")
+            .await?
+            .map(|i| parse_request(&i))
+            .transpose()
+    }
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn put_connection(&self, c: &Connection) -> Result<(), PortError> {
+        let mut item = key("CONN".into(), c.id.as_str());
+        item.insert("name".into(), s(&c.name));
+        item.insert("db_type".into(), s("postgresql"));
+        item.insert("secret_ref".into(), s(&c.secret_ref));
+        item.insert("created_at".into(), s(rfc3339(c.created_at)));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get_connection(&self, id: &ConnectionId) -> Result<Option<Connection>, PortError> {
+        Ok(self
+            .get_item("CONN".into(), id.as_str())
+            .await?
+            .and_then(|i| parse_connection(&i)))
+    }
+
+    async fn list_connections(&self) -> Result<Vec<Connection>, PortError> {
+        let items: Vec<Item> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s("CONN"))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(unavailable)?;
+        Ok(items.iter().filter_map(parse_connection).collect())
+    }
+
+    async fn put_api_key_hash(&self, sha256_hex: &str) -> Result<(), PortError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(key(format!("APIKEY#{sha256_hex}"), "APIKEY")))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn has_api_key_hash(&self, sha256_hex: &str) -> Result<bool, PortError> {
+        Ok(self
+            .get_item(format!("APIKEY#{sha256_hex}"), "APIKEY")
+            .await?
+            .is_some())
+    }
+
+    async fn begin_execution(&self, b: &BeginExecution<'_>) -> Result<BeginOutcome, PortError> {
+        let request = b.request;
+        let mut nonce = key(format!("NONCE#{}", b.nonce), "NONCE");
+        nonce.insert("request_id".into(), s(request.request_id.as_str()));
+        nonce.insert("ttl".into(), n(b.nonce_keep_until.timestamp()));
+        let mut lock = key(format!("LOCK#{}", request.connection_id), "LOCK");
+        lock.insert("request_id".into(), s(request.request_id.as_str()));
+        lock.insert("lease_until".into(), n(b.lock_until.timestamp_millis()));
+        // The order matters: cancellation reasons come back in this order.
+        let items = vec![
+            self.put(nonce, "attribute_not_exists(pk)", None),
+            self.put(
+                lock,
+                "attribute_not_exists(pk) OR lease_until < :now",
+                Some(HashMap::from([(
+                    ":now".to_string(),
+                    n(b.now.timestamp_millis()),
+                )])),
+            ),
+            self.put(request_item(request), "attribute_not_exists(pk)", None),
+        ];
+        // Concurrent transactions on the same items are cancelled with `TransactionConflict`;
+        // a short retry lets the winner's write become visible.
+        for attempt in 0..8u32 {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => return Ok(BeginOutcome::Created),
+                Err(err) => err,
+            };
+            let reasons: Vec<String> = match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(e)) => e
+                    .cancellation_reasons()
+                    .iter()
+                    .map(|r| r.code().unwrap_or("None").to_string())
+                    .collect(),
+                _ => return Err(unavailable(err)),
+            };
+            let failed = |i: usize| {
+                reasons
+                    .get(i)
+                    .is_some_and(|c| c == "ConditionalCheckFailed")
+            };
+            if failed(0) {
+                return match self.nonce_request(b.nonce).await? {
+                    Some(id) => Ok(BeginOutcome::Replay(id)),
+                    None => Err(corrupt("nonce", "consumed nonce without a request")),
+                };
+            }
+            if failed(1) {
+                return Ok(BeginOutcome::Busy);
+            }
+            if !reasons.iter().any(|c| c == "TransactionConflict") {
+                return Err(unavailable(err));
+            }
+            tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt + 1))).await;
+        }
+        Err(PortError::unavailable(
+            "dynamodb",
+            "transaction kept conflicting with concurrent writers",
+        ))
+    }
+
+    async fn nonce_request(&self, nonce: &str) -> Result<Option<RequestId>, PortError> {
+        Ok(self
+            .get_item(format!("NONCE#{nonce}"), "NONCE")
+            .await?
+            .and_then(|i| get_s(&i, "request_id"))
+            .and_then(|r| RequestId::parse(&r)))
+    }
+
+    async fn get_request(&self, id: &RequestId) -> Result<Option<MigrationRequest>, PortError> {
+        self.load_request(id).await
+    }
+
+    async fn claim_request(
+        &self,
+        id: &RequestId,
+        now: DateTime<Utc>,
+        claim_until: DateTime<Utc>,
+    ) -> Result<ClaimOutcome, PortError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("REQ#{id}"), "REQ")))
+            .update_expression(
+                "SET #s = :executing, claim_until = :until, progress = :starting, \
+                 started_at = if_not_exists(started_at, :now_s) ADD attempts :one",
+            )
+            .condition_expression(
+                "attribute_exists(pk) AND (#s = :pending OR (#s = :executing AND claim_until < :now))",
+            )
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":executing", s("executing"))
+            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":starting", s("Starting"))
+            .expression_attribute_values(":until", n(claim_until.timestamp_millis()))
+            .expression_attribute_values(":now", n(now.timestamp_millis()))
+            .expression_attribute_values(":now_s", s(rfc3339(now)))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let item = out
+                    .attributes
+                    .ok_or_else(|| corrupt("request", "no attributes"))?;
+                Ok(ClaimOutcome::Claimed(parse_request(&item)?))
+            }
+            Err(err) if is_conditional_failure(&err) => Ok(match self.load_request(id).await? {
+                None => ClaimOutcome::Missing,
+                Some(r) if r.status.is_terminal() => ClaimOutcome::Finished(r),
+                Some(_) => ClaimOutcome::Busy,
+            }),
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    async fn set_progress(&self, id: &RequestId, progress: &str) -> Result<(), PortError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("REQ#{id}"), "REQ")))
+            .update_expression("SET progress = :p")
+            .expression_attribute_values(":p", s(progress))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn finish_request(
+        &self,
+        id: &RequestId,
+        finish: &Finish,
+        now: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        let (status, progress, result, error) = finish_columns(finish);
+        let (field, value) = match (result, error) {
+            (Some(r), _) => ("result", r),
+            (None, Some(e)) => ("error", e),
+            (None, None) => return Err(corrupt("request", "finish without result or error")),
+        };
+        let outcome = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("REQ#{id}"), "REQ")))
+            .update_expression(format!(
+                "SET #s = :status, progress = :p, {field} = :v, completed_at = :now REMOVE claim_until"
+            ))
+            .condition_expression("attribute_exists(pk) AND NOT (#s IN (:completed, :failed))")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":status", s(status))
+            .expression_attribute_values(":p", s(progress))
+            .expression_attribute_values(":v", s(value))
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .expression_attribute_values(":completed", s("completed"))
+            .expression_attribute_values(":failed", s("failed"))
+            .send()
+            .await;
+        match outcome {
+            Ok(_) => Ok(()),
+            // Already finished by an earlier delivery: the first answer stands.
+            Err(err) if is_conditional_failure(&err) => Ok(()),
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    async fn renew_lock(
+        &self,
+        connection: &ConnectionId,
+        request: &RequestId,
+        until: DateTime<Utc>,
+    ) -> Result<bool, PortError> {
+        let outcome = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("LOCK#{connection}"), "LOCK")))
+            .update_expression("SET lease_until = :until")
+            .condition_expression("request_id = :req")
+            .expression_attribute_values(":until", n(until.timestamp_millis()))
+            .expression_attribute_values(":req", s(request.as_str()))
+            .send()
+            .await;
+        match outcome {
+            Ok(_) => Ok(true),
+            Err(err) if is_conditional_failure(&err) => Ok(false),
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    async fn release_lock(
+        &self,
+        connection: &ConnectionId,
+        request: &RequestId,
+    ) -> Result<(), PortError> {
+        let outcome = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("LOCK#{connection}"), "LOCK")))
+            .condition_expression("request_id = :req")
+            .expression_attribute_values(":req", s(request.as_str()))
+            .send()
+            .await;
+        match outcome {
+            Ok(_) => Ok(()),
+            Err(err) if is_conditional_failure(&err) => Ok(()),
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+}
+
+/// Creates the table as `template.yaml` declares it (for tests and `autodb deploy`-less
+/// trials against moto or DynamoDB Local).
+pub async fn create_table(client: &Client, table: &str) -> Result<(), PortError> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let attr = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("complete attribute")
+    };
+    let key_el = |name: &str, kind| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .expect("complete key")
+    };
+    client
+        .create_table()
+        .table_name(table)
+        .attribute_definitions(attr("pk"))
+        .attribute_definitions(attr("sk"))
+        .key_schema(key_el("pk", KeyType::Hash))
+        .key_schema(key_el("sk", KeyType::Range))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .map_err(unavailable)?;
+    Ok(())
+}

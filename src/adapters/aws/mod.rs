@@ -1,0 +1,57 @@
+//! The AWS backends: DynamoDB, SQS and Secrets Manager through the official SDK.
+//!
+//! Endpoints come from the SDK's own configuration chain, so `AWS_ENDPOINT_URL` points every
+//! client at a moto server in tests without any code path of its own.
+
+pub mod dynamo;
+pub mod secrets;
+pub mod sqs;
+
+use std::sync::Arc;
+
+use crate::app::ports::{Clock, PortError, SecretStore};
+use crate::app::{App, Settings};
+use crate::token::KeyRing;
+
+pub use dynamo::DynamoStore;
+pub use secrets::SecretsManager;
+pub use sqs::SqsQueue;
+
+/// Where the AWS resources are: what `template.yaml` passes to every function.
+#[derive(Debug, Clone)]
+pub struct AwsResources {
+    pub table: String,
+    pub queue_url: String,
+    pub signing_key_secret: String,
+}
+
+/// Builds the application on AWS clients made from one SDK configuration.
+pub async fn build_app(
+    sdk: &aws_config::SdkConfig,
+    resources: &AwsResources,
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+) -> Result<App, PortError> {
+    let secrets = SecretsManager::new(aws_sdk_secretsmanager::Client::new(sdk));
+    let ring = secrets.get(&resources.signing_key_secret).await?;
+    let keys = KeyRing::from_secret(secrecy::ExposeSecret::expose_secret(&ring)).map_err(|e| {
+        PortError::Corrupt {
+            what: "signing key secret",
+            detail: e.to_string(),
+        }
+    })?;
+    Ok(App::new(
+        Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            &resources.table,
+        )),
+        Arc::new(SqsQueue::new(
+            aws_sdk_sqs::Client::new(sdk),
+            &resources.queue_url,
+        )),
+        Arc::new(secrets),
+        Arc::new(keys),
+        clock,
+        settings,
+    ))
+}

@@ -1,0 +1,46 @@
+//! The AWS [`JobQueue`]: one SQS message `{"request_id": …}` per job.
+
+use async_trait::async_trait;
+use aws_sdk_sqs::Client;
+use serde::{Deserialize, Serialize};
+
+use crate::app::ports::{JobQueue, PortError};
+use crate::domain::RequestId;
+
+/// The message body, shared by the sender and the executor's SQS handler.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct JobMessage {
+    pub request_id: String,
+}
+
+pub struct SqsQueue {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsQueue {
+    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl JobQueue for SqsQueue {
+    async fn enqueue(&self, id: &RequestId) -> Result<(), PortError> {
+        let body = serde_json::to_string(&JobMessage {
+            request_id: id.to_string(),
+        })
+        .map_err(|e| PortError::unavailable("sqs", e))?;
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| PortError::unavailable("sqs", e))?;
+        Ok(())
+    }
+}

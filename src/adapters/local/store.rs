@@ -1,0 +1,477 @@
+//! The local [`Store`]: one SQLite file in the data directory.
+//!
+//! `begin_execution` is one `BEGIN IMMEDIATE` transaction, the local equivalent of the
+//! DynamoDB `TransactWriteItems` (DESIGN §4). SQLite calls are short and run on the blocking
+//! pool behind one mutex, which also serializes writers the way SQLite wants.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection as Db, OptionalExtension, TransactionBehavior};
+
+use crate::app::ports::{BeginExecution, BeginOutcome, ClaimOutcome, Finish, PortError, Store};
+use crate::domain::{Connection, ConnectionId, DbType, MigrationRequest, RequestId, RequestStatus};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS connections (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, db_type TEXT NOT NULL,
+    secret_ref TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS api_keys (sha256 TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS nonces (
+    nonce TEXT PRIMARY KEY, request_id TEXT NOT NULL, keep_until TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS locks (
+    connection_id TEXT PRIMARY KEY, request_id TEXT NOT NULL, lease_until TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS requests (
+    request_id TEXT PRIMARY KEY, connection_id TEXT NOT NULL, sql TEXT NOT NULL,
+    sql_sha256 TEXT NOT NULL, status TEXT NOT NULL, progress TEXT, result TEXT, error TEXT,
+    created_at TEXT NOT NULL, started_at TEXT, completed_at TEXT, claim_until TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS requests_status ON requests (status);
+";
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    db: Arc<Mutex<Db>>,
+}
+
+fn unavailable(err: impl std::error::Error + Send + Sync + 'static) -> PortError {
+    PortError::unavailable("sqlite", err)
+}
+
+fn corrupt(detail: impl ToString) -> PortError {
+    PortError::Corrupt {
+        what: "request",
+        detail: detail.to_string(),
+    }
+}
+
+/// Timestamps are stored as RFC 3339 with fixed precision so text order is time order.
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+fn parse_ts(raw: Option<String>) -> Result<Option<DateTime<Utc>>, PortError> {
+    raw.map(|s| {
+        DateTime::parse_from_rfc3339(&s)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(corrupt)
+    })
+    .transpose()
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> Result<Self, PortError> {
+        let db = Db::open(path).map_err(unavailable)?;
+        db.pragma_update(None, "journal_mode", "WAL")
+            .map_err(unavailable)?;
+        db.pragma_update(None, "busy_timeout", 5000)
+            .map_err(unavailable)?;
+        db.execute_batch(SCHEMA).map_err(unavailable)?;
+        Ok(Self {
+            db: Arc::new(Mutex::new(db)),
+        })
+    }
+
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Db) -> Result<T, PortError> + Send + 'static,
+    ) -> Result<T, PortError> {
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = db.lock().unwrap_or_else(|e| e.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    /// Requests that were queued or running when the process stopped, oldest first: the
+    /// local queue re-queues them on start so nothing accepted is lost.
+    pub async fn unfinished_requests(&self) -> Result<Vec<RequestId>, PortError> {
+        self.with(|db| {
+            let mut stmt = db
+                .prepare(
+                    "SELECT request_id FROM requests WHERE status IN ('pending', 'executing')
+                     ORDER BY created_at",
+                )
+                .map_err(unavailable)?;
+            let ids = stmt
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(unavailable)?
+                .filter_map(|r| r.ok().and_then(|s| RequestId::parse(&s)))
+                .collect();
+            Ok(ids)
+        })
+        .await
+    }
+}
+
+const REQUEST_COLUMNS: &str = "request_id, connection_id, sql, sql_sha256, status, progress, \
+     result, error, created_at, started_at, completed_at, claim_until, attempts";
+
+fn read_request(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<MigrationRequest, PortError>> {
+    let raw: [Option<String>; 12] = [
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+        row.get(6)?,
+        row.get(7)?,
+        row.get(8)?,
+        row.get(9)?,
+        row.get(10)?,
+        row.get(11)?,
+    ];
+    let attempts: u32 = row.get(12)?;
+    Ok(build_request(raw, attempts))
+}
+
+fn build_request(raw: [Option<String>; 12], attempts: u32) -> Result<MigrationRequest, PortError> {
+    let [id, conn, sql, sha, status, progress, result, error, created, started, completed, claim] =
+        raw;
+    Ok(MigrationRequest {
+        request_id: id
+            .as_deref()
+            .and_then(RequestId::parse)
+            .ok_or_else(|| corrupt("id"))?,
+        connection_id: conn
+            .as_deref()
+            .and_then(ConnectionId::parse)
+            .ok_or_else(|| corrupt("connection_id"))?,
+        sql: sql.unwrap_or_default(),
+        sql_sha256: sha.unwrap_or_default(),
+        status: status
+            .as_deref()
+            .and_then(RequestStatus::parse)
+            .ok_or_else(|| corrupt("status"))?,
+        progress,
+        result: result
+            .map(|r| serde_json::from_str(&r))
+            .transpose()
+            .map_err(corrupt)?,
+        error: error
+            .map(|e| serde_json::from_str(&e))
+            .transpose()
+            .map_err(corrupt)?,
+        created_at: parse_ts(created)?.ok_or_else(|| corrupt("created_at"))?,
+        started_at: parse_ts(started)?,
+        completed_at: parse_ts(completed)?,
+        claim_until: parse_ts(claim)?,
+        attempts,
+    })
+}
+
+fn get_request(db: &Db, id: &str) -> Result<Option<MigrationRequest>, PortError> {
+    db.query_row(
+        &format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE request_id = ?1"),
+        [id],
+        read_request,
+    )
+    .optional()
+    .map_err(unavailable)?
+    .transpose()
+}
+
+fn read_connection(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Connection>> {
+    let (id, name, db_type, secret_ref, created): (String, String, String, String, String) = (
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+    );
+    Ok((|| {
+        Some(Connection {
+            id: ConnectionId::parse(&id)?,
+            name,
+            db_type: DbType::parse(&db_type)?,
+            secret_ref,
+            created_at: parse_ts(Some(created)).ok()??,
+        })
+    })())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn put_connection(&self, c: &Connection) -> Result<(), PortError> {
+        let c = c.clone();
+        self.with(move |db| {
+            db.execute(
+                "INSERT OR REPLACE INTO connections VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    c.id.as_str(),
+                    c.name,
+                    "postgresql",
+                    c.secret_ref,
+                    ts(c.created_at)
+                ],
+            )
+            .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_connection(&self, id: &ConnectionId) -> Result<Option<Connection>, PortError> {
+        let id = id.clone();
+        self.with(move |db| {
+            db.query_row(
+                "SELECT id, name, db_type, secret_ref, created_at FROM connections WHERE id = ?1",
+                [id.as_str()],
+                read_connection,
+            )
+            .optional()
+            .map(Option::flatten)
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn list_connections(&self) -> Result<Vec<Connection>, PortError> {
+        self.with(|db| {
+            let mut stmt = db
+                .prepare("SELECT id, name, db_type, secret_ref, created_at FROM connections")
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map([], read_connection)
+                .map_err(unavailable)?
+                .filter_map(|r| r.ok().flatten())
+                .collect();
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn put_api_key_hash(&self, sha256_hex: &str) -> Result<(), PortError> {
+        let hash = sha256_hex.to_string();
+        self.with(move |db| {
+            db.execute("INSERT OR IGNORE INTO api_keys VALUES (?1)", [hash])
+                .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn has_api_key_hash(&self, sha256_hex: &str) -> Result<bool, PortError> {
+        let hash = sha256_hex.to_string();
+        self.with(move |db| {
+            db.query_row("SELECT 1 FROM api_keys WHERE sha256 = ?1", [hash], |_| {
+                Ok(())
+            })
+            .optional()
+            .map(|r| r.is_some())
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn begin_execution(&self, b: &BeginExecution<'_>) -> Result<BeginOutcome, PortError> {
+        let r = b.request.clone();
+        let (nonce, keep, lock_until, now) = (
+            b.nonce.to_string(),
+            ts(b.nonce_keep_until),
+            ts(b.lock_until),
+            ts(b.now),
+        );
+        self.with(move |db| {
+            let tx = db
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            let used: Option<String> = tx
+                .query_row("SELECT request_id FROM nonces WHERE nonce = ?1", [&nonce], |row| {
+                    row.get(0)
+                })
+                .optional()
+                .map_err(unavailable)?;
+            if let Some(existing) = used {
+                let id = RequestId::parse(&existing).ok_or_else(|| corrupt("nonce"))?;
+                return Ok(BeginOutcome::Replay(id));
+            }
+            let holder: Option<(String, String)> = tx
+                .query_row(
+                    "SELECT request_id, lease_until FROM locks WHERE connection_id = ?1",
+                    [r.connection_id.as_str()],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            if matches!(holder, Some((_, lease)) if lease > now) {
+                return Ok(BeginOutcome::Busy);
+            }
+            tx.execute("INSERT INTO nonces VALUES (?1, ?2, ?3)", params![nonce, r.request_id.as_str(), keep])
+                .map_err(unavailable)?;
+            tx.execute(
+                "INSERT OR REPLACE INTO locks VALUES (?1, ?2, ?3)",
+                params![r.connection_id.as_str(), r.request_id.as_str(), lock_until],
+            )
+            .map_err(unavailable)?;
+            tx.execute(
+                &format!("INSERT INTO requests ({REQUEST_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, NULL, ?7, NULL, NULL, NULL, 0)"),
+                params![
+                    r.request_id.as_str(), r.connection_id.as_str(), r.sql, r.sql_sha256,
+                    r.status.as_str(), r.progress, ts(r.created_at)
+                ],
+            )
+            .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(BeginOutcome::Created)
+        })
+        .await
+    }
+
+    async fn nonce_request(&self, nonce: &str) -> Result<Option<RequestId>, PortError> {
+        let nonce = nonce.to_string();
+        self.with(move |db| {
+            let found: Option<String> = db
+                .query_row(
+                    "SELECT request_id FROM nonces WHERE nonce = ?1",
+                    [nonce],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            Ok(found.and_then(|s| RequestId::parse(&s)))
+        })
+        .await
+    }
+
+    async fn get_request(&self, id: &RequestId) -> Result<Option<MigrationRequest>, PortError> {
+        let id = id.clone();
+        self.with(move |db| get_request(db, id.as_str())).await
+    }
+
+    async fn claim_request(
+        &self,
+        id: &RequestId,
+        now: DateTime<Utc>,
+        claim_until: DateTime<Utc>,
+    ) -> Result<ClaimOutcome, PortError> {
+        let id = id.clone();
+        let (now, until) = (ts(now), ts(claim_until));
+        self.with(move |db| {
+            let changed = db
+                .execute(
+                    "UPDATE requests SET status = 'executing', claim_until = ?2,
+                            started_at = coalesce(started_at, ?3), attempts = attempts + 1,
+                            progress = 'Starting'
+                      WHERE request_id = ?1 AND (status = 'pending'
+                            OR (status = 'executing' AND claim_until < ?3))",
+                    params![id.as_str(), until, now],
+                )
+                .map_err(unavailable)?;
+            let Some(request) = get_request(db, id.as_str())? else {
+                return Ok(ClaimOutcome::Missing);
+            };
+            Ok(if changed == 1 {
+                ClaimOutcome::Claimed(request)
+            } else if request.status.is_terminal() {
+                ClaimOutcome::Finished(request)
+            } else {
+                ClaimOutcome::Busy
+            })
+        })
+        .await
+    }
+
+    async fn set_progress(&self, id: &RequestId, progress: &str) -> Result<(), PortError> {
+        let (id, progress) = (id.clone(), progress.to_string());
+        self.with(move |db| {
+            db.execute(
+                "UPDATE requests SET progress = ?2 WHERE request_id = ?1",
+                params![id.as_str(), progress],
+            )
+            .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn finish_request(
+        &self,
+        id: &RequestId,
+        finish: &Finish,
+        now: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        let id = id.clone();
+        let (status, progress, result, error) = finish_columns(finish);
+        let now = ts(now);
+        self.with(move |db| {
+            db.execute(
+                "UPDATE requests SET status = ?2, progress = ?3, result = ?4, error = ?5,
+                        completed_at = ?6, claim_until = NULL
+                  WHERE request_id = ?1 AND status NOT IN ('completed', 'failed')",
+                params![id.as_str(), status, progress, result, error, now],
+            )
+            .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn renew_lock(
+        &self,
+        connection: &ConnectionId,
+        request: &RequestId,
+        until: DateTime<Utc>,
+    ) -> Result<bool, PortError> {
+        let (c, r, until) = (connection.clone(), request.clone(), ts(until));
+        self.with(move |db| {
+            let n = db
+                .execute(
+                    "UPDATE locks SET lease_until = ?3 WHERE connection_id = ?1 AND request_id = ?2",
+                    params![c.as_str(), r.as_str(), until],
+                )
+                .map_err(unavailable)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn release_lock(
+        &self,
+        connection: &ConnectionId,
+        request: &RequestId,
+    ) -> Result<(), PortError> {
+        let (c, r) = (connection.clone(), request.clone());
+        self.with(move |db| {
+            db.execute(
+                "DELETE FROM locks WHERE connection_id = ?1 AND request_id = ?2",
+                params![c.as_str(), r.as_str()],
+            )
+            .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// `(status, progress, result JSON, error JSON)` of a finished request; shared with the
+/// DynamoDB store so both write the same thing.
+pub(crate) fn finish_columns(
+    finish: &Finish,
+) -> (&'static str, String, Option<String>, Option<String>) {
+    match finish {
+        Finish::Completed(result) => (
+            "completed",
+            format!(
+                "Completed {} of {} statements",
+                result.statements_executed, result.statements_executed
+            ),
+            serde_json::to_string(result).ok(),
+            None,
+        ),
+        Finish::Failed(error) => (
+            "failed",
+            match error.statement_index {
+                Some(i) => format!("Failed at statement {}; rolled back", i + 1),
+                None => "Failed; nothing applied".to_string(),
+            },
+            None,
+            serde_json::to_string(error).ok(),
+        ),
+    }
+}

@@ -1,0 +1,154 @@
+//! The one place errors become HTTP responses.
+//!
+//! Policy:
+//! - every error body is the envelope `{"success": false, "data": null, "error": {code,
+//!   message, details}}` with a stable `code` from DESIGN §2;
+//! - client mistakes (4xx) carry a message that says what to fix, and are logged at most at
+//!   `info` — they are not our errors;
+//! - dependency failures are 503 `DEPENDENCY_UNAVAILABLE`, other failures 500 `INTERNAL`;
+//!   their bodies are generic, and the cause chain is logged here, once, at `error`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::app::ports::PortError;
+use crate::app::AppError;
+use crate::token::TokenError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub details: Option<Value>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "VALIDATION_ERROR",
+            message,
+        )
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "a valid X-API-Key header is required",
+        )
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("{what} not found"),
+        )
+    }
+
+    /// A backing service failed: log the cause chain, answer generically.
+    pub fn dependency(err: &PortError) -> Self {
+        tracing::error!(error = %error_chain(err), "dependency failure");
+        match err {
+            PortError::Corrupt { .. } | PortError::SecretNotFound(_) => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                "an internal error occurred",
+            ),
+            PortError::Unavailable { .. } => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "DEPENDENCY_UNAVAILABLE",
+                "a service autodb depends on is unavailable; retry later",
+            ),
+        }
+    }
+}
+
+/// `outer: inner: innermost`, for logs.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+impl From<AppError> for ApiError {
+    fn from(err: AppError) -> Self {
+        match err {
+            AppError::Validation(message) => Self::validation(message),
+            AppError::SqlParse(parse) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "SQL_PARSE_ERROR",
+                parse.message.clone(),
+            )
+            .with_details(json!({
+                "statement_index": parse.statement_index,
+                "position": parse.position,
+                "line": parse.line,
+                "column": parse.column,
+            })),
+            AppError::PayloadTooLarge(message) => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", message)
+            }
+            AppError::NotFound(what) => Self::not_found(what),
+            AppError::Token(token) => {
+                let (status, code) = match token {
+                    TokenError::Invalid => (StatusCode::UNAUTHORIZED, "TOKEN_INVALID"),
+                    TokenError::Expired => (StatusCode::UNAUTHORIZED, "TOKEN_EXPIRED"),
+                    TokenError::SqlMismatch | TokenError::ConnectionMismatch => {
+                        (StatusCode::BAD_REQUEST, "TOKEN_MISMATCH")
+                    }
+                };
+                Self::new(status, code, token.to_string())
+            }
+            AppError::MigrationInProgress(conn) => Self::new(
+                StatusCode::CONFLICT,
+                "MIGRATION_IN_PROGRESS",
+                format!(
+                    "connection {conn} already has a migration in progress; retry when it finishes"
+                ),
+            ),
+            AppError::Port(port) => Self::dependency(&port),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_client_error() {
+            tracing::info!(
+                status = self.status.as_u16(),
+                code = self.code,
+                "client error"
+            );
+        }
+        let body = json!({
+            "success": false,
+            "data": null,
+            "error": {"code": self.code, "message": self.message, "details": self.details},
+        });
+        (self.status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,51 @@
+//! The JSON body extractor: the envelope's error codes instead of axum's plain-text
+//! rejections. Body size is bounded by the router's `DefaultBodyLimit` (1 MiB).
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "PAYLOAD_TOO_LARGE",
+                    format!(
+                        "the request body is larger than {} bytes",
+                        super::MAX_BODY_BYTES
+                    ),
+                )
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_JSON",
+                    "the request body could not be read",
+                )
+            }
+        })?;
+        match serde_json::from_slice::<T>(&bytes) {
+            Ok(value) => Ok(Self(value)),
+            Err(err) => Err(match err.classify() {
+                serde_json::error::Category::Data => ApiError::validation(err.to_string()),
+                _ => ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_JSON",
+                    format!("the request body is not valid JSON: {err}"),
+                ),
+            }),
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! The HTTP contract (DESIGN §2): one axum `Router` for `autodb serve` and every Lambda.
+//!
+//! Success bodies are the envelope `{"success": true, "data": …, "error": null}`, except the
+//! status poll, which returns the bare status object. Errors are mapped in `error`.
+
+mod auth;
+mod error;
+mod extract;
+mod routes;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::app::App;
+pub use auth::generate_key;
+pub use error::{error_chain, ApiError};
+
+/// The largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Builds the router over an application.
+pub fn router(app: Arc<App>) -> Router {
+    let protected = Router::new()
+        .route(
+            "/connections",
+            post(routes::create_connection).get(routes::list_connections),
+        )
+        .route("/connections/{id}", get(routes::get_connection))
+        .route(
+            "/connections/{id}/migrations/analyze",
+            post(routes::analyze_for_connection),
+        )
+        .route("/migrations/analyze", post(routes::analyze))
+        .route("/migrations/execute", post(routes::execute))
+        .route("/migrations/requests/{request_id}", get(routes::status))
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&app),
+            auth::require_api_key,
+        ));
+    let api = Router::new()
+        .route("/healthz", get(routes::healthz))
+        .merge(protected)
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                "method not allowed on this path",
+            )
+        });
+    Router::new()
+        .nest("/api/v1", api)
+        .fallback(|| async { ApiError::not_found("route") })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(app)
+}

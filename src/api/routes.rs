@@ -1,0 +1,218 @@
+//! Route handlers: decode the request, call one use case, encode the answer.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::error::ApiError;
+use super::extract::JsonBody;
+use crate::app::connections::{self, Credentials, NewConnection};
+use crate::app::execute::{self, ExecuteCommand};
+use crate::app::{analyze as analysis, App};
+use crate::domain::{Connection, DbType, MigrationRequest, Sql};
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+fn ok<T: Serialize>(status: StatusCode, data: T) -> Response {
+    (
+        status,
+        Json(json!({"success": true, "data": data, "error": null})),
+    )
+        .into_response()
+}
+
+pub async fn healthz() -> Response {
+    ok(
+        StatusCode::OK,
+        json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}),
+    )
+}
+
+/// A connection as the API shows it: never the credentials or where they are kept.
+#[derive(Serialize)]
+struct ConnectionView {
+    id: String,
+    name: String,
+    db_type: DbType,
+    created_at: DateTime<Utc>,
+}
+
+impl From<Connection> for ConnectionView {
+    fn from(c: Connection) -> Self {
+        Self {
+            id: c.id.to_string(),
+            name: c.name,
+            db_type: c.db_type,
+            created_at: c.created_at,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CreateConnection {
+    name: String,
+    db_type: String,
+    connection_string: Option<String>,
+    secret_arn: Option<String>,
+}
+
+pub async fn create_connection(
+    State(app): State<Arc<App>>,
+    JsonBody(body): JsonBody<CreateConnection>,
+) -> Result<Response> {
+    let db_type = DbType::parse(&body.db_type).ok_or_else(|| {
+        ApiError::validation("db_type must be \"postgresql\" (the only database autodb supports)")
+    })?;
+    let credentials = match (body.connection_string, body.secret_arn) {
+        (Some(url), None) => {
+            // Checked here so a typo is a 422 now, not a failed migration later. The message
+            // must not echo the string: it holds a password.
+            if url.parse::<tokio_postgres::Config>().is_err() {
+                return Err(ApiError::validation(
+                    "connection_string is not a valid PostgreSQL connection string or URL",
+                ));
+            }
+            Credentials::ConnectionString(SecretString::from(url))
+        }
+        (None, Some(arn)) if !arn.trim().is_empty() && arn.len() <= 2048 => {
+            Credentials::SecretRef(arn)
+        }
+        _ => {
+            return Err(ApiError::validation(
+                "give exactly one of connection_string and secret_arn",
+            ))
+        }
+    };
+    let connection = connections::register(
+        &app,
+        NewConnection {
+            name: body.name,
+            db_type,
+            credentials,
+        },
+    )
+    .await?;
+    Ok(ok(StatusCode::CREATED, ConnectionView::from(connection)))
+}
+
+pub async fn list_connections(State(app): State<Arc<App>>) -> Result<Response> {
+    let all: Vec<ConnectionView> = connections::list(&app)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    Ok(ok(StatusCode::OK, all))
+}
+
+pub async fn get_connection(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let connection = connections::get(&app, &id).await?;
+    Ok(ok(StatusCode::OK, ConnectionView::from(connection)))
+}
+
+#[derive(Deserialize)]
+pub struct AnalyzeBody {
+    sql: String,
+}
+
+#[derive(Deserialize)]
+pub struct AnalyzeWithConnection {
+    sql: String,
+    connection_id: String,
+}
+
+pub async fn analyze_for_connection(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<AnalyzeBody>,
+) -> Result<Response> {
+    let report = analysis::analyze(
+        &app,
+        &id,
+        Sql::parse(body.sql).map_err(crate::app::AppError::from)?,
+    )
+    .await?;
+    Ok(ok(StatusCode::OK, report))
+}
+
+pub async fn analyze(
+    State(app): State<Arc<App>>,
+    JsonBody(body): JsonBody<AnalyzeWithConnection>,
+) -> Result<Response> {
+    let sql = Sql::parse(body.sql).map_err(crate::app::AppError::from)?;
+    let report = analysis::analyze(&app, &body.connection_id, sql).await?;
+    Ok(ok(StatusCode::OK, report))
+}
+
+#[derive(Deserialize)]
+pub struct ExecuteBody {
+    approval_token: String,
+    sql: String,
+    connection_id: String,
+}
+
+pub async fn execute(
+    State(app): State<Arc<App>>,
+    JsonBody(body): JsonBody<ExecuteBody>,
+) -> Result<Response> {
+    let sql = Sql::parse(body.sql).map_err(crate::app::AppError::from)?;
+    let accepted = execute::execute(
+        &app,
+        ExecuteCommand {
+            approval_token: body.approval_token,
+            sql,
+            connection_id: body.connection_id,
+        },
+    )
+    .await?;
+    Ok(ok(StatusCode::ACCEPTED, accepted))
+}
+
+/// The status object: bare, not enveloped (DESIGN §2).
+#[derive(Serialize)]
+pub struct StatusView {
+    request_id: String,
+    status: &'static str,
+    progress: Option<String>,
+    sql: String,
+    connection_id: String,
+    result: Option<crate::domain::ExecutionResult>,
+    error: Option<crate::domain::ExecutionError>,
+    created_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+}
+
+impl From<MigrationRequest> for StatusView {
+    fn from(r: MigrationRequest) -> Self {
+        Self {
+            request_id: r.request_id.to_string(),
+            status: r.status.as_str(),
+            progress: r.progress,
+            sql: r.sql,
+            connection_id: r.connection_id.to_string(),
+            result: r.result,
+            error: r.error,
+            created_at: r.created_at,
+            started_at: r.started_at,
+            completed_at: r.completed_at,
+        }
+    }
+}
+
+pub async fn status(
+    State(app): State<Arc<App>>,
+    Path(request_id): Path<String>,
+) -> Result<Response> {
+    let request = execute::status(&app, &request_id).await?;
+    Ok((StatusCode::OK, Json(StatusView::from(request))).into_response())
+}

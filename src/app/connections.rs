@@ -1,0 +1,63 @@
+//! Registering and reading connections. Credentials go to the secret store on the way in
+//! and are never read back by these use cases.
+
+use secrecy::SecretString;
+
+use super::{App, AppError};
+use crate::domain::{Connection, ConnectionId, DbType};
+
+/// Where the credentials of a new connection come from.
+pub enum Credentials {
+    /// A libpq connection string or URL, stored as a new secret.
+    ConnectionString(SecretString),
+    /// An existing secret (an ARN in AWS) that holds the connection string.
+    SecretRef(String),
+}
+
+pub struct NewConnection {
+    pub name: String,
+    pub db_type: DbType,
+    pub credentials: Credentials,
+}
+
+const MAX_NAME_LEN: usize = 128;
+
+pub async fn register(app: &App, new: NewConnection) -> Result<Connection, AppError> {
+    let name = new.name.trim();
+    if name.is_empty() || name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
+        return Err(AppError::Validation(format!(
+            "name must be 1 to {MAX_NAME_LEN} printable characters"
+        )));
+    }
+    let id = ConnectionId::generate();
+    let secret_ref = match new.credentials {
+        Credentials::ConnectionString(value) => {
+            let secret_name = format!("{}{}", app.settings.secret_prefix, id);
+            app.secrets.create(&secret_name, &value).await?
+        }
+        Credentials::SecretRef(reference) => reference,
+    };
+    let connection = Connection {
+        id,
+        name: name.to_string(),
+        db_type: new.db_type,
+        secret_ref,
+        created_at: app.clock.now(),
+    };
+    app.store.put_connection(&connection).await?;
+    Ok(connection)
+}
+
+pub async fn get(app: &App, id: &str) -> Result<Connection, AppError> {
+    let id = ConnectionId::parse(id).ok_or(AppError::NotFound("connection"))?;
+    app.store
+        .get_connection(&id)
+        .await?
+        .ok_or(AppError::NotFound("connection"))
+}
+
+pub async fn list(app: &App) -> Result<Vec<Connection>, AppError> {
+    let mut all = app.store.list_connections().await?;
+    all.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+    Ok(all)
+}

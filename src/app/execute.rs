@@ -1,0 +1,91 @@
+//! Execute and status: turn a valid approval token into exactly one queued request.
+//!
+//! The token is checked in the order of DESIGN §3. An expired token is not the end of the
+//! story: if its nonce was already consumed and the SQL and connection still match, the
+//! caller is retrying a call that succeeded, and gets the same request back.
+
+use chrono::Duration;
+use serde::Serialize;
+
+use super::ports::{BeginExecution, BeginOutcome};
+use super::{App, AppError};
+use crate::domain::{ConnectionId, MigrationRequest, RequestId, RequestStatus, Sql};
+use crate::token::{self, TokenError};
+
+pub struct ExecuteCommand {
+    pub approval_token: String,
+    pub sql: Sql,
+    pub connection_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Accepted {
+    pub request_id: RequestId,
+    pub status: RequestStatus,
+}
+
+pub async fn execute(app: &App, cmd: ExecuteCommand) -> Result<Accepted, AppError> {
+    let claims = token::verify_signature(&app.keys, &cmd.approval_token)?;
+    let now = app.clock.now();
+    let bound = claims.check_binding(&cmd.sql, &cmd.connection_id);
+    if let Err(expired) = claims.check_expiry(now.timestamp()) {
+        if bound.is_ok() {
+            if let Some(existing) = app.store.nonce_request(&claims.nonce).await? {
+                return replay(app, existing).await;
+            }
+        }
+        return Err(expired.into());
+    }
+    bound?;
+    // A signed connection id was valid when signed; it may since have been removed.
+    let connection_id =
+        ConnectionId::parse(&cmd.connection_id).ok_or(AppError::Token(TokenError::Invalid))?;
+    if app.store.get_connection(&connection_id).await?.is_none() {
+        return Err(AppError::NotFound("connection"));
+    }
+    let request = MigrationRequest::new(RequestId::generate(), connection_id, &cmd.sql, now);
+    let begin = BeginExecution {
+        request: &request,
+        nonce: &claims.nonce,
+        nonce_keep_until: now + Duration::seconds(app.settings.nonce_retention_seconds),
+        lock_until: now + Duration::seconds(app.settings.lock_lease_seconds),
+        now,
+    };
+    match app.store.begin_execution(&begin).await? {
+        BeginOutcome::Created => {
+            // If this fails the request stays pending; a replay of the token re-sends it.
+            app.queue.enqueue(&request.request_id).await?;
+            Ok(Accepted {
+                request_id: request.request_id,
+                status: RequestStatus::Pending,
+            })
+        }
+        BeginOutcome::Replay(existing) => replay(app, existing).await,
+        BeginOutcome::Busy => Err(AppError::MigrationInProgress(request.connection_id)),
+    }
+}
+
+/// The answer to a token that was already used: its request, re-queued if still pending (the
+/// executor is idempotent, so a duplicate job is harmless).
+async fn replay(app: &App, id: RequestId) -> Result<Accepted, AppError> {
+    let request = app
+        .store
+        .get_request(&id)
+        .await?
+        .ok_or(AppError::NotFound("request"))?;
+    if request.status == RequestStatus::Pending {
+        app.queue.enqueue(&id).await?;
+    }
+    Ok(Accepted {
+        request_id: id,
+        status: request.status,
+    })
+}
+
+pub async fn status(app: &App, id: &str) -> Result<MigrationRequest, AppError> {
+    let id = RequestId::parse(id).ok_or(AppError::NotFound("request"))?;
+    app.store
+        .get_request(&id)
+        .await?
+        .ok_or(AppError::NotFound("request"))
+}

@@ -1,0 +1,109 @@
+//! Use cases: what autodb does, independent of how it is reached (HTTP locally, HTTP through
+//! API Gateway, SQS) and of which backend stores its state (AWS or local).
+
+pub mod analyze;
+pub mod connections;
+pub mod execute;
+pub mod ports;
+
+use std::sync::Arc;
+
+use autodb_core::sql::ParseError;
+
+use crate::domain::{ConnectionId, SqlError};
+use crate::token::{KeyRing, TokenError};
+use ports::{Clock, JobQueue, PortError, SecretStore, Store};
+
+/// Tunables, with the defaults of DESIGN §3–4.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Lifetime of an approval token.
+    pub token_ttl_seconds: i64,
+    /// How long a connection lock lives without a heartbeat.
+    pub lock_lease_seconds: i64,
+    /// How long an executor owns an `executing` request before another may take it over.
+    pub claim_seconds: i64,
+    /// How long a consumed nonce is remembered (replays within it return the same request).
+    pub nonce_retention_seconds: i64,
+    /// `lock_timeout` for migration statements.
+    pub lock_timeout_ms: u64,
+    /// `statement_timeout` for migration statements.
+    pub statement_timeout_ms: u64,
+    /// Name prefix of the secrets that hold connection credentials.
+    pub secret_prefix: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            token_ttl_seconds: 3600,
+            lock_lease_seconds: 900,
+            claim_seconds: 900,
+            nonce_retention_seconds: 7 * 24 * 3600,
+            lock_timeout_ms: 5_000,
+            statement_timeout_ms: 15 * 60 * 1000,
+            secret_prefix: "autodb/connections/".into(),
+        }
+    }
+}
+
+/// Everything a use case needs, built once per process.
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub queue: Arc<dyn JobQueue>,
+    pub secrets: Arc<dyn SecretStore>,
+    pub keys: Arc<KeyRing>,
+    pub clock: Arc<dyn Clock>,
+    pub settings: Settings,
+    pub(crate) credentials: crate::executor::CredentialCache,
+}
+
+impl App {
+    pub fn new(
+        store: Arc<dyn Store>,
+        queue: Arc<dyn JobQueue>,
+        secrets: Arc<dyn SecretStore>,
+        keys: Arc<KeyRing>,
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+    ) -> Self {
+        Self {
+            store,
+            queue,
+            secrets,
+            keys,
+            clock,
+            settings,
+            credentials: Default::default(),
+        }
+    }
+}
+
+/// Why a use case did not succeed. Client mistakes and dependency failures are distinct
+/// variants so the HTTP layer can map them without inspecting messages.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    Validation(String),
+    #[error("the SQL could not be parsed: {0}")]
+    SqlParse(#[from] ParseError),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error("connection {0} already has a migration in progress")]
+    MigrationInProgress(ConnectionId),
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+impl From<SqlError> for AppError {
+    fn from(err: SqlError) -> Self {
+        match err {
+            SqlError::Empty => Self::Validation(err.to_string()),
+            SqlError::TooLarge(_) => Self::PayloadTooLarge(err.to_string()),
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! The ports: the seams where autodb meets a service that has two implementations (AWS and
+//! local) or lives outside the process. Everything else is a plain function.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+
+use crate::domain::{
+    Connection, ConnectionId, ExecutionError, ExecutionResult, MigrationRequest, RequestId,
+};
+
+/// A failure of a backing service (DynamoDB, SQLite, SQS, Secrets Manager). Its source is
+/// logged where it is handled; it never reaches a response body.
+#[derive(Debug, thiserror::Error)]
+pub enum PortError {
+    #[error("{service} is unavailable")]
+    Unavailable {
+        service: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("a stored {what} record is corrupt: {detail}")]
+    Corrupt { what: &'static str, detail: String },
+    #[error("secret {0} not found")]
+    SecretNotFound(String),
+}
+
+impl PortError {
+    pub fn unavailable(
+        service: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::Unavailable {
+            service,
+            source: source.into(),
+        }
+    }
+}
+
+/// What `execute` writes atomically: consume the nonce, take the connection lock, create
+/// the pending request.
+pub struct BeginExecution<'a> {
+    pub request: &'a MigrationRequest,
+    pub nonce: &'a str,
+    /// Nonce records are kept at least this long, so replays stay idempotent after `exp`.
+    pub nonce_keep_until: DateTime<Utc>,
+    pub lock_until: DateTime<Utc>,
+    pub now: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BeginOutcome {
+    Created,
+    /// The nonce was consumed before, by this request.
+    Replay(RequestId),
+    /// Another request holds the connection lock; nothing was written.
+    Busy,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClaimOutcome {
+    /// `pending → executing` (or a takeover of an expired claim): the caller owns the work.
+    Claimed(MigrationRequest),
+    /// Another executor holds an unexpired claim.
+    Busy,
+    /// Already completed or failed.
+    Finished(MigrationRequest),
+    Missing,
+}
+
+/// The end of an execution, written once.
+#[derive(Debug, Clone)]
+pub enum Finish {
+    Completed(ExecutionResult),
+    Failed(ExecutionError),
+}
+
+/// Connections, API keys, nonces, requests and connection locks.
+#[async_trait]
+pub trait Store: Send + Sync {
+    async fn put_connection(&self, connection: &Connection) -> Result<(), PortError>;
+    async fn get_connection(&self, id: &ConnectionId) -> Result<Option<Connection>, PortError>;
+    async fn list_connections(&self) -> Result<Vec<Connection>, PortError>;
+
+    async fn put_api_key_hash(&self, sha256_hex: &str) -> Result<(), PortError>;
+    async fn has_api_key_hash(&self, sha256_hex: &str) -> Result<bool, PortError>;
+
+    async fn begin_execution(&self, begin: &BeginExecution<'_>) -> Result<BeginOutcome, PortError>;
+    /// The request a consumed nonce created, if it was consumed.
+    async fn nonce_request(&self, nonce: &str) -> Result<Option<RequestId>, PortError>;
+    async fn get_request(&self, id: &RequestId) -> Result<Option<MigrationRequest>, PortError>;
+
+    /// Moves `pending → executing`, or takes over an `executing` request whose claim expired.
+    async fn claim_request(
+        &self,
+        id: &RequestId,
+        now: DateTime<Utc>,
+        claim_until: DateTime<Utc>,
+    ) -> Result<ClaimOutcome, PortError>;
+    async fn set_progress(&self, id: &RequestId, progress: &str) -> Result<(), PortError>;
+    async fn finish_request(
+        &self,
+        id: &RequestId,
+        finish: &Finish,
+        now: DateTime<Utc>,
+    ) -> Result<(), PortError>;
+
+    /// Extends the lease if `request` still holds the lock; `false` means it lost it.
+    async fn renew_lock(
+        &self,
+        connection: &ConnectionId,
+        request: &RequestId,
+        until: DateTime<Utc>,
+    ) -> Result<bool, PortError>;
+    /// Releases the lock if `request` holds it.
+    async fn release_lock(
+        &self,
+        connection: &ConnectionId,
+        request: &RequestId,
+    ) -> Result<(), PortError>;
+}
+
+/// Hands a request to the executor.
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    async fn enqueue(&self, id: &RequestId) -> Result<(), PortError>;
+}
+
+/// Database credentials and other secrets, by reference.
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    /// Stores a new secret under `name`; returns the reference to read it back with.
+    async fn create(&self, name: &str, value: &SecretString) -> Result<String, PortError>;
+    async fn get(&self, reference: &str) -> Result<SecretString, PortError>;
+}
+
+/// The current time, injected so that expiry and leases can be tested without waiting.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that stands still until moved: for tests and for replaying events.
+pub struct ManualClock(std::sync::Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    pub fn new(start: DateTime<Utc>) -> Self {
+        Self(std::sync::Mutex::new(start))
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        let mut now = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *now += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -1,0 +1,241 @@
+//! Domain values built at the edge and trusted inside ("parse, don't validate").
+//!
+//! A `ConnectionId`, `RequestId` or `Sql` that exists is well-formed: the HTTP layer and the
+//! stores construct them through the checks here, so the use cases never re-check shape.
+
+use std::fmt;
+
+use autodb_core::schema::SchemaDiff;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The largest migration accepted. A request record holds the SQL and must fit one DynamoDB
+/// item (400 KB) with its metadata, so the SQL is capped well below that.
+pub const MAX_SQL_BYTES: usize = 256 * 1024;
+/// The most statements one migration may hold.
+pub const MAX_STATEMENTS: usize = 1000;
+
+macro_rules! id_type {
+    ($name:ident, $prefix:literal) => {
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn generate() -> Self {
+                Self(format!(
+                    concat!($prefix, "{}"),
+                    uuid::Uuid::new_v4().simple()
+                ))
+            }
+
+            /// Accepts ids of the form autodb generates; anything else cannot name a record.
+            pub fn parse(raw: &str) -> Option<Self> {
+                let rest = raw.strip_prefix($prefix)?;
+                (rest.len() == 32 && rest.bytes().all(|b| b.is_ascii_hexdigit()))
+                    .then(|| Self(raw.to_string()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+id_type!(ConnectionId, "conn_");
+id_type!(RequestId, "req_");
+
+/// A registered database. The credentials are not here: `secret_ref` names the secret that
+/// holds them (an ARN in AWS, a key in the local secrets file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    pub id: ConnectionId,
+    pub name: String,
+    pub db_type: DbType,
+    pub secret_ref: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DbType {
+    Postgresql,
+}
+
+impl DbType {
+    pub fn parse(raw: &str) -> Option<Self> {
+        matches!(raw, "postgresql" | "postgres").then_some(Self::Postgresql)
+    }
+}
+
+/// Migration SQL as submitted: non-empty (after trimming) and within [`MAX_SQL_BYTES`]. The
+/// text itself is kept byte-for-byte; the token binds its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sql(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SqlError {
+    #[error("sql must not be empty")]
+    Empty,
+    #[error("sql is {0} bytes; the limit is {MAX_SQL_BYTES}")]
+    TooLarge(usize),
+}
+
+impl Sql {
+    pub fn parse(raw: String) -> Result<Self, SqlError> {
+        if raw.len() > MAX_SQL_BYTES {
+            return Err(SqlError::TooLarge(raw.len()));
+        }
+        if raw.trim().is_empty() {
+            return Err(SqlError::Empty);
+        }
+        Ok(Self(raw))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn sha256_hex(&self) -> String {
+        sha256_hex(self.0.as_bytes())
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RequestStatus {
+    Pending,
+    Executing,
+    Completed,
+    Failed,
+}
+
+impl RequestStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Executing => "executing",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "pending" => Self::Pending,
+            "executing" => Self::Executing,
+            "completed" => Self::Completed,
+            "failed" => Self::Failed,
+            _ => return None,
+        })
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed)
+    }
+}
+
+/// What a completed execution changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionResult {
+    #[serde(flatten)]
+    pub diff: SchemaDiff,
+    pub statements_executed: usize,
+    pub execution_time_ms: u64,
+}
+
+/// Why an execution failed. `statement_index` and `sqlstate` are set when PostgreSQL
+/// rejected a statement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionError {
+    pub code: String,
+    pub message: String,
+    pub statement_index: Option<usize>,
+    pub sqlstate: Option<String>,
+}
+
+/// One approved migration on its way to (or back from) production.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MigrationRequest {
+    pub request_id: RequestId,
+    pub connection_id: ConnectionId,
+    pub sql: String,
+    pub sql_sha256: String,
+    pub status: RequestStatus,
+    pub progress: Option<String>,
+    pub result: Option<ExecutionResult>,
+    pub error: Option<ExecutionError>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    /// While `executing`: until when the claiming executor owns the work. After that a
+    /// redelivery may take it over (the ledger in the target database prevents a re-apply).
+    pub claim_until: Option<DateTime<Utc>>,
+    pub attempts: u32,
+}
+
+impl MigrationRequest {
+    pub fn new(
+        request_id: RequestId,
+        connection_id: ConnectionId,
+        sql: &Sql,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            request_id,
+            connection_id,
+            sql: sql.as_str().to_string(),
+            sql_sha256: sql.sha256_hex(),
+            status: RequestStatus::Pending,
+            progress: Some("Queued".into()),
+            result: None,
+            error: None,
+            created_at: now,
+            started_at: None,
+            completed_at: None,
+            claim_until: None,
+            attempts: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_and_reject_foreign_shapes() {
+        let id = RequestId::generate();
+        assert_eq!(RequestId::parse(id.as_str()), Some(id.clone()));
+        assert!(RequestId::parse("req_../../etc").is_none());
+        assert!(RequestId::parse(&id.as_str().replace("req_", "conn_")).is_none());
+        assert!(ConnectionId::parse("conn_").is_none());
+    }
+
+    #[test]
+    fn sql_is_bounded_and_non_empty() {
+        assert_eq!(Sql::parse("  \n".into()), Err(SqlError::Empty));
+        assert!(matches!(
+            Sql::parse("x".repeat(MAX_SQL_BYTES + 1)),
+            Err(SqlError::TooLarge(_))
+        ));
+        let sql = Sql::parse("SELECT 1 ".into()).unwrap();
+        assert_eq!(sql.as_str(), "SELECT 1 ");
+        assert_ne!(
+            sql.sha256_hex(),
+            Sql::parse("SELECT 1".into()).unwrap().sha256_hex()
+        );
+    }
+}

@@ -1,0 +1,155 @@
+//! The executor: apply one approved migration to its database, exactly once.
+//!
+//! `run_job(request_id)` is the only entry point; the SQS handler, the local queue worker and
+//! the tests all call it. It is idempotent:
+//! - the request is *claimed* (`pending → executing`, with an expiry) so two deliveries of the
+//!   same job do not both work on it, and a crashed attempt can be taken over after expiry;
+//! - the migration and a ledger row (`autodb.migration_ledger`, keyed by request id) commit in
+//!   the same transaction, so an attempt that finds its ledger row knows the migration is
+//!   applied and only finishes the bookkeeping;
+//! - a PostgreSQL advisory lock keyed by the connection guards the target database, and the
+//!   store's connection lock is re-checked (fencing) just before COMMIT.
+
+mod apply;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use chrono::Duration;
+use secrecy::SecretString;
+
+use crate::app::ports::{ClaimOutcome, Finish, PortError};
+use crate::app::App;
+use crate::domain::{ExecutionError, RequestId, RequestStatus};
+
+/// What one run of a job came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Completed,
+    Failed,
+    /// Nothing to do: the request already finished (a duplicate delivery).
+    AlreadyFinished(RequestStatus),
+    /// Another executor owns the request, or the database is locked by another run: retry
+    /// later.
+    Busy,
+    /// No such request.
+    Missing,
+}
+
+impl Outcome {
+    /// Whether a queue should deliver the job again.
+    pub fn should_retry(&self) -> bool {
+        matches!(self, Self::Busy)
+    }
+}
+
+/// Credentials fetched from the secret store, by reference. Refetched when the database
+/// rejects them (the secret may have been rotated).
+#[derive(Default)]
+pub(crate) struct CredentialCache(Mutex<HashMap<String, SecretString>>);
+
+impl CredentialCache {
+    fn get(&self, reference: &str) -> Option<SecretString> {
+        self.0.lock().ok()?.get(reference).cloned()
+    }
+
+    fn put(&self, reference: &str, value: SecretString) {
+        if let Ok(mut map) = self.0.lock() {
+            map.insert(reference.to_string(), value);
+        }
+    }
+
+    fn forget(&self, reference: &str) {
+        if let Ok(mut map) = self.0.lock() {
+            map.remove(reference);
+        }
+    }
+}
+
+/// Runs one job to its end. `Err` means a backing service failed and the job should be
+/// retried; a migration that PostgreSQL rejects is `Ok(Outcome::Failed)`.
+#[tracing::instrument(skip_all, fields(request_id = %id))]
+pub async fn run_job(app: &App, id: &RequestId) -> Result<Outcome, PortError> {
+    let now = app.clock.now();
+    let claim_until = now + Duration::seconds(app.settings.claim_seconds);
+    let request = match app.store.claim_request(id, now, claim_until).await? {
+        ClaimOutcome::Claimed(request) => request,
+        ClaimOutcome::Busy => return Ok(Outcome::Busy),
+        ClaimOutcome::Finished(r) => return Ok(Outcome::AlreadyFinished(r.status)),
+        ClaimOutcome::Missing => return Ok(Outcome::Missing),
+    };
+    let lease = now + Duration::seconds(app.settings.lock_lease_seconds);
+    if !app
+        .store
+        .renew_lock(&request.connection_id, id, lease)
+        .await?
+    {
+        // Our lease lapsed and another request took the connection: never apply now.
+        let error = ExecutionError {
+            code: "LOCK_LOST".into(),
+            message: "the connection lock expired before the migration started".into(),
+            statement_index: None,
+            sqlstate: None,
+        };
+        app.store
+            .finish_request(id, &Finish::Failed(error), app.clock.now())
+            .await?;
+        return Ok(Outcome::Failed);
+    }
+
+    let finish = match apply::apply(app, &request).await? {
+        apply::Applied::Done(finish) => finish,
+        apply::Applied::DatabaseBusy => return Ok(Outcome::Busy),
+    };
+    let outcome = match &finish {
+        Finish::Completed(r) => {
+            tracing::info!(
+                statements = r.statements_executed,
+                ms = r.execution_time_ms,
+                "migration completed"
+            );
+            Outcome::Completed
+        }
+        Finish::Failed(e) => {
+            tracing::warn!(code = %e.code, statement = ?e.statement_index, sqlstate = ?e.sqlstate, "migration failed");
+            Outcome::Failed
+        }
+    };
+    app.store
+        .finish_request(id, &finish, app.clock.now())
+        .await?;
+    app.store.release_lock(&request.connection_id, id).await?;
+    Ok(outcome)
+}
+
+/// Marks a request failed after the queue gave up on it (too many receives), and frees its
+/// connection. Does nothing to a request that already finished.
+pub async fn give_up(app: &App, id: &RequestId, reason: &str) -> Result<(), PortError> {
+    let Some(request) = app.store.get_request(id).await? else {
+        return Ok(());
+    };
+    if request.status.is_terminal() {
+        return Ok(());
+    }
+    let error = ExecutionError {
+        code: "RETRIES_EXHAUSTED".into(),
+        message: reason.to_string(),
+        statement_index: None,
+        sqlstate: None,
+    };
+    app.store
+        .finish_request(id, &Finish::Failed(error), app.clock.now())
+        .await?;
+    app.store.release_lock(&request.connection_id, id).await
+}
+
+async fn credentials(app: &App, reference: &str, fresh: bool) -> Result<SecretString, PortError> {
+    if fresh {
+        app.credentials.forget(reference);
+    } else if let Some(cached) = app.credentials.get(reference) {
+        return Ok(cached);
+    }
+    let value = app.secrets.get(reference).await?;
+    app.credentials.put(reference, value.clone());
+    Ok(value)
+}

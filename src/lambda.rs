@@ -1,0 +1,155 @@
+//! The Lambda side: configuration from the function's environment, the HTTP adapter and the
+//! SQS handler. The function binaries in `functions/` only call into this module.
+//!
+//! Environment (set by `template.yaml`):
+//! - `AUTODB_TABLE`: the DynamoDB table;
+//! - `AUTODB_QUEUE_URL`: the jobs queue;
+//! - `AUTODB_SIGNING_KEY_SECRET_ARN`: the secret holding the token key ring;
+//! - `AUTODB_SECRET_PREFIX`: name prefix for connection-credential secrets
+//!   (default `autodb/connections/`);
+//! - `AUTODB_TOKEN_TTL_SECONDS` (default 3600), `AUTODB_LOCK_LEASE_SECONDS` (default 900);
+//! - `RUST_LOG` (default `info`); the AWS SDK's own variables (`AWS_REGION`,
+//!   `AWS_ENDPOINT_URL`, …).
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+
+use crate::adapters::aws::sqs::JobMessage;
+use crate::adapters::aws::{build_app, AwsResources};
+use crate::api::error_chain;
+use crate::app::ports::SystemClock;
+use crate::app::{App, Settings};
+use crate::domain::RequestId;
+use crate::executor::{give_up, run_job};
+
+/// Receives after which a job is given up on (the queue's `maxReceiveCount`).
+pub const MAX_RECEIVES: u32 = 5;
+
+/// Configuration read once from the function's environment.
+#[derive(Debug, Clone)]
+pub struct LambdaConfig {
+    pub resources: AwsResources,
+    pub settings: Settings,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("environment variable {name}: {problem}")]
+pub struct ConfigError {
+    name: &'static str,
+    problem: &'static str,
+}
+
+impl LambdaConfig {
+    /// Reads the variables listed in the module doc through `var`, so tests can pass a map.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required = |name: &'static str| {
+            var(name).filter(|v| !v.is_empty()).ok_or(ConfigError {
+                name,
+                problem: "is required",
+            })
+        };
+        let seconds = |name: &'static str, default: i64| match var(name) {
+            None => Ok(default),
+            Some(v) => v.parse::<i64>().ok().filter(|s| *s > 0).ok_or(ConfigError {
+                name,
+                problem: "must be a positive whole number of seconds",
+            }),
+        };
+        let mut settings = Settings {
+            token_ttl_seconds: seconds("AUTODB_TOKEN_TTL_SECONDS", 3600)?,
+            lock_lease_seconds: seconds("AUTODB_LOCK_LEASE_SECONDS", 900)?,
+            ..Settings::default()
+        };
+        if let Some(prefix) = var("AUTODB_SECRET_PREFIX") {
+            settings.secret_prefix = prefix;
+        }
+        Ok(Self {
+            resources: AwsResources {
+                table: required("AUTODB_TABLE")?,
+                queue_url: required("AUTODB_QUEUE_URL")?,
+                signing_key_secret: required("AUTODB_SIGNING_KEY_SECRET_ARN")?,
+            },
+            settings,
+        })
+    }
+}
+
+/// JSON logs to stdout, where Lambda collects them.
+pub fn init_tracing() {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_current_span(false)
+        .without_time()
+        .init();
+}
+
+/// Builds the application from the function's environment, once per cold start.
+pub async fn app_from_env() -> Result<Arc<App>, lambda_runtime::Error> {
+    let config = LambdaConfig::from_vars(|name| std::env::var(name).ok())?;
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let app = build_app(
+        &sdk,
+        &config.resources,
+        config.settings,
+        Arc::new(SystemClock),
+    )
+    .await
+    .map_err(|e| error_chain(&e))?;
+    Ok(Arc::new(app))
+}
+
+/// Handles one SQS batch. A record whose job should run again is reported as a batch item
+/// failure (SQS redelivers it after the visibility timeout); on its last receive the request
+/// is marked failed instead of being retried forever.
+pub async fn handle_sqs(app: &App, event: SqsEvent) -> SqsBatchResponse {
+    let mut failures = Vec::new();
+    for record in event.records {
+        let message_id = record.message_id.clone().unwrap_or_default();
+        if !handle_record(app, &record).await {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = message_id;
+            failures.push(failure);
+        }
+    }
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures;
+    response
+}
+
+/// `true` when the record is done with (processed, or unprocessable and dropped).
+async fn handle_record(app: &App, record: &SqsMessage) -> bool {
+    let parsed = record
+        .body
+        .as_deref()
+        .and_then(|b| serde_json::from_str::<JobMessage>(b).ok())
+        .and_then(|m| RequestId::parse(&m.request_id));
+    let Some(id) = parsed else {
+        // Retrying a message that can never be read only delays the DLQ.
+        tracing::error!(message_id = ?record.message_id, "dropping an unreadable job message");
+        return true;
+    };
+    let receives: u32 = record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(1);
+    let retry = match run_job(app, &id).await {
+        Ok(outcome) => outcome.should_retry(),
+        Err(err) => {
+            tracing::error!(request_id = %id, error = %error_chain(&err), "job failed");
+            true
+        }
+    };
+    if retry && receives >= MAX_RECEIVES {
+        let reason = format!("the job could not be completed after {receives} attempts");
+        if let Err(err) = give_up(app, &id, &reason).await {
+            tracing::error!(request_id = %id, error = %error_chain(&err), "could not mark the request failed");
+        }
+    }
+    !retry
+}

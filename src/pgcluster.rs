@@ -1,0 +1,205 @@
+//! A throwaway PostgreSQL cluster started from the server binaries on this machine, for
+//! `autodb serve --demo`.
+//!
+//! PostgreSQL refuses to run as root, so when autodb runs as root the cluster's directory is
+//! handed to the `postgres` system user and the binaries run through `runuser`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("no PostgreSQL server binaries found (looked for pg_ctl on PATH and in /usr/lib/postgresql/*/bin); install postgresql")]
+    NoBinaries,
+    #[error("running as root needs a `postgres` user to run the server as")]
+    NoPostgresUser,
+    #[error("{step} failed: {detail}")]
+    Step { step: &'static str, detail: String },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub struct PgCluster {
+    bin: PathBuf,
+    dir: PathBuf,
+    port: u16,
+    run_as: Option<String>,
+    stopped: bool,
+}
+
+/// The directory holding `pg_ctl`: PATH first, then the newest Debian layout.
+pub fn find_bin_dir() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let candidate = dir.join("pg_ctl");
+            if candidate.is_file() {
+                // Debian links pg_ctl into /usr/bin via a wrapper; the real tools sit beside
+                // the resolved path.
+                let resolved = std::fs::canonicalize(&candidate).unwrap_or(candidate);
+                if resolved.with_file_name("initdb").is_file() {
+                    return resolved.parent().map(Path::to_path_buf);
+                }
+            }
+        }
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let version = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("pg_ctl").is_file().then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// A free TCP port on loopback, chosen by the kernel.
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+impl PgCluster {
+    /// Initializes a new cluster in `dir` (which must not exist) and starts it on a free port.
+    pub fn start(dir: &Path) -> Result<Self, ClusterError> {
+        let bin = find_bin_dir().ok_or(ClusterError::NoBinaries)?;
+        let run_as = if is_root() {
+            let exists = Command::new("id")
+                .arg("postgres")
+                .output()?
+                .status
+                .success();
+            if !exists {
+                return Err(ClusterError::NoPostgresUser);
+            }
+            Some("postgres".to_string())
+        } else {
+            None
+        };
+        std::fs::create_dir_all(dir)?;
+        if let Some(user) = &run_as {
+            let status = Command::new("chown")
+                .arg(format!("{user}:"))
+                .arg(dir)
+                .status()?;
+            if !status.success() {
+                return Err(ClusterError::Step {
+                    step: "chown",
+                    detail: format!("could not give {} to {user}", dir.display()),
+                });
+            }
+        }
+        let mut cluster = Self {
+            bin,
+            dir: dir.to_path_buf(),
+            port: free_port()?,
+            run_as,
+            stopped: true,
+        };
+        let data = cluster.dir.join("data");
+        cluster.run(
+            "initdb",
+            &[
+                "-D".as_ref(),
+                data.as_os_str(),
+                "-U".as_ref(),
+                "postgres".as_ref(),
+                "--auth=trust".as_ref(),
+                "-E".as_ref(),
+                "UTF8".as_ref(),
+                "--no-locale".as_ref(),
+            ],
+        )?;
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            cluster.port,
+            cluster.dir.display()
+        );
+        let log = cluster.dir.join("server.log");
+        cluster.run(
+            "pg_ctl",
+            &[
+                "-D".as_ref(),
+                data.as_os_str(),
+                "-o".as_ref(),
+                options.as_ref(),
+                "-l".as_ref(),
+                log.as_os_str(),
+                "-w".as_ref(),
+                "start".as_ref(),
+            ],
+        )?;
+        cluster.stopped = false;
+        Ok(cluster)
+    }
+
+    fn run(&self, tool: &'static str, args: &[&std::ffi::OsStr]) -> Result<(), ClusterError> {
+        let program = self.bin.join(tool);
+        let mut cmd = match &self.run_as {
+            Some(user) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", user, "--"]).arg(&program);
+                c
+            }
+            None => Command::new(&program),
+        };
+        let out = cmd.args(args).current_dir(&self.dir).output()?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(ClusterError::Step {
+                step: tool,
+                detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            })
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A connection URL for `database` as the superuser (trust authentication on loopback).
+    pub fn url(&self, database: &str) -> String {
+        format!("postgresql://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// Stops the server (fast shutdown). Also done on drop.
+    pub fn stop(&mut self) -> Result<(), ClusterError> {
+        if self.stopped {
+            return Ok(());
+        }
+        let data = self.dir.join("data");
+        self.run(
+            "pg_ctl",
+            &[
+                "-D".as_ref(),
+                data.as_os_str(),
+                "-m".as_ref(),
+                "fast".as_ref(),
+                "-w".as_ref(),
+                "stop".as_ref(),
+            ],
+        )?;
+        self.stopped = true;
+        Ok(())
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        if let Err(err) = self.stop() {
+            tracing::warn!(error = %err, "could not stop the PostgreSQL cluster");
+        }
+    }
+}

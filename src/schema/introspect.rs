@@ -1,0 +1,251 @@
+//! Introspection: fill a [`SchemaSnapshot`] from a live database's catalogs.
+//!
+//! It works on any `GenericClient`, so the executor can snapshot inside its migration
+//! transaction (seeing its own uncommitted changes) to compute the diff before COMMIT.
+//! System schemas and autodb's own `autodb` schema (the ledger) are left out.
+
+use std::collections::HashMap;
+
+use autodb_core::schema::model::{
+    qualified, Column, Constraint, ConstraintKind, EnumType, Index, Sequence, Table, TableKind,
+    View,
+};
+use autodb_core::schema::SchemaSnapshot;
+use tokio_postgres::GenericClient;
+
+const USER_SCHEMAS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema', 'autodb') \
+     AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'";
+
+pub async fn snapshot(
+    client: &impl GenericClient,
+) -> Result<SchemaSnapshot, tokio_postgres::Error> {
+    let mut snap = SchemaSnapshot {
+        schemas: client
+            .query(
+                &format!("SELECT n.nspname FROM pg_namespace n WHERE {USER_SCHEMAS}"),
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect(),
+        ..Default::default()
+    };
+
+    let mut tables: HashMap<u32, Table> = HashMap::new();
+    let table_rows = client
+        .query(
+            &format!(
+                "SELECT c.oid, n.nspname, c.relname, c.relkind::text,
+                        greatest(c.reltuples, 0)::bigint, pg_total_relation_size(c.oid),
+                        (SELECT pn.nspname || '.' || p.relname FROM pg_inherits i
+                           JOIN pg_class p ON p.oid = i.inhparent
+                           JOIN pg_namespace pn ON pn.oid = p.relnamespace
+                          WHERE i.inhrelid = c.oid AND c.relispartition)
+                   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE c.relkind IN ('r', 'p', 'f') AND {USER_SCHEMAS}"
+            ),
+            &[],
+        )
+        .await?;
+    for row in table_rows {
+        let kind = match row.get::<_, String>(3).as_str() {
+            "p" => TableKind::Partitioned,
+            "f" => TableKind::Foreign,
+            _ => TableKind::Regular,
+        };
+        let partition_of: Option<String> = row.get(6);
+        tables.insert(
+            row.get(0),
+            Table {
+                schema: row.get(1),
+                name: row.get(2),
+                kind,
+                columns: vec![],
+                indexes: vec![],
+                constraints: vec![],
+                estimated_rows: row.get(4),
+                total_bytes: row.get(5),
+                partition_of: partition_of.map(|p| {
+                    let (s, n) = p.split_once('.').unwrap_or(("public", &p));
+                    qualified(s, n)
+                }),
+            },
+        );
+    }
+
+    for row in client
+        .query(
+            "SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull,
+                    pg_get_expr(d.adbin, d.adrelid), nullif(a.attidentity::text, ''),
+                    nullif(a.attgenerated::text, '')
+               FROM pg_attribute a
+               LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+              WHERE a.attnum > 0 AND NOT a.attisdropped
+                AND a.attrelid = ANY($1)
+              ORDER BY a.attrelid, a.attnum",
+            &[&tables.keys().copied().collect::<Vec<u32>>()],
+        )
+        .await?
+    {
+        if let Some(t) = tables.get_mut(&row.get::<_, u32>(0)) {
+            t.columns.push(Column {
+                name: row.get(1),
+                data_type: row.get(2),
+                nullable: row.get(3),
+                default: row.get(4),
+                identity: row.get(5),
+                generated: row.get(6),
+            });
+        }
+    }
+
+    for row in client
+        .query(
+            "SELECT i.indrelid, c.relname, pg_get_indexdef(i.indexrelid), i.indisunique,
+                    i.indisprimary, i.indisvalid
+               FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+              WHERE i.indrelid = ANY($1)",
+            &[&tables.keys().copied().collect::<Vec<u32>>()],
+        )
+        .await?
+    {
+        if let Some(t) = tables.get_mut(&row.get::<_, u32>(0)) {
+            t.indexes.push(Index {
+                name: row.get(1),
+                definition: row.get(2),
+                unique: row.get(3),
+                primary: row.get(4),
+                valid: row.get(5),
+            });
+        }
+    }
+
+    for row in client
+        .query(
+            "SELECT c.conrelid, c.conname, c.contype::text, pg_get_constraintdef(c.oid),
+                    c.convalidated,
+                    ARRAY(SELECT a.attname::text FROM unnest(c.conkey) k
+                            JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k),
+                    (SELECT rn.nspname || '.' || r.relname FROM pg_class r
+                       JOIN pg_namespace rn ON rn.oid = r.relnamespace WHERE r.oid = c.confrelid),
+                    nullif(c.confdeltype::text, ' ')
+               FROM pg_constraint c
+              WHERE c.conrelid = ANY($1)",
+            &[&tables.keys().copied().collect::<Vec<u32>>()],
+        )
+        .await?
+    {
+        let kind = match row.get::<_, String>(2).as_str() {
+            "p" => ConstraintKind::PrimaryKey,
+            "u" => ConstraintKind::Unique,
+            "f" => ConstraintKind::ForeignKey,
+            "x" => ConstraintKind::Exclusion,
+            "t" => ConstraintKind::Trigger,
+            "n" => ConstraintKind::NotNull,
+            _ => ConstraintKind::Check,
+        };
+        let references: Option<String> = row.get(6);
+        if let Some(t) = tables.get_mut(&row.get::<_, u32>(0)) {
+            t.constraints.push(Constraint {
+                name: row.get(1),
+                kind,
+                definition: row.get(3),
+                columns: row.get(5),
+                validated: row.get(4),
+                references: references.map(|r| {
+                    let (s, n) = r.split_once('.').unwrap_or(("public", &r));
+                    qualified(s, n)
+                }),
+                on_delete: if kind == ConstraintKind::ForeignKey {
+                    row.get(7)
+                } else {
+                    None
+                },
+            });
+        }
+    }
+    snap.tables = tables.into_values().collect();
+
+    snap.views = client
+        .query(
+            &format!(
+                "SELECT n.nspname, v.relname, v.relkind = 'm',
+                        ARRAY(SELECT DISTINCT rn.nspname || '.' || r.relname
+                                FROM pg_rewrite rw
+                                JOIN pg_depend d ON d.objid = rw.oid
+                                 AND d.classid = 'pg_rewrite'::regclass
+                                 AND d.refclassid = 'pg_class'::regclass
+                                JOIN pg_class r ON r.oid = d.refobjid
+                                JOIN pg_namespace rn ON rn.oid = r.relnamespace
+                               WHERE rw.ev_class = v.oid AND r.oid <> v.oid)
+                   FROM pg_class v JOIN pg_namespace n ON n.oid = v.relnamespace
+                  WHERE v.relkind IN ('v', 'm') AND {USER_SCHEMAS}"
+            ),
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|row| View {
+            schema: row.get(0),
+            name: row.get(1),
+            materialized: row.get(2),
+            depends_on: row
+                .get::<_, Vec<String>>(3)
+                .iter()
+                .map(|q| {
+                    let (s, n) = q.split_once('.').unwrap_or(("public", q));
+                    qualified(s, n)
+                })
+                .collect(),
+        })
+        .collect();
+
+    snap.enums = client
+        .query(
+            &format!(
+                "SELECT n.nspname, t.typname,
+                        ARRAY(SELECT e.enumlabel::text FROM pg_enum e
+                               WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder)
+                   FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+                  WHERE t.typtype = 'e' AND {USER_SCHEMAS}"
+            ),
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|row| EnumType {
+            schema: row.get(0),
+            name: row.get(1),
+            labels: row.get(2),
+        })
+        .collect();
+
+    snap.sequences = client
+        .query(
+            &format!(
+                "SELECT n.nspname, c.relname,
+                        (SELECT tn.nspname || '.' || t.relname || '.' || a.attname
+                           FROM pg_depend d
+                           JOIN pg_class t ON t.oid = d.refobjid
+                           JOIN pg_namespace tn ON tn.oid = t.relnamespace
+                           JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
+                          WHERE d.objid = c.oid AND d.classid = 'pg_class'::regclass
+                            AND d.deptype IN ('a', 'i') LIMIT 1)
+                   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE c.relkind = 'S' AND {USER_SCHEMAS}"
+            ),
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|row| Sequence {
+            schema: row.get(0),
+            name: row.get(1),
+            owned_by: row.get(2),
+        })
+        .collect();
+
+    snap.normalize();
+    Ok(snap)
+}

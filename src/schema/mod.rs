@@ -1,0 +1,4 @@
+//! Reading schemas from live databases. The model and the diff are pure and live in
+//! `autodb_core::schema`.
+
+pub mod introspect;
