@@ -1,0 +1,334 @@
+//! `ALTER TABLE` (and `ALTER INDEX`/`VIEW`/`MATERIALIZED VIEW`, which share the statement):
+//! one entry per subcommand, after `AlterTableGetLockLevel` in PostgreSQL's `tablecmds.c`.
+//! A statement with several subcommands takes the strongest of their locks.
+
+use pg_query::protobuf::{
+    AlterTableCmd, AlterTableStmt, AlterTableType, ColumnDef, ConstrType, Constraint, ObjectType,
+};
+use pg_query::NodeEnum;
+
+use super::{binary_coercible, Coercion, Effect, Hazard, LockMode};
+use crate::ast::{self, TypeSpec};
+use crate::state::MigrationState;
+
+use LockMode::{AccessExclusive, ShareRowExclusive, ShareUpdateExclusive};
+
+pub(super) fn alter_table(s: &AlterTableStmt, state: &MigrationState, e: &mut Effect) {
+    let Some(rel) = &s.relation else {
+        e.known = false;
+        return;
+    };
+    let mut table = ast::relation(rel);
+    if s.objtype() == ObjectType::ObjectIndex {
+        // Work on an index is work on (and a lock against) its table.
+        table = state.index_table(&table).unwrap_or(table);
+    }
+    for cmd in &s.cmds {
+        let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node else {
+            e.known = false;
+            continue;
+        };
+        let mode = subcommand(&table, cmd, state, e);
+        e.target(&table, mode);
+    }
+}
+
+fn subcommand(
+    table: &str,
+    cmd: &AlterTableCmd,
+    state: &MigrationState,
+    e: &mut Effect,
+) -> LockMode {
+    use AlterTableType as T;
+    let def = cmd.def.as_ref().and_then(|d| d.node.as_ref());
+    e.column(&cmd.name);
+    match cmd.subtype() {
+        T::AtAddColumn | T::AtAddColumnToView => {
+            if let Some(NodeEnum::ColumnDef(cd)) = def {
+                add_column(table, cd, state, e);
+            }
+            AccessExclusive
+        }
+        T::AtSetNotNull => {
+            e.scans = true;
+            AccessExclusive
+        }
+        T::AtSetExpression => {
+            e.rewrites = true;
+            e.hazards.push(Hazard::SetExpression {
+                column: cmd.name.clone(),
+            });
+            AccessExclusive
+        }
+        T::AtSetStatistics | T::AtSetOptions | T::AtResetOptions => ShareUpdateExclusive,
+        T::AtDropColumn => {
+            e.destructive = true;
+            e.breaks_clients = true;
+            AccessExclusive
+        }
+        T::AtAddConstraint | T::AtReAddConstraint | T::AtReAddDomainConstraint => match def {
+            Some(NodeEnum::Constraint(c)) => add_constraint(table, c, state, e),
+            _ => AccessExclusive,
+        },
+        T::AtValidateConstraint => {
+            e.scans = true;
+            ShareUpdateExclusive
+        }
+        T::AtAddIndex | T::AtReAddIndex => {
+            e.scans = true;
+            AccessExclusive
+        }
+        T::AtDropConstraint => {
+            // Dropping a foreign key drops its triggers on the referenced table too.
+            if let Some(Some(referenced)) = state.foreign_key(table, &cmd.name) {
+                e.lock(&referenced, AccessExclusive);
+            }
+            AccessExclusive
+        }
+        T::AtAlterColumnType => {
+            if let Some(NodeEnum::ColumnDef(cd)) = def {
+                type_change(table, &cmd.name, cd, state, e);
+            }
+            AccessExclusive
+        }
+        T::AtClusterOn | T::AtDropCluster => ShareUpdateExclusive,
+        T::AtSetLogged | T::AtSetUnLogged => {
+            e.rewrites = true;
+            e.hazards.push(Hazard::SetPersistence {
+                logged: cmd.subtype() == T::AtSetLogged,
+            });
+            AccessExclusive
+        }
+        T::AtSetAccessMethod => {
+            e.rewrites = true;
+            e.hazards.push(Hazard::SetAccessMethod);
+            AccessExclusive
+        }
+        T::AtSetTableSpace => {
+            // Not a logical rewrite, but every data file is copied under the lock.
+            e.rewrites = true;
+            e.hazards.push(Hazard::SetTablespace);
+            AccessExclusive
+        }
+        T::AtSetRelOptions | T::AtResetRelOptions | T::AtReplaceRelOptions => reloptions_lock(def),
+        T::AtEnableTrig
+        | T::AtEnableAlwaysTrig
+        | T::AtEnableReplicaTrig
+        | T::AtDisableTrig
+        | T::AtEnableTrigAll
+        | T::AtDisableTrigAll
+        | T::AtEnableTrigUser
+        | T::AtDisableTrigUser => ShareRowExclusive,
+        T::AtAddInherit | T::AtDropInherit => {
+            if let Some(NodeEnum::RangeVar(parent)) = def {
+                e.lock(&ast::relation(parent), ShareUpdateExclusive);
+            }
+            ShareUpdateExclusive
+        }
+        T::AtAttachPartition => attach_partition(table, def, state, e),
+        T::AtDetachPartition => {
+            let concurrent = matches!(def, Some(NodeEnum::PartitionCmd(p)) if p.concurrent);
+            let mode = if concurrent {
+                ShareUpdateExclusive
+            } else {
+                AccessExclusive
+            };
+            if let Some(NodeEnum::PartitionCmd(p)) = def {
+                if let Some(part) = &p.name {
+                    e.target(&ast::relation(part), mode);
+                }
+            }
+            mode
+        }
+        T::AtDetachPartitionFinalize => ShareUpdateExclusive,
+        T::AtColumnDefault
+        | T::AtCookedColumnDefault
+        | T::AtDropNotNull
+        | T::AtDropExpression
+        | T::AtSetStorage
+        | T::AtSetCompression
+        | T::AtAlterConstraint
+        | T::AtAddIndexConstraint
+        | T::AtAlterColumnGenericOptions
+        | T::AtGenericOptions
+        | T::AtChangeOwner
+        | T::AtEnableRule
+        | T::AtEnableAlwaysRule
+        | T::AtEnableReplicaRule
+        | T::AtDisableRule
+        | T::AtAddOf
+        | T::AtDropOf
+        | T::AtReplicaIdentity
+        | T::AtEnableRowSecurity
+        | T::AtDisableRowSecurity
+        | T::AtForceRowSecurity
+        | T::AtNoForceRowSecurity
+        | T::AtAddIdentity
+        | T::AtSetIdentity
+        | T::AtDropIdentity
+        | T::AtDropOids
+        | T::AtReAddComment
+        | T::AtReAddStatistics => AccessExclusive,
+        T::Undefined => {
+            e.known = false;
+            AccessExclusive
+        }
+    }
+}
+
+fn add_column(table: &str, cd: &ColumnDef, state: &MigrationState, e: &mut Effect) {
+    let column = cd.colname.clone();
+    e.column(&column);
+    let ty = cd.type_name.as_ref().map(TypeSpec::from_ast);
+    if let Some(ty) = &ty {
+        if matches!(ty.base.as_str(), "serial" | "bigserial" | "smallserial") {
+            e.rewrites = true;
+            e.hazards.push(Hazard::SerialColumn {
+                column: column.clone(),
+            });
+        } else if state.is_constrained_domain(&ty.base) {
+            e.rewrites = true;
+            e.hazards.push(Hazard::ConstrainedDomain {
+                column: column.clone(),
+                domain: ty.base.clone(),
+            });
+        }
+    }
+    if let Some(function) = ast::column_default(cd).and_then(ast::volatile_call) {
+        e.rewrites = true;
+        e.hazards.push(Hazard::VolatileDefault {
+            column: column.clone(),
+            function,
+        });
+    }
+    for c in ast::column_constraints(cd) {
+        match c.contype() {
+            ConstrType::ConstrIdentity => {
+                e.rewrites = true;
+                e.hazards.push(Hazard::IdentityColumn {
+                    column: column.clone(),
+                });
+            }
+            // PostgreSQL 18 makes generated columns virtual unless STORED is written.
+            ConstrType::ConstrGenerated if c.generated_kind != "v" => {
+                e.rewrites = true;
+                e.hazards.push(Hazard::StoredGenerated {
+                    column: column.clone(),
+                });
+            }
+            ConstrType::ConstrForeign => {
+                e.scans = true;
+                if let Some(pk) = &c.pktable {
+                    e.lock(&ast::relation(pk), ShareRowExclusive);
+                }
+            }
+            ConstrType::ConstrCheck | ConstrType::ConstrPrimary | ConstrType::ConstrUnique => {
+                e.scans = true;
+            }
+            _ => {}
+        }
+    }
+    let _ = table;
+}
+
+fn add_constraint(table: &str, c: &Constraint, state: &MigrationState, e: &mut Effect) -> LockMode {
+    for key in ast::strings(&c.keys)
+        .iter()
+        .chain(&ast::strings(&c.fk_attrs))
+    {
+        e.column(key);
+    }
+    match c.contype() {
+        ConstrType::ConstrForeign => {
+            if let Some(pk) = &c.pktable {
+                e.lock(&ast::relation(pk), ShareRowExclusive);
+            }
+            e.scans |= !c.skip_validation;
+            ShareRowExclusive
+        }
+        ConstrType::ConstrCheck | ConstrType::ConstrNotnull => {
+            e.scans |= !c.skip_validation;
+            AccessExclusive
+        }
+        ConstrType::ConstrPrimary | ConstrType::ConstrUnique => {
+            // USING INDEX adopts an index built beforehand: no build under the lock.
+            e.scans |= c.indexname.is_empty();
+            AccessExclusive
+        }
+        ConstrType::ConstrExclusion => {
+            e.scans = true;
+            AccessExclusive
+        }
+        _ => {
+            let _ = (table, state);
+            AccessExclusive
+        }
+    }
+}
+
+fn type_change(table: &str, column: &str, cd: &ColumnDef, state: &MigrationState, e: &mut Effect) {
+    let Some(tn) = &cd.type_name else { return };
+    let to = TypeSpec::from_ast(tn);
+    let from = state.column_type(table, column);
+    // A USING expression recomputes every value.
+    let coercion = match (&from, cd.raw_default.is_some()) {
+        (_, true) => Coercion::Rewrite,
+        (Some(from), false) => binary_coercible(from, &to),
+        (None, false) => Coercion::Unknown,
+    };
+    if coercion != Coercion::NoRewrite {
+        e.rewrites = true;
+    }
+    e.hazards.push(Hazard::TypeChange {
+        column: column.to_string(),
+        from: from.map(|f| f.to_string()),
+        to: to.to_string(),
+        coercion,
+    });
+}
+
+fn attach_partition(
+    parent: &str,
+    def: Option<&NodeEnum>,
+    state: &MigrationState,
+    e: &mut Effect,
+) -> LockMode {
+    if let Some(NodeEnum::PartitionCmd(p)) = def {
+        if let Some(part) = &p.name {
+            let part = ast::relation(part);
+            // Without a CHECK constraint that implies the bound, the partition is scanned
+            // under ACCESS EXCLUSIVE to prove every row belongs.
+            e.scans |= !state.checked_tables.contains(&part);
+            e.target(&part, AccessExclusive);
+        }
+    }
+    let _ = parent;
+    ShareUpdateExclusive
+}
+
+/// Storage and autovacuum parameters need only SHARE UPDATE EXCLUSIVE; the rest (e.g.
+/// `security_barrier` on a view, `user_catalog_table`) change semantics and take the full lock.
+fn reloptions_lock(def: Option<&NodeEnum>) -> LockMode {
+    const LIGHT: &[&str] = &[
+        "fillfactor",
+        "toast_tuple_target",
+        "parallel_workers",
+        "vacuum_index_cleanup",
+        "vacuum_truncate",
+        "log_autovacuum_min_duration",
+    ];
+    let Some(NodeEnum::List(list)) = def else {
+        return AccessExclusive;
+    };
+    let light = list.items.iter().all(|item| match &item.node {
+        Some(NodeEnum::DefElem(d)) => {
+            d.defname.starts_with("autovacuum_") || LIGHT.contains(&d.defname.as_str())
+        }
+        _ => false,
+    });
+    if light {
+        ShareUpdateExclusive
+    } else {
+        AccessExclusive
+    }
+}

@@ -1,0 +1,1 @@
+//! Tests of the lock catalog: one case per statement form.

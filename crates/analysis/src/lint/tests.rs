@@ -1,0 +1,1 @@
+//! Tests of the lint report and exit codes.

@@ -1,0 +1,130 @@
+//! The risk score of a statement: 0–100, from the catalog's facts and the table sizes.
+//!
+//! ```text
+//! size         = max over the tables it works on of
+//!                clamp((log10(rows) − 3) / 4) and clamp((log10(bytes) − 7) / 4)
+//!                (≤1k rows / ≤10 MB → 0, 10M rows / 100 GB → 1; a table created in the
+//!                migration → 0; a table the snapshot does not know, or no snapshot → 0.5)
+//! availability = 1.0 blocks reads (ACCESS EXCLUSIVE, or REINDEX's index lock)
+//!                0.7 blocks writes (SHARE and stronger, or row locks on every row)
+//!                0.15 SHARE UPDATE EXCLUSIVE · 0.1 ROW EXCLUSIVE · 0.05 weaker · 0 none
+//!                (locks on tables created in the migration do not count)
+//! hold         = 1.0 rewrite or every row written · 0.7 scan · 0 catalog-only
+//! lock         = 100 × availability × (0.10 + 0.10 × size + 0.80 × hold × size)
+//! destruction  = destructive ? 20 + 70 × size : 0   (no table named, e.g. DROP DATABASE: size 1)
+//! breakage     = renames/drops that break running clients of an existing object ? 35 : 0
+//! blast        = availability × min(20, 4 × dependents)   (FK-referencing tables and views)
+//! score        = min(100, max(lock, destruction, breakage) + blast)
+//!                and at least 50 when the catalog does not know the statement
+//! ```
+//!
+//! The shape: holding a blocking lock briefly on any table is low; holding it for a scan or a
+//! rewrite grows with the table; losing data is at least medium on a table with rows; the
+//! same statement on an empty table and on one with millions of rows never scores the same.
+
+use crate::catalog::{Effect, LockMode};
+use crate::state::MigrationState;
+
+/// The size factor when the table's size is unknown: as if it held ~100k rows / 1 GB.
+pub const UNKNOWN_SIZE: f64 = 0.5;
+/// The floor for statements the catalog does not know.
+pub const UNKNOWN_FLOOR: u8 = 50;
+
+pub fn size_factor(rows: i64, bytes: i64) -> f64 {
+    let scale = |v: i64, low: f64| ((((v.max(1)) as f64).log10() - low) / 4.0).clamp(0.0, 1.0);
+    scale(rows, 3.0).max(scale(bytes, 7.0))
+}
+
+fn table_size(table: &str, state: &MigrationState) -> f64 {
+    if state.is_new(table) {
+        return 0.0;
+    }
+    state.table(table).map_or(UNKNOWN_SIZE, |t| {
+        size_factor(t.estimated_rows, t.total_bytes)
+    })
+}
+
+/// How much of the traffic on a table a lock stops.
+pub fn availability(effect: &Effect, state: &MigrationState) -> f64 {
+    let existing = |t: &String| !state.is_new(t);
+    let strongest = effect
+        .locks
+        .iter()
+        .filter(|(t, _)| existing(t))
+        .map(|(_, m)| *m)
+        .max();
+    let targets_existing = effect.tables.iter().any(existing) || effect.tables.is_empty();
+    match strongest {
+        Some(LockMode::AccessExclusive) => 1.0,
+        _ if effect.blocks_reads_via_index && targets_existing => 1.0,
+        Some(m) if m.blocks_writes() => 0.7,
+        _ if effect.locks_all_rows && targets_existing => 0.7,
+        Some(LockMode::ShareUpdateExclusive) => 0.15,
+        Some(LockMode::RowExclusive) => 0.1,
+        Some(_) => 0.05,
+        None => 0.0,
+    }
+}
+
+pub fn statement_score(effect: &Effect, state: &MigrationState, dependents: usize) -> u8 {
+    let size = if effect.tables.is_empty() {
+        if effect.destructive {
+            1.0
+        } else if effect.scans || effect.rewrites {
+            UNKNOWN_SIZE
+        } else {
+            0.0
+        }
+    } else {
+        effect
+            .tables
+            .iter()
+            .map(|t| table_size(t, state))
+            .fold(0.0, f64::max)
+    };
+    let avail = availability(effect, state);
+    let hold = if effect.rewrites || effect.locks_all_rows {
+        1.0
+    } else if effect.scans {
+        0.7
+    } else {
+        0.0
+    };
+    let lock = 100.0 * avail * (0.10 + 0.10 * size + 0.80 * hold * size);
+    let touches_existing =
+        effect.tables.is_empty() || effect.tables.iter().any(|t| !state.is_new(t));
+    let destruction = if effect.destructive && touches_existing {
+        20.0 + 70.0 * size
+    } else {
+        0.0
+    };
+    let breakage = if effect.breaks_clients && touches_existing {
+        35.0
+    } else {
+        0.0
+    };
+    let blast = avail * (4.0 * dependents as f64).min(20.0);
+    let score = (lock.max(destruction).max(breakage) + blast)
+        .round()
+        .clamp(0.0, 100.0) as u8;
+    if effect.known {
+        score
+    } else {
+        score.max(UNKNOWN_FLOOR)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_factor_spans_empty_to_ten_million_rows() {
+        assert_eq!(size_factor(0, 0), 0.0);
+        assert_eq!(size_factor(1_000, 8_192), 0.0);
+        assert!((size_factor(100_000, 0) - 0.5).abs() < 1e-9);
+        assert_eq!(size_factor(10_000_000, 0), 1.0);
+        assert_eq!(size_factor(0, 100_000_000_000), 1.0);
+        assert!(size_factor(1_000_000, 0) > size_factor(10_000, 0));
+    }
+}

@@ -1,0 +1,250 @@
+//! What the earlier statements of a migration established, as later statements see it.
+//!
+//! Analysis is a left-to-right walk: a table created three statements ago is empty (so
+//! indexing it is harmless), a `SET lock_timeout` protects what follows, a lock taken inside
+//! the current transaction is still held. The walk assumes autodb's executor: without an
+//! explicit `BEGIN`, the migration's transactional statements run in one transaction and a
+//! statement that cannot run in a transaction runs alone, between commits.
+
+use std::collections::{HashMap, HashSet};
+
+use autodb_core::schema::model::{ConstraintKind, Table};
+use autodb_core::schema::SchemaSnapshot;
+use autodb_core::sql::ParsedStatement;
+use pg_query::protobuf::{AlterTableType, ConstrType, TransactionStmtKind};
+use pg_query::NodeEnum;
+
+use crate::ast::{self, TypeSpec};
+use crate::catalog::{Effect, LockMode};
+
+#[derive(Debug, Clone)]
+pub struct MigrationState<'a> {
+    pub snapshot: Option<&'a SchemaSnapshot>,
+    pub statement_count: usize,
+    /// The migration has both statements that need a transaction and statements that cannot
+    /// run in one, so it cannot be applied atomically.
+    pub mixes_transactional: bool,
+    created_tables: HashSet<String>,
+    created_indexes: HashMap<String, String>,
+    constrained_domains: HashSet<String>,
+    column_types: HashMap<(String, String), TypeSpec>,
+    /// The index of a `BEGIN` that no `COMMIT`/`ROLLBACK` closes.
+    pub unclosed_begin: Option<usize>,
+    /// Inside an explicit `BEGIN … COMMIT`.
+    pub explicit_tx: bool,
+    pub lock_timeout: bool,
+    /// The missing-lock-timeout rule speaks once per migration.
+    pub lock_timeout_reported: bool,
+    /// Existing tables on which the current transaction holds ACCESS EXCLUSIVE.
+    pub access_exclusive: Vec<String>,
+    /// `(table, constraint)` added `NOT VALID` in the current transaction.
+    pub not_valid: Vec<(String, String)>,
+    /// ALTER TABLE statements per table in the current transaction.
+    pub alters: HashMap<String, usize>,
+    /// Tables that got a CHECK constraint in this migration (ATTACH PARTITION can use it).
+    pub checked_tables: HashSet<String>,
+}
+
+impl<'a> MigrationState<'a> {
+    pub fn new(stmts: &[ParsedStatement], snapshot: Option<&'a SchemaSnapshot>) -> Self {
+        let real: Vec<&ParsedStatement> = stmts
+            .iter()
+            .filter(|s| {
+                !matches!(
+                    s.ast,
+                    NodeEnum::TransactionStmt(_) | NodeEnum::VariableSetStmt(_)
+                )
+            })
+            .collect();
+        let non_tx = real
+            .iter()
+            .filter(|s| !autodb_core::sql::is_transactional(&s.ast))
+            .count();
+        let mut unclosed_begin = None;
+        for s in stmts {
+            if let NodeEnum::TransactionStmt(t) = &s.ast {
+                match t.kind() {
+                    TransactionStmtKind::TransStmtBegin | TransactionStmtKind::TransStmtStart => {
+                        unclosed_begin = Some(s.index);
+                    }
+                    TransactionStmtKind::TransStmtCommit
+                    | TransactionStmtKind::TransStmtRollback => {
+                        unclosed_begin = None;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Self {
+            snapshot,
+            unclosed_begin,
+            statement_count: stmts.len(),
+            mixes_transactional: non_tx > 0 && real.len() > non_tx,
+            created_tables: HashSet::new(),
+            created_indexes: HashMap::new(),
+            constrained_domains: HashSet::new(),
+            column_types: HashMap::new(),
+            explicit_tx: false,
+            lock_timeout: false,
+            lock_timeout_reported: false,
+            access_exclusive: Vec::new(),
+            not_valid: Vec::new(),
+            alters: HashMap::new(),
+            checked_tables: HashSet::new(),
+        }
+    }
+
+    /// Created earlier in this migration, hence empty and unseen by other sessions.
+    pub fn is_new(&self, table: &str) -> bool {
+        self.created_tables.contains(table)
+    }
+
+    pub fn table(&self, name: &str) -> Option<&'a Table> {
+        self.snapshot?.table(name)
+    }
+
+    pub fn index_table(&self, index: &str) -> Option<String> {
+        if let Some(t) = self.created_indexes.get(index) {
+            return Some(t.clone());
+        }
+        let (schema, bare) = index.split_once('.').unwrap_or(("public", index));
+        self.snapshot?
+            .tables
+            .iter()
+            .find(|t| t.schema == schema && t.indexes.iter().any(|i| i.name == bare))
+            .map(Table::qualified_name)
+    }
+
+    pub fn column_type(&self, table: &str, column: &str) -> Option<TypeSpec> {
+        if let Some(t) = self
+            .column_types
+            .get(&(table.to_string(), column.to_string()))
+        {
+            return Some(t.clone());
+        }
+        let col = self.table(table)?.column(column)?;
+        Some(TypeSpec::from_catalog(&col.data_type))
+    }
+
+    pub fn is_constrained_domain(&self, name: &str) -> bool {
+        self.constrained_domains.contains(name)
+    }
+
+    /// `Some(referenced)` when the constraint is a known foreign key.
+    pub fn foreign_key(&self, table: &str, constraint: &str) -> Option<Option<String>> {
+        let t = self.table(table)?;
+        t.constraints
+            .iter()
+            .find(|c| c.name == constraint && c.kind == ConstraintKind::ForeignKey)
+            .map(|c| c.references.clone())
+    }
+
+    /// Folds one analyzed statement into the state.
+    pub fn record(&mut self, stmt: &ParsedStatement, effect: &Effect) {
+        if !effect.transactional && !self.explicit_tx {
+            self.end_transaction();
+        }
+        // A statement that cannot run in a transaction commits alone: its locks end with it.
+        for (table, mode) in effect.locks.iter().filter(|_| effect.transactional) {
+            if *mode == LockMode::AccessExclusive
+                && !self.is_new(table)
+                && !self.access_exclusive.contains(table)
+            {
+                self.access_exclusive.push(table.clone());
+            }
+        }
+        match &stmt.ast {
+            NodeEnum::TransactionStmt(t) => match t.kind() {
+                TransactionStmtKind::TransStmtBegin | TransactionStmtKind::TransStmtStart => {
+                    self.end_transaction();
+                    self.explicit_tx = true;
+                }
+                TransactionStmtKind::TransStmtCommit | TransactionStmtKind::TransStmtRollback => {
+                    self.end_transaction();
+                    self.explicit_tx = false;
+                }
+                _ => {}
+            },
+            NodeEnum::VariableSetStmt(v) if v.name.eq_ignore_ascii_case("lock_timeout") => {
+                self.lock_timeout = true;
+            }
+            NodeEnum::CreateStmt(c) => {
+                if let Some(rel) = &c.relation {
+                    let table = ast::relation(rel);
+                    for elt in &c.table_elts {
+                        if let Some(NodeEnum::ColumnDef(cd)) = &elt.node {
+                            if let Some(tn) = &cd.type_name {
+                                self.column_types.insert(
+                                    (table.clone(), cd.colname.clone()),
+                                    TypeSpec::from_ast(tn),
+                                );
+                            }
+                        }
+                    }
+                    self.created_tables.insert(table);
+                }
+            }
+            NodeEnum::CreateTableAsStmt(c) => {
+                if let Some(rel) = c.into.as_ref().and_then(|i| i.rel.as_ref()) {
+                    self.created_tables.insert(ast::relation(rel));
+                }
+            }
+            NodeEnum::IndexStmt(i) => {
+                if let Some(rel) = &i.relation {
+                    let schema = if rel.schemaname.is_empty() {
+                        "public"
+                    } else {
+                        &rel.schemaname
+                    };
+                    let name = autodb_core::schema::qualified(schema, &i.idxname);
+                    self.created_indexes.insert(name, ast::relation(rel));
+                }
+            }
+            NodeEnum::CreateDomainStmt(d) => {
+                let checked = d.constraints.iter().any(|c| {
+                    matches!(&c.node, Some(NodeEnum::Constraint(k)) if k.contype() == ConstrType::ConstrCheck)
+                });
+                if checked {
+                    self.constrained_domains.insert(ast::dotted(&d.domainname));
+                }
+            }
+            NodeEnum::AlterTableStmt(a) => self.record_alter(a),
+            _ => {}
+        }
+    }
+
+    fn record_alter(&mut self, a: &pg_query::protobuf::AlterTableStmt) {
+        let Some(rel) = &a.relation else { return };
+        let table = ast::relation(rel);
+        *self.alters.entry(table.clone()).or_default() += 1;
+        for cmd in &a.cmds {
+            let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node else {
+                continue;
+            };
+            let def = cmd.def.as_ref().and_then(|d| d.node.as_ref());
+            match (cmd.subtype(), def) {
+                (AlterTableType::AtAddConstraint, Some(NodeEnum::Constraint(c))) => {
+                    if c.skip_validation {
+                        self.not_valid.push((table.clone(), c.conname.clone()));
+                    }
+                    if c.contype() == ConstrType::ConstrCheck {
+                        self.checked_tables.insert(table.clone());
+                    }
+                }
+                (AlterTableType::AtAddColumn, Some(NodeEnum::ColumnDef(cd))) => {
+                    if let Some(tn) = &cd.type_name {
+                        self.column_types
+                            .insert((table.clone(), cd.colname.clone()), TypeSpec::from_ast(tn));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn end_transaction(&mut self) {
+        self.access_exclusive.clear();
+        self.not_valid.clear();
+        self.alters.clear();
+    }
+}
