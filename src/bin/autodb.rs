@@ -73,7 +73,7 @@ enum KeysCommand {
         #[arg(long, default_value = "./.autodb", conflicts_with = "dynamodb_table")]
         data_dir: PathBuf,
         /// Add the key to this DynamoDB table instead (AWS credentials from the environment).
-        #[arg(long)]
+        #[arg(long, env = "AUTODB_TABLE")]
         dynamodb_table: Option<String>,
     },
 }

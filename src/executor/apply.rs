@@ -14,6 +14,7 @@ use crate::app::App;
 use crate::domain::{ExecutionError, ExecutionResult, MigrationRequest};
 use crate::schema::introspect;
 
+#[expect(clippy::large_enum_variant, reason = "one value per job, never stored")]
 pub(super) enum Applied {
     Done(Finish),
     /// Another session holds the database's advisory lock.

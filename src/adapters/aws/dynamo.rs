@@ -403,11 +403,13 @@ impl Store for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(format!("REQ#{id}"), "REQ")))
-            .update_expression(format!(
-                "SET #s = :status, progress = :p, {field} = :v, completed_at = :now REMOVE claim_until"
-            ))
+            .update_expression(
+                "SET #s = :status, progress = :p, #f = :v, completed_at = :now REMOVE claim_until",
+            )
             .condition_expression("attribute_exists(pk) AND NOT (#s IN (:completed, :failed))")
             .expression_attribute_names("#s", "status")
+            // `result` and `error` are DynamoDB reserved words.
+            .expression_attribute_names("#f", field)
             .expression_attribute_values(":status", s(status))
             .expression_attribute_values(":p", s(progress))
             .expression_attribute_values(":v", s(value))

@@ -1,0 +1,336 @@
+//! `TestApp`: the real application with isolated state, for one test.
+//!
+//! Each test gets its own PostgreSQL database (in the cluster `scripts/test` started, named
+//! by `AUTODB_TEST_PG_URL`), its own data directory (local backend) or its own DynamoDB
+//! table, SQS queue and signing-key secret (AWS backend, on the moto server named by
+//! `AWS_ENDPOINT_URL`), and its own clock. Nothing is shared between tests but the servers.
+
+use std::sync::Arc;
+
+use autodb::adapters::aws::{build_app, dynamo, AwsResources};
+use autodb::adapters::local::service;
+use autodb::app::ports::{Clock, ManualClock};
+use autodb::app::{App, Settings};
+use autodb::domain::{sha256_hex, RequestId};
+use autodb::executor::{run_job, Outcome};
+use autodb::token::KeyRing;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use axum::Router;
+use chrono::{TimeZone, Utc};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::Mutex;
+use tokio_postgres::NoTls;
+use tower::ServiceExt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Local,
+    Aws,
+}
+
+enum Jobs {
+    Local(Mutex<UnboundedReceiver<RequestId>>),
+    Aws {
+        sqs: aws_sdk_sqs::Client,
+        queue_url: String,
+    },
+}
+
+pub struct TestApp {
+    pub app: Arc<App>,
+    pub router: Router,
+    pub api_key: String,
+    pub clock: Arc<ManualClock>,
+    pub db_url: String,
+    jobs: Jobs,
+    _data_dir: Option<TempDir>,
+}
+
+/// A directory removed when dropped.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new() -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("autodb-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: run the tests with scripts/test, which starts PostgreSQL and moto"
+        )
+    })
+}
+
+/// A fresh, empty database in the test cluster; returns its URL.
+pub async fn create_database() -> String {
+    let admin = env("AUTODB_TEST_PG_URL");
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let (client, conn) = tokio_postgres::connect(&admin, NoTls)
+        .await
+        .expect("connect to the test cluster");
+    tokio::spawn(conn);
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create test database");
+    let base = admin.rsplit_once('/').expect("URL with a database").0;
+    format!("{base}/{name}")
+}
+
+pub async fn aws_sdk() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(env("AWS_ENDPOINT_URL"))
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .load()
+        .await
+}
+
+/// Creates a table, a queue and a signing-key secret with unique names on moto.
+pub async fn aws_resources(sdk: &aws_config::SdkConfig) -> AwsResources {
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    let table = format!("autodb-{suffix}");
+    dynamo::create_table(&aws_sdk_dynamodb::Client::new(sdk), &table)
+        .await
+        .expect("create table on moto");
+    let queue_url = aws_sdk_sqs::Client::new(sdk)
+        .create_queue()
+        .queue_name(format!("autodb-jobs-{suffix}"))
+        .send()
+        .await
+        .expect("create queue on moto")
+        .queue_url
+        .expect("queue url");
+    let signing_key_secret = aws_sdk_secretsmanager::Client::new(sdk)
+        .create_secret()
+        .name(format!("autodb/signing-key-{suffix}"))
+        .secret_string(KeyRing::generate().to_secret())
+        .send()
+        .await
+        .expect("create signing key on moto")
+        .arn
+        .expect("secret arn");
+    AwsResources {
+        table,
+        queue_url,
+        signing_key_secret,
+    }
+}
+
+pub fn settings() -> Settings {
+    Settings {
+        lock_timeout_ms: 2_000,
+        statement_timeout_ms: 30_000,
+        secret_prefix: format!("autodb-test/{}/", uuid::Uuid::new_v4().simple()),
+        ..Settings::default()
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        let clock = Arc::new(ManualClock::new(
+            Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap(),
+        ));
+        let db_url = create_database().await;
+        let (app, jobs, data_dir) = match backend {
+            Backend::Local => {
+                let dir = TempDir::new();
+                // A directory autodb creates itself, as `serve` would.
+                let parts = service::open(
+                    &dir.0.join("data"),
+                    settings(),
+                    clock.clone() as Arc<dyn Clock>,
+                )
+                .expect("open local service");
+                (parts.app, Jobs::Local(Mutex::new(parts.jobs)), Some(dir))
+            }
+            Backend::Aws => {
+                let sdk = aws_sdk().await;
+                let resources = aws_resources(&sdk).await;
+                let app = build_app(
+                    &sdk,
+                    &resources,
+                    settings(),
+                    clock.clone() as Arc<dyn Clock>,
+                )
+                .await
+                .expect("build AWS app");
+                let jobs = Jobs::Aws {
+                    sqs: aws_sdk_sqs::Client::new(&sdk),
+                    queue_url: resources.queue_url.clone(),
+                };
+                (Arc::new(app), jobs, None)
+            }
+        };
+        let api_key = autodb::api::generate_key();
+        app.store
+            .put_api_key_hash(&sha256_hex(api_key.as_bytes()))
+            .await
+            .expect("store api key");
+        Self {
+            router: autodb::api::router(Arc::clone(&app)),
+            app,
+            api_key,
+            clock,
+            db_url,
+            jobs,
+            _data_dir: data_dir,
+        }
+    }
+
+    pub fn data_dir(&self) -> Option<std::path::PathBuf> {
+        self._data_dir.as_ref().map(|d| d.0.join("data"))
+    }
+
+    /// Sends a request through the router; returns the status and the JSON body.
+    pub async fn send(&self, req: Request<Body>) -> (StatusCode, Value) {
+        let response = self
+            .router
+            .clone()
+            .oneshot(req)
+            .await
+            .expect("router is infallible");
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            panic!("response is not JSON: {}", String::from_utf8_lossy(&bytes))
+        });
+        (status, body)
+    }
+
+    pub fn request(&self, method: Method, path: &str, body: Option<&Value>) -> Request<Body> {
+        let builder = Request::builder()
+            .method(method)
+            .uri(format!("/api/v1{path}"))
+            .header("x-api-key", &self.api_key)
+            .header("content-type", "application/json");
+        builder
+            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
+            .expect("request")
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(self.request(Method::POST, path, Some(&body)))
+            .await
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(self.request(Method::GET, path, None)).await
+    }
+
+    /// Registers the test's database; returns the connection id.
+    pub async fn connect(&self) -> String {
+        let (status, body) = self
+            .post(
+                "/connections",
+                json!({"name": "test", "db_type": "postgresql", "connection_string": self.db_url}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["data"]["id"].as_str().expect("id").to_string()
+    }
+
+    /// Analyzes `sql`; returns the approval token.
+    pub async fn approve(&self, conn: &str, sql: &str) -> String {
+        let (status, body) = self
+            .post(
+                &format!("/connections/{conn}/migrations/analyze"),
+                json!({"sql": sql}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["data"]["approval_token"]
+            .as_str()
+            .expect("token")
+            .to_string()
+    }
+
+    pub async fn execute(&self, token: &str, sql: &str, conn: &str) -> (StatusCode, Value) {
+        self.post(
+            "/migrations/execute",
+            json!({"approval_token": token, "sql": sql, "connection_id": conn}),
+        )
+        .await
+    }
+
+    pub async fn status(&self, request_id: &str) -> Value {
+        let (status, body) = self
+            .get(&format!("/migrations/requests/{request_id}"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// Runs every queued job to its end, as the executor would; returns the outcomes.
+    pub async fn drain(&self) -> Vec<Outcome> {
+        let mut outcomes = Vec::new();
+        match &self.jobs {
+            Jobs::Local(rx) => {
+                let mut rx = rx.lock().await;
+                while let Ok(id) = rx.try_recv() {
+                    outcomes.push(run_job(&self.app, &id).await.expect("run job"));
+                }
+            }
+            Jobs::Aws { sqs, queue_url } => loop {
+                let received = sqs
+                    .receive_message()
+                    .queue_url(queue_url)
+                    .max_number_of_messages(10)
+                    .send()
+                    .await
+                    .expect("receive");
+                let messages = received.messages.unwrap_or_default();
+                if messages.is_empty() {
+                    break;
+                }
+                for m in messages {
+                    let body: Value =
+                        serde_json::from_str(m.body().unwrap_or("{}")).expect("job body");
+                    let id = RequestId::parse(body["request_id"].as_str().unwrap_or(""))
+                        .expect("request id");
+                    outcomes.push(run_job(&self.app, &id).await.expect("run job"));
+                    sqs.delete_message()
+                        .queue_url(queue_url)
+                        .receipt_handle(m.receipt_handle().unwrap_or_default())
+                        .send()
+                        .await
+                        .expect("delete");
+                }
+            },
+        }
+        outcomes
+    }
+
+    pub async fn db(&self) -> tokio_postgres::Client {
+        let (client, conn) = tokio_postgres::connect(&self.db_url, NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(conn);
+        client
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        self.db().await.query_one(sql, &[]).await.expect(sql).get(0)
+    }
+}

@@ -1,0 +1,182 @@
+//! The Lambda entry points, driven by the sample events in `infra/events/` (API Gateway HTTP
+//! API payload 2.0 and SQS), against moto and PostgreSQL: the same path a deployed function
+//! takes from event to response.
+
+use autodb::lambda::{handle_sqs, LambdaConfig};
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_http::request::LambdaRequest;
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::Value;
+use tower::ServiceExt;
+
+use crate::helpers::{Backend, TestApp};
+
+fn event(name: &str, replacements: &[(&str, &str)]) -> String {
+    let path = format!("{}/infra/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let mut text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    for (from, to) in replacements {
+        text = text.replace(from, to);
+    }
+    text
+}
+
+/// Runs an API Gateway event through `lambda_http`'s adapter around the router, as
+/// `lambda_http::run` does; returns the status code and the decoded JSON body.
+async fn invoke_http(t: &TestApp, name: &str, replacements: &[(&str, &str)]) -> (u16, Value) {
+    let request: LambdaRequest =
+        serde_json::from_str(&event(name, replacements)).expect("a valid API Gateway v2 event");
+    let adapter = lambda_http::Adapter::from(t.router.clone());
+    let response = adapter
+        .oneshot(LambdaEvent::new(request, Context::default()))
+        .await
+        .expect("router is infallible");
+    let response = serde_json::to_value(&response).expect("serializable response");
+    let status = response["statusCode"].as_u64().expect("statusCode") as u16;
+    let body = response["body"].as_str().unwrap_or("null");
+    (status, serde_json::from_str(body).expect("JSON body"))
+}
+
+fn sqs_event(request_id: &str, receives: u32) -> SqsEvent {
+    let text = event("sqs-job.json", &[("PLACEHOLDER_REQUEST_ID", request_id)]).replace(
+        "\"ApproximateReceiveCount\": \"1\"",
+        &format!("\"ApproximateReceiveCount\": \"{receives}\""),
+    );
+    serde_json::from_str(&text).expect("a valid SQS event")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_events_and_sqs_executor_end_to_end() {
+    let t = TestApp::spawn(Backend::Aws).await;
+    t.db()
+        .await
+        .batch_execute("CREATE TABLE users (id int PRIMARY KEY)")
+        .await
+        .unwrap();
+
+    let (status, health) = invoke_http(&t, "apigw-v2-healthz.json", &[]).await;
+    assert_eq!((status, &health["success"]), (200, &Value::Bool(true)));
+    let (status, denied) = invoke_http(&t, "apigw-v2-no-api-key.json", &[]).await;
+    assert_eq!(
+        (status, denied["error"]["code"].as_str()),
+        (401, Some("UNAUTHORIZED"))
+    );
+
+    let (status, created) = invoke_http(
+        &t,
+        "apigw-v2-create-connection.json",
+        &[
+            ("PLACEHOLDER_API_KEY", &t.api_key),
+            ("PLACEHOLDER_DATABASE_URL", &t.db_url),
+        ],
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let conn = created["data"]["id"].as_str().unwrap().to_string();
+
+    let sql = "ALTER TABLE users ADD COLUMN email varchar(20);";
+    let token = t.approve(&conn, sql).await;
+    let placeholders = [
+        ("PLACEHOLDER_API_KEY", t.api_key.as_str()),
+        ("PLACEHOLDER_TOKEN", token.as_str()),
+        ("PLACEHOLDER_SQL", sql),
+        ("PLACEHOLDER_CONNECTION_ID", conn.as_str()),
+    ];
+    let (status, accepted) = invoke_http(&t, "apigw-v2-execute.json", &placeholders).await;
+    assert_eq!(status, 202, "{accepted}");
+    let id = accepted["data"]["request_id"].as_str().unwrap().to_string();
+
+    let response = handle_sqs(&t.app, sqs_event(&id, 1)).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+
+    let (status, polled) = invoke_http(
+        &t,
+        "apigw-v2-status.json",
+        &[
+            ("PLACEHOLDER_API_KEY", &t.api_key),
+            ("PLACEHOLDER_REQUEST_ID", &id),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(polled["status"], "completed", "{polled}");
+    assert_eq!(polled["result"]["columns_added"][0]["type"], "varchar(20)");
+
+    // A redelivery of the same message is harmless.
+    let again = handle_sqs(&t.app, sqs_event(&id, 2)).await;
+    assert!(again.batch_item_failures.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_jobs_are_batch_failures_until_the_last_receive() {
+    let t = TestApp::spawn(Backend::Aws).await;
+    let conn = t.connect().await;
+    let sql = "CREATE TABLE t (id int);";
+    let token = t.approve(&conn, sql).await;
+    let (_, accepted) = t.execute(&token, sql, &conn).await;
+    let id = accepted["data"]["request_id"].as_str().unwrap().to_string();
+    // Another executor holds the request (an unexpired claim).
+    let request_id = autodb::domain::RequestId::parse(&id).unwrap();
+    let now = autodb::app::ports::Clock::now(t.clock.as_ref());
+    t.app
+        .store
+        .claim_request(&request_id, now, now + chrono::Duration::minutes(15))
+        .await
+        .unwrap();
+    let response = handle_sqs(&t.app, sqs_event(&id, 1)).await;
+    assert_eq!(response.batch_item_failures.len(), 1);
+    assert_eq!(
+        response.batch_item_failures[0].item_identifier,
+        "11111111-1111-1111-1111-111111111111"
+    );
+    assert_eq!(t.status(&id).await["status"], "executing");
+    // The last receive gives up: the request fails and the connection is freed.
+    let response = handle_sqs(&t.app, sqs_event(&id, autodb::lambda::MAX_RECEIVES)).await;
+    assert_eq!(response.batch_item_failures.len(), 1);
+    let failed = t.status(&id).await;
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(failed["error"]["code"], "RETRIES_EXHAUSTED");
+    let next = "CREATE TABLE u (id int);";
+    let token = t.approve(&conn, next).await;
+    assert_eq!(
+        t.execute(&token, next, &conn).await.0,
+        axum::http::StatusCode::ACCEPTED
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_messages_are_dropped_not_retried() {
+    let t = TestApp::spawn(Backend::Aws).await;
+    let mut event = sqs_event("req_not-an-id", 1);
+    event.records[0].body = Some("not json".into());
+    assert!(handle_sqs(&t.app, event)
+        .await
+        .batch_item_failures
+        .is_empty());
+}
+
+#[test]
+fn lambda_config_reads_the_template_variables() {
+    let vars = std::collections::HashMap::from([
+        ("AUTODB_TABLE", "t"),
+        ("AUTODB_QUEUE_URL", "https://q"),
+        ("AUTODB_SIGNING_KEY_SECRET_ARN", "arn:k"),
+        ("AUTODB_TOKEN_TTL_SECONDS", "60"),
+    ]);
+    let config = LambdaConfig::from_vars(|n| vars.get(n).map(|v| v.to_string())).unwrap();
+    assert_eq!(config.resources.table, "t");
+    assert_eq!(config.settings.token_ttl_seconds, 60);
+    assert_eq!(config.settings.lock_lease_seconds, 900);
+    let missing = LambdaConfig::from_vars(|n| {
+        (n != "AUTODB_TABLE")
+            .then(|| vars.get(n).map(|v| v.to_string()))
+            .flatten()
+    })
+    .unwrap_err();
+    assert!(missing.to_string().contains("AUTODB_TABLE"));
+    let bad = LambdaConfig::from_vars(|n| match n {
+        "AUTODB_LOCK_LEASE_SECONDS" => Some("-1".into()),
+        other => vars.get(other).map(|v| v.to_string()),
+    })
+    .unwrap_err();
+    assert!(bad.to_string().contains("AUTODB_LOCK_LEASE_SECONDS"));
+}

@@ -1,0 +1,7 @@
+//! Integration tests: one binary, a `TestApp` per test (see `helpers`). Run them with
+//! `scripts/test`, which starts the PostgreSQL cluster and the moto server they use.
+
+mod contract;
+mod helpers;
+mod lambda;
+mod local;
