@@ -102,7 +102,18 @@ impl TypeSpec {
 
 impl std::fmt::Display for TypeSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.base)?;
+        // Written the way people write types, not the internal names.
+        let name = match self.base.as_str() {
+            "int4" => "integer",
+            "int8" => "bigint",
+            "int2" => "smallint",
+            "bpchar" => "char",
+            "bool" => "boolean",
+            "float8" => "double precision",
+            "float4" => "real",
+            other => other,
+        };
+        f.write_str(name)?;
         if !self.mods.is_empty() {
             let mods: Vec<String> = self.mods.iter().map(i64::to_string).collect();
             write!(f, "({})", mods.join(","))?;

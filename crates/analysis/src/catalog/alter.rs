@@ -23,6 +23,8 @@ pub(super) fn alter_table(s: &AlterTableStmt, state: &MigrationState, e: &mut Ef
         // Work on an index is work on (and a lock against) its table.
         table = state.index_table(&table).unwrap_or(table);
     }
+    // The altered table comes first; each subcommand then raises its lock.
+    e.target(&table, LockMode::AccessShare);
     for cmd in &s.cmds {
         let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node else {
             e.known = false;

@@ -24,7 +24,7 @@ pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
         out.push(
             Rule::HoldingAccessExclusive,
             format!(
-                "{} runs while this transaction still holds ACCESS EXCLUSIVE on {}: reads and writes of {first} stay blocked until it finishes.",
+                "{} runs while this transaction still holds ACCESS EXCLUSIVE on {}: reads and writes of `{first}` stay blocked until it finishes.",
                 ctx.stmt.operation,
                 tables.join(", ")
             ),

@@ -13,11 +13,24 @@ pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
         return;
     }
     let Some(table) = ctx.existing_target() else { return };
+    let index = d
+        .objects
+        .iter()
+        .find_map(|o| match &o.node {
+            Some(NodeEnum::List(l)) => Some(crate::ast::dotted(&l.items)),
+            _ => None,
+        })
+        .unwrap_or_default();
+    // Without a snapshot the catalog cannot tell which table the index belongs to.
+    let on = if table == index {
+        format!("the table of `{index}`")
+    } else {
+        ctx.describe(table)
+    };
     out.push(
         Rule::RequireConcurrentIndexDeletion,
         format!(
-            "Dropping an index without CONCURRENTLY takes ACCESS EXCLUSIVE on {}: it queues behind running queries and blocks every query behind it.",
-            ctx.describe(table)
+            "Dropping an index without CONCURRENTLY takes ACCESS EXCLUSIVE on {on}: it queues behind running queries and blocks every query behind it."
         ),
         "`DROP INDEX CONCURRENTLY IF EXISTS …` in its own migration (it cannot run in a transaction).",
     );

@@ -1,0 +1,220 @@
+//! Size-aware scores: the same statement on an empty table and on a large one, the
+//! documented categories, and the blast radius of the customers → orders → order_items
+//! example.
+
+use autodb_analysis::{analyze, Analysis, Impact, RiskCategory};
+use autodb_core::schema::model::{Column, Constraint, ConstraintKind, Table, TableKind};
+use autodb_core::schema::SchemaSnapshot;
+
+fn table(name: &str, rows: i64, references: Option<&str>) -> Table {
+    Table {
+        schema: "public".into(),
+        name: name.into(),
+        kind: TableKind::Regular,
+        columns: vec![
+            Column {
+                name: "id".into(),
+                data_type: "integer".into(),
+                nullable: false,
+                default: None,
+                identity: None,
+                generated: None,
+            },
+            Column {
+                name: "note".into(),
+                data_type: "character varying(20)".into(),
+                nullable: true,
+                default: None,
+                identity: None,
+                generated: None,
+            },
+        ],
+        indexes: vec![],
+        constraints: references
+            .map(|r| Constraint {
+                name: format!("{name}_{r}_fkey"),
+                kind: ConstraintKind::ForeignKey,
+                definition: String::new(),
+                columns: vec![],
+                validated: true,
+                references: Some(r.into()),
+                on_delete: None,
+            })
+            .into_iter()
+            .collect(),
+        estimated_rows: rows,
+        total_bytes: rows * 150,
+        partition_of: None,
+    }
+}
+
+/// A shop with `rows` rows per table.
+fn shop(rows: i64) -> SchemaSnapshot {
+    SchemaSnapshot {
+        schemas: vec!["public".into()],
+        tables: vec![
+            table("customers", rows, None),
+            table("orders", rows, Some("customers")),
+            table("order_items", rows, Some("orders")),
+            table("empty", 0, None),
+            table("big", 10_000_000, None),
+        ],
+        ..Default::default()
+    }
+}
+
+fn run(sql: &str, snapshot: Option<&SchemaSnapshot>) -> Analysis {
+    analyze(&autodb_core::sql::parse(sql).unwrap(), snapshot)
+}
+
+fn score(sql: &str, rows: i64) -> (u8, RiskCategory) {
+    let a = run(sql, Some(&shop(rows)));
+    (a.risk_score, a.risk_category)
+}
+
+#[test]
+fn size_changes_the_score_of_the_same_statement() {
+    for sql in [
+        "ALTER TABLE big ALTER COLUMN id TYPE bigint",
+        "CREATE INDEX i ON big (note)",
+        "ALTER TABLE big ADD CONSTRAINT c CHECK (id > 0)",
+        "DROP TABLE big",
+        "ALTER TABLE big ADD COLUMN a text",
+        "UPDATE big SET note = 'x'",
+    ] {
+        let on_empty = run(&sql.replace("big", "empty"), Some(&shop(0))).risk_score;
+        let on_big = run(sql, Some(&shop(0))).risk_score;
+        assert!(on_big > on_empty, "{sql}: {on_big} vs {on_empty}");
+    }
+}
+
+#[test]
+fn dangerous_statements_on_large_tables_are_critical_or_high() {
+    let big = |sql: &str| run(sql, Some(&shop(0))).risk_category;
+    assert_eq!(
+        big("ALTER TABLE big ALTER COLUMN id TYPE bigint"),
+        RiskCategory::Critical
+    );
+    assert_eq!(
+        big("ALTER TABLE big ADD COLUMN seq bigserial"),
+        RiskCategory::Critical
+    );
+    assert_eq!(big("DROP TABLE big"), RiskCategory::Critical);
+    assert_eq!(
+        big("ALTER TABLE big ADD CONSTRAINT c CHECK (id > 0)"),
+        RiskCategory::Critical
+    );
+    assert_eq!(big("CREATE INDEX i ON big (note)"), RiskCategory::High);
+    assert_eq!(big("UPDATE big SET note = 'x'"), RiskCategory::High);
+}
+
+#[test]
+fn safe_forms_on_large_tables_are_low() {
+    let big = |sql: &str| run(sql, Some(&shop(0))).risk_category;
+    assert_eq!(
+        big("CREATE INDEX CONCURRENTLY i ON big (note)"),
+        RiskCategory::Low
+    );
+    assert_eq!(big("ALTER TABLE big ADD COLUMN a text"), RiskCategory::Low);
+    assert_eq!(
+        big("ALTER TABLE big ADD COLUMN a text DEFAULT 'x'"),
+        RiskCategory::Low
+    );
+    assert_eq!(
+        big("ALTER TABLE big ADD CONSTRAINT c CHECK (id > 0) NOT VALID"),
+        RiskCategory::Low
+    );
+    assert_eq!(
+        big("ALTER TABLE big VALIDATE CONSTRAINT c"),
+        RiskCategory::Low
+    );
+    // Binary-coercible type changes, recognized from the snapshot.
+    assert_eq!(
+        big("ALTER TABLE big ALTER COLUMN note TYPE text"),
+        RiskCategory::Low
+    );
+    assert_eq!(
+        big("ALTER TABLE big ALTER COLUMN note TYPE varchar(64)"),
+        RiskCategory::Low
+    );
+    assert_eq!(
+        big("CREATE TABLE t (id bigint PRIMARY KEY)"),
+        RiskCategory::Low
+    );
+}
+
+#[test]
+fn without_a_snapshot_rewrites_are_scored_cautiously() {
+    let a = run("ALTER TABLE orders ALTER COLUMN note TYPE text", None);
+    assert!(a.risk_category >= RiskCategory::High, "{}", a.risk_score);
+}
+
+#[test]
+fn unknown_statements_are_never_low() {
+    let a = run("DO $$ BEGIN EXECUTE 'DROP TABLE orders'; END $$", None);
+    assert!(a.risk_score >= 50, "{}", a.risk_score);
+    assert!(a.statements[0]
+        .findings
+        .iter()
+        .any(|f| f.rule.id() == "unknown-statement"));
+}
+
+#[test]
+fn the_migration_score_is_the_maximum() {
+    let a = run(
+        "CREATE TABLE t (id bigint); ALTER TABLE big ALTER COLUMN id TYPE bigint; SELECT 1",
+        Some(&shop(0)),
+    );
+    let max = a.statements.iter().map(|s| s.risk_score).max().unwrap();
+    assert_eq!(a.risk_score, max);
+    assert_eq!(a.risk_score, a.statements[1].risk_score);
+    assert_eq!(a.risk_category, RiskCategory::of(a.risk_score));
+}
+
+#[test]
+fn customers_reach_orders_and_order_items() {
+    let a = run(
+        "ALTER TABLE customers ADD COLUMN tier text",
+        Some(&shop(1_000)),
+    );
+    let got: Vec<(&str, Impact, Option<Vec<String>>, Option<i64>)> = a
+        .affected_tables
+        .iter()
+        .map(|t| {
+            (
+                t.table.as_str(),
+                t.impact,
+                t.cascade_path.clone(),
+                t.estimated_rows,
+            )
+        })
+        .collect();
+    let path = |p: &[&str]| Some(p.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    assert_eq!(
+        got,
+        vec![
+            ("customers", Impact::Direct, None, Some(1_000)),
+            (
+                "orders",
+                Impact::Cascade,
+                path(&["customers", "orders"]),
+                Some(1_000)
+            ),
+            (
+                "order_items",
+                Impact::Cascade,
+                path(&["customers", "orders", "order_items"]),
+                Some(1_000)
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_new_table_does_not_count_as_at_risk() {
+    let (score, category) = score(
+        "CREATE TABLE t (id bigint, c bigint); CREATE INDEX ti ON t (c); ALTER TABLE t ADD COLUMN s bigserial",
+        10_000_000,
+    );
+    assert_eq!(category, RiskCategory::Low, "{score}");
+}
