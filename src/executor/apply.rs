@@ -1,12 +1,24 @@
-//! Applying a claimed request to its database: one transaction holding the migration, the
-//! before/after snapshots and the ledger row.
+//! Applying a claimed request to its database.
+//!
+//! A migration is cut into *segments*: runs of statements that can share a transaction, and
+//! single statements PostgreSQL refuses to run in one (`CREATE INDEX CONCURRENTLY`, …). The
+//! usual migration is one segment: one transaction holding every statement, the before/after
+//! snapshots and the ledger row, so it is applied entirely or not at all, exactly once.
+//!
+//! A migration with several segments commits each one as it goes and records every applied
+//! statement in `autodb.migration_steps`, in the same transaction where there is one; a retry
+//! skips the recorded statements. A failure there leaves the earlier segments applied, and the
+//! error says so.
 
+use std::collections::HashSet;
+use std::ops::Range;
 use std::time::Instant;
 
-use autodb_core::schema;
+use autodb_core::schema::{self, SchemaSnapshot};
+use autodb_core::sql::{is_transactional, ParsedStatement};
 use secrecy::ExposeSecret;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::{Client, GenericClient, NoTls};
 
 use super::credentials;
 use crate::app::ports::{Finish, PortError};
@@ -27,10 +39,29 @@ CREATE TABLE IF NOT EXISTS autodb.migration_ledger (
     sql_sha256  text NOT NULL,
     result      text NOT NULL,
     applied_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS autodb.migration_steps (
+    request_id       text NOT NULL,
+    statement_index  integer NOT NULL,
+    applied_at       timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (request_id, statement_index)
 )";
 
-fn failed(code: &str, message: impl Into<String>) -> Applied {
-    Applied::Done(Finish::Failed(ExecutionError {
+/// Why applying stopped early.
+enum Stop {
+    Finish(Finish),
+    Busy,
+    Port(PortError),
+}
+
+impl From<PortError> for Stop {
+    fn from(err: PortError) -> Self {
+        Self::Port(err)
+    }
+}
+
+fn failed(code: &str, message: impl Into<String>) -> Stop {
+    Stop::Finish(Finish::Failed(ExecutionError {
         code: code.into(),
         message: message.into(),
         statement_index: None,
@@ -38,23 +69,288 @@ fn failed(code: &str, message: impl Into<String>) -> Applied {
     }))
 }
 
-fn db_failure(code: &str, err: &tokio_postgres::Error, statement_index: Option<usize>) -> Finish {
+/// A PostgreSQL error as an execution error with `code`, keeping its message and SQLSTATE.
+fn pg_error(
+    code: &str,
+    statement_index: Option<usize>,
+    err: &tokio_postgres::Error,
+) -> ExecutionError {
     let (message, sqlstate) = match err.as_db_error() {
         Some(db) => (db.message().to_string(), Some(db.code().code().to_string())),
         None => (err.to_string(), None),
     };
-    Finish::Failed(ExecutionError {
+    ExecutionError {
         code: code.into(),
         message,
         statement_index,
         sqlstate,
-    })
+    }
 }
 
-async fn connect(
-    app: &App,
-    reference: &str,
-) -> Result<Result<Client, tokio_postgres::Error>, PortError> {
+fn pg(
+    code: &'static str,
+    statement_index: Option<usize>,
+) -> impl FnOnce(tokio_postgres::Error) -> Stop {
+    move |err| Stop::Finish(Finish::Failed(pg_error(code, statement_index, &err)))
+}
+
+/// Consecutive statements that can share a transaction, or one that must run alone.
+#[derive(Debug, PartialEq, Eq)]
+struct Segment {
+    statements: Range<usize>,
+    transactional: bool,
+}
+
+fn segments(statements: &[ParsedStatement]) -> Vec<Segment> {
+    let mut out: Vec<Segment> = Vec::new();
+    for (i, statement) in statements.iter().enumerate() {
+        let transactional = is_transactional(&statement.ast);
+        match out.last_mut() {
+            Some(seg) if transactional && seg.transactional => seg.statements.end = i + 1,
+            _ => out.push(Segment {
+                statements: i..i + 1,
+                transactional,
+            }),
+        }
+    }
+    out
+}
+
+pub(super) async fn apply(app: &App, request: &MigrationRequest) -> Result<Applied, PortError> {
+    match run(app, request).await {
+        Ok(finish) | Err(Stop::Finish(finish)) => Ok(Applied::Done(finish)),
+        Err(Stop::Busy) => Ok(Applied::DatabaseBusy),
+        Err(Stop::Port(err)) => Err(err),
+    }
+}
+
+async fn run(app: &App, request: &MigrationRequest) -> Result<Finish, Stop> {
+    let id = request.request_id.as_str();
+    let Some(connection) = app.store.get_connection(&request.connection_id).await? else {
+        return Err(failed("CONNECTION_NOT_FOUND", "the connection was removed"));
+    };
+    let mut client = connect(app, &connection.secret_ref).await?;
+    prepare(app, request, &client).await?;
+
+    // A ledger row means an earlier attempt committed the migration: finish, don't re-apply.
+    if let Some(row) = client
+        .query_opt(
+            "SELECT result FROM autodb.migration_ledger WHERE request_id = $1",
+            &[&id],
+        )
+        .await
+        .map_err(pg("PREPARE_FAILED", None))?
+    {
+        let stored: String = row.get(0);
+        let result = serde_json::from_str(&stored).map_err(|e| PortError::Corrupt {
+            what: "ledger",
+            detail: e.to_string(),
+        })?;
+        tracing::info!("ledger shows the migration applied; completing without re-applying");
+        return Ok(Finish::Completed(result));
+    }
+
+    let statements = autodb_core::sql::parse(&request.sql)
+        .map_err(|err| failed("SQL_PARSE_ERROR", err.to_string()))?;
+    let done: HashSet<i32> = client
+        .query(
+            "SELECT statement_index FROM autodb.migration_steps WHERE request_id = $1",
+            &[&id],
+        )
+        .await
+        .map_err(pg("PREPARE_FAILED", None))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let segments = segments(&statements);
+    let stepwise = segments.len() > 1;
+    let started = Instant::now();
+    let mut run = Run {
+        app,
+        request,
+        total: statements.len(),
+        committed: 0,
+        started,
+        before: None,
+    };
+
+    for (k, segment) in segments.iter().enumerate() {
+        let last = k + 1 == segments.len();
+        if segment.transactional {
+            let txn = client
+                .transaction()
+                .await
+                .map_err(pg("PREPARE_FAILED", None))?;
+            if run.before.is_none() {
+                run.before = Some(snapshot(&txn).await?);
+            }
+            for i in segment.statements.clone() {
+                run.statement(&txn, &statements[i], i, stepwise, &done)
+                    .await?;
+            }
+            if last {
+                let result = run.finish(&txn).await?;
+                run.fence().await?;
+                run.progress(&format!("Committing {} statements", run.total))
+                    .await?;
+                txn.commit().await.map_err(pg("COMMIT_FAILED", None))?;
+                return Ok(Finish::Completed(result));
+            }
+            txn.commit().await.map_err(pg("COMMIT_FAILED", None))?;
+        } else {
+            if run.before.is_none() {
+                run.before = Some(snapshot(&client).await?);
+            }
+            let i = segment.statements.start;
+            run.statement(&client, &statements[i], i, true, &done)
+                .await?;
+            if last {
+                run.fence().await?;
+                return Ok(Finish::Completed(run.finish(&client).await?));
+            }
+        }
+        run.committed = segment.statements.end;
+    }
+    Err(failed("EMPTY_MIGRATION", "the migration has no statements"))
+}
+
+/// The state of one application of a migration.
+struct Run<'a> {
+    app: &'a App,
+    request: &'a MigrationRequest,
+    total: usize,
+    /// Statements committed by earlier segments (they stay applied if a later one fails).
+    committed: usize,
+    started: Instant,
+    before: Option<SchemaSnapshot>,
+}
+
+impl Run<'_> {
+    async fn progress(&self, text: &str) -> Result<(), Stop> {
+        Ok(self
+            .app
+            .store
+            .set_progress(&self.request.request_id, text)
+            .await?)
+    }
+
+    async fn statement(
+        &self,
+        client: &impl GenericClient,
+        statement: &ParsedStatement,
+        index: usize,
+        record_step: bool,
+        done: &HashSet<i32>,
+    ) -> Result<(), Stop> {
+        let step = i32::try_from(index).unwrap_or(i32::MAX);
+        if done.contains(&step) {
+            return Ok(());
+        }
+        self.progress(&format!(
+            "Applying statement {} of {}",
+            index + 1,
+            self.total
+        ))
+        .await?;
+        if let Err(err) = client.batch_execute(&statement.sql).await {
+            let mut error = pg_error("STATEMENT_FAILED", Some(index), &err);
+            if self.committed > 0 {
+                error.message = format!(
+                    "{}; statements 1 to {} were committed before it and remain applied \
+                     (statements that cannot run in a transaction split the migration)",
+                    error.message, self.committed
+                );
+            }
+            return Err(Stop::Finish(Finish::Failed(error)));
+        }
+        if record_step {
+            client
+                .execute(
+                    "INSERT INTO autodb.migration_steps (request_id, statement_index) VALUES ($1, $2)",
+                    &[&self.request.request_id.as_str(), &step],
+                )
+                .await
+                .map_err(pg("LEDGER_FAILED", Some(index)))?;
+        }
+        Ok(())
+    }
+
+    /// Snapshots the result, diffs it and writes the ledger row, on `client` (inside the last
+    /// transaction where there is one).
+    async fn finish(&self, client: &impl GenericClient) -> Result<ExecutionResult, Stop> {
+        let after = snapshot(client).await?;
+        let before = self.before.clone().unwrap_or_default();
+        let result = ExecutionResult {
+            diff: schema::diff(&before, &after),
+            statements_executed: self.total,
+            execution_time_ms: u64::try_from(self.started.elapsed().as_millis())
+                .unwrap_or(u64::MAX),
+        };
+        let stored = serde_json::to_string(&result).unwrap_or_default();
+        client
+            .execute(
+                "INSERT INTO autodb.migration_ledger (request_id, sql_sha256, result) VALUES ($1, $2, $3)",
+                &[&self.request.request_id.as_str(), &self.request.sql_sha256, &stored],
+            )
+            .await
+            .map_err(pg("LEDGER_FAILED", None))?;
+        Ok(result)
+    }
+
+    /// Fencing: go on only while this request still holds the connection lock.
+    async fn fence(&self) -> Result<(), Stop> {
+        let lease =
+            self.app.clock.now() + chrono::Duration::seconds(self.app.settings.lock_lease_seconds);
+        let held = self
+            .app
+            .store
+            .renew_lock(&self.request.connection_id, &self.request.request_id, lease)
+            .await?;
+        if held {
+            Ok(())
+        } else {
+            Err(failed(
+                "LOCK_LOST",
+                "the connection lock expired during the migration; its transaction was rolled back",
+            ))
+        }
+    }
+}
+
+async fn snapshot(client: &impl GenericClient) -> Result<SchemaSnapshot, Stop> {
+    introspect::snapshot(client)
+        .await
+        .map_err(pg("INTROSPECTION_FAILED", None))
+}
+
+/// Session settings, the advisory lock on the target, and the ledger tables.
+async fn prepare(app: &App, request: &MigrationRequest, client: &Client) -> Result<(), Stop> {
+    let settings = format!(
+        "SET lock_timeout = {}; SET statement_timeout = {}; SET application_name = 'autodb'",
+        app.settings.lock_timeout_ms, app.settings.statement_timeout_ms
+    );
+    client
+        .batch_execute(&settings)
+        .await
+        .map_err(pg("PREPARE_FAILED", None))?;
+    let locked: bool = client
+        .query_one(
+            "SELECT pg_try_advisory_lock(hashtext('autodb:' || $1::text))",
+            &[&request.connection_id.as_str()],
+        )
+        .await
+        .map_err(pg("PREPARE_FAILED", None))?
+        .get(0);
+    if !locked {
+        return Err(Stop::Busy);
+    }
+    client
+        .batch_execute(LEDGER_DDL)
+        .await
+        .map_err(pg("PREPARE_FAILED", None))
+}
+
+async fn connect(app: &App, reference: &str) -> Result<Client, Stop> {
     let mut fresh = false;
     loop {
         let url = credentials(app, reference, fresh).await?;
@@ -65,7 +361,7 @@ async fn connect(
                         tracing::debug!(error = %err, "database connection closed with an error");
                     }
                 });
-                return Ok(Ok(client));
+                return Ok(client);
             }
             // Credentials may have been rotated since they were cached: fetch them once more.
             Err(err)
@@ -78,149 +374,17 @@ async fn connect(
             {
                 fresh = true;
             }
-            Err(err) => return Ok(Err(err)),
+            Err(err) => {
+                return Err(failed(
+                    "CONNECTION_FAILED",
+                    format!(
+                        "could not connect to the database: {}",
+                        safe_connect_error(&err)
+                    ),
+                ))
+            }
         }
     }
-}
-
-pub(super) async fn apply(app: &App, request: &MigrationRequest) -> Result<Applied, PortError> {
-    let id = &request.request_id;
-    let Some(connection) = app.store.get_connection(&request.connection_id).await? else {
-        return Ok(failed("CONNECTION_NOT_FOUND", "the connection was removed"));
-    };
-    let mut client = match connect(app, &connection.secret_ref).await? {
-        Ok(client) => client,
-        Err(err) => {
-            return Ok(failed(
-                "CONNECTION_FAILED",
-                format!(
-                    "could not connect to the database: {}",
-                    safe_connect_error(&err)
-                ),
-            ))
-        }
-    };
-    let settings = format!(
-        "SET lock_timeout = {}; SET statement_timeout = {}; SET application_name = 'autodb'",
-        app.settings.lock_timeout_ms, app.settings.statement_timeout_ms
-    );
-    let prepared: Result<bool, tokio_postgres::Error> = async {
-        client.batch_execute(&settings).await?;
-        let row = client
-            .query_one(
-                "SELECT pg_try_advisory_lock(hashtext('autodb:' || $1::text))",
-                &[&request.connection_id.as_str()],
-            )
-            .await?;
-        let locked: bool = row.get(0);
-        if locked {
-            client.batch_execute(LEDGER_DDL).await?;
-        }
-        Ok(locked)
-    }
-    .await;
-    match prepared {
-        Ok(true) => {}
-        Ok(false) => return Ok(Applied::DatabaseBusy),
-        Err(err) => return Ok(Applied::Done(db_failure("PREPARE_FAILED", &err, None))),
-    }
-
-    // A ledger row means an earlier attempt committed the migration: finish, don't re-apply.
-    match client
-        .query_opt(
-            "SELECT result FROM autodb.migration_ledger WHERE request_id = $1",
-            &[&id.as_str()],
-        )
-        .await
-    {
-        Ok(Some(row)) => {
-            let stored: String = row.get(0);
-            let result = serde_json::from_str(&stored).map_err(|e| PortError::Corrupt {
-                what: "ledger",
-                detail: e.to_string(),
-            })?;
-            tracing::info!("ledger shows the migration applied; completing without re-applying");
-            return Ok(Applied::Done(Finish::Completed(result)));
-        }
-        Ok(None) => {}
-        Err(err) => return Ok(Applied::Done(db_failure("PREPARE_FAILED", &err, None))),
-    }
-
-    let statements = match autodb_core::sql::parse(&request.sql) {
-        Ok(s) => s,
-        Err(err) => return Ok(failed("SQL_PARSE_ERROR", err.to_string())),
-    };
-    let total = statements.len();
-    let started = Instant::now();
-    let txn = match client.transaction().await {
-        Ok(t) => t,
-        Err(err) => return Ok(Applied::Done(db_failure("PREPARE_FAILED", &err, None))),
-    };
-    let before = match introspect::snapshot(&txn).await {
-        Ok(s) => s,
-        Err(err) => {
-            return Ok(Applied::Done(db_failure(
-                "INTROSPECTION_FAILED",
-                &err,
-                None,
-            )))
-        }
-    };
-    for (i, statement) in statements.iter().enumerate() {
-        app.store
-            .set_progress(id, &format!("Applying statement {} of {total}", i + 1))
-            .await?;
-        if let Err(err) = txn.batch_execute(&statement.sql).await {
-            // Dropping the transaction rolls it back: nothing of the migration remains.
-            drop(txn);
-            return Ok(Applied::Done(db_failure("STATEMENT_FAILED", &err, Some(i))));
-        }
-    }
-    let after = match introspect::snapshot(&txn).await {
-        Ok(s) => s,
-        Err(err) => {
-            return Ok(Applied::Done(db_failure(
-                "INTROSPECTION_FAILED",
-                &err,
-                None,
-            )))
-        }
-    };
-    let result = ExecutionResult {
-        diff: schema::diff(&before, &after),
-        statements_executed: total,
-        execution_time_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-    };
-    let stored = serde_json::to_string(&result).unwrap_or_default();
-    if let Err(err) = txn
-        .execute(
-            "INSERT INTO autodb.migration_ledger (request_id, sql_sha256, result) VALUES ($1, $2, $3)",
-            &[&id.as_str(), &request.sql_sha256, &stored],
-        )
-        .await
-    {
-        return Ok(Applied::Done(db_failure("LEDGER_FAILED", &err, None)));
-    }
-    // Fencing: commit only while this request still holds the connection lock.
-    let lease = app.clock.now() + chrono::Duration::seconds(app.settings.lock_lease_seconds);
-    if !app
-        .store
-        .renew_lock(&request.connection_id, id, lease)
-        .await?
-    {
-        drop(txn);
-        return Ok(failed(
-            "LOCK_LOST",
-            "the connection lock expired during the migration; it was rolled back",
-        ));
-    }
-    app.store
-        .set_progress(id, &format!("Committing {total} statements"))
-        .await?;
-    if let Err(err) = txn.commit().await {
-        return Ok(Applied::Done(db_failure("COMMIT_FAILED", &err, None)));
-    }
-    Ok(Applied::Done(Finish::Completed(result)))
 }
 
 /// A connection error's text without anything that could echo the connection string.
@@ -229,5 +393,34 @@ fn safe_connect_error(err: &tokio_postgres::Error) -> String {
         Some(db) => db.message().to_string(),
         None if err.code().is_some() => "the server rejected the connection".into(),
         None => "the server is unreachable or refused the connection".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_transactional_statements_split_the_migration() {
+        let parsed = autodb_core::sql::parse(
+            "CREATE TABLE a (id int); ALTER TABLE a ADD b int; CREATE INDEX CONCURRENTLY i ON a (b); \
+             VACUUM a; ALTER TABLE a ADD c int",
+        )
+        .unwrap();
+        let seg = |s: Range<usize>, transactional| Segment {
+            statements: s,
+            transactional,
+        };
+        assert_eq!(
+            segments(&parsed),
+            vec![
+                seg(0..2, true),
+                seg(2..3, false),
+                seg(3..4, false),
+                seg(4..5, true)
+            ]
+        );
+        let plain = autodb_core::sql::parse("CREATE TABLE a (id int); DROP TABLE a").unwrap();
+        assert_eq!(segments(&plain), vec![seg(0..2, true)]);
     }
 }

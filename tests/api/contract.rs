@@ -45,6 +45,8 @@ contract!(
     parse_errors_carry_their_position,
     connections_never_show_credentials,
     executor_completes_from_the_ledger_without_reapplying,
+    concurrent_index_runs_outside_the_transaction,
+    failure_after_a_concurrent_index_reports_what_stayed_applied,
 );
 
 /// Not idempotent: applied twice, it leaves two rows. The tests count them.
@@ -543,5 +545,60 @@ async fn executor_completes_from_the_ledger_without_reapplying(backend: Backend)
         t.count("SELECT count(*) FROM users").await,
         0,
         "not applied a second time"
+    );
+}
+
+async fn concurrent_index_runs_outside_the_transaction(backend: Backend) {
+    let (t, conn) = setup(backend).await;
+    let sql = "ALTER TABLE users ADD COLUMN email text;\n\
+               CREATE INDEX CONCURRENTLY users_email_idx ON users (email);\n\
+               ALTER TABLE users ADD COLUMN phone text;";
+    let token = t.approve(&conn, sql).await;
+    let (_, body) = t.execute(&token, sql, &conn).await;
+    assert_eq!(t.drain().await, vec![Outcome::Completed]);
+    let done = t.status(&request_id(&body)).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let result = &done["result"];
+    assert_eq!(result["statements_executed"], 3);
+    assert_eq!(
+        result["indexes_added"],
+        json!([{"table": "users", "name": "users_email_idx"}])
+    );
+    assert_eq!(result["columns_added"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        t.count("SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'users_email_idx' AND i.indisvalid").await,
+        1
+    );
+    assert_eq!(
+        t.count("SELECT count(*) FROM autodb.migration_steps").await,
+        3,
+        "each statement of a split migration is recorded"
+    );
+}
+
+async fn failure_after_a_concurrent_index_reports_what_stayed_applied(backend: Backend) {
+    let (t, conn) = setup(backend).await;
+    let sql = "ALTER TABLE users ADD COLUMN email text;\n\
+               CREATE INDEX CONCURRENTLY users_email_idx ON users (email);\n\
+               ALTER TABLE no_such_table ADD COLUMN x int;";
+    let token = t.approve(&conn, sql).await;
+    let (_, body) = t.execute(&token, sql, &conn).await;
+    assert_eq!(t.drain().await, vec![Outcome::Failed]);
+    let failed = t.status(&request_id(&body)).await;
+    let error = &failed["error"];
+    assert_eq!(error["statement_index"], 2);
+    assert_eq!(error["sqlstate"], "42P01");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("statements 1 to 2 were committed"),
+        "{error}"
+    );
+    assert_eq!(failed["progress"], "Failed at statement 3");
+    assert_eq!(
+        t.count("SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'email'").await,
+        1,
+        "what the error says stayed applied did"
     );
 }

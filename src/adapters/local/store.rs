@@ -467,8 +467,8 @@ pub(crate) fn finish_columns(
         Finish::Failed(error) => (
             "failed",
             match error.statement_index {
-                Some(i) => format!("Failed at statement {}; rolled back", i + 1),
-                None => "Failed; nothing applied".to_string(),
+                Some(i) => format!("Failed at statement {}", i + 1),
+                None => "Failed".to_string(),
             },
             None,
             serde_json::to_string(error).ok(),
