@@ -20,7 +20,7 @@ use secrecy::SecretString;
 
 use crate::app::ports::{ClaimOutcome, Finish, PortError};
 use crate::app::App;
-use crate::domain::{ExecutionError, RequestId, RequestStatus};
+use crate::domain::{ConnectionId, ExecutionError, RequestId, RequestStatus};
 
 /// What one run of a job came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,7 +97,12 @@ pub async fn run_job(app: &App, id: &RequestId) -> Result<Outcome, PortError> {
         return Ok(Outcome::Failed);
     }
 
-    let finish = match apply::apply(app, &request).await? {
+    // The heartbeat never finishes; `select!` ends it when the migration does.
+    let applied = tokio::select! {
+        applied = apply::apply(app, &request) => applied?,
+        never = heartbeat(app, &request.connection_id, id) => match never {},
+    };
+    let finish = match applied {
         apply::Applied::Done(finish) => finish,
         apply::Applied::DatabaseBusy => return Ok(Outcome::Busy),
     };
@@ -141,6 +146,27 @@ pub async fn give_up(app: &App, id: &RequestId, reason: &str) -> Result<(), Port
         .finish_request(id, &Finish::Failed(error), app.clock.now())
         .await?;
     app.store.release_lock(&request.connection_id, id).await
+}
+
+/// Renews the connection lock's lease every third of its length while a migration runs, so a
+/// long migration keeps its connection. A lost lock is only logged here: the fencing check
+/// before COMMIT is what refuses to apply without it.
+async fn heartbeat(
+    app: &App,
+    connection: &ConnectionId,
+    id: &RequestId,
+) -> std::convert::Infallible {
+    let lease = app.settings.lock_lease_seconds.max(3);
+    let period = std::time::Duration::from_secs(u64::try_from(lease / 3).unwrap_or(1));
+    loop {
+        tokio::time::sleep(period).await;
+        let until = app.clock.now() + Duration::seconds(lease);
+        match app.store.renew_lock(connection, id, until).await {
+            Ok(true) => tracing::debug!("lock lease renewed"),
+            Ok(false) => tracing::warn!("the connection lock was lost during the migration"),
+            Err(err) => tracing::warn!(error = %err, "could not renew the lock lease"),
+        }
+    }
 }
 
 async fn credentials(app: &App, reference: &str, fresh: bool) -> Result<SecretString, PortError> {
