@@ -8,7 +8,9 @@
 //! availability = 1.0 blocks reads (ACCESS EXCLUSIVE, or REINDEX's index lock)
 //!                0.7 blocks writes (SHARE and stronger, or row locks on every row)
 //!                0.15 SHARE UPDATE EXCLUSIVE · 0.1 ROW EXCLUSIVE · 0.05 weaker · 0 none
-//!                (locks on tables created in the migration do not count)
+//!                (locks on tables created in the migration do not count; a scan or rewrite
+//!                while the transaction already holds ACCESS EXCLUSIVE counts as 1.0; a
+//!                write-blocking lock on a materialized view, which takes no writes, as 0.15)
 //! hold         = 1.0 rewrite or every row written · 0.7 scan · 0 catalog-only
 //! lock         = 100 × availability × (0.10 + 0.10 × size + 0.80 × hold × size)
 //! destruction  = destructive ? 20 + 70 × size : 0   (no table named, e.g. DROP DATABASE: size 1)
@@ -54,6 +56,15 @@ pub fn availability(effect: &Effect, state: &MigrationState) -> f64 {
         .map(|(_, m)| *m)
         .max();
     let targets_existing = effect.tables.iter().any(existing) || effect.tables.is_empty();
+    let strongest = strongest.max(effect.unnamed_tables_lock);
+    // A slow statement extends every ACCESS EXCLUSIVE lock the transaction already holds.
+    let slow = effect.scans || effect.rewrites || effect.locks_all_rows;
+    if slow && effect.transactional && targets_existing && !state.access_exclusive.is_empty() {
+        return 1.0;
+    }
+    if effect.read_only_target && strongest != Some(LockMode::AccessExclusive) {
+        return if strongest.is_some() { 0.15 } else { 0.0 };
+    }
     match strongest {
         Some(LockMode::AccessExclusive) => 1.0,
         _ if effect.blocks_reads_via_index && targets_existing => 1.0,

@@ -177,7 +177,8 @@ fn customers_reach_orders_and_order_items() {
         "ALTER TABLE customers ADD COLUMN tier text",
         Some(&shop(1_000)),
     );
-    let got: Vec<(&str, Impact, Option<Vec<String>>, Option<i64>)> = a
+    type Row<'a> = (&'a str, Impact, Option<Vec<String>>, Option<i64>);
+    let got: Vec<Row> = a
         .affected_tables
         .iter()
         .map(|t| {
@@ -207,6 +208,30 @@ fn customers_reach_orders_and_order_items() {
                 Some(1_000)
             ),
         ]
+    );
+}
+
+#[test]
+fn a_scan_while_holding_access_exclusive_is_scored_as_blocking_reads() {
+    let alone = run("ALTER TABLE big VALIDATE CONSTRAINT c", Some(&shop(0)));
+    let after_add = run(
+        "ALTER TABLE big ADD CONSTRAINT c CHECK (id > 0) NOT VALID; ALTER TABLE big VALIDATE CONSTRAINT c",
+        Some(&shop(0)),
+    );
+    assert_eq!(alone.risk_category, RiskCategory::Low);
+    assert_eq!(
+        after_add.statements[1].risk_category,
+        RiskCategory::Critical
+    );
+}
+
+#[test]
+fn refreshing_concurrently_blocks_only_other_refreshes() {
+    let plain = run("REFRESH MATERIALIZED VIEW mv", None).risk_score;
+    let concurrent = run("REFRESH MATERIALIZED VIEW CONCURRENTLY mv", None).risk_score;
+    assert!(
+        concurrent < 25 && plain > concurrent,
+        "{plain} vs {concurrent}"
     );
 }
 

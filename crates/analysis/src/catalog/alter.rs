@@ -47,7 +47,7 @@ fn subcommand(
     match cmd.subtype() {
         T::AtAddColumn | T::AtAddColumnToView => {
             if let Some(NodeEnum::ColumnDef(cd)) = def {
-                add_column(table, cd, state, e);
+                add_column(cd, state, e);
             }
             AccessExclusive
         }
@@ -69,7 +69,7 @@ fn subcommand(
             AccessExclusive
         }
         T::AtAddConstraint | T::AtReAddConstraint | T::AtReAddDomainConstraint => match def {
-            Some(NodeEnum::Constraint(c)) => add_constraint(table, c, state, e),
+            Some(NodeEnum::Constraint(c)) => add_constraint(c, e),
             _ => AccessExclusive,
         },
         T::AtValidateConstraint => {
@@ -127,7 +127,7 @@ fn subcommand(
             }
             ShareUpdateExclusive
         }
-        T::AtAttachPartition => attach_partition(table, def, state, e),
+        T::AtAttachPartition => attach_partition(def, state, e),
         T::AtDetachPartition => {
             let concurrent = matches!(def, Some(NodeEnum::PartitionCmd(p)) if p.concurrent);
             let mode = if concurrent {
@@ -178,7 +178,7 @@ fn subcommand(
     }
 }
 
-fn add_column(table: &str, cd: &ColumnDef, state: &MigrationState, e: &mut Effect) {
+fn add_column(cd: &ColumnDef, state: &MigrationState, e: &mut Effect) {
     let column = cd.colname.clone();
     e.column(&column);
     let ty = cd.type_name.as_ref().map(TypeSpec::from_ast);
@@ -230,10 +230,9 @@ fn add_column(table: &str, cd: &ColumnDef, state: &MigrationState, e: &mut Effec
             _ => {}
         }
     }
-    let _ = table;
 }
 
-fn add_constraint(table: &str, c: &Constraint, state: &MigrationState, e: &mut Effect) -> LockMode {
+fn add_constraint(c: &Constraint, e: &mut Effect) -> LockMode {
     for key in ast::strings(&c.keys)
         .iter()
         .chain(&ast::strings(&c.fk_attrs))
@@ -261,10 +260,7 @@ fn add_constraint(table: &str, c: &Constraint, state: &MigrationState, e: &mut E
             e.scans = true;
             AccessExclusive
         }
-        _ => {
-            let _ = (table, state);
-            AccessExclusive
-        }
+        _ => AccessExclusive,
     }
 }
 
@@ -289,12 +285,7 @@ fn type_change(table: &str, column: &str, cd: &ColumnDef, state: &MigrationState
     });
 }
 
-fn attach_partition(
-    parent: &str,
-    def: Option<&NodeEnum>,
-    state: &MigrationState,
-    e: &mut Effect,
-) -> LockMode {
+fn attach_partition(def: Option<&NodeEnum>, state: &MigrationState, e: &mut Effect) -> LockMode {
     if let Some(NodeEnum::PartitionCmd(p)) = def {
         if let Some(part) = &p.name {
             let part = ast::relation(part);
@@ -304,7 +295,6 @@ fn attach_partition(
             e.target(&part, AccessExclusive);
         }
     }
-    let _ = parent;
     ShareUpdateExclusive
 }
 

@@ -139,6 +139,12 @@ pub struct Effect {
     /// Takes ACCESS EXCLUSIVE on an index, which blocks the planning of any query on its
     /// table even though the table lock itself allows reads (REINDEX).
     pub blocks_reads_via_index: bool,
+    /// A lock taken on tables the statement does not name (`ALTER DOMAIN … ADD CONSTRAINT`
+    /// locks every table using the domain; `REINDEX SCHEMA`, `VACUUM FULL` without a table).
+    pub unnamed_tables_lock: Option<LockMode>,
+    /// The locked relation takes no writes (a materialized view), so a write-blocking lock
+    /// on it blocks nobody but other refreshes.
+    pub read_only_target: bool,
     pub hazards: Vec<Hazard>,
 }
 
@@ -156,6 +162,8 @@ impl Effect {
             transactional,
             locks_all_rows: false,
             blocks_reads_via_index: false,
+            unnamed_tables_lock: None,
+            read_only_target: false,
             hazards: Vec::new(),
         }
     }
@@ -183,7 +191,11 @@ impl Effect {
 
     /// The strongest lock the statement takes on any table.
     pub fn strongest(&self) -> Option<LockMode> {
-        self.locks.iter().map(|(_, m)| *m).max()
+        self.locks
+            .iter()
+            .map(|(_, m)| *m)
+            .chain(self.unnamed_tables_lock)
+            .max()
     }
 
     pub fn blocks_reads(&self) -> bool {

@@ -114,15 +114,14 @@ pub(super) fn classify(node: &NodeEnum, state: &MigrationState, e: &mut Effect) 
                 ReindexObjectType::ReindexObjectTable => ast::opt_relation(r.relation.as_ref()),
                 _ => None,
             };
-            if let Some(table) = table {
-                e.target(
-                    &table,
-                    if concurrent {
-                        ShareUpdateExclusive
-                    } else {
-                        Share
-                    },
-                );
+            let mode = if concurrent {
+                ShareUpdateExclusive
+            } else {
+                Share
+            };
+            match table {
+                Some(table) => e.target(&table, mode),
+                None => e.unnamed_tables_lock = Some(mode),
             }
             e.blocks_reads_via_index = !concurrent;
             e.scans = true;
@@ -141,6 +140,9 @@ pub(super) fn classify(node: &NodeEnum, state: &MigrationState, e: &mut Effect) 
                     }
                 }
             }
+            if v.rels.is_empty() {
+                e.unnamed_tables_lock = Some(mode);
+            }
             e.rewrites = full;
             e.scans = true;
         }
@@ -148,7 +150,10 @@ pub(super) fn classify(node: &NodeEnum, state: &MigrationState, e: &mut Effect) 
             match &c.relation {
                 Some(rel) => e.target(&ast::relation(rel), AccessExclusive),
                 // Re-clusters every previously clustered table, one transaction each.
-                None => e.transactional = false,
+                None => {
+                    e.transactional = false;
+                    e.unnamed_tables_lock = Some(AccessExclusive);
+                }
             }
             e.rewrites = true;
         }
@@ -164,6 +169,7 @@ pub(super) fn classify(node: &NodeEnum, state: &MigrationState, e: &mut Effect) 
                 );
             }
             e.scans = !r.skip_data;
+            e.read_only_target = true;
         }
         NodeEnum::LockStmt(l) => {
             let mode = LockMode::from_pg(l.mode).unwrap_or(AccessExclusive);
@@ -226,6 +232,10 @@ pub(super) fn classify(node: &NodeEnum, state: &MigrationState, e: &mut Effect) 
                 e.scans = !skip;
             }
             e.scans |= d.subtype == "V";
+            if e.scans {
+                // Each table with a column of the domain is locked SHARE while it is checked.
+                e.unnamed_tables_lock = Some(Share);
+            }
         }
         NodeEnum::InsertStmt(i) => {
             if let Some(rel) = &i.relation {

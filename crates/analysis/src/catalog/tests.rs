@@ -472,9 +472,9 @@ fn tables_views_and_types() {
         ("CREATE DOMAIN pos AS int CHECK (VALUE > 0)", None, "", ""),
         (
             "ALTER DOMAIN pos ADD CONSTRAINT p CHECK (VALUE > 0)",
-            None,
+            SHARE,
             "",
-            "S",
+            "SW",
         ),
         (
             "ALTER DOMAIN pos ADD CONSTRAINT p CHECK (VALUE > 0) NOT VALID",
@@ -531,7 +531,9 @@ fn maintenance_and_locks() {
         ("VACUUM FULL orders", AE, "orders", "RSNWB"),
         ("ANALYZE orders", SUE, "orders", "S"),
         ("CLUSTER orders USING orders_note_idx", AE, "orders", "RWB"),
-        ("CLUSTER", None, "", "RN"),
+        ("CLUSTER", AE, "", "RNWB"),
+        ("VACUUM FULL", AE, "", "RSNWB"),
+        ("REINDEX SCHEMA public", SHARE, "", "SWB"),
         ("LOCK TABLE orders", AE, "orders", "WB"),
         ("LOCK TABLE orders IN SHARE MODE", SHARE, "orders", "W"),
         (

@@ -1,0 +1,2 @@
+-- add column nullable
+ALTER TABLE orders ADD COLUMN note text;

@@ -1,0 +1,2 @@
+-- add column bigserial
+ALTER TABLE orders ADD COLUMN seq bigserial;

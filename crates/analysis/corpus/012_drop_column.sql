@@ -1,0 +1,2 @@
+-- drop column
+ALTER TABLE customers DROP COLUMN legacy_code;

@@ -1,0 +1,2 @@
+-- set default
+ALTER TABLE orders ALTER COLUMN status SET DEFAULT 'pending';

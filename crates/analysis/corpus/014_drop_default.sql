@@ -1,0 +1,2 @@
+-- drop default
+ALTER TABLE orders ALTER COLUMN status DROP DEFAULT;

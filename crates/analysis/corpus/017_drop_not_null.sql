@@ -1,0 +1,2 @@
+-- drop not null
+ALTER TABLE orders ALTER COLUMN email DROP NOT NULL;

@@ -1,0 +1,2 @@
+-- alter type int to bigint
+ALTER TABLE orders ALTER COLUMN id TYPE bigint;

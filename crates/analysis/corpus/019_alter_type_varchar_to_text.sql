@@ -1,0 +1,2 @@
+-- alter type varchar to text
+ALTER TABLE customers ALTER COLUMN name TYPE text;

@@ -1,0 +1,2 @@
+-- drop expression
+ALTER TABLE orders ALTER COLUMN total_cents DROP EXPRESSION;

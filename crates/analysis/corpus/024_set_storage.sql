@@ -1,0 +1,2 @@
+-- set storage
+ALTER TABLE documents ALTER COLUMN body SET STORAGE EXTERNAL;

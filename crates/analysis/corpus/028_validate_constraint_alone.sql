@@ -1,0 +1,2 @@
+-- validate constraint alone
+ALTER TABLE orders VALIDATE CONSTRAINT orders_total_positive;

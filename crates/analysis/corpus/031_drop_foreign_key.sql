@@ -1,0 +1,2 @@
+-- drop foreign key
+ALTER TABLE orders DROP CONSTRAINT orders_customer_fk;

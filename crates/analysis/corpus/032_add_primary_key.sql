@@ -1,0 +1,2 @@
+-- add primary key
+ALTER TABLE events ADD PRIMARY KEY (id);

@@ -1,0 +1,2 @@
+-- set logged
+ALTER TABLE import_staging SET LOGGED;

@@ -1,0 +1,2 @@
+-- set unlogged
+ALTER TABLE import_staging SET UNLOGGED;

@@ -1,0 +1,2 @@
+-- set tablespace
+ALTER TABLE orders SET TABLESPACE fast_ssd;

@@ -1,0 +1,2 @@
+-- set fillfactor
+ALTER TABLE orders SET (fillfactor = 80);

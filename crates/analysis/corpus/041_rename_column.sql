@@ -1,0 +1,2 @@
+-- rename column
+ALTER TABLE customers RENAME COLUMN mail TO email;

@@ -1,0 +1,2 @@
+-- set schema
+ALTER TABLE customers SET SCHEMA crm;

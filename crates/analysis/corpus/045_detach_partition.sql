@@ -1,0 +1,2 @@
+-- detach partition
+ALTER TABLE measurements DETACH PARTITION measurements_2020;

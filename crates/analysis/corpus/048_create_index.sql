@@ -1,0 +1,2 @@
+-- create index
+CREATE INDEX orders_created_at_idx ON orders (created_at);

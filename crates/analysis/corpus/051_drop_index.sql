@@ -1,0 +1,2 @@
+-- drop index
+DROP INDEX orders_created_at_idx;

@@ -1,0 +1,2 @@
+-- drop index concurrently
+DROP INDEX CONCURRENTLY IF EXISTS orders_created_at_idx;

@@ -1,0 +1,2 @@
+-- reindex
+REINDEX INDEX orders_created_at_idx;

@@ -1,0 +1,2 @@
+-- reindex concurrently
+REINDEX INDEX CONCURRENTLY orders_created_at_idx;

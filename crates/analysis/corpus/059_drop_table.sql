@@ -1,0 +1,2 @@
+-- drop table
+DROP TABLE audit_log;

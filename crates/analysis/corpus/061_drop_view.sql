@@ -1,0 +1,2 @@
+-- drop view
+DROP VIEW recent_orders;

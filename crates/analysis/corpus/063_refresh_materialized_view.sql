@@ -1,0 +1,2 @@
+-- refresh materialized view
+REFRESH MATERIALIZED VIEW sales_summary;

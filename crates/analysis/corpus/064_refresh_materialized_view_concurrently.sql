@@ -1,0 +1,2 @@
+-- refresh materialized view concurrently
+REFRESH MATERIALIZED VIEW CONCURRENTLY sales_summary;

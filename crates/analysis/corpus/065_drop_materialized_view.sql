@@ -1,0 +1,2 @@
+-- drop materialized view
+DROP MATERIALIZED VIEW sales_summary;

@@ -1,0 +1,2 @@
+-- truncate
+TRUNCATE import_staging;

@@ -1,0 +1,2 @@
+-- truncate cascade
+TRUNCATE customers CASCADE;

@@ -1,0 +1,2 @@
+-- vacuum full
+VACUUM FULL orders;

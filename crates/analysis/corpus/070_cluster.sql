@@ -1,0 +1,2 @@
+-- cluster
+CLUSTER orders USING orders_created_at_idx;

@@ -1,0 +1,2 @@
+-- alter enum add value
+ALTER TYPE order_status ADD VALUE 'refunded';

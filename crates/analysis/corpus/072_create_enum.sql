@@ -1,0 +1,2 @@
+-- create enum
+CREATE TYPE order_status AS ENUM ('new', 'paid', 'shipped');

@@ -1,0 +1,2 @@
+-- drop trigger
+DROP TRIGGER orders_touch ON orders;

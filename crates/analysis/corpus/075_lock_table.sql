@@ -1,0 +1,2 @@
+-- lock table
+LOCK TABLE orders IN ACCESS EXCLUSIVE MODE;

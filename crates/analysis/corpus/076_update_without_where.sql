@@ -1,0 +1,2 @@
+-- update without where
+UPDATE orders SET status = 'new';

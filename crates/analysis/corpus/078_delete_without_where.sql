@@ -1,0 +1,2 @@
+-- delete without where
+DELETE FROM sessions;

@@ -1,0 +1,5 @@
+-- transaction nesting
+BEGIN;
+BEGIN;
+ALTER TABLE orders ADD COLUMN note text;
+COMMIT;

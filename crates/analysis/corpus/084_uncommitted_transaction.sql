@@ -1,0 +1,3 @@
+-- uncommitted transaction
+BEGIN;
+ALTER TABLE orders ADD COLUMN note text;

@@ -1,0 +1,6 @@
+-- do block
+DO $$
+BEGIN
+  EXECUTE 'ALTER TABLE orders ADD COLUMN c text';
+END
+$$;

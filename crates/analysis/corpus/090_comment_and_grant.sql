@@ -1,0 +1,3 @@
+-- comment and grant
+COMMENT ON TABLE orders IS 'Customer orders';
+GRANT SELECT ON orders TO reporting;

@@ -1,0 +1,3 @@
+-- create extension and function
+CREATE EXTENSION IF NOT EXISTS pgcrypto;
+CREATE FUNCTION touch_updated_at() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.updated_at := now(); RETURN NEW; END $$;

@@ -1,0 +1,2 @@
+-- create sequence
+CREATE SEQUENCE invoice_numbers START 1000;

@@ -1,0 +1,2 @@
+-- set access method
+ALTER TABLE orders SET ACCESS METHOD heap;

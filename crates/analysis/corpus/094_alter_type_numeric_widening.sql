@@ -1,0 +1,2 @@
+-- alter type numeric widening
+ALTER TABLE orders ALTER COLUMN total TYPE numeric(14,2);
