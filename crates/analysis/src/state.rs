@@ -189,6 +189,11 @@ impl<'a> MigrationState<'a> {
                     self.created_tables.insert(ast::relation(rel));
                 }
             }
+            NodeEnum::ViewStmt(v) if !v.replace => {
+                if let Some(view) = &v.view {
+                    self.created_tables.insert(ast::relation(view));
+                }
+            }
             NodeEnum::IndexStmt(i) => {
                 if let Some(rel) = &i.relation {
                     let schema = if rel.schemaname.is_empty() {

@@ -229,6 +229,7 @@ rules! {
     AttachPartitionScan => attach_partition_scan, "attach-partition-scan", Warning;
     BanDropColumn => ban_drop_column, "ban-drop-column", Error;
     BanDropTable => ban_drop_table, "ban-drop-table", Error;
+    BanDropView => ban_drop_view, "ban-drop-view", Warning;
     BanDropDatabase => ban_drop_database, "ban-drop-database", Error;
     BanDropNotNull => ban_drop_not_null, "ban-drop-not-null", Warning;
     BanTruncate => ban_truncate, "ban-truncate", Error;
