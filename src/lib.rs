@@ -16,6 +16,7 @@ pub mod domain;
 pub mod executor;
 pub mod lambda;
 pub mod pgcluster;
+pub mod pgconn;
 pub mod schema;
 pub mod token;
 

@@ -74,10 +74,8 @@ pub async fn create_connection(
         (Some(url), None) => {
             // Checked here so a typo is a 422 now, not a failed migration later. The message
             // must not echo the string: it holds a password.
-            if url.parse::<tokio_postgres::Config>().is_err() {
-                return Err(ApiError::validation(
-                    "connection_string is not a valid PostgreSQL connection string or URL",
-                ));
+            if let Err(err) = crate::pgconn::Target::parse(&url) {
+                return Err(ApiError::validation(format!("connection_string: {err}")));
             }
             Credentials::ConnectionString(SecretString::from(url))
         }

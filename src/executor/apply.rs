@@ -16,14 +16,14 @@ use std::time::Instant;
 
 use autodb_core::schema::{self, SchemaSnapshot};
 use autodb_core::sql::{is_transactional, ParsedStatement};
-use secrecy::ExposeSecret;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, GenericClient, NoTls};
+use tokio_postgres::{Client, GenericClient};
 
 use super::credentials;
 use crate::app::ports::{Finish, PortError};
 use crate::app::App;
 use crate::domain::{ExecutionError, ExecutionResult, MigrationRequest};
+use crate::pgconn::{self, ConnectError};
 use crate::schema::introspect;
 
 #[expect(clippy::large_enum_variant, reason = "one value per job, never stored")]
@@ -354,36 +354,33 @@ async fn connect(app: &App, reference: &str) -> Result<Client, Stop> {
     let mut fresh = false;
     loop {
         let url = credentials(app, reference, fresh).await?;
-        match tokio_postgres::connect(url.expose_secret(), NoTls).await {
-            Ok((client, connection)) => {
-                tokio::spawn(async move {
-                    if let Err(err) = connection.await {
-                        tracing::debug!(error = %err, "database connection closed with an error");
-                    }
-                });
-                return Ok(client);
-            }
-            // Credentials may have been rotated since they were cached: fetch them once more.
-            Err(err)
-                if !fresh
-                    && matches!(
-                        err.code(),
-                        Some(&SqlState::INVALID_PASSWORD)
-                            | Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION)
-                    ) =>
-            {
-                fresh = true;
-            }
-            Err(err) => {
+        let err = match pgconn::connect(&url).await {
+            Ok(client) => return Ok(client),
+            Err(ConnectError::Target(err)) => {
                 return Err(failed(
                     "CONNECTION_FAILED",
-                    format!(
-                        "could not connect to the database: {}",
-                        safe_connect_error(&err)
-                    ),
+                    format!("the connection string: {err}"),
                 ))
             }
+            Err(ConnectError::Postgres(err)) => err,
+        };
+        // Credentials may have been rotated since they were cached: fetch them once more.
+        let auth = matches!(
+            err.code(),
+            Some(&SqlState::INVALID_PASSWORD)
+                | Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION)
+        );
+        if auth && !fresh {
+            fresh = true;
+            continue;
         }
+        return Err(failed(
+            "CONNECTION_FAILED",
+            format!(
+                "could not connect to the database: {}",
+                safe_connect_error(&err)
+            ),
+        ));
     }
 }
 

@@ -5,3 +5,4 @@ mod contract;
 mod helpers;
 mod lambda;
 mod local;
+mod tls;

@@ -1,0 +1,361 @@
+//! Connecting to target databases, with TLS (rustls) and libpq's `sslmode` semantics.
+//!
+//! `tokio-postgres` knows `sslmode=disable|prefer|require` only and rejects `sslrootcert`, so
+//! a connection URL is read here first:
+//!
+//! | sslmode            | TLS                 | certificate check                               |
+//! |--------------------|---------------------|-------------------------------------------------|
+//! | `disable`          | never               | —                                               |
+//! | `prefer` (default) | if the server has it| none, unless `sslrootcert` is given (as libpq)  |
+//! | `require`          | always              | none, unless `sslrootcert` is given (as libpq)  |
+//! | `verify-ca`        | always              | chain to `sslrootcert` or the public roots       |
+//! | `verify-full`      | always              | chain and host name                              |
+//!
+//! "None" is what libpq does for `require` (encryption without authentication); production
+//! connections should say `verify-full`. `sslmode` and `sslrootcert` are read from URLs
+//! (`postgresql://…?sslmode=verify-full&sslrootcert=/path/ca.pem`); the key=value form takes
+//! what `tokio-postgres` takes.
+
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use secrecy::{ExposeSecret, SecretString};
+use tokio_postgres::config::SslMode;
+use tokio_postgres::{Client, Config};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verify {
+    Nothing,
+    Chain,
+    ChainAndHost,
+}
+
+/// A parsed connection string: the driver configuration and how to check the server.
+pub struct Target {
+    pub config: Config,
+    pub verify: Verify,
+    root_cert: Option<String>,
+}
+
+/// Why a connection string was refused. Messages never quote the string: it holds a password.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("not a valid PostgreSQL connection string or URL")]
+    Invalid,
+    #[error("sslmode must be one of disable, prefer, require, verify-ca, verify-full")]
+    SslMode,
+    #[error("sslrootcert {0} could not be read as PEM certificates")]
+    RootCert(String),
+}
+
+fn percent_decode(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl Target {
+    pub fn parse(connection: &str) -> Result<Self, TargetError> {
+        let mut sslmode = None;
+        let mut root_cert = None;
+        let mut rest = connection.to_string();
+        let is_url =
+            connection.starts_with("postgres://") || connection.starts_with("postgresql://");
+        if let (true, Some((base, query))) = (is_url, connection.split_once('?')) {
+            let mut kept = Vec::new();
+            for pair in query.split('&').filter(|p| !p.is_empty()) {
+                match pair.split_once('=') {
+                    Some(("sslmode", v)) => sslmode = Some(percent_decode(v)),
+                    Some(("sslrootcert", v)) => root_cert = Some(percent_decode(v)),
+                    _ => kept.push(pair),
+                }
+            }
+            rest = if kept.is_empty() {
+                base.to_string()
+            } else {
+                format!("{base}?{}", kept.join("&"))
+            };
+        }
+        let mut config: Config = rest.parse().map_err(|_| TargetError::Invalid)?;
+        let (mode, verify) = match sslmode.as_deref() {
+            None => match config.get_ssl_mode() {
+                SslMode::Disable => (SslMode::Disable, Verify::Nothing),
+                mode => (
+                    mode,
+                    if root_cert.is_some() {
+                        Verify::Chain
+                    } else {
+                        Verify::Nothing
+                    },
+                ),
+            },
+            Some("disable") => (SslMode::Disable, Verify::Nothing),
+            Some(m @ ("prefer" | "require")) => (
+                if m == "prefer" {
+                    SslMode::Prefer
+                } else {
+                    SslMode::Require
+                },
+                if root_cert.is_some() {
+                    Verify::Chain
+                } else {
+                    Verify::Nothing
+                },
+            ),
+            Some("verify-ca") => (SslMode::Require, Verify::Chain),
+            Some("verify-full") => (SslMode::Require, Verify::ChainAndHost),
+            Some(_) => return Err(TargetError::SslMode),
+        };
+        config.ssl_mode(mode);
+        Ok(Self {
+            config,
+            verify,
+            root_cert,
+        })
+    }
+
+    fn tls(&self) -> Result<MakeRustlsConnect, TargetError> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .map_err(|_| TargetError::Invalid)?;
+        let config = match self.verify {
+            Verify::Nothing => builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+                .with_no_client_auth(),
+            Verify::Chain | Verify::ChainAndHost => {
+                let mut roots = RootCertStore::empty();
+                match &self.root_cert {
+                    Some(path) => {
+                        let certs: Vec<CertificateDer<'static>> =
+                            CertificateDer::pem_file_iter(path)
+                                .and_then(|it| it.collect::<Result<_, _>>())
+                                .map_err(|_| TargetError::RootCert(path.clone()))?;
+                        let (added, _) = roots.add_parsable_certificates(certs);
+                        if added == 0 {
+                            return Err(TargetError::RootCert(path.clone()));
+                        }
+                    }
+                    None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+                }
+                let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                    .build()
+                    .map_err(|_| TargetError::Invalid)?;
+                let verifier: Arc<dyn ServerCertVerifier> = if self.verify == Verify::Chain {
+                    Arc::new(ChainOnly(webpki))
+                } else {
+                    webpki
+                };
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(verifier)
+                    .with_no_client_auth()
+            }
+        };
+        Ok(MakeRustlsConnect::new(config))
+    }
+
+    /// Connects; the connection's driver task runs in the background until the client drops.
+    pub async fn connect(&self) -> Result<Client, ConnectError> {
+        let tls = self.tls()?;
+        let (client, connection) = self.config.connect(tls).await?;
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(error = %err, "database connection closed with an error");
+            }
+        });
+        Ok(client)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error(transparent)]
+    Postgres(#[from] tokio_postgres::Error),
+}
+
+/// Connects with a connection string kept secret.
+pub async fn connect(connection: &SecretString) -> Result<Client, ConnectError> {
+    Target::parse(connection.expose_secret())?.connect().await
+}
+
+/// `sslmode=require` without a root certificate, as libpq: encrypt, do not authenticate.
+#[derive(Debug)]
+struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// `verify-ca`: the chain must lead to a trusted root; the host name is not checked.
+#[derive(Debug)]
+struct ChainOnly(Arc<WebPkiServerVerifier>);
+
+impl ServerCertVerifier for ChainOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
+            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName))
+            | Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_libpq_ssl_modes_from_urls() {
+        let t = Target::parse("postgresql://u:p@db.example.com:5432/app?sslmode=verify-full&sslrootcert=%2Ftmp%2Fca.pem&application_name=x").unwrap();
+        assert_eq!(t.verify, Verify::ChainAndHost);
+        assert_eq!(t.config.get_ssl_mode(), SslMode::Require);
+        assert_eq!(t.root_cert.as_deref(), Some("/tmp/ca.pem"));
+        assert_eq!(t.config.get_application_name(), Some("x"));
+        assert_eq!(
+            Target::parse("postgresql://h/db?sslmode=verify-ca")
+                .unwrap()
+                .verify,
+            Verify::Chain
+        );
+        let require = Target::parse("postgresql://h/db?sslmode=require").unwrap();
+        assert_eq!(
+            (require.verify, require.config.get_ssl_mode()),
+            (Verify::Nothing, SslMode::Require)
+        );
+        let with_root =
+            Target::parse("postgresql://h/db?sslmode=require&sslrootcert=/ca.pem").unwrap();
+        assert_eq!(with_root.verify, Verify::Chain);
+        let default = Target::parse("postgresql://h/db").unwrap();
+        assert_eq!(default.config.get_ssl_mode(), SslMode::Prefer);
+        assert_eq!(
+            Target::parse("host=h dbname=d sslmode=disable")
+                .unwrap()
+                .config
+                .get_ssl_mode(),
+            SslMode::Disable
+        );
+    }
+
+    #[test]
+    fn refusals_never_quote_the_string() {
+        let refused = |s: &str| match Target::parse(s) {
+            Err(err) => err,
+            Ok(_) => panic!("accepted"),
+        };
+        assert!(matches!(
+            refused("postgresql://u:hunter2@h/db?sslmode=sometimes"),
+            TargetError::SslMode
+        ));
+        assert!(!refused("host=h password=hunter2 port=notaport")
+            .to_string()
+            .contains("hunter2"));
+    }
+
+    #[test]
+    fn a_missing_root_certificate_is_reported() {
+        let t =
+            Target::parse("postgresql://h/db?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem")
+                .unwrap();
+        assert!(matches!(t.tls(), Err(TargetError::RootCert(_))));
+    }
+}
