@@ -5,7 +5,9 @@
 
 use std::process::ExitCode;
 
-use autodb_analysis::lint::{lint_exit_code, lint_source, render_json, render_text};
+use std::io::Write;
+
+use autodb_analysis::lint::{lint_exit_code, lint_sources, render_json, render_text};
 use autodb_analysis::RiskCategory;
 
 fn main() -> ExitCode {
@@ -27,17 +29,23 @@ fn main() -> ExitCode {
     if files.is_empty() {
         return usage("no files");
     }
-    let mut reports = Vec::with_capacity(files.len());
-    for path in &files {
-        match std::fs::read_to_string(path) {
-            Ok(sql) => reports.push(lint_source(path, &sql)),
+    let mut inputs = Vec::with_capacity(files.len());
+    for path in files {
+        match std::fs::read_to_string(&path) {
+            Ok(sql) => inputs.push((path, sql)),
             Err(e) => return usage(&format!("{path}: {e}")),
         }
     }
-    if json {
-        println!("{}", render_json(&reports));
+    let reports = lint_sources(&inputs);
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = if json {
+        writeln!(stdout, "{}", render_json(&reports))
     } else {
-        print!("{}", render_text(&reports));
+        stdout.write_all(render_text(&reports).as_bytes())
+    };
+    if let Err(e) = written.and_then(|()| stdout.flush()) {
+        eprintln!("lint: {e}");
+        return ExitCode::from(2);
     }
     ExitCode::from(lint_exit_code(&reports, max_risk) as u8)
 }

@@ -29,7 +29,7 @@ fn exit_code_is_one_above_max_risk_only() {
 #[test]
 fn json_for_one_file_is_the_analyze_report_plus_file() {
     let r = reports(&[("a.sql", "ALTER TABLE orders DROP COLUMN note;")]);
-    let json = render_json(&r);
+    let json: serde_json::Value = serde_json::from_str(&render_json(&r)).unwrap();
     assert_eq!(json["file"], "a.sql");
     assert_eq!(
         json["statements"][0]["findings"][0]["rule"],
@@ -43,7 +43,7 @@ fn json_for_one_file_is_the_analyze_report_plus_file() {
 #[test]
 fn json_for_several_files_is_an_array_with_errors_inline() {
     let r = reports(&[("a.sql", "SELECT 1;"), ("b.sql", "SELEC 1;")]);
-    let json = render_json(&r);
+    let json: serde_json::Value = serde_json::from_str(&render_json(&r)).unwrap();
     assert_eq!(json.as_array().unwrap().len(), 2);
     assert_eq!(json[1]["file"], "b.sql");
     assert_eq!(json[1]["error"]["line"], 1);
@@ -60,4 +60,28 @@ fn text_report_reads_well() {
         ("migrations/002.sql", "ALTER TABLE orders ADD COLUMN;"),
     ]);
     insta::assert_snapshot!(render_text(&r));
+}
+
+#[test]
+fn many_files_keep_their_order_and_verdicts() {
+    let inputs: Vec<(String, String)> = (0..9)
+        .map(|i| {
+            let sql = if i % 3 == 0 {
+                "DROP TABLE t;"
+            } else {
+                "SELECT 1;"
+            };
+            (format!("{i}.sql"), sql.to_string())
+        })
+        .collect();
+    let reports = lint_sources(&inputs);
+    let paths: Vec<&str> = reports.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["0.sql", "1.sql", "2.sql", "3.sql", "4.sql", "5.sql", "6.sql", "7.sql", "8.sql"]
+    );
+    for (i, r) in reports.iter().enumerate() {
+        let high = r.outcome.as_ref().unwrap().risk_category >= RiskCategory::High;
+        assert_eq!(high, i % 3 == 0, "{i}");
+    }
 }

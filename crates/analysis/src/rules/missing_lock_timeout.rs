@@ -14,11 +14,20 @@ pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
         .locks
         .iter()
         .find(|(t, m)| ctx.existing(t) && m.blocks_writes());
+    // A lock on tables the statement does not name (ALTER DOMAIN, REINDEX SCHEMA…).
+    let unnamed = ctx
+        .effect
+        .unnamed_tables_lock
+        .filter(|m| m.blocks_writes())
+        .map(|m| ("every table it touches".to_string(), m));
+    let conflicting = conflicting
+        .map(|(t, m)| (format!("`{t}`"), *m))
+        .or(unnamed);
     if let Some((table, mode)) = conflicting {
         out.push(
             Rule::MissingLockTimeout,
             format!(
-                "{} waits for {} on `{table}` with no lock_timeout: while it waits, every query on `{table}` queues behind it.",
+                "{} waits for {} on {table} with no lock_timeout: while it waits, every query on {table} queues behind it.",
                 ctx.stmt.operation,
                 mode.name()
             ),
@@ -46,5 +55,9 @@ mod tests {
     fn ok_with_timeout_or_weak_locks() {
         assert!(findings("SET lock_timeout = '2s'; ALTER TABLE orders ADD COLUMN a int;", Rule::MissingLockTimeout).is_empty());
         assert!(findings("CREATE INDEX CONCURRENTLY i ON orders (a)", Rule::MissingLockTimeout).is_empty());
+        assert_eq!(
+            findings("ALTER DOMAIN d ADD CONSTRAINT c CHECK (VALUE > 0)", Rule::MissingLockTimeout).len(),
+            1
+        );
     }
 }
