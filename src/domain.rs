@@ -211,6 +211,16 @@ impl MigrationRequest {
     }
 }
 
+/// A stored schema snapshot of one connection's database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotRecord {
+    pub snapshot_id: String,
+    pub connection_id: ConnectionId,
+    pub taken_at: DateTime<Utc>,
+    pub fingerprint: String,
+    pub schema: autodb_core::schema::SchemaSnapshot,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

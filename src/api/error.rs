@@ -130,6 +130,11 @@ impl From<AppError> for ApiError {
                     "connection {conn} already has a migration in progress; retry when it finishes"
                 ),
             ),
+            AppError::DatabaseUnreachable(reason) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "DEPENDENCY_UNAVAILABLE",
+                format!("the connection's database could not be introspected: {reason}"),
+            ),
             AppError::Port(port) => Self::dependency(&port),
         }
     }

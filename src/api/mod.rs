@@ -32,6 +32,11 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/connections/{id}", get(routes::get_connection))
         .route(
+            "/connections/{id}/introspect",
+            post(routes::introspect_connection),
+        )
+        .route("/connections/{id}/schema", get(routes::connection_schema))
+        .route(
             "/connections/{id}/migrations/analyze",
             post(routes::analyze_for_connection),
         )

@@ -15,7 +15,7 @@ use super::error::ApiError;
 use super::extract::JsonBody;
 use crate::app::connections::{self, Credentials, NewConnection};
 use crate::app::execute::{self, ExecuteCommand};
-use crate::app::{analyze as analysis, App};
+use crate::app::{analyze as analysis, introspect, App};
 use crate::domain::{Connection, DbType, MigrationRequest, Sql};
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -213,4 +213,48 @@ pub async fn status(
 ) -> Result<Response> {
     let request = execute::status(&app, &request_id).await?;
     Ok((StatusCode::OK, Json(StatusView::from(request))).into_response())
+}
+
+/// `POST /connections/{id}/introspect`: a new snapshot, summarized.
+pub async fn introspect_connection(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let record = introspect::introspect_by_id(&app, &id).await?;
+    let tables: Vec<String> = record
+        .schema
+        .tables
+        .iter()
+        .map(|t| t.qualified_name())
+        .collect();
+    Ok(ok(
+        StatusCode::OK,
+        json!({
+            "connection_id": record.connection_id,
+            "snapshot_id": record.snapshot_id,
+            "introspected_at": record.taken_at,
+            "schema_fingerprint": record.fingerprint,
+            "schemas_introspected": record.schema.schemas,
+            "table_count": tables.len(),
+            "tables": tables,
+        }),
+    ))
+}
+
+/// `GET /connections/{id}/schema`: the latest snapshot, whole.
+pub async fn connection_schema(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let record = introspect::latest(&app, &id).await?;
+    Ok(ok(
+        StatusCode::OK,
+        json!({
+            "connection_id": record.connection_id,
+            "snapshot_id": record.snapshot_id,
+            "introspected_at": record.taken_at,
+            "schema_fingerprint": record.fingerprint,
+            "schema": record.schema,
+        }),
+    ))
 }

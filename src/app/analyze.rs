@@ -1,26 +1,25 @@
-//! Analyze: parse the migration and issue the approval token bound to it.
+//! Analyze: parse the migration, judge it against a fresh snapshot of the target schema, and
+//! issue the approval token bound to the SQL, the connection and that schema.
 
+use autodb_analysis::Analysis;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
 
-use super::{connections, App, AppError};
+use super::{connections, introspect, App, AppError};
 use crate::domain::{Sql, MAX_STATEMENTS};
 use crate::token::{self, Approval};
-
-#[derive(Debug, Serialize)]
-pub struct StatementReport {
-    pub index: usize,
-    pub sql: String,
-    pub operation: String,
-    pub transactional: bool,
-}
 
 #[derive(Debug, Serialize)]
 pub struct AnalysisReport {
     pub analysis_id: String,
     pub connection_id: String,
-    pub total_statements: usize,
-    pub statements: Vec<StatementReport>,
+    /// `total_statements, risk_score, risk_category, statements, affected_tables,
+    /// dependent_views`.
+    #[serde(flatten)]
+    pub analysis: Analysis,
+    /// The snapshot the verdict is based on (its fingerprint is bound into the token).
+    pub snapshot_id: String,
+    pub schema_fingerprint: String,
     pub approval_token: String,
     pub expires_at: DateTime<Utc>,
 }
@@ -39,22 +38,15 @@ pub async fn analyze(app: &App, connection_id: &str, sql: Sql) -> Result<Analysi
             parsed.len()
         )));
     }
-    let statements = parsed
-        .into_iter()
-        .map(|s| StatementReport {
-            index: s.index,
-            transactional: autodb_core::sql::is_transactional(&s.ast),
-            sql: s.sql,
-            operation: s.operation,
-        })
-        .collect::<Vec<_>>();
+    let snapshot = introspect::current(app, &connection).await?;
+    let analysis = autodb_analysis::analyze(&parsed, Some(&snapshot.schema));
     let now = app.clock.now().timestamp();
     let (approval_token, claims) = token::issue(
         &app.keys,
         Approval {
             connection_id: &connection.id,
             sql: &sql,
-            schema_fingerprint: None,
+            schema_fingerprint: Some(snapshot.fingerprint.clone()),
             issued_at: now,
             ttl_seconds: app.settings.token_ttl_seconds,
         },
@@ -62,8 +54,9 @@ pub async fn analyze(app: &App, connection_id: &str, sql: Sql) -> Result<Analysi
     Ok(AnalysisReport {
         analysis_id: format!("ana_{}", uuid::Uuid::new_v4().simple()),
         connection_id: connection.id.to_string(),
-        total_statements: statements.len(),
-        statements,
+        analysis,
+        snapshot_id: snapshot.snapshot_id,
+        schema_fingerprint: snapshot.fingerprint,
         approval_token,
         expires_at: Utc
             .timestamp_opt(claims.exp, 0)

@@ -4,6 +4,7 @@
 pub mod analyze;
 pub mod connections;
 pub mod execute;
+pub mod introspect;
 pub mod ports;
 
 use std::sync::Arc;
@@ -31,6 +32,8 @@ pub struct Settings {
     pub statement_timeout_ms: u64,
     /// Name prefix of the secrets that hold connection credentials.
     pub secret_prefix: String,
+    /// How old a schema snapshot may be before analyze takes a new one.
+    pub snapshot_max_age_seconds: i64,
 }
 
 impl Default for Settings {
@@ -43,6 +46,7 @@ impl Default for Settings {
             lock_timeout_ms: 5_000,
             statement_timeout_ms: 15 * 60 * 1000,
             secret_prefix: "autodb/connections/".into(),
+            snapshot_max_age_seconds: 300,
         }
     }
 }
@@ -93,6 +97,9 @@ pub enum AppError {
     NotFound(&'static str),
     #[error(transparent)]
     Token(#[from] TokenError),
+    /// The registered database could not be reached or read; the message is safe to show.
+    #[error("{0}")]
+    DatabaseUnreachable(String),
     #[error("connection {0} already has a migration in progress")]
     MigrationInProgress(ConnectionId),
     #[error(transparent)]

@@ -7,6 +7,7 @@ use secrecy::SecretString;
 
 use crate::domain::{
     Connection, ConnectionId, ExecutionError, ExecutionResult, MigrationRequest, RequestId,
+    SnapshotRecord,
 };
 
 /// A failure of a backing service (DynamoDB, SQLite, SQS, Secrets Manager). Its source is
@@ -81,6 +82,12 @@ pub trait Store: Send + Sync {
     async fn put_connection(&self, connection: &Connection) -> Result<(), PortError>;
     async fn get_connection(&self, id: &ConnectionId) -> Result<Option<Connection>, PortError>;
     async fn list_connections(&self) -> Result<Vec<Connection>, PortError>;
+
+    /// Stores a snapshot as the connection's latest. Large schemas are compressed (and, in
+    /// DynamoDB, chunked) by the store.
+    async fn put_snapshot(&self, snapshot: &SnapshotRecord) -> Result<(), PortError>;
+    async fn latest_snapshot(&self, id: &ConnectionId)
+        -> Result<Option<SnapshotRecord>, PortError>;
 
     async fn put_api_key_hash(&self, sha256_hex: &str) -> Result<(), PortError>;
     async fn has_api_key_hash(&self, sha256_hex: &str) -> Result<bool, PortError>;

@@ -16,14 +16,11 @@ use std::time::Instant;
 
 use autodb_core::schema::{self, SchemaSnapshot};
 use autodb_core::sql::{is_transactional, ParsedStatement};
-use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, GenericClient};
 
-use super::credentials;
 use crate::app::ports::{Finish, PortError};
 use crate::app::App;
 use crate::domain::{ExecutionError, ExecutionResult, MigrationRequest};
-use crate::pgconn::{self, ConnectError};
 use crate::schema::introspect;
 
 #[expect(clippy::large_enum_variant, reason = "one value per job, never stored")]
@@ -129,7 +126,9 @@ async fn run(app: &App, request: &MigrationRequest) -> Result<Finish, Stop> {
     let Some(connection) = app.store.get_connection(&request.connection_id).await? else {
         return Err(failed("CONNECTION_NOT_FOUND", "the connection was removed"));
     };
-    let mut client = connect(app, &connection.secret_ref).await?;
+    let mut client = super::connect_target(app, &connection.secret_ref)
+        .await?
+        .map_err(|message| failed("CONNECTION_FAILED", message))?;
     prepare(app, request, &client).await?;
 
     // A ledger row means an earlier attempt committed the migration: finish, don't re-apply.
@@ -348,49 +347,6 @@ async fn prepare(app: &App, request: &MigrationRequest, client: &Client) -> Resu
         .batch_execute(LEDGER_DDL)
         .await
         .map_err(pg("PREPARE_FAILED", None))
-}
-
-async fn connect(app: &App, reference: &str) -> Result<Client, Stop> {
-    let mut fresh = false;
-    loop {
-        let url = credentials(app, reference, fresh).await?;
-        let err = match pgconn::connect(&url).await {
-            Ok(client) => return Ok(client),
-            Err(ConnectError::Target(err)) => {
-                return Err(failed(
-                    "CONNECTION_FAILED",
-                    format!("the connection string: {err}"),
-                ))
-            }
-            Err(ConnectError::Postgres(err)) => err,
-        };
-        // Credentials may have been rotated since they were cached: fetch them once more.
-        let auth = matches!(
-            err.code(),
-            Some(&SqlState::INVALID_PASSWORD)
-                | Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION)
-        );
-        if auth && !fresh {
-            fresh = true;
-            continue;
-        }
-        return Err(failed(
-            "CONNECTION_FAILED",
-            format!(
-                "could not connect to the database: {}",
-                safe_connect_error(&err)
-            ),
-        ));
-    }
-}
-
-/// A connection error's text without anything that could echo the connection string.
-fn safe_connect_error(err: &tokio_postgres::Error) -> String {
-    match err.as_db_error() {
-        Some(db) => db.message().to_string(),
-        None if err.code().is_some() => "the server rejected the connection".into(),
-        None => "the server is unreachable or refused the connection".into(),
-    }
 }
 
 #[cfg(test)]

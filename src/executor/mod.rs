@@ -169,6 +169,43 @@ async fn heartbeat(
     }
 }
 
+/// Connects to a registered database with its stored credentials, fetching them again once if
+/// the server rejects them (they may have been rotated since they were cached). The inner
+/// `Err` is a message safe to show: it never quotes the connection string.
+pub(crate) async fn connect_target(
+    app: &App,
+    reference: &str,
+) -> Result<Result<tokio_postgres::Client, String>, PortError> {
+    use tokio_postgres::error::SqlState;
+    let mut fresh = false;
+    loop {
+        let url = credentials(app, reference, fresh).await?;
+        let err = match crate::pgconn::connect(&url).await {
+            Ok(client) => return Ok(Ok(client)),
+            Err(crate::pgconn::ConnectError::Target(err)) => {
+                return Ok(Err(format!("the connection string: {err}")))
+            }
+            Err(crate::pgconn::ConnectError::Postgres(err)) => err,
+        };
+        let auth = matches!(
+            err.code(),
+            Some(&SqlState::INVALID_PASSWORD)
+                | Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION)
+        );
+        if auth && !fresh {
+            fresh = true;
+            continue;
+        }
+        // tokio-postgres errors name the failing step and its cause (refused, TLS, auth);
+        // none of them quotes the connection string.
+        let reason = match err.as_db_error() {
+            Some(db) => db.message().to_string(),
+            None => crate::api::error_chain(&err),
+        };
+        return Ok(Err(format!("could not connect to the database: {reason}")));
+    }
+}
+
 async fn credentials(app: &App, reference: &str, fresh: bool) -> Result<SecretString, PortError> {
     if fresh {
         app.credentials.forget(reference);

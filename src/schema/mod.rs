@@ -1,4 +1,5 @@
 //! Reading schemas from live databases. The model and the diff are pure and live in
 //! `autodb_core::schema`.
 
+pub mod codec;
 pub mod introspect;

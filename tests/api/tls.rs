@@ -1,18 +1,27 @@
 //! TLS to the target database: the test cluster runs with a throwaway CA whose certificate
 //! names `localhost` only (see `infra/local/services.sh`).
 
-use serde_json::json;
+use std::sync::Arc;
 
-use crate::helpers::{Backend, TestApp};
-use autodb::executor::Outcome;
+use autodb::adapters::local::service;
+use autodb::app::ports::{Clock, SystemClock};
+use autodb::domain::RequestId;
+use autodb::executor::{run_job, Outcome};
+use serde_json::{json, Value};
+
+use crate::helpers::{settings, Backend, TestApp};
 
 fn ca() -> String {
     std::env::var("AUTODB_TEST_PG_CA").expect("AUTODB_TEST_PG_CA: run the tests with scripts/test")
 }
 
-/// Runs a migration that records whether its own session is encrypted; returns the outcome
-/// and, when it completed, that flag.
-async fn run_with(t: &TestApp, url: &str) -> (Outcome, Option<bool>) {
+fn with_params(url: &str, params: &str) -> String {
+    format!("{url}?{params}")
+}
+
+/// Runs a migration that records whether its own session is encrypted; returns that flag,
+/// or the analyze error when the connection was refused before anything was approved.
+async fn run_with(t: &TestApp, url: &str) -> Result<bool, Value> {
     let (status, created) = t
         .post(
             "/connections",
@@ -25,25 +34,24 @@ async fn run_with(t: &TestApp, url: &str) -> (Outcome, Option<bool>) {
     let sql = format!(
         "CREATE TABLE {table} AS SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid();"
     );
-    let token = t.approve(&conn, &sql).await;
-    t.execute(&token, &sql, &conn).await;
-    let outcome = t.drain().await.pop().expect("one job");
-    let encrypted = match outcome {
-        Outcome::Completed => Some(
-            t.db()
-                .await
-                .query_one(&format!("SELECT ssl FROM {table}"), &[])
-                .await
-                .unwrap()
-                .get(0),
-        ),
-        _ => None,
-    };
-    (outcome, encrypted)
-}
-
-fn with_params(url: &str, params: &str) -> String {
-    format!("{url}?{params}")
+    let (status, analysis) = t
+        .post(
+            &format!("/connections/{conn}/migrations/analyze"),
+            json!({"sql": sql}),
+        )
+        .await;
+    if status != 200 {
+        return Err(analysis);
+    }
+    let token = analysis["data"]["approval_token"].as_str().unwrap();
+    t.execute(token, &sql, &conn).await;
+    assert_eq!(t.drain().await, vec![Outcome::Completed]);
+    Ok(t.db()
+        .await
+        .query_one(&format!("SELECT ssl FROM {table}"), &[])
+        .await
+        .unwrap()
+        .get(0))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,44 +86,65 @@ async fn ssl_modes_behave_as_in_libpq() {
         ),
     ];
     for (url, expected) in cases {
-        let (outcome, encrypted) = run_with(&t, &url).await;
-        match expected {
-            Some(flag) => assert_eq!(
-                (outcome, encrypted),
-                (Outcome::Completed, Some(flag)),
-                "{url}"
-            ),
-            None => assert_eq!(outcome, Outcome::Failed, "{url}"),
+        match (run_with(&t, &url).await, expected) {
+            (Ok(encrypted), Some(flag)) => assert_eq!(encrypted, flag, "{url}"),
+            (Err(error), None) => {
+                assert_eq!(error["error"]["code"], "DEPENDENCY_UNAVAILABLE", "{url}");
+                assert!(
+                    error["error"]["message"].as_str().unwrap().contains("TLS"),
+                    "{error}"
+                );
+            }
+            (got, _) => panic!("{url}: {got:?}"),
         }
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_certificate_is_a_connection_failure() {
+async fn a_certificate_refused_at_execution_fails_the_request() {
+    // Approved over a trusted connection; then the stored connection string is replaced by
+    // one whose certificate check fails, and a fresh executor process (no cached
+    // credentials) picks the job up.
     let t = TestApp::spawn(Backend::Local).await;
-    let url = with_params(
+    let conn = t.connect().await;
+    let sql = "CREATE TABLE never (id int);";
+    let token = t.approve(&conn, sql).await;
+    let connection = autodb::app::connections::get(&t.app, &conn).await.unwrap();
+    let strict = with_params(
         &t.db_url,
         &format!("sslmode=verify-full&sslrootcert={}", ca()),
     );
-    let (status, created) = t
-        .post(
-            "/connections",
-            json!({"name": "tls", "db_type": "postgresql", "connection_string": url}),
-        )
-        .await;
-    assert_eq!(status, 201);
-    let conn = created["data"]["id"].as_str().unwrap().to_string();
-    let sql = "CREATE TABLE never (id int);";
-    let token = t.approve(&conn, sql).await;
+    let name = format!("{}{conn}", t.app.settings.secret_prefix);
+    let reference = t
+        .app
+        .secrets
+        .create(&name, &secrecy::SecretString::from(strict))
+        .await
+        .unwrap();
+    assert_eq!(
+        reference, connection.secret_ref,
+        "the secret was replaced in place"
+    );
     let (_, accepted) = t.execute(&token, sql, &conn).await;
-    t.drain().await;
-    let failed = t
-        .status(accepted["data"]["request_id"].as_str().unwrap())
-        .await;
-    assert_eq!(failed["status"], "failed");
+    let id = accepted["data"]["request_id"].as_str().unwrap();
+
+    let dir = t.data_dir().unwrap();
+    let mut executor = settings();
+    executor.secret_prefix = t.app.settings.secret_prefix.clone();
+    let fresh = service::open(&dir, executor, Arc::new(SystemClock) as Arc<dyn Clock>).unwrap();
+    let outcome = run_job(&fresh.app, &RequestId::parse(id).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::Failed);
+    let failed = t.status(id).await;
     assert_eq!(failed["error"]["code"], "CONNECTION_FAILED");
     assert!(
-        !failed["error"]["message"].as_str().unwrap().contains(&ca()),
+        failed["error"]["message"].as_str().unwrap().contains("TLS"),
         "{failed}"
+    );
+    assert_eq!(
+        t.count("SELECT count(*) FROM pg_class WHERE relname = 'never'")
+            .await,
+        0
     );
 }

@@ -7,6 +7,12 @@
 //! | nonce      | `NONCE#<nonce>`   | `NONCE`  | request_id, `ttl` (epoch s, for DynamoDB TTL) |
 //! | lock       | `LOCK#<conn id>`  | `LOCK`   | request_id, lease_until (epoch ms)         |
 //! | request    | `REQ#<id>`        | `REQ`    | the request's fields; claim_until (epoch ms) |
+//! | snapshot   | `SNAP#<conn id>`  | `LATEST` | snapshot_id, taken_at, fingerprint, chunks |
+//! | snapshot data | `SNAPDATA#<snapshot id>` | chunk no. | `data` (binary), `ttl`      |
+//!
+//! A snapshot is gzip-compressed JSON cut into chunks of at most [`CHUNK_BYTES`]; the chunks
+//! are written before the `LATEST` pointer, so a reader never follows a pointer to missing
+//! data. Superseded chunks expire through the table's TTL.
 //!
 //! `begin_execution` is one `TransactWriteItems`; its cancellation reasons say which
 //! condition failed (nonce → replay, lock → busy).
@@ -23,9 +29,17 @@ use chrono::{DateTime, Utc};
 
 use crate::adapters::local::store::finish_columns;
 use crate::app::ports::{BeginExecution, BeginOutcome, ClaimOutcome, Finish, PortError, Store};
-use crate::domain::{Connection, ConnectionId, DbType, MigrationRequest, RequestId, RequestStatus};
+use crate::domain::{
+    Connection, ConnectionId, DbType, MigrationRequest, RequestId, RequestStatus, SnapshotRecord,
+};
+use crate::schema::codec;
 
 type Item = HashMap<String, AttributeValue>;
+
+/// Bytes of compressed snapshot per item: well under DynamoDB's 400 KB item limit.
+pub const CHUNK_BYTES: usize = 300 * 1024;
+/// How long superseded snapshot chunks are kept.
+const SNAPSHOT_RETENTION_SECONDS: i64 = 30 * 24 * 3600;
 
 pub struct DynamoStore {
     client: Client,
@@ -229,6 +243,87 @@ impl Store for DynamoStore {
             .await
             .map_err(unavailable)?;
         Ok(items.iter().filter_map(parse_connection).collect())
+    }
+
+    async fn put_snapshot(&self, snap: &SnapshotRecord) -> Result<(), PortError> {
+        let data = codec::encode(&snap.schema);
+        let chunks: Vec<&[u8]> = data.chunks(CHUNK_BYTES).collect();
+        let ttl = snap.taken_at.timestamp() + SNAPSHOT_RETENTION_SECONDS;
+        for (i, chunk) in chunks.iter().enumerate() {
+            let mut item = key(format!("SNAPDATA#{}", snap.snapshot_id), &format!("{i:05}"));
+            item.insert("data".into(), AttributeValue::B(chunk.to_vec().into()));
+            item.insert("ttl".into(), n(ttl));
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .map_err(unavailable)?;
+        }
+        let mut latest = key(format!("SNAP#{}", snap.connection_id), "LATEST");
+        latest.insert("snapshot_id".into(), s(&snap.snapshot_id));
+        latest.insert("taken_at".into(), s(rfc3339(snap.taken_at)));
+        latest.insert("fingerprint".into(), s(&snap.fingerprint));
+        latest.insert(
+            "chunks".into(),
+            n(i64::try_from(chunks.len()).unwrap_or(i64::MAX)),
+        );
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(latest))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn latest_snapshot(
+        &self,
+        id: &ConnectionId,
+    ) -> Result<Option<SnapshotRecord>, PortError> {
+        let Some(latest) = self.get_item(format!("SNAP#{id}"), "LATEST").await? else {
+            return Ok(None);
+        };
+        let snapshot_id = get_s(&latest, "snapshot_id").ok_or_else(|| corrupt("snapshot", "id"))?;
+        let expected = get_n(&latest, "chunks").unwrap_or(0);
+        let items: Vec<Item> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(format!("SNAPDATA#{snapshot_id}")))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(unavailable)?;
+        if i64::try_from(items.len()).ok() != Some(expected) {
+            return Err(corrupt(
+                "snapshot",
+                format!("{} of {expected} chunks", items.len()),
+            ));
+        }
+        // The sort key is the zero-padded chunk number, so query order is chunk order.
+        let mut data = Vec::new();
+        for item in &items {
+            let chunk = item
+                .get("data")
+                .and_then(|d| d.as_b().ok())
+                .ok_or_else(|| corrupt("snapshot", "chunk without data"))?;
+            data.extend_from_slice(chunk.as_ref());
+        }
+        Ok(Some(SnapshotRecord {
+            snapshot_id,
+            connection_id: id.clone(),
+            taken_at: get_ts(&latest, "taken_at")?
+                .ok_or_else(|| corrupt("snapshot", "taken_at"))?,
+            fingerprint: get_s(&latest, "fingerprint").unwrap_or_default(),
+            schema: codec::decode(&data).map_err(|e| corrupt("snapshot", e))?,
+        }))
     }
 
     async fn put_api_key_hash(&self, sha256_hex: &str) -> Result<(), PortError> {

@@ -12,7 +12,10 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection as Db, OptionalExtension, TransactionBehavior};
 
 use crate::app::ports::{BeginExecution, BeginOutcome, ClaimOutcome, Finish, PortError, Store};
-use crate::domain::{Connection, ConnectionId, DbType, MigrationRequest, RequestId, RequestStatus};
+use crate::domain::{
+    Connection, ConnectionId, DbType, MigrationRequest, RequestId, RequestStatus, SnapshotRecord,
+};
+use crate::schema::codec;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS connections (
@@ -29,6 +32,10 @@ CREATE TABLE IF NOT EXISTS requests (
     created_at TEXT NOT NULL, started_at TEXT, completed_at TEXT, claim_until TEXT,
     attempts INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS requests_status ON requests (status);
+CREATE TABLE IF NOT EXISTS snapshots (
+    snapshot_id TEXT PRIMARY KEY, connection_id TEXT NOT NULL, taken_at TEXT NOT NULL,
+    fingerprint TEXT NOT NULL, data BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS snapshots_latest ON snapshots (connection_id, taken_at);
 ";
 
 #[derive(Clone)]
@@ -242,6 +249,67 @@ impl Store for SqliteStore {
                 .filter_map(|r| r.ok().flatten())
                 .collect();
             Ok(rows)
+        })
+        .await
+    }
+
+    async fn put_snapshot(&self, snap: &SnapshotRecord) -> Result<(), PortError> {
+        let data = codec::encode(&snap.schema);
+        let snap = snap.clone();
+        self.with(move |db| {
+            db.execute(
+                "INSERT OR REPLACE INTO snapshots VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    snap.snapshot_id,
+                    snap.connection_id.as_str(),
+                    ts(snap.taken_at),
+                    snap.fingerprint,
+                    data
+                ],
+            )
+            .map_err(unavailable)?;
+            // Only the latest is ever read; keep a few for inspection.
+            db.execute(
+                "DELETE FROM snapshots WHERE connection_id = ?1 AND snapshot_id NOT IN
+                   (SELECT snapshot_id FROM snapshots WHERE connection_id = ?1
+                     ORDER BY taken_at DESC LIMIT 5)",
+                [snap.connection_id.as_str()],
+            )
+            .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn latest_snapshot(
+        &self,
+        id: &ConnectionId,
+    ) -> Result<Option<SnapshotRecord>, PortError> {
+        let id = id.clone();
+        self.with(move |db| {
+            let row: Option<(String, String, String, Vec<u8>)> = db
+                .query_row(
+                    "SELECT snapshot_id, taken_at, fingerprint, data FROM snapshots
+                      WHERE connection_id = ?1 ORDER BY taken_at DESC LIMIT 1",
+                    [id.as_str()],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            let Some((snapshot_id, taken_at, fingerprint, data)) = row else {
+                return Ok(None);
+            };
+            let corrupt_snapshot = |detail: String| PortError::Corrupt {
+                what: "snapshot",
+                detail,
+            };
+            Ok(Some(SnapshotRecord {
+                snapshot_id,
+                connection_id: id,
+                taken_at: parse_ts(Some(taken_at))?.ok_or_else(|| corrupt("taken_at"))?,
+                fingerprint,
+                schema: codec::decode(&data).map_err(corrupt_snapshot)?,
+            }))
         })
         .await
     }

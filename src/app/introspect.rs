@@ -1,0 +1,59 @@
+//! Schema snapshots of registered databases: taken on request, and by analyze when the
+//! latest is older than `Settings::snapshot_max_age_seconds`.
+
+use chrono::Duration;
+
+use super::{connections, App, AppError};
+use crate::domain::{Connection, SnapshotRecord};
+use crate::executor::connect_target;
+use crate::schema::introspect;
+
+/// Connects to the database, snapshots its schema and stores the snapshot as the latest.
+pub async fn introspect(app: &App, connection: &Connection) -> Result<SnapshotRecord, AppError> {
+    let client = connect_target(app, &connection.secret_ref)
+        .await?
+        .map_err(AppError::DatabaseUnreachable)?;
+    let schema = introspect::snapshot(&client).await.map_err(|err| {
+        AppError::DatabaseUnreachable(format!(
+            "introspection failed: {}",
+            err.as_db_error()
+                .map_or("the connection was lost", |db| db.message())
+        ))
+    })?;
+    let record = SnapshotRecord {
+        snapshot_id: format!("snap_{}", uuid::Uuid::new_v4().simple()),
+        connection_id: connection.id.clone(),
+        taken_at: app.clock.now(),
+        fingerprint: schema.fingerprint(),
+        schema,
+    };
+    app.store.put_snapshot(&record).await?;
+    Ok(record)
+}
+
+pub async fn introspect_by_id(app: &App, connection_id: &str) -> Result<SnapshotRecord, AppError> {
+    let connection = connections::get(app, connection_id).await?;
+    introspect(app, &connection).await
+}
+
+/// The latest snapshot if it is fresh enough, else a new one.
+pub async fn current(app: &App, connection: &Connection) -> Result<SnapshotRecord, AppError> {
+    if let Some(latest) = app.store.latest_snapshot(&connection.id).await? {
+        let age = app.clock.now() - latest.taken_at;
+        if age < Duration::seconds(app.settings.snapshot_max_age_seconds) {
+            return Ok(latest);
+        }
+    }
+    introspect(app, connection).await
+}
+
+/// The latest stored snapshot, without touching the database.
+pub async fn latest(app: &App, connection_id: &str) -> Result<SnapshotRecord, AppError> {
+    let connection = connections::get(app, connection_id).await?;
+    app.store
+        .latest_snapshot(&connection.id)
+        .await?
+        .ok_or(AppError::NotFound(
+            "schema snapshot (introspect the connection first)",
+        ))
+}
