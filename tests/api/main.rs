@@ -1,6 +1,8 @@
 //! Integration tests: one binary, a `TestApp` per test (see `helpers`). Run them with
 //! `scripts/test`, which starts the PostgreSQL cluster and the moto server they use.
 
+mod analysis;
+mod cli;
 mod contract;
 mod helpers;
 mod lambda;

@@ -61,6 +61,9 @@ pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>, ParseError> {
             // The parser's location skips comments before the first statement only, so each
             // statement's region is taken from the end of the previous one instead.
             let mut region_start = 0;
+            // Lines are counted incrementally: rescanning from the start for every statement
+            // made large files quadratic.
+            let mut cursor = LineCursor::default();
             let mut out = Vec::with_capacity(result.protobuf.stmts.len());
             for (index, raw) in result.protobuf.stmts.into_iter().enumerate() {
                 let start = usize::try_from(raw.stmt_location).unwrap_or(0);
@@ -71,7 +74,7 @@ pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>, ParseError> {
                 let from = region_start.min(start);
                 region_start = end;
                 if let Some(node) = raw.stmt.and_then(|s| s.node) {
-                    out.push(statement(sql, index, from, end, node));
+                    out.push(statement(sql, index, from, end, node, &mut cursor));
                 }
             }
             Ok(out)
@@ -80,7 +83,36 @@ pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>, ParseError> {
     }
 }
 
-fn statement(sql: &str, index: usize, start: usize, end: usize, ast: NodeEnum) -> ParsedStatement {
+/// The line number at a byte offset, for offsets visited in increasing order.
+#[derive(Default)]
+struct LineCursor {
+    offset: usize,
+    line: usize,
+}
+
+impl LineCursor {
+    fn line_at(&mut self, sql: &str, offset: usize) -> usize {
+        let offset = offset.min(sql.len());
+        if offset < self.offset {
+            *self = Self::default();
+        }
+        self.line += sql.as_bytes()[self.offset..offset]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        self.offset = offset;
+        self.line + 1
+    }
+}
+
+fn statement(
+    sql: &str,
+    index: usize,
+    start: usize,
+    end: usize,
+    ast: NodeEnum,
+    cursor: &mut LineCursor,
+) -> ParsedStatement {
     let raw = &sql[start..end];
     // A region that follows another statement begins with that statement's `;`.
     let skip = raw.len() - raw.trim_start().trim_start_matches(';').len();
@@ -93,7 +125,7 @@ fn statement(sql: &str, index: usize, start: usize, end: usize, ast: NodeEnum) -
         index,
         sql: body.to_string(),
         offset,
-        line: line_col(sql, offset).0,
+        line: cursor.line_at(sql, offset),
         leading_comments: comments,
         operation: operation(&ast),
         ast,
