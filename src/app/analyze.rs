@@ -39,7 +39,11 @@ pub async fn analyze(app: &App, connection_id: &str, sql: Sql) -> Result<Analysi
         )));
     }
     let snapshot = introspect::current(app, &connection).await?;
-    let analysis = autodb_analysis::analyze(&parsed, Some(&snapshot.schema));
+    // The executor sets lock_timeout itself (Settings::lock_timeout_ms).
+    let runner = autodb_analysis::Runner {
+        sets_lock_timeout: true,
+    };
+    let analysis = autodb_analysis::analyze_for(&parsed, Some(&snapshot.schema), runner);
     let now = app.clock.now().timestamp();
     let (approval_token, claims) = token::issue(
         &app.keys,

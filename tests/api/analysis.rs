@@ -154,6 +154,16 @@ async fn analyze_reports_blast_radius_and_binds_the_schema() {
     let statement = &report["statements"][0];
     assert_eq!(statement["lock"]["mode"], "ACCESS EXCLUSIVE");
     assert_eq!(statement["scans_table"], true);
+    let rules: Vec<&str> = statement["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert!(
+        !rules.contains(&"missing-lock-timeout"),
+        "the executor sets lock_timeout: {rules:?}"
+    );
     assert!(report["schema_fingerprint"].as_str().unwrap().len() == 64);
 
     // The token carries the fingerprint of the snapshot the verdict was based on.

@@ -36,10 +36,29 @@ pub use report::{
 };
 pub use rules::Rule;
 
-/// Analyzes a parsed migration against an optional snapshot of the target schema.
+/// What the analysis may assume about the runner that will apply the migration.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Runner {
+    /// The runner sets `lock_timeout` before the first statement (autodb's executor does), so
+    /// a migration without its own `SET lock_timeout` is not flagged for it.
+    pub sets_lock_timeout: bool,
+}
+
+/// Analyzes a parsed migration against an optional snapshot of the target schema, assuming
+/// nothing about the runner (as `autodb lint` must).
 pub fn analyze(stmts: &[ParsedStatement], snapshot: Option<&SchemaSnapshot>) -> Analysis {
+    analyze_for(stmts, snapshot, Runner::default())
+}
+
+/// [`analyze`], for a migration that `runner` will apply.
+pub fn analyze_for(
+    stmts: &[ParsedStatement],
+    snapshot: Option<&SchemaSnapshot>,
+    runner: Runner,
+) -> Analysis {
     let graph = blast::Graph::new(snapshot);
     let mut state = state::MigrationState::new(stmts, snapshot);
+    state.lock_timeout = runner.sets_lock_timeout;
     let mut statements = Vec::with_capacity(stmts.len());
     let mut direct: Vec<String> = Vec::new();
     let mut blocked: Vec<String> = Vec::new();

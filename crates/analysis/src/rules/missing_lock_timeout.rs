@@ -60,4 +60,20 @@ mod tests {
             1
         );
     }
+
+    #[test]
+    fn ok_when_the_runner_sets_one() {
+        let stmts = autodb_core::sql::parse("ALTER TABLE orders ADD COLUMN a int").unwrap();
+        let flagged = |a: crate::Analysis| {
+            a.statements[0]
+                .findings
+                .iter()
+                .any(|f| f.rule == Rule::MissingLockTimeout)
+        };
+        let runner = crate::Runner {
+            sets_lock_timeout: true,
+        };
+        assert!(!flagged(crate::analyze_for(&stmts, None, runner)));
+        assert!(flagged(crate::analyze(&stmts, None)));
+    }
 }
