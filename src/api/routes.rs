@@ -215,6 +215,18 @@ pub async fn status(
     Ok((StatusCode::OK, Json(StatusView::from(request))).into_response())
 }
 
+/// What identifies a snapshot, for both snapshot responses.
+fn snapshot_header(
+    record: &crate::domain::SnapshotRecord,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut map = serde_json::Map::new();
+    map.insert("connection_id".into(), json!(record.connection_id));
+    map.insert("snapshot_id".into(), json!(record.snapshot_id));
+    map.insert("introspected_at".into(), json!(record.taken_at));
+    map.insert("schema_fingerprint".into(), json!(record.fingerprint));
+    map
+}
+
 /// `POST /connections/{id}/introspect`: a new snapshot, summarized.
 pub async fn introspect_connection(
     State(app): State<Arc<App>>,
@@ -227,18 +239,11 @@ pub async fn introspect_connection(
         .iter()
         .map(|t| t.qualified_name())
         .collect();
-    Ok(ok(
-        StatusCode::OK,
-        json!({
-            "connection_id": record.connection_id,
-            "snapshot_id": record.snapshot_id,
-            "introspected_at": record.taken_at,
-            "schema_fingerprint": record.fingerprint,
-            "schemas_introspected": record.schema.schemas,
-            "table_count": tables.len(),
-            "tables": tables,
-        }),
-    ))
+    let mut body = snapshot_header(&record);
+    body.insert("schemas_introspected".into(), json!(record.schema.schemas));
+    body.insert("table_count".into(), json!(tables.len()));
+    body.insert("tables".into(), json!(tables));
+    Ok(ok(StatusCode::OK, body))
 }
 
 /// `GET /connections/{id}/schema`: the latest snapshot, whole.
@@ -247,14 +252,7 @@ pub async fn connection_schema(
     Path(id): Path<String>,
 ) -> Result<Response> {
     let record = introspect::latest(&app, &id).await?;
-    Ok(ok(
-        StatusCode::OK,
-        json!({
-            "connection_id": record.connection_id,
-            "snapshot_id": record.snapshot_id,
-            "introspected_at": record.taken_at,
-            "schema_fingerprint": record.fingerprint,
-            "schema": record.schema,
-        }),
-    ))
+    let mut body = snapshot_header(&record);
+    body.insert("schema".into(), json!(record.schema));
+    Ok(ok(StatusCode::OK, body))
 }

@@ -196,6 +196,33 @@ impl DynamoStore {
         Ok(out.item)
     }
 
+    async fn put_item(&self, item: Item) -> Result<(), PortError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Every item of one partition, in sort-key order, read consistently.
+    async fn query_partition(&self, pk: impl Into<String>) -> Result<Vec<Item>, PortError> {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(pk))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(unavailable)
+    }
+
     async fn load_request(&self, id: &RequestId) -> Result<Option<MigrationRequest>, PortError> {
         self.get_item(format!("REQ#{id}"), "REQ")
             .await?
@@ -212,13 +239,7 @@ impl Store for DynamoStore {
         item.insert("db_type".into(), s("postgresql"));
         item.insert("secret_ref".into(), s(&c.secret_ref));
         item.insert("created_at".into(), s(rfc3339(c.created_at)));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(unavailable)?;
+        self.put_item(item).await?;
         Ok(())
     }
 
@@ -230,18 +251,7 @@ impl Store for DynamoStore {
     }
 
     async fn list_connections(&self) -> Result<Vec<Connection>, PortError> {
-        let items: Vec<Item> = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s("CONN"))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(unavailable)?;
+        let items: Vec<Item> = self.query_partition("CONN").await?;
         Ok(items.iter().filter_map(parse_connection).collect())
     }
 
@@ -253,13 +263,7 @@ impl Store for DynamoStore {
             let mut item = key(format!("SNAPDATA#{}", snap.snapshot_id), &format!("{i:05}"));
             item.insert("data".into(), AttributeValue::B(chunk.to_vec().into()));
             item.insert("ttl".into(), n(ttl));
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .send()
-                .await
-                .map_err(unavailable)?;
+            self.put_item(item).await?;
         }
         let mut latest = key(format!("SNAP#{}", snap.connection_id), "LATEST");
         latest.insert("snapshot_id".into(), s(&snap.snapshot_id));
@@ -269,13 +273,7 @@ impl Store for DynamoStore {
             "chunks".into(),
             n(i64::try_from(chunks.len()).unwrap_or(i64::MAX)),
         );
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(latest))
-            .send()
-            .await
-            .map_err(unavailable)?;
+        self.put_item(latest).await?;
         Ok(())
     }
 
@@ -289,18 +287,8 @@ impl Store for DynamoStore {
         let snapshot_id = get_s(&latest, "snapshot_id").ok_or_else(|| corrupt("snapshot", "id"))?;
         let expected = get_n(&latest, "chunks").unwrap_or(0);
         let items: Vec<Item> = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(format!("SNAPDATA#{snapshot_id}")))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(unavailable)?;
+            .query_partition(format!("SNAPDATA#{snapshot_id}"))
+            .await?;
         if i64::try_from(items.len()).ok() != Some(expected) {
             return Err(corrupt(
                 "snapshot",
@@ -327,13 +315,8 @@ impl Store for DynamoStore {
     }
 
     async fn put_api_key_hash(&self, sha256_hex: &str) -> Result<(), PortError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(key(format!("APIKEY#{sha256_hex}"), "APIKEY")))
-            .send()
-            .await
-            .map_err(unavailable)?;
+        self.put_item(key(format!("APIKEY#{sha256_hex}"), "APIKEY"))
+            .await?;
         Ok(())
     }
 
