@@ -26,6 +26,9 @@ use crate::executor::{give_up, run_job};
 /// Receives after which a job is given up on (the queue's `maxReceiveCount`).
 pub const MAX_RECEIVES: u32 = 5;
 
+/// `statement_timeout` in Lambda: well inside the executor's 900-second limit.
+pub const LAMBDA_STATEMENT_TIMEOUT_MS: u64 = 12 * 60 * 1000;
+
 /// Configuration read once from the function's environment.
 #[derive(Debug, Clone)]
 pub struct LambdaConfig {
@@ -59,6 +62,9 @@ impl LambdaConfig {
         let mut settings = Settings {
             token_ttl_seconds: seconds("AUTODB_TOKEN_TTL_SECONDS", 3600)?,
             lock_lease_seconds: seconds("AUTODB_LOCK_LEASE_SECONDS", 900)?,
+            // A Lambda invocation lasts at most 15 minutes: a statement must end (and the
+            // executor record it) before the function is killed.
+            statement_timeout_ms: LAMBDA_STATEMENT_TIMEOUT_MS,
             ..Settings::default()
         };
         if let Some(prefix) = var("AUTODB_SECRET_PREFIX") {

@@ -38,6 +38,14 @@ pub async fn analyze(app: &App, connection_id: &str, sql: Sql) -> Result<Analysi
             parsed.len()
         )));
     }
+    if let Err(i) = autodb_core::sql::transaction_wrapper(&parsed) {
+        return Err(AppError::Validation(format!(
+            "statement {} ({}): autodb runs the migration in its own transaction; remove \
+             transaction control, or wrap the whole migration in one BEGIN … COMMIT",
+            i + 1,
+            parsed[i].operation
+        )));
+    }
     let snapshot = introspect::current(app, &connection).await?;
     // The executor sets lock_timeout itself (Settings::lock_timeout_ms).
     let runner = autodb_analysis::Runner {

@@ -30,6 +30,9 @@ pub struct Settings {
     pub lock_timeout_ms: u64,
     /// `statement_timeout` for migration statements.
     pub statement_timeout_ms: u64,
+    /// `idle_in_transaction_session_timeout` for the executor's session: if the executor dies
+    /// mid-migration (a Lambda timeout), PostgreSQL ends the session and frees its locks.
+    pub idle_in_transaction_timeout_ms: u64,
     /// Name prefix of the secrets that hold connection credentials.
     pub secret_prefix: String,
     /// How old a schema snapshot may be before analyze takes a new one.
@@ -45,6 +48,7 @@ impl Default for Settings {
             nonce_retention_seconds: 7 * 24 * 3600,
             lock_timeout_ms: 5_000,
             statement_timeout_ms: 15 * 60 * 1000,
+            idle_in_transaction_timeout_ms: 60 * 1000,
             secret_prefix: "autodb/connections/".into(),
             snapshot_max_age_seconds: 300,
         }

@@ -104,6 +104,9 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
         claim_until: DateTime<Utc>,
     ) -> Result<ClaimOutcome, PortError>;
+    /// Makes an `executing` request claimable again at once: its attempt ended without an
+    /// answer, and waiting for the claim to expire would only delay the retry.
+    async fn release_claim(&self, id: &RequestId) -> Result<(), PortError>;
     async fn set_progress(&self, id: &RequestId, progress: &str) -> Result<(), PortError>;
     async fn finish_request(
         &self,

@@ -121,6 +121,40 @@ pub(super) async fn apply(app: &App, request: &MigrationRequest) -> Result<Appli
     }
 }
 
+/// The result an earlier attempt recorded in the ledger, if the migration committed. `Err`
+/// says why the database could not be asked.
+pub(super) async fn ledger_result(
+    app: &App,
+    request: &MigrationRequest,
+) -> Result<Option<ExecutionResult>, String> {
+    let connection = app
+        .store
+        .get_connection(&request.connection_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the connection was removed")?;
+    let client = super::connect_target(app, &connection.secret_ref)
+        .await
+        .map_err(|e| e.to_string())??;
+    let row = client
+        .query_opt(
+            "SELECT result FROM autodb.migration_ledger WHERE request_id = $1",
+            &[&request.request_id.as_str()],
+        )
+        .await;
+    match row {
+        Ok(Some(row)) => serde_json::from_str(row.get::<_, &str>(0))
+            .map(Some)
+            .map_err(|e| format!("unreadable ledger row: {e}")),
+        Ok(None) => Ok(None),
+        // No ledger table: nothing was ever applied to this database by autodb.
+        Err(err) if err.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => {
+            Ok(None)
+        }
+        Err(err) => Err(crate::api::error_chain(&err)),
+    }
+}
+
 async fn run(app: &App, request: &MigrationRequest) -> Result<Finish, Stop> {
     let id = request.request_id.as_str();
     let Some(connection) = app.store.get_connection(&request.connection_id).await? else {
@@ -151,6 +185,21 @@ async fn run(app: &App, request: &MigrationRequest) -> Result<Finish, Stop> {
 
     let statements = autodb_core::sql::parse(&request.sql)
         .map_err(|err| failed("SQL_PARSE_ERROR", err.to_string()))?;
+    // An outer BEGIN … COMMIT is the user's way of saying "one transaction": that is what
+    // the executor does anyway, so the wrapper is skipped. Anything else was refused at
+    // analyze; refuse it here too rather than let a COMMIT end our transaction early.
+    let wrapper: HashSet<usize> = autodb_core::sql::transaction_wrapper(&statements)
+        .map_err(|i| {
+            failed(
+                "TRANSACTION_CONTROL",
+                format!(
+                    "statement {} controls the transaction; autodb owns it",
+                    i + 1
+                ),
+            )
+        })?
+        .into_iter()
+        .collect();
     let done: HashSet<i32> = client
         .query(
             "SELECT statement_index FROM autodb.migration_steps WHERE request_id = $1",
@@ -168,6 +217,7 @@ async fn run(app: &App, request: &MigrationRequest) -> Result<Finish, Stop> {
         app,
         request,
         total: statements.len(),
+        wrapper,
         committed: 0,
         started,
         before: None,
@@ -192,19 +242,20 @@ async fn run(app: &App, request: &MigrationRequest) -> Result<Finish, Stop> {
                 run.fence().await?;
                 run.progress(&format!("Committing {} statements", run.total))
                     .await?;
-                txn.commit().await.map_err(pg("COMMIT_FAILED", None))?;
+                txn.commit().await.map_err(commit_error)?;
                 return Ok(Finish::Completed(result));
             }
-            txn.commit().await.map_err(pg("COMMIT_FAILED", None))?;
+            run.fence().await?;
+            txn.commit().await.map_err(commit_error)?;
         } else {
             if run.before.is_none() {
                 run.before = Some(snapshot(&client).await?);
             }
             let i = segment.statements.start;
+            run.fence().await?;
             run.statement(&client, &statements[i], i, true, &done)
                 .await?;
             if last {
-                run.fence().await?;
                 return Ok(Finish::Completed(run.finish(&client).await?));
             }
         }
@@ -218,6 +269,8 @@ struct Run<'a> {
     app: &'a App,
     request: &'a MigrationRequest,
     total: usize,
+    /// The indexes of an outer BEGIN/COMMIT, not run.
+    wrapper: HashSet<usize>,
     /// Statements committed by earlier segments (they stay applied if a later one fails).
     committed: usize,
     started: Instant,
@@ -225,12 +278,17 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
+    /// Progress is best-effort: a store hiccup must not roll back a migration.
     async fn progress(&self, text: &str) -> Result<(), Stop> {
-        Ok(self
+        if let Err(err) = self
             .app
             .store
             .set_progress(&self.request.request_id, text)
-            .await?)
+            .await
+        {
+            tracing::warn!(error = %err, "could not record progress");
+        }
+        Ok(())
     }
 
     async fn statement(
@@ -242,7 +300,7 @@ impl Run<'_> {
         done: &HashSet<i32>,
     ) -> Result<(), Stop> {
         let step = i32::try_from(index).unwrap_or(i32::MAX);
-        if done.contains(&step) {
+        if done.contains(&step) || self.wrapper.contains(&index) {
             return Ok(());
         }
         self.progress(&format!(
@@ -281,7 +339,7 @@ impl Run<'_> {
         let before = self.before.clone().unwrap_or_default();
         let result = ExecutionResult {
             diff: schema::diff(&before, &after),
-            statements_executed: self.total,
+            statements_executed: self.total - self.wrapper.len(),
             execution_time_ms: u64::try_from(self.started.elapsed().as_millis())
                 .unwrap_or(u64::MAX),
         };
@@ -306,13 +364,30 @@ impl Run<'_> {
             .renew_lock(&self.request.connection_id, &self.request.request_id, lease)
             .await?;
         if held {
-            Ok(())
-        } else {
-            Err(failed(
-                "LOCK_LOST",
-                "the connection lock expired during the migration; its transaction was rolled back",
-            ))
+            return Ok(());
         }
+        let mut message =
+            "the connection lock was lost during the migration; nothing more was applied \
+             (an open transaction was rolled back)"
+                .to_string();
+        if self.committed > 0 {
+            message.push_str(&format!(
+                "; statements 1 to {} were committed before and remain applied",
+                self.committed
+            ));
+        }
+        Err(failed("LOCK_LOST", message))
+    }
+}
+
+/// A COMMIT that PostgreSQL refused failed for sure (nothing was applied); one that lost its
+/// connection may or may not have committed, so the attempt ends without an answer and the
+/// next one reads the ledger.
+fn commit_error(err: tokio_postgres::Error) -> Stop {
+    if err.as_db_error().is_some() {
+        pg("COMMIT_FAILED", None)(err)
+    } else {
+        Stop::Port(PortError::unavailable("postgresql", err))
     }
 }
 
@@ -325,8 +400,11 @@ async fn snapshot(client: &impl GenericClient) -> Result<SchemaSnapshot, Stop> {
 /// Session settings, the advisory lock on the target, and the ledger tables.
 async fn prepare(app: &App, request: &MigrationRequest, client: &Client) -> Result<(), Stop> {
     let settings = format!(
-        "SET lock_timeout = {}; SET statement_timeout = {}; SET application_name = 'autodb'",
-        app.settings.lock_timeout_ms, app.settings.statement_timeout_ms
+        "SET lock_timeout = {}; SET statement_timeout = {}; \
+         SET idle_in_transaction_session_timeout = {}; SET application_name = 'autodb'",
+        app.settings.lock_timeout_ms,
+        app.settings.statement_timeout_ms,
+        app.settings.idle_in_transaction_timeout_ms
     );
     client
         .batch_execute(&settings)

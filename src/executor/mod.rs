@@ -75,7 +75,11 @@ pub async fn run_job(app: &App, id: &RequestId) -> Result<Outcome, PortError> {
     let request = match app.store.claim_request(id, now, claim_until).await? {
         ClaimOutcome::Claimed(request) => request,
         ClaimOutcome::Busy => return Ok(Outcome::Busy),
-        ClaimOutcome::Finished(r) => return Ok(Outcome::AlreadyFinished(r.status)),
+        ClaimOutcome::Finished(r) => {
+            // An earlier attempt may have finished the request and failed to free the lock.
+            app.store.release_lock(&r.connection_id, id).await?;
+            return Ok(Outcome::AlreadyFinished(r.status));
+        }
         ClaimOutcome::Missing => return Ok(Outcome::Missing),
     };
     let lease = now + Duration::seconds(app.settings.lock_lease_seconds);
@@ -99,12 +103,24 @@ pub async fn run_job(app: &App, id: &RequestId) -> Result<Outcome, PortError> {
 
     // The heartbeat never finishes; `select!` ends it when the migration does.
     let applied = tokio::select! {
-        applied = apply::apply(app, &request) => applied?,
+        applied = apply::apply(app, &request) => applied,
         never = heartbeat(app, &request.connection_id, id) => match never {},
     };
     let finish = match applied {
-        apply::Applied::Done(finish) => finish,
-        apply::Applied::DatabaseBusy => return Ok(Outcome::Busy),
+        Ok(apply::Applied::Done(finish)) => finish,
+        // Nothing was done: let the next delivery claim it at once rather than after expiry.
+        Ok(apply::Applied::DatabaseBusy) => {
+            app.store.release_claim(id).await?;
+            return Ok(Outcome::Busy);
+        }
+        Err(err) => {
+            // The attempt ended without an answer (a store failure, or a COMMIT whose outcome
+            // is unknown): the next one settles it through the ledger.
+            if let Err(release) = app.store.release_claim(id).await {
+                tracing::warn!(error = %release, "could not release the claim");
+            }
+            return Err(err);
+        }
     };
     let outcome = match &finish {
         Finish::Completed(r) => {
@@ -127,8 +143,9 @@ pub async fn run_job(app: &App, id: &RequestId) -> Result<Outcome, PortError> {
     Ok(outcome)
 }
 
-/// Marks a request failed after the queue gave up on it (too many receives), and frees its
-/// connection. Does nothing to a request that already finished.
+/// Ends a request the queue gave up on (too many attempts) and frees its connection. If the
+/// ledger shows the migration committed (only the bookkeeping was lost), the request is
+/// completed with the recorded result; otherwise it fails. Does nothing to a finished request.
 pub async fn give_up(app: &App, id: &RequestId, reason: &str) -> Result<(), PortError> {
     let Some(request) = app.store.get_request(id).await? else {
         return Ok(());
@@ -136,14 +153,22 @@ pub async fn give_up(app: &App, id: &RequestId, reason: &str) -> Result<(), Port
     if request.status.is_terminal() {
         return Ok(());
     }
-    let error = ExecutionError {
-        code: "RETRIES_EXHAUSTED".into(),
-        message: reason.to_string(),
-        statement_index: None,
-        sqlstate: None,
+    let finish = match apply::ledger_result(app, &request).await {
+        Ok(Some(result)) => Finish::Completed(result),
+        checked => Finish::Failed(ExecutionError {
+            code: "RETRIES_EXHAUSTED".into(),
+            message: match checked {
+                Err(why) => {
+                    format!("{reason} (whether it was applied could not be checked: {why})")
+                }
+                _ => format!("{reason}; it was not applied"),
+            },
+            statement_index: None,
+            sqlstate: None,
+        }),
     };
     app.store
-        .finish_request(id, &Finish::Failed(error), app.clock.now())
+        .finish_request(id, &finish, app.clock.now())
         .await?;
     app.store.release_lock(&request.connection_id, id).await
 }

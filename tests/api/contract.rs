@@ -46,6 +46,8 @@ contract!(
     connections_never_show_credentials,
     executor_completes_from_the_ledger_without_reapplying,
     concurrent_index_runs_outside_the_transaction,
+    an_outer_begin_commit_is_the_executors_transaction,
+    a_database_held_by_another_session_is_retried_at_once,
     failure_after_a_concurrent_index_reports_what_stayed_applied,
 );
 
@@ -600,5 +602,71 @@ async fn failure_after_a_concurrent_index_reports_what_stayed_applied(backend: B
         t.count("SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'email'").await,
         1,
         "what the error says stayed applied did"
+    );
+}
+
+async fn an_outer_begin_commit_is_the_executors_transaction(backend: Backend) {
+    let (t, conn) = setup(backend).await;
+    let analyze = format!("/connections/{conn}/migrations/analyze");
+    for sql in [
+        "ALTER TABLE users ADD COLUMN a int; COMMIT; ALTER TABLE users ADD COLUMN b int;",
+        "BEGIN; ALTER TABLE users ADD COLUMN a int; ROLLBACK;",
+        "BEGIN; ALTER TABLE users ADD COLUMN a int;",
+    ] {
+        let (status, body) = t.post(&analyze, json!({"sql": sql})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{sql}: {body}");
+        assert!(body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("own transaction"));
+    }
+    let sql = "BEGIN;\nALTER TABLE users ADD COLUMN a int;\nALTER TABLE no_such_table ADD COLUMN b int;\nCOMMIT;";
+    let token = t.approve(&conn, sql).await;
+    let (_, body) = t.execute(&token, sql, &conn).await;
+    assert_eq!(t.drain().await, vec![Outcome::Failed]);
+    let failed = t.status(&request_id(&body)).await;
+    assert_eq!(failed["error"]["statement_index"], 2);
+    assert_eq!(
+        t.count("SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'a'").await,
+        0,
+        "the wrapper did not commit the first statement on its own"
+    );
+    let sql = "BEGIN;\nALTER TABLE users ADD COLUMN a int;\nCOMMIT;";
+    let token = t.approve(&conn, sql).await;
+    let (_, body) = t.execute(&token, sql, &conn).await;
+    assert_eq!(t.drain().await, vec![Outcome::Completed]);
+    let done = t.status(&request_id(&body)).await;
+    assert_eq!(done["result"]["statements_executed"], 1);
+    assert_eq!(done["result"]["columns_added"][0]["column"], "a");
+}
+
+async fn a_database_held_by_another_session_is_retried_at_once(backend: Backend) {
+    let (t, conn) = setup(backend).await;
+    let sql = "ALTER TABLE users ADD COLUMN held int;";
+    let token = t.approve(&conn, sql).await;
+    let (_, body) = t.execute(&token, sql, &conn).await;
+    // Another executor's session holds the database's advisory lock.
+    let other = t.db().await;
+    other
+        .query_one(
+            "SELECT pg_advisory_lock(hashtext('autodb:' || $1::text))",
+            &[&conn],
+        )
+        .await
+        .unwrap();
+    let id = autodb::domain::RequestId::parse(&request_id(&body)).unwrap();
+    assert_eq!(
+        autodb::executor::run_job(&t.app, &id).await.unwrap(),
+        Outcome::Busy
+    );
+    assert_eq!(t.status(id.as_str()).await["status"], "executing");
+    other
+        .batch_execute("SELECT pg_advisory_unlock_all()")
+        .await
+        .unwrap();
+    // No clock moved: the busy attempt gave its claim back instead of holding it 15 minutes.
+    assert_eq!(
+        autodb::executor::run_job(&t.app, &id).await.unwrap(),
+        Outcome::Completed
     );
 }

@@ -135,6 +135,13 @@ async fn busy_jobs_are_batch_failures_until_the_last_receive() {
     let failed = t.status(&id).await;
     assert_eq!(failed["status"], "failed");
     assert_eq!(failed["error"]["code"], "RETRIES_EXHAUSTED");
+    assert!(
+        failed["error"]["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("it was not applied"),
+        "the ledger was consulted: {failed}"
+    );
     let next = "CREATE TABLE u (id int);";
     let token = t.approve(&conn, next).await;
     assert_eq!(
@@ -179,4 +186,41 @@ fn lambda_config_reads_the_template_variables() {
     })
     .unwrap_err();
     assert!(bad.to_string().contains("AUTODB_LOCK_LEASE_SECONDS"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn giving_up_on_an_applied_migration_completes_it_from_the_ledger() {
+    let t = TestApp::spawn(Backend::Aws).await;
+    let conn = t.connect().await;
+    let sql = "CREATE TABLE t (id int);";
+    let token = t.approve(&conn, sql).await;
+    let (_, accepted) = t.execute(&token, sql, &conn).await;
+    let id = accepted["data"]["request_id"].as_str().unwrap().to_string();
+    let request_id = autodb::domain::RequestId::parse(&id).unwrap();
+    let now = autodb::app::ports::Clock::now(t.clock.as_ref());
+    t.app
+        .store
+        .claim_request(&request_id, now, now + chrono::Duration::minutes(15))
+        .await
+        .unwrap();
+    // The attempt that holds the claim committed, then died before recording it.
+    t.db()
+        .await
+        .batch_execute(&format!(
+            "CREATE SCHEMA autodb; CREATE TABLE autodb.migration_ledger (request_id text PRIMARY KEY, \
+             sql_sha256 text NOT NULL, result text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());
+             INSERT INTO autodb.migration_ledger (request_id, sql_sha256, result) VALUES ('{id}', 'x',
+             '{{\"tables_added\":[\"t\"],\"tables_removed\":[],\"columns_added\":[],\"columns_removed\":[],\"columns_altered\":[],\"indexes_added\":[],\"indexes_removed\":[],\"constraints_added\":[],\"constraints_removed\":[],\"statements_executed\":1,\"execution_time_ms\":3}}')"
+        ))
+        .await
+        .unwrap();
+    let response = handle_sqs(&t.app, sqs_event(&id, autodb::lambda::MAX_RECEIVES)).await;
+    assert_eq!(
+        response.batch_item_failures.len(),
+        1,
+        "still busy on this receive"
+    );
+    let done = t.status(&id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["result"]["tables_added"][0], "t");
 }

@@ -332,6 +332,48 @@ fn fallback_name(node: &NodeEnum) -> String {
     out
 }
 
+/// The transaction-control statements a migration may wrap itself in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxControl {
+    /// `BEGIN` / `START TRANSACTION`.
+    Begin,
+    /// `COMMIT` / `END`.
+    Commit,
+    /// `ROLLBACK`, `SAVEPOINT`, `RELEASE`, `PREPARE TRANSACTION`, …
+    Other,
+}
+
+pub fn tx_control(ast: &NodeEnum) -> Option<TxControl> {
+    use pg_query::protobuf::TransactionStmtKind as K;
+    let NodeEnum::TransactionStmt(t) = ast else {
+        return None;
+    };
+    Some(match t.kind() {
+        K::TransStmtBegin | K::TransStmtStart => TxControl::Begin,
+        K::TransStmtCommit => TxControl::Commit,
+        _ => TxControl::Other,
+    })
+}
+
+/// Checks that transaction control, if any, is one `BEGIN … COMMIT` around the whole
+/// migration: the runner owns the transaction, and a `COMMIT` or `ROLLBACK` in the middle
+/// would end it early. On success, returns the indexes of the wrapper statements (to skip).
+pub fn transaction_wrapper(statements: &[ParsedStatement]) -> Result<Vec<usize>, usize> {
+    let controls: Vec<(usize, TxControl)> = statements
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| tx_control(&s.ast).map(|c| (i, c)))
+        .collect();
+    let last = statements.len().saturating_sub(1);
+    match controls.as_slice() {
+        [] => Ok(vec![]),
+        [(0, TxControl::Begin), (end, TxControl::Commit)] if *end == last => Ok(vec![0, last]),
+        // The first control statement that breaks the shape.
+        [(i, TxControl::Begin), rest @ ..] if *i == 0 => Err(rest.first().map_or(0, |(j, _)| *j)),
+        [(i, _), ..] => Err(*i),
+    }
+}
+
 /// Whether PostgreSQL refuses to run the statement inside a transaction block.
 pub fn is_transactional(ast: &NodeEnum) -> bool {
     match ast {
@@ -426,6 +468,26 @@ mod tests {
     #[test]
     fn rejects_nul_bytes() {
         assert!(parse("SELECT 1;\0").is_err());
+    }
+
+    #[test]
+    fn only_one_outer_transaction_wrapper_is_allowed() {
+        let check = |sql: &str| transaction_wrapper(&parse(sql).unwrap());
+        assert_eq!(check("ALTER TABLE t ADD a int"), Ok(vec![]));
+        assert_eq!(
+            check("BEGIN; ALTER TABLE t ADD a int; COMMIT;"),
+            Ok(vec![0, 2])
+        );
+        assert_eq!(check("START TRANSACTION; SELECT 1; END;"), Ok(vec![0, 2]));
+        assert_eq!(check("BEGIN; SELECT 1;"), Err(0));
+        assert_eq!(check("SELECT 1; COMMIT;"), Err(1));
+        assert_eq!(check("BEGIN; SELECT 1; COMMIT; SELECT 2;"), Err(2));
+        assert_eq!(check("BEGIN; SELECT 1; ROLLBACK;"), Err(2));
+        assert_eq!(check("SELECT 1; SAVEPOINT a; SELECT 2;"), Err(1));
+        assert_eq!(
+            check("BEGIN; SELECT 1; COMMIT; BEGIN; SELECT 2; COMMIT;"),
+            Err(2)
+        );
     }
 
     #[test]

@@ -269,6 +269,8 @@ impl Store for DynamoStore {
         latest.insert("snapshot_id".into(), s(&snap.snapshot_id));
         latest.insert("taken_at".into(), s(rfc3339(snap.taken_at)));
         latest.insert("fingerprint".into(), s(&snap.fingerprint));
+        // The pointer expires with its chunks, so an old snapshot disappears whole.
+        latest.insert("ttl".into(), n(ttl));
         latest.insert(
             "chunks".into(),
             n(i64::try_from(chunks.len()).unwrap_or(i64::MAX)),
@@ -290,10 +292,15 @@ impl Store for DynamoStore {
             .query_partition(format!("SNAPDATA#{snapshot_id}"))
             .await?;
         if i64::try_from(items.len()).ok() != Some(expected) {
-            return Err(corrupt(
-                "snapshot",
-                format!("{} of {expected} chunks", items.len()),
-            ));
+            // TTL deletion is lazy and per item: chunks may go before their pointer. An
+            // incomplete snapshot is an expired one; the caller introspects again.
+            tracing::warn!(
+                snapshot_id,
+                found = items.len(),
+                expected,
+                "incomplete snapshot; treating it as expired"
+            );
+            return Ok(None);
         }
         // The sort key is the zero-padded chunk number, so query order is chunk order.
         let mut data = Vec::new();
@@ -447,6 +454,26 @@ impl Store for DynamoStore {
                 Some(r) if r.status.is_terminal() => ClaimOutcome::Finished(r),
                 Some(_) => ClaimOutcome::Busy,
             }),
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    async fn release_claim(&self, id: &RequestId) -> Result<(), PortError> {
+        let outcome = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("REQ#{id}"), "REQ")))
+            .update_expression("SET claim_until = :zero")
+            .condition_expression("#s = :executing")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":executing", s("executing"))
+            .send()
+            .await;
+        match outcome {
+            Ok(_) => Ok(()),
+            Err(err) if is_conditional_failure(&err) => Ok(()),
             Err(err) => Err(unavailable(err)),
         }
     }

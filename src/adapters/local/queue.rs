@@ -4,6 +4,7 @@
 //! themselves are in the store, and [`requeue_unfinished`] puts every `pending` or
 //! `executing` one back on start.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,10 +12,11 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 use super::store::SqliteStore;
+use crate::api::error_chain;
 use crate::app::ports::{JobQueue, PortError};
 use crate::app::App;
 use crate::domain::RequestId;
-use crate::executor::run_job;
+use crate::executor::{give_up, run_job};
 
 pub struct LocalQueue {
     tx: mpsc::UnboundedSender<RequestId>,
@@ -45,32 +47,60 @@ pub async fn requeue_unfinished(app: &App, store: &SqliteStore) -> Result<usize,
     Ok(ids.len())
 }
 
-/// Runs jobs one at a time until the channel closes. A job that reports `Busy` or a
-/// dependency failure is retried after a pause, like a queue's visibility timeout.
+/// Attempts that end in an error (not "busy") before a local job is given up on.
+pub const MAX_ATTEMPTS: u32 = 10;
+
+/// Runs jobs one at a time until the channel closes. Each job runs in its own task, so a
+/// panic fails that job, not the worker. A job that reports `Busy` or an error is retried
+/// after a pause, like a queue's visibility timeout; after [`MAX_ATTEMPTS`] errors it is
+/// given up on (failed, or completed if its ledger shows it applied).
 pub fn spawn_worker(
     app: Arc<App>,
     mut rx: mpsc::UnboundedReceiver<RequestId>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let mut errors: HashMap<RequestId, u32> = HashMap::new();
         while let Some(id) = rx.recv().await {
-            let retry = match run_job(&app, &id).await {
-                Ok(outcome) => outcome.should_retry(),
-                Err(err) => {
-                    tracing::error!(request_id = %id, error = %err, "job failed; will retry");
+            let job = tokio::spawn({
+                let (app, id) = (Arc::clone(&app), id.clone());
+                async move { run_job(&app, &id).await }
+            });
+            let failed = match job.await {
+                Ok(Ok(outcome)) => {
+                    errors.remove(&id);
+                    if !outcome.should_retry() {
+                        continue;
+                    }
+                    false
+                }
+                Ok(Err(err)) => {
+                    tracing::error!(request_id = %id, error = %error_chain(&err), "job failed; will retry");
+                    true
+                }
+                Err(panic) => {
+                    tracing::error!(request_id = %id, error = %panic, "job panicked; will retry");
                     true
                 }
             };
-            if retry {
-                let app = Arc::clone(&app);
-                tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_secs(2)).await;
-                    if let Err(err) = app.queue.enqueue(&id).await {
-                        tracing::error!(request_id = %id, error = %err, "could not re-queue");
+            if failed {
+                let count = errors.entry(id.clone()).or_insert(0);
+                *count += 1;
+                if *count >= MAX_ATTEMPTS {
+                    errors.remove(&id);
+                    let reason = format!("the job failed {MAX_ATTEMPTS} times");
+                    if let Err(err) = give_up(&app, &id, &reason).await {
+                        tracing::error!(request_id = %id, error = %error_chain(&err), "could not give up on the job");
                     }
-                });
-            } else if let Ok(Some(r)) = app.store.get_request(&id).await {
-                tracing::debug!(request_id = %id, status = r.status.as_str(), "job done");
+                    continue;
+                }
             }
+            let app = Arc::clone(&app);
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                if let Err(err) = app.queue.enqueue(&id).await {
+                    tracing::error!(request_id = %id, error = %err, "could not re-queue");
+                }
+            });
         }
     })
 }

@@ -445,6 +445,19 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn release_claim(&self, id: &RequestId) -> Result<(), PortError> {
+        let id = id.clone();
+        self.with(move |db| {
+            db.execute(
+                "UPDATE requests SET claim_until = ?2 WHERE request_id = ?1 AND status = 'executing'",
+                params![id.as_str(), ts(DateTime::<Utc>::UNIX_EPOCH)],
+            )
+            .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn set_progress(&self, id: &RequestId, progress: &str) -> Result<(), PortError> {
         let (id, progress) = (id.clone(), progress.to_string());
         self.with(move |db| {
