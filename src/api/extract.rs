@@ -49,3 +49,21 @@ where
         }
     }
 }
+
+/// A path parameter, with axum's plain-text rejection (e.g. for invalid UTF-8) turned into
+/// the envelope: no such id can exist, so it is a 404.
+pub struct PathParam(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(p)| Self(p))
+            .map_err(|_| ApiError::not_found("resource"))
+    }
+}

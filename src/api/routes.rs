@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::error::ApiError;
-use super::extract::JsonBody;
+use super::extract::{JsonBody, PathParam};
 use crate::app::connections::{self, Credentials, NewConnection};
 use crate::app::execute::{self, ExecuteCommand};
 use crate::app::{analyze as analysis, introspect, App};
@@ -111,7 +111,7 @@ pub async fn list_connections(State(app): State<Arc<App>>) -> Result<Response> {
 
 pub async fn get_connection(
     State(app): State<Arc<App>>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<Response> {
     let connection = connections::get(&app, &id).await?;
     Ok(ok(StatusCode::OK, ConnectionView::from(connection)))
@@ -130,7 +130,7 @@ pub struct AnalyzeWithConnection {
 
 pub async fn analyze_for_connection(
     State(app): State<Arc<App>>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     JsonBody(body): JsonBody<AnalyzeBody>,
 ) -> Result<Response> {
     let report = analysis::analyze(
@@ -209,7 +209,7 @@ impl From<MigrationRequest> for StatusView {
 
 pub async fn status(
     State(app): State<Arc<App>>,
-    Path(request_id): Path<String>,
+    PathParam(request_id): PathParam,
 ) -> Result<Response> {
     let request = execute::status(&app, &request_id).await?;
     Ok((StatusCode::OK, Json(StatusView::from(request))).into_response())
@@ -230,7 +230,7 @@ fn snapshot_header(
 /// `POST /connections/{id}/introspect`: a new snapshot, summarized.
 pub async fn introspect_connection(
     State(app): State<Arc<App>>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<Response> {
     let record = introspect::introspect_by_id(&app, &id).await?;
     let tables: Vec<String> = record
@@ -249,7 +249,7 @@ pub async fn introspect_connection(
 /// `GET /connections/{id}/schema`: the latest snapshot, whole.
 pub async fn connection_schema(
     State(app): State<Arc<App>>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<Response> {
     let record = introspect::latest(&app, &id).await?;
     let mut body = snapshot_header(&record);

@@ -204,7 +204,16 @@ pub(crate) async fn connect_target(
     use tokio_postgres::error::SqlState;
     let mut fresh = false;
     loop {
-        let url = credentials(app, reference, fresh).await?;
+        let url = match credentials(app, reference, fresh).await {
+            Ok(url) => url,
+            // A registration that names a secret that does not exist: retrying cannot help.
+            Err(PortError::SecretNotFound(_)) => {
+                return Ok(Err(
+                    "the connection's credentials secret was not found".into()
+                ))
+            }
+            Err(err) => return Err(err),
+        };
         let err = match crate::pgconn::connect(&url).await {
             Ok(client) => return Ok(Ok(client)),
             Err(crate::pgconn::ConnectError::Target(err)) => {

@@ -48,6 +48,7 @@ contract!(
     concurrent_index_runs_outside_the_transaction,
     an_outer_begin_commit_is_the_executors_transaction,
     a_database_held_by_another_session_is_retried_at_once,
+    large_results_are_stored_whole,
     failure_after_a_concurrent_index_reports_what_stayed_applied,
 );
 
@@ -457,6 +458,30 @@ async fn bad_bodies_are_client_errors(backend: Backend) {
     );
     let (status, _) = t.get("/migrations/requests/../../etc/passwd").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = t.get("/migrations/requests/%FF%FE").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str().unwrap()),
+        (StatusCode::NOT_FOUND, "NOT_FOUND")
+    );
+    // A secret that does not exist is the registrant's mistake, reported as such, not a 500.
+    let (_, created) = t
+        .post("/connections", json!({"name": "x", "db_type": "postgresql", "secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:missing"}))
+        .await;
+    let missing = created["data"]["id"].as_str().unwrap();
+    let (status, body) = t
+        .post(
+            &format!("/connections/{missing}/migrations/analyze"),
+            json!({"sql": "SELECT 1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("secret was not found"),
+        "{body}"
+    );
     let (status, body) = t.get("/no/such/route").await;
     assert_eq!(
         (status, body["error"]["code"].as_str().unwrap()),
@@ -669,4 +694,20 @@ async fn a_database_held_by_another_session_is_retried_at_once(backend: Backend)
         autodb::executor::run_job(&t.app, &id).await.unwrap(),
         Outcome::Completed
     );
+}
+
+async fn large_results_are_stored_whole(backend: Backend) {
+    let (t, conn) = setup(backend).await;
+    // 600 added columns: a result of ~40 KB of JSON, stored compressed in DynamoDB.
+    let sql: String = (0..600)
+        .map(|i| format!("ALTER TABLE users ADD COLUMN column_with_a_long_name_{i} varchar(20);\n"))
+        .collect();
+    let token = t.approve(&conn, &sql).await;
+    let (_, body) = t.execute(&token, &sql, &conn).await;
+    assert_eq!(t.drain().await, vec![Outcome::Completed]);
+    let done = t.status(&request_id(&body)).await;
+    let added = done["result"]["columns_added"].as_array().unwrap();
+    assert_eq!(added.len(), 600);
+    assert_eq!(added[599]["column"], "column_with_a_long_name_599");
+    assert!(done["result"].to_string().len() > 16 * 1024);
 }

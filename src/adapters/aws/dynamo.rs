@@ -105,14 +105,41 @@ fn request_item(r: &MigrationRequest) -> Item {
     item
 }
 
+/// Results above this many bytes of JSON are stored gzip-compressed, so that a request item
+/// with SQL at its size limit and a large diff still fits DynamoDB's 400 KB.
+const COMPRESS_ABOVE: usize = 16 * 1024;
+
+/// A JSON attribute, stored as a string, or gzip-compressed as binary (the string form of a
+/// large one may not fit the item): `S` or `B`.
+fn json_value(json: String) -> AttributeValue {
+    if json.len() <= COMPRESS_ABOVE {
+        return AttributeValue::S(json);
+    }
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let _ = gz.write_all(json.as_bytes());
+    AttributeValue::B(gz.finish().unwrap_or_default().into())
+}
+
 fn json_attr<T: serde::de::DeserializeOwned>(
     item: &Item,
     name: &str,
 ) -> Result<Option<T>, PortError> {
-    get_s(item, name)
-        .map(|v| serde_json::from_str(&v))
-        .transpose()
-        .map_err(|e| corrupt("request", e))
+    let parsed = match item.get(name) {
+        None => return Ok(None),
+        Some(AttributeValue::S(text)) => serde_json::from_str(text).map_err(|e| e.to_string()),
+        Some(AttributeValue::B(bytes)) => {
+            use std::io::Read;
+            let mut json = Vec::new();
+            flate2::read::GzDecoder::new(bytes.as_ref())
+                .take(64 * 1024 * 1024)
+                .read_to_end(&mut json)
+                .map_err(|e| e.to_string())
+                .and_then(|_| serde_json::from_slice(&json).map_err(|e| e.to_string()))
+        }
+        Some(_) => Err("unexpected attribute type".to_string()),
+    };
+    parsed.map(Some).map_err(|e| corrupt("request", e))
 }
 
 fn parse_request(item: &Item) -> Result<MigrationRequest, PortError> {
@@ -517,7 +544,7 @@ impl Store for DynamoStore {
             .expression_attribute_names("#f", field)
             .expression_attribute_values(":status", s(status))
             .expression_attribute_values(":p", s(progress))
-            .expression_attribute_values(":v", s(value))
+            .expression_attribute_values(":v", json_value(value))
             .expression_attribute_values(":now", s(rfc3339(now)))
             .expression_attribute_values(":completed", s("completed"))
             .expression_attribute_values(":failed", s("failed"))
