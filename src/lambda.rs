@@ -8,6 +8,8 @@
 //! - `AUTODB_SECRET_PREFIX`: name prefix for connection-credential secrets
 //!   (default `autodb/connections/`);
 //! - `AUTODB_TOKEN_TTL_SECONDS` (default 3600), `AUTODB_LOCK_LEASE_SECONDS` (default 900);
+//! - `AUTODB_DEAD_LETTER_QUEUE_ARN` (executor only): records from this queue are jobs SQS gave
+//!   up on, and end their requests;
 //! - `RUST_LOG` (default `info`); the AWS SDK's own variables (`AWS_REGION`,
 //!   `AWS_ENDPOINT_URL`, …).
 
@@ -34,6 +36,7 @@ pub const LAMBDA_STATEMENT_TIMEOUT_MS: u64 = 12 * 60 * 1000;
 pub struct LambdaConfig {
     pub resources: AwsResources,
     pub settings: Settings,
+    pub dead_letter_queue_arn: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +80,7 @@ impl LambdaConfig {
                 signing_key_secret: required("AUTODB_SIGNING_KEY_SECRET_ARN")?,
             },
             settings,
+            dead_letter_queue_arn: var("AUTODB_DEAD_LETTER_QUEUE_ARN").filter(|v| !v.is_empty()),
         })
     }
 }
@@ -96,17 +100,84 @@ pub fn init_tracing() {
 
 /// Builds the application from the function's environment, once per cold start.
 pub async fn app_from_env() -> Result<Arc<App>, lambda_runtime::Error> {
-    let config = LambdaConfig::from_vars(|name| std::env::var(name).ok())?;
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let app = build_app(
-        &sdk,
-        &config.resources,
-        config.settings,
-        Arc::new(SystemClock),
-    )
-    .await
-    .map_err(|e| error_chain(&e))?;
-    Ok(Arc::new(app))
+    Ok(Executor::from_env().await?.app)
+}
+
+/// The SQS side: the application and which queue's records are dead letters.
+pub struct Executor {
+    pub app: Arc<App>,
+    pub dead_letter_queue_arn: Option<String>,
+}
+
+impl Executor {
+    pub async fn from_env() -> Result<Self, lambda_runtime::Error> {
+        let config = LambdaConfig::from_vars(|name| std::env::var(name).ok())?;
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let app = build_app(
+            &sdk,
+            &config.resources,
+            config.settings,
+            Arc::new(SystemClock),
+        )
+        .await
+        .map_err(|e| error_chain(&e))?;
+        Ok(Self {
+            app: Arc::new(app),
+            dead_letter_queue_arn: config.dead_letter_queue_arn,
+        })
+    }
+
+    /// Handles a batch from the jobs queue or from its dead-letter queue.
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        let dead = |r: &SqsMessage| {
+            self.dead_letter_queue_arn.is_some() && r.event_source_arn == self.dead_letter_queue_arn
+        };
+        if event.records.iter().any(dead) {
+            handle_dead_letters(&self.app, event).await
+        } else {
+            handle_sqs(&self.app, event).await
+        }
+    }
+}
+
+fn job_id(record: &SqsMessage) -> Option<RequestId> {
+    record
+        .body
+        .as_deref()
+        .and_then(|b| serde_json::from_str::<JobMessage>(b).ok())
+        .and_then(|m| RequestId::parse(&m.request_id))
+}
+
+fn batch_response(failed: Vec<String>) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failed
+        .into_iter()
+        .map(|id| {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            failure
+        })
+        .collect();
+    response
+}
+
+/// Jobs SQS gave up on (every delivery ended without an answer, e.g. killed by the Lambda
+/// timeout): each request is ended — completed if its ledger shows it applied, else failed
+/// — and its connection freed. A record is retried only if the store could not be written.
+pub async fn handle_dead_letters(app: &App, event: SqsEvent) -> SqsBatchResponse {
+    let mut failed = Vec::new();
+    for record in event.records {
+        let Some(id) = job_id(&record) else {
+            tracing::error!(message_id = ?record.message_id, "dropping an unreadable dead letter");
+            continue;
+        };
+        let reason = format!("the job was not completed after {MAX_RECEIVES} deliveries");
+        if let Err(err) = give_up(app, &id, &reason).await {
+            tracing::error!(request_id = %id, error = %error_chain(&err), "could not end a dead-lettered request");
+            failed.push(record.message_id.clone().unwrap_or_default());
+        }
+    }
+    batch_response(failed)
 }
 
 /// Handles one SQS batch. A record whose job should run again is reported as a batch item
@@ -115,26 +186,16 @@ pub async fn app_from_env() -> Result<Arc<App>, lambda_runtime::Error> {
 pub async fn handle_sqs(app: &App, event: SqsEvent) -> SqsBatchResponse {
     let mut failures = Vec::new();
     for record in event.records {
-        let message_id = record.message_id.clone().unwrap_or_default();
         if !handle_record(app, &record).await {
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = message_id;
-            failures.push(failure);
+            failures.push(record.message_id.clone().unwrap_or_default());
         }
     }
-    let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = failures;
-    response
+    batch_response(failures)
 }
 
 /// `true` when the record is done with (processed, or unprocessable and dropped).
 async fn handle_record(app: &App, record: &SqsMessage) -> bool {
-    let parsed = record
-        .body
-        .as_deref()
-        .and_then(|b| serde_json::from_str::<JobMessage>(b).ok())
-        .and_then(|m| RequestId::parse(&m.request_id));
-    let Some(id) = parsed else {
+    let Some(id) = job_id(record) else {
         // Retrying a message that can never be read only delays the DLQ.
         tracing::error!(message_id = ?record.message_id, "dropping an unreadable job message");
         return true;

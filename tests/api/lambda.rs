@@ -224,3 +224,36 @@ async fn giving_up_on_an_applied_migration_completes_it_from_the_ledger() {
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["result"]["tables_added"][0], "t");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_lettered_jobs_end_their_requests() {
+    let t = TestApp::spawn(Backend::Aws).await;
+    let conn = t.connect().await;
+    let sql = "CREATE TABLE t (id int);";
+    let token = t.approve(&conn, sql).await;
+    let (_, accepted) = t.execute(&token, sql, &conn).await;
+    let id = accepted["data"]["request_id"].as_str().unwrap().to_string();
+    let dlq = "arn:aws:sqs:us-east-1:123456789012:autodb-jobs-dlq";
+    let executor = autodb::lambda::Executor {
+        app: t.app.clone(),
+        dead_letter_queue_arn: Some(dlq.to_string()),
+    };
+    let mut dead = sqs_event(&id, 6);
+    dead.records[0].event_source_arn = Some(dlq.to_string());
+    let response = executor.handle(dead).await;
+    assert!(response.batch_item_failures.is_empty());
+    let failed = t.status(&id).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(failed["error"]["code"], "RETRIES_EXHAUSTED");
+    // The connection is free again, and a record from the jobs queue is still a job.
+    let next = "CREATE TABLE u (id int);";
+    let token = t.approve(&conn, next).await;
+    let (_, accepted) = t.execute(&token, next, &conn).await;
+    let next_id = accepted["data"]["request_id"].as_str().unwrap().to_string();
+    assert!(executor
+        .handle(sqs_event(&next_id, 1))
+        .await
+        .batch_item_failures
+        .is_empty());
+    assert_eq!(t.status(&next_id).await["status"], "completed");
+}
