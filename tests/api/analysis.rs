@@ -166,6 +166,11 @@ async fn analyze_reports_blast_radius_and_binds_the_schema() {
     );
     assert!(report["schema_fingerprint"].as_str().unwrap().len() == 64);
 
+    // 12 000 rows are few, but dropping them cannot be undone.
+    let drop = analyze(&t, &conn, "DROP TABLE order_items;").await;
+    assert_eq!(drop["statements"][0]["destructive"], true);
+    assert_eq!(drop["risk_category"], "high", "{}", drop["risk_score"]);
+
     // The token carries the fingerprint of the snapshot the verdict was based on.
     let token = report["approval_token"].as_str().unwrap();
     let claims = autodb::token::verify_signature(&t.app.keys, token).unwrap();

@@ -13,7 +13,9 @@
 //!                write-blocking lock on a materialized view, which takes no writes, as 0.15)
 //! hold         = 1.0 rewrite or every row written · 0.7 scan · 0 catalog-only
 //! lock         = 100 × availability × (0.10 + 0.10 × size + 0.80 × hold × size)
-//! destruction  = destructive ? 20 + 70 × size : 0   (no table named, e.g. DROP DATABASE: size 1)
+//! destruction  = destructive ? (holds data ? 50 + 40 × size : 20) : 0
+//!                (holds data: rows estimated > 0, or more than 64 KB on disk, or unknown;
+//!                no table named, e.g. DROP DATABASE: size 1 and data)
 //! breakage     = renames/drops that break running clients of an existing object ? 35 : 0
 //! blast        = availability × min(20, 4 × dependents)   (FK-referencing tables and views)
 //! score        = min(100, max(lock, destruction, breakage) + blast)
@@ -21,7 +23,7 @@
 //! ```
 //!
 //! The shape: holding a blocking lock briefly on any table is low; holding it for a scan or a
-//! rewrite grows with the table; losing data is at least medium on a table with rows; the
+//! rewrite grows with the table; losing data that exists is at least high; the
 //! same statement on an empty table and on one with millions of rows never scores the same.
 
 use crate::catalog::{Effect, LockMode};
@@ -35,6 +37,19 @@ pub const UNKNOWN_FLOOR: u8 = 50;
 pub fn size_factor(rows: i64, bytes: i64) -> f64 {
     let scale = |v: i64, low: f64| ((((v.max(1)) as f64).log10() - low) / 4.0).clamp(0.0, 1.0);
     scale(rows, 3.0).max(scale(bytes, 7.0))
+}
+
+/// Tables with less on disk than this and no rows estimated are taken to be empty.
+const EMPTY_TABLE_BYTES: i64 = 64 * 1024;
+
+/// Whether dropping or truncating `table` loses data: unknown tables are assumed to hold some.
+fn holds_data(table: &str, state: &MigrationState) -> bool {
+    if state.is_new(table) {
+        return false;
+    }
+    state
+        .table(table)
+        .is_none_or(|t| t.estimated_rows > 0 || t.total_bytes > EMPTY_TABLE_BYTES)
 }
 
 fn table_size(table: &str, state: &MigrationState) -> f64 {
@@ -104,10 +119,11 @@ pub fn statement_score(effect: &Effect, state: &MigrationState, dependents: usiz
     let lock = 100.0 * avail * (0.10 + 0.10 * size + 0.80 * hold * size);
     let touches_existing =
         effect.tables.is_empty() || effect.tables.iter().any(|t| !state.is_new(t));
-    let destruction = if effect.destructive && touches_existing {
-        20.0 + 70.0 * size
-    } else {
-        0.0
+    let loses_data = effect.tables.is_empty() || effect.tables.iter().any(|t| holds_data(t, state));
+    let destruction = match (effect.destructive && touches_existing, loses_data) {
+        (false, _) => 0.0,
+        (true, true) => 50.0 + 40.0 * size,
+        (true, false) => 20.0,
     };
     let breakage = if effect.breaks_clients && touches_existing {
         35.0

@@ -243,3 +243,30 @@ fn a_new_table_does_not_count_as_at_risk() {
     );
     assert_eq!(category, RiskCategory::Low, "{score}");
 }
+
+#[test]
+fn losing_data_that_exists_is_at_least_high() {
+    // 12 000 rows: small, but dropping them cannot be undone.
+    for sql in [
+        "DROP TABLE order_items",
+        "TRUNCATE order_items",
+        "ALTER TABLE order_items DROP COLUMN note",
+    ] {
+        let (s, category) = score(sql, 12_000);
+        assert!(category >= RiskCategory::High, "{sql}: {s}");
+    }
+    let (big, category) = score("DROP TABLE big", 0);
+    assert_eq!(category, RiskCategory::Critical, "{big}");
+    // An empty table loses no data (dropping it can still break its clients: medium).
+    let (empty, category) = score("DROP TABLE empty", 0);
+    assert!(category < RiskCategory::High, "{empty}");
+    let (truncate_empty, _) = score("TRUNCATE empty", 0);
+    assert_eq!(truncate_empty, 20);
+    // Without a snapshot the table may hold data.
+    let offline = run("DROP TABLE t", None);
+    assert!(
+        offline.risk_category >= RiskCategory::High,
+        "{}",
+        offline.risk_score
+    );
+}
