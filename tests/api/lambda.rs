@@ -106,15 +106,14 @@ async fn http_events_and_sqs_executor_end_to_end() {
     assert!(again.batch_item_failures.is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn busy_jobs_are_batch_failures_until_the_last_receive() {
+/// A queued `CREATE TABLE t` whose request another executor has claimed (and still holds).
+async fn claimed_by_another_executor() -> (TestApp, String, String) {
     let t = TestApp::spawn(Backend::Aws).await;
     let conn = t.connect().await;
     let sql = "CREATE TABLE t (id int);";
     let token = t.approve(&conn, sql).await;
     let (_, accepted) = t.execute(&token, sql, &conn).await;
     let id = accepted["data"]["request_id"].as_str().unwrap().to_string();
-    // Another executor holds the request (an unexpired claim).
     let request_id = autodb::domain::RequestId::parse(&id).unwrap();
     let now = autodb::app::ports::Clock::now(t.clock.as_ref());
     t.app
@@ -122,6 +121,13 @@ async fn busy_jobs_are_batch_failures_until_the_last_receive() {
         .claim_request(&request_id, now, now + chrono::Duration::minutes(15))
         .await
         .unwrap();
+    (t, conn, id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_jobs_are_batch_failures_until_the_last_receive() {
+    // Another executor holds the request (an unexpired claim).
+    let (t, conn, id) = claimed_by_another_executor().await;
     let response = handle_sqs(&t.app, sqs_event(&id, 1)).await;
     assert_eq!(response.batch_item_failures.len(), 1);
     assert_eq!(
@@ -190,19 +196,7 @@ fn lambda_config_reads_the_template_variables() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn giving_up_on_an_applied_migration_completes_it_from_the_ledger() {
-    let t = TestApp::spawn(Backend::Aws).await;
-    let conn = t.connect().await;
-    let sql = "CREATE TABLE t (id int);";
-    let token = t.approve(&conn, sql).await;
-    let (_, accepted) = t.execute(&token, sql, &conn).await;
-    let id = accepted["data"]["request_id"].as_str().unwrap().to_string();
-    let request_id = autodb::domain::RequestId::parse(&id).unwrap();
-    let now = autodb::app::ports::Clock::now(t.clock.as_ref());
-    t.app
-        .store
-        .claim_request(&request_id, now, now + chrono::Duration::minutes(15))
-        .await
-        .unwrap();
+    let (t, _, id) = claimed_by_another_executor().await;
     // The attempt that holds the claim committed, then died before recording it.
     t.db()
         .await

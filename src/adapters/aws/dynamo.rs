@@ -182,6 +182,18 @@ fn parse_connection(item: &Item) -> Option<Connection> {
     })
 }
 
+/// For writes whose condition failing means "already done": that is success.
+fn unless_condition_failed<T, E>(outcome: Result<T, SdkError<E>>) -> Result<(), PortError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match outcome {
+        Ok(_) => Ok(()),
+        Err(err) if is_conditional_failure(&err) => Ok(()),
+        Err(err) => Err(unavailable(err)),
+    }
+}
+
 fn is_conditional_failure<E>(err: &SdkError<E>) -> bool
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
@@ -498,11 +510,7 @@ impl Store for DynamoStore {
             .expression_attribute_values(":executing", s("executing"))
             .send()
             .await;
-        match outcome {
-            Ok(_) => Ok(()),
-            Err(err) if is_conditional_failure(&err) => Ok(()),
-            Err(err) => Err(unavailable(err)),
-        }
+        unless_condition_failed(outcome)
     }
 
     async fn set_progress(&self, id: &RequestId, progress: &str) -> Result<(), PortError> {
@@ -550,12 +558,8 @@ impl Store for DynamoStore {
             .expression_attribute_values(":failed", s("failed"))
             .send()
             .await;
-        match outcome {
-            Ok(_) => Ok(()),
-            // Already finished by an earlier delivery: the first answer stands.
-            Err(err) if is_conditional_failure(&err) => Ok(()),
-            Err(err) => Err(unavailable(err)),
-        }
+        // A finished request stays as the first answer left it.
+        unless_condition_failed(outcome)
     }
 
     async fn renew_lock(
@@ -596,11 +600,7 @@ impl Store for DynamoStore {
             .expression_attribute_values(":req", s(request.as_str()))
             .send()
             .await;
-        match outcome {
-            Ok(_) => Ok(()),
-            Err(err) if is_conditional_failure(&err) => Ok(()),
-            Err(err) => Err(unavailable(err)),
-        }
+        unless_condition_failed(outcome)
     }
 }
 
