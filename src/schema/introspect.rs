@@ -16,6 +16,14 @@ use tokio_postgres::GenericClient;
 const USER_SCHEMAS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema', 'autodb') \
      AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'";
 
+/// `schema.name` as the catalog queries spell it, as autodb shows it (bare in `public`).
+fn display_name(schema_dot_name: &str) -> String {
+    let (schema, name) = schema_dot_name
+        .split_once('.')
+        .unwrap_or(("public", schema_dot_name));
+    qualified(schema, name)
+}
+
 pub async fn snapshot(
     client: &impl GenericClient,
 ) -> Result<SchemaSnapshot, tokio_postgres::Error> {
@@ -66,14 +74,12 @@ pub async fn snapshot(
                 constraints: vec![],
                 estimated_rows: row.get(4),
                 total_bytes: row.get(5),
-                partition_of: partition_of.map(|p| {
-                    let (s, n) = p.split_once('.').unwrap_or(("public", &p));
-                    qualified(s, n)
-                }),
+                partition_of: partition_of.as_deref().map(display_name),
             },
         );
     }
 
+    let oids: Vec<u32> = tables.keys().copied().collect();
     for row in client
         .query(
             "SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull,
@@ -84,7 +90,7 @@ pub async fn snapshot(
               WHERE a.attnum > 0 AND NOT a.attisdropped
                 AND a.attrelid = ANY($1)
               ORDER BY a.attrelid, a.attnum",
-            &[&tables.keys().copied().collect::<Vec<u32>>()],
+            &[&oids],
         )
         .await?
     {
@@ -106,7 +112,7 @@ pub async fn snapshot(
                     i.indisprimary, i.indisvalid
                FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
               WHERE i.indrelid = ANY($1)",
-            &[&tables.keys().copied().collect::<Vec<u32>>()],
+            &[&oids],
         )
         .await?
     {
@@ -132,7 +138,7 @@ pub async fn snapshot(
                     nullif(c.confdeltype::text, ' ')
                FROM pg_constraint c
               WHERE c.conrelid = ANY($1)",
-            &[&tables.keys().copied().collect::<Vec<u32>>()],
+            &[&oids],
         )
         .await?
     {
@@ -153,10 +159,7 @@ pub async fn snapshot(
                 definition: row.get(3),
                 columns: row.get(5),
                 validated: row.get(4),
-                references: references.map(|r| {
-                    let (s, n) = r.split_once('.').unwrap_or(("public", &r));
-                    qualified(s, n)
-                }),
+                references: references.as_deref().map(display_name),
                 on_delete: if kind == ConstraintKind::ForeignKey {
                     row.get(7)
                 } else {
@@ -193,10 +196,7 @@ pub async fn snapshot(
             depends_on: row
                 .get::<_, Vec<String>>(3)
                 .iter()
-                .map(|q| {
-                    let (s, n) = q.split_once('.').unwrap_or(("public", q));
-                    qualified(s, n)
-                })
+                .map(|q| display_name(q))
                 .collect(),
         })
         .collect();

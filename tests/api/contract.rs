@@ -296,10 +296,9 @@ async fn second_migration_on_a_busy_connection_gets_409_then_runs(backend: Backe
 async fn failing_statement_fails_and_applies_nothing(backend: Backend) {
     let (t, conn) = setup(backend).await;
     let sql = "CREATE TABLE first_table (id int);\nALTER TABLE missing_table ADD COLUMN x int;";
-    let token = t.approve(&conn, sql).await;
-    let (_, body) = t.execute(&token, sql, &conn).await;
+    let id = t.submit(&conn, sql).await;
     assert_eq!(t.drain().await, vec![Outcome::Failed]);
-    let failed = t.status(&request_id(&body)).await;
+    let failed = t.status(&id).await;
     assert_eq!(failed["status"], "failed");
     assert!(failed["result"].is_null());
     let error = &failed["error"];
@@ -544,9 +543,7 @@ async fn connections_never_show_credentials(backend: Backend) {
 async fn executor_completes_from_the_ledger_without_reapplying(backend: Backend) {
     let (t, conn) = setup(backend).await;
     let sql = "INSERT INTO users (id, name) VALUES (1, 'once');";
-    let token = t.approve(&conn, sql).await;
-    let (_, body) = t.execute(&token, sql, &conn).await;
-    let id = request_id(&body);
+    let id = t.submit(&conn, sql).await;
     // An earlier attempt committed (the ledger says so) and crashed before recording it.
     let db = t.db().await;
     db.batch_execute(
@@ -580,10 +577,9 @@ async fn concurrent_index_runs_outside_the_transaction(backend: Backend) {
     let sql = "ALTER TABLE users ADD COLUMN email text;\n\
                CREATE INDEX CONCURRENTLY users_email_idx ON users (email);\n\
                ALTER TABLE users ADD COLUMN phone text;";
-    let token = t.approve(&conn, sql).await;
-    let (_, body) = t.execute(&token, sql, &conn).await;
+    let id = t.submit(&conn, sql).await;
     assert_eq!(t.drain().await, vec![Outcome::Completed]);
-    let done = t.status(&request_id(&body)).await;
+    let done = t.status(&id).await;
     assert_eq!(done["status"], "completed", "{done}");
     let result = &done["result"];
     assert_eq!(result["statements_executed"], 3);
@@ -608,10 +604,9 @@ async fn failure_after_a_concurrent_index_reports_what_stayed_applied(backend: B
     let sql = "ALTER TABLE users ADD COLUMN email text;\n\
                CREATE INDEX CONCURRENTLY users_email_idx ON users (email);\n\
                ALTER TABLE no_such_table ADD COLUMN x int;";
-    let token = t.approve(&conn, sql).await;
-    let (_, body) = t.execute(&token, sql, &conn).await;
+    let id = t.submit(&conn, sql).await;
     assert_eq!(t.drain().await, vec![Outcome::Failed]);
-    let failed = t.status(&request_id(&body)).await;
+    let failed = t.status(&id).await;
     let error = &failed["error"];
     assert_eq!(error["statement_index"], 2);
     assert_eq!(error["sqlstate"], "42P01");
@@ -668,8 +663,7 @@ async fn an_outer_begin_commit_is_the_executors_transaction(backend: Backend) {
 async fn a_database_held_by_another_session_is_retried_at_once(backend: Backend) {
     let (t, conn) = setup(backend).await;
     let sql = "ALTER TABLE users ADD COLUMN held int;";
-    let token = t.approve(&conn, sql).await;
-    let (_, body) = t.execute(&token, sql, &conn).await;
+    let id = t.submit(&conn, sql).await;
     // Another executor's session holds the database's advisory lock.
     let other = t.db().await;
     other
@@ -679,7 +673,7 @@ async fn a_database_held_by_another_session_is_retried_at_once(backend: Backend)
         )
         .await
         .unwrap();
-    let id = autodb::domain::RequestId::parse(&request_id(&body)).unwrap();
+    let id = autodb::domain::RequestId::parse(&id).unwrap();
     assert_eq!(
         autodb::executor::run_job(&t.app, &id).await.unwrap(),
         Outcome::Busy
@@ -702,10 +696,9 @@ async fn large_results_are_stored_whole(backend: Backend) {
     let sql: String = (0..600)
         .map(|i| format!("ALTER TABLE users ADD COLUMN column_with_a_long_name_{i} varchar(20);\n"))
         .collect();
-    let token = t.approve(&conn, &sql).await;
-    let (_, body) = t.execute(&token, &sql, &conn).await;
+    let id = t.submit(&conn, &sql).await;
     assert_eq!(t.drain().await, vec![Outcome::Completed]);
-    let done = t.status(&request_id(&body)).await;
+    let done = t.status(&id).await;
     let added = done["result"]["columns_added"].as_array().unwrap();
     assert_eq!(added.len(), 600);
     assert_eq!(added[599]["column"], "column_with_a_long_name_599");

@@ -274,6 +274,17 @@ impl TestApp {
         .await
     }
 
+    /// Approves and executes `sql`; returns the new request's id.
+    pub async fn submit(&self, conn: &str, sql: &str) -> String {
+        let token = self.approve(conn, sql).await;
+        let (status, accepted) = self.execute(&token, sql, conn).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+        accepted["data"]["request_id"]
+            .as_str()
+            .expect("request_id")
+            .to_string()
+    }
+
     pub async fn status(&self, request_id: &str) -> Value {
         let (status, body) = self
             .get(&format!("/migrations/requests/{request_id}"))

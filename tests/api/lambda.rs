@@ -111,9 +111,7 @@ async fn claimed_by_another_executor() -> (TestApp, String, String) {
     let t = TestApp::spawn(Backend::Aws).await;
     let conn = t.connect().await;
     let sql = "CREATE TABLE t (id int);";
-    let token = t.approve(&conn, sql).await;
-    let (_, accepted) = t.execute(&token, sql, &conn).await;
-    let id = accepted["data"]["request_id"].as_str().unwrap().to_string();
+    let id = t.submit(&conn, sql).await;
     let request_id = autodb::domain::RequestId::parse(&id).unwrap();
     let now = autodb::app::ports::Clock::now(t.clock.as_ref());
     t.app
@@ -224,9 +222,7 @@ async fn dead_lettered_jobs_end_their_requests() {
     let t = TestApp::spawn(Backend::Aws).await;
     let conn = t.connect().await;
     let sql = "CREATE TABLE t (id int);";
-    let token = t.approve(&conn, sql).await;
-    let (_, accepted) = t.execute(&token, sql, &conn).await;
-    let id = accepted["data"]["request_id"].as_str().unwrap().to_string();
+    let id = t.submit(&conn, sql).await;
     let dlq = "arn:aws:sqs:us-east-1:123456789012:autodb-jobs-dlq";
     let executor = autodb::lambda::Executor {
         app: t.app.clone(),
@@ -241,9 +237,7 @@ async fn dead_lettered_jobs_end_their_requests() {
     assert_eq!(failed["error"]["code"], "RETRIES_EXHAUSTED");
     // The connection is free again, and a record from the jobs queue is still a job.
     let next = "CREATE TABLE u (id int);";
-    let token = t.approve(&conn, next).await;
-    let (_, accepted) = t.execute(&token, next, &conn).await;
-    let next_id = accepted["data"]["request_id"].as_str().unwrap().to_string();
+    let next_id = t.submit(&conn, next).await;
     assert!(executor
         .handle(sqs_event(&next_id, 1))
         .await
