@@ -109,6 +109,23 @@ impl From<AppError> for ApiError {
                 "line": parse.line,
                 "column": parse.column,
             })),
+            AppError::Refused(refused) => {
+                let first = refused.first();
+                Self::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "MIGRATION_REFUSED",
+                    match first {
+                        Some(r) => format!(
+                            "statement {} ({}) is refused: {}",
+                            r.statement_index + 1,
+                            r.operation,
+                            r.reason
+                        ),
+                        None => "the migration is refused".into(),
+                    },
+                )
+                .with_details(json!({ "refused": refused }))
+            }
             AppError::PayloadTooLarge(message) => {
                 Self::new(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", message)
             }

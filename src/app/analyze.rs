@@ -38,18 +38,19 @@ pub async fn analyze(app: &App, connection_id: &str, sql: Sql) -> Result<Analysi
             parsed.len()
         )));
     }
-    if let Err(i) = autodb_core::sql::transaction_wrapper(&parsed) {
-        return Err(AppError::Validation(format!(
-            "statement {} ({}): autodb runs the migration in its own transaction; remove \
-             transaction control, or wrap the whole migration in one BEGIN … COMMIT",
-            i + 1,
-            parsed[i].operation
-        )));
+    // The statements exactly as the executor will send them, each proven to parse alone to
+    // the tree analyzed here (after the count is bounded: the proof costs more per statement).
+    autodb_core::sql::check_round_trip(sql.as_str(), &parsed)?;
+    let limits = app.settings.limits();
+    let refused = autodb_analysis::refusals(&parsed, limits);
+    if !refused.is_empty() {
+        return Err(AppError::Refused(refused));
     }
     let snapshot = introspect::current(app, &connection).await?;
     // The executor sets lock_timeout itself (Settings::lock_timeout_ms).
     let runner = autodb_analysis::Runner {
         sets_lock_timeout: true,
+        limits,
     };
     let analysis = autodb_analysis::analyze_for(&parsed, Some(&snapshot.schema), runner);
     let now = app.clock.now().timestamp();

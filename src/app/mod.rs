@@ -55,6 +55,16 @@ impl Default for Settings {
     }
 }
 
+impl Settings {
+    /// The executor's timeouts, which a migration may tighten but never loosen.
+    pub fn limits(&self) -> autodb_analysis::Limits {
+        autodb_analysis::Limits {
+            lock_timeout_ms: self.lock_timeout_ms,
+            statement_timeout_ms: self.statement_timeout_ms,
+        }
+    }
+}
+
 /// Everything a use case needs, built once per process.
 pub struct App {
     pub store: Arc<dyn Store>,
@@ -95,6 +105,9 @@ pub enum AppError {
     Validation(String),
     #[error("the SQL could not be parsed: {0}")]
     SqlParse(#[from] ParseError),
+    /// Statements autodb will not run, whatever their score.
+    #[error("{} statement(s) refused", .0.len())]
+    Refused(Vec<autodb_analysis::Refusal>),
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0} not found")]

@@ -11,17 +11,18 @@
 //! error says so.
 
 use std::collections::HashSet;
-use std::ops::Range;
 use std::time::Instant;
 
 use autodb_core::schema::{self, SchemaSnapshot};
-use autodb_core::sql::{is_transactional, ParsedStatement};
-use tokio_postgres::{Client, GenericClient};
+use autodb_core::sql::ParsedStatement;
+use tokio_postgres::GenericClient;
 
 use crate::app::ports::{Finish, PortError};
 use crate::app::App;
 use crate::domain::{ExecutionError, ExecutionResult, MigrationRequest};
 use crate::schema::introspect;
+
+use super::session::{self, Guard};
 
 #[expect(clippy::large_enum_variant, reason = "one value per job, never stored")]
 pub(super) enum Applied {
@@ -45,7 +46,7 @@ CREATE TABLE IF NOT EXISTS autodb.migration_steps (
 )";
 
 /// Why applying stopped early.
-enum Stop {
+pub(super) enum Stop {
     Finish(Finish),
     Busy,
     Port(PortError),
@@ -67,7 +68,7 @@ fn failed(code: &str, message: impl Into<String>) -> Stop {
 }
 
 /// A PostgreSQL error as an execution error with `code`, keeping its message and SQLSTATE.
-fn pg_error(
+pub(super) fn pg_error(
     code: &str,
     statement_index: Option<usize>,
     err: &tokio_postgres::Error,
@@ -84,33 +85,11 @@ fn pg_error(
     }
 }
 
-fn pg(
+pub(super) fn pg(
     code: &'static str,
     statement_index: Option<usize>,
 ) -> impl FnOnce(tokio_postgres::Error) -> Stop {
     move |err| Stop::Finish(Finish::Failed(pg_error(code, statement_index, &err)))
-}
-
-/// Consecutive statements that can share a transaction, or one that must run alone.
-#[derive(Debug, PartialEq, Eq)]
-struct Segment {
-    statements: Range<usize>,
-    transactional: bool,
-}
-
-fn segments(statements: &[ParsedStatement]) -> Vec<Segment> {
-    let mut out: Vec<Segment> = Vec::new();
-    for (i, statement) in statements.iter().enumerate() {
-        let transactional = is_transactional(&statement.ast);
-        match out.last_mut() {
-            Some(seg) if transactional && seg.transactional => seg.statements.end = i + 1,
-            _ => out.push(Segment {
-                statements: i..i + 1,
-                transactional,
-            }),
-        }
-    }
-    out
 }
 
 pub(super) async fn apply(app: &App, request: &MigrationRequest) -> Result<Applied, PortError> {
@@ -163,7 +142,11 @@ async fn run(app: &App, request: &MigrationRequest) -> Result<Finish, Stop> {
     let mut client = super::connect_target(app, &connection.secret_ref)
         .await?
         .map_err(|message| failed("CONNECTION_FAILED", message))?;
-    prepare(app, request, &client).await?;
+    let guard = session::prepare(app, &client).await?;
+    client
+        .batch_execute(LEDGER_DDL)
+        .await
+        .map_err(pg("PREPARE_FAILED", None))?;
 
     // A ledger row means an earlier attempt committed the migration: finish, don't re-apply.
     if let Some(row) = client
@@ -183,23 +166,23 @@ async fn run(app: &App, request: &MigrationRequest) -> Result<Finish, Stop> {
         return Ok(Finish::Completed(result));
     }
 
-    let statements = autodb_core::sql::parse(&request.sql)
+    // The statements exactly as analyzed: each text is proven to parse alone to the tree the
+    // analysis judged, and the guard's refusals are checked again with this executor's own
+    // limits. Analyze refused all of this already; a request that got here anyway (a token
+    // from an older version, a changed limit) is refused before anything is sent.
+    let statements = autodb_core::sql::parse_for_execution(&request.sql)
         .map_err(|err| failed("SQL_PARSE_ERROR", err.to_string()))?;
-    // An outer BEGIN … COMMIT is the user's way of saying "one transaction": that is what
-    // the executor does anyway, so the wrapper is skipped. Anything else was refused at
-    // analyze; refuse it here too rather than let a COMMIT end our transaction early.
-    let wrapper: HashSet<usize> = autodb_core::sql::transaction_wrapper(&statements)
-        .map_err(|i| {
-            failed(
-                "TRANSACTION_CONTROL",
-                format!(
-                    "statement {} controls the transaction; autodb owns it",
-                    i + 1
-                ),
-            )
-        })?
-        .into_iter()
-        .collect();
+    let refused = autodb_analysis::refusals(&statements, app.settings.limits());
+    if let Some(r) = refused.first() {
+        return Err(Stop::Finish(Finish::Failed(ExecutionError {
+            code: "MIGRATION_REFUSED".into(),
+            message: format!("{}; nothing was applied", r.reason),
+            statement_index: Some(r.statement_index),
+            sqlstate: None,
+        })));
+    }
+    let plan = autodb_core::sql::plan(&statements)
+        .map_err(|err| failed("TRANSACTION_CONTROL", err.to_string()))?;
     let done: HashSet<i32> = client
         .query(
             "SELECT statement_index FROM autodb.migration_steps WHERE request_id = $1",
@@ -210,21 +193,21 @@ async fn run(app: &App, request: &MigrationRequest) -> Result<Finish, Stop> {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    let segments = segments(&statements);
-    let stepwise = segments.len() > 1;
+    let stepwise = plan.segments.len() > 1;
     let started = Instant::now();
     let mut run = Run {
         app,
         request,
         total: statements.len(),
-        wrapper,
+        sent: plan.sent(),
+        guard: guard.clone(),
         committed: 0,
         started,
         before: None,
     };
 
-    for (k, segment) in segments.iter().enumerate() {
-        let last = k + 1 == segments.len();
+    for (k, segment) in plan.segments.iter().enumerate() {
+        let last = k + 1 == plan.segments.len();
         if segment.transactional {
             let txn = client
                 .transaction()
@@ -234,13 +217,12 @@ async fn run(app: &App, request: &MigrationRequest) -> Result<Finish, Stop> {
                 run.before = Some(snapshot(&txn).await?);
             }
             for i in segment.statements.clone() {
-                run.statement(&txn, &statements[i], i, stepwise, &done)
-                    .await?;
+                run.statement(&txn, &statements[i], stepwise, &done).await?;
             }
             if last {
                 let result = run.finish(&txn).await?;
                 run.fence().await?;
-                run.progress(&format!("Committing {} statements", run.total))
+                run.progress(&format!("Committing {} statements", run.sent))
                     .await?;
                 txn.commit().await.map_err(commit_error)?;
                 return Ok(Finish::Completed(result));
@@ -253,8 +235,7 @@ async fn run(app: &App, request: &MigrationRequest) -> Result<Finish, Stop> {
             }
             let i = segment.statements.start;
             run.fence().await?;
-            run.statement(&client, &statements[i], i, true, &done)
-                .await?;
+            run.statement(&client, &statements[i], true, &done).await?;
             if last {
                 return Ok(Finish::Completed(run.finish(&client).await?));
             }
@@ -268,9 +249,11 @@ async fn run(app: &App, request: &MigrationRequest) -> Result<Finish, Stop> {
 struct Run<'a> {
     app: &'a App,
     request: &'a MigrationRequest,
+    /// Statements in the migration, and how many are sent (an outer BEGIN/COMMIT is not).
     total: usize,
-    /// The indexes of an outer BEGIN/COMMIT, not run.
-    wrapper: HashSet<usize>,
+    sent: usize,
+    /// What the session must still look like after every statement.
+    guard: Guard,
     /// Statements committed by earlier segments (they stay applied if a later one fails).
     committed: usize,
     started: Instant,
@@ -295,12 +278,12 @@ impl Run<'_> {
         &self,
         client: &impl GenericClient,
         statement: &ParsedStatement,
-        index: usize,
         record_step: bool,
         done: &HashSet<i32>,
     ) -> Result<(), Stop> {
+        let index = statement.index;
         let step = i32::try_from(index).unwrap_or(i32::MAX);
-        if done.contains(&step) || self.wrapper.contains(&index) {
+        if done.contains(&step) {
             return Ok(());
         }
         self.progress(&format!(
@@ -309,7 +292,9 @@ impl Run<'_> {
             self.total
         ))
         .await?;
-        if let Err(err) = client.batch_execute(&statement.sql).await {
+        // The extended protocol runs exactly one statement per message: a text that the
+        // server read as two would be an error, never two statements.
+        if let Err(err) = client.execute(statement.sql.as_str(), &[]).await {
             let mut error = pg_error("STATEMENT_FAILED", Some(index), &err);
             if self.committed > 0 {
                 error.message = format!(
@@ -320,6 +305,7 @@ impl Run<'_> {
             }
             return Err(Stop::Finish(Finish::Failed(error)));
         }
+        self.guard.check(client, index, self.committed).await?;
         if record_step {
             client
                 .execute(
@@ -339,7 +325,7 @@ impl Run<'_> {
         let before = self.before.clone().unwrap_or_default();
         let result = ExecutionResult {
             diff: schema::diff(&before, &after),
-            statements_executed: self.total - self.wrapper.len(),
+            statements_executed: self.sent,
             execution_time_ms: u64::try_from(self.started.elapsed().as_millis())
                 .unwrap_or(u64::MAX),
         };
@@ -395,63 +381,4 @@ async fn snapshot(client: &impl GenericClient) -> Result<SchemaSnapshot, Stop> {
     introspect::snapshot(client)
         .await
         .map_err(pg("INTROSPECTION_FAILED", None))
-}
-
-/// Session settings, the advisory lock on the target, and the ledger tables.
-async fn prepare(app: &App, request: &MigrationRequest, client: &Client) -> Result<(), Stop> {
-    let settings = format!(
-        "SET lock_timeout = {}; SET statement_timeout = {}; \
-         SET idle_in_transaction_session_timeout = {}; SET application_name = 'autodb'",
-        app.settings.lock_timeout_ms,
-        app.settings.statement_timeout_ms,
-        app.settings.idle_in_transaction_timeout_ms
-    );
-    client
-        .batch_execute(&settings)
-        .await
-        .map_err(pg("PREPARE_FAILED", None))?;
-    let locked: bool = client
-        .query_one(
-            "SELECT pg_try_advisory_lock(hashtext('autodb:' || $1::text))",
-            &[&request.connection_id.as_str()],
-        )
-        .await
-        .map_err(pg("PREPARE_FAILED", None))?
-        .get(0);
-    if !locked {
-        return Err(Stop::Busy);
-    }
-    client
-        .batch_execute(LEDGER_DDL)
-        .await
-        .map_err(pg("PREPARE_FAILED", None))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn non_transactional_statements_split_the_migration() {
-        let parsed = autodb_core::sql::parse(
-            "CREATE TABLE a (id int); ALTER TABLE a ADD b int; CREATE INDEX CONCURRENTLY i ON a (b); \
-             VACUUM a; ALTER TABLE a ADD c int",
-        )
-        .unwrap();
-        let seg = |s: Range<usize>, transactional| Segment {
-            statements: s,
-            transactional,
-        };
-        assert_eq!(
-            segments(&parsed),
-            vec![
-                seg(0..2, true),
-                seg(2..3, false),
-                seg(3..4, false),
-                seg(4..5, true)
-            ]
-        );
-        let plain = autodb_core::sql::parse("CREATE TABLE a (id int); DROP TABLE a").unwrap();
-        assert_eq!(segments(&plain), vec![seg(0..2, true)]);
-    }
 }

@@ -11,6 +11,9 @@
 //!   store's connection lock is re-checked (fencing) just before COMMIT.
 
 mod apply;
+mod session;
+
+pub use session::ADVISORY_KEY;
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -668,8 +668,8 @@ async fn a_database_held_by_another_session_is_retried_at_once(backend: Backend)
     let other = t.db().await;
     other
         .query_one(
-            "SELECT pg_advisory_lock(hashtext('autodb:' || $1::text))",
-            &[&conn],
+            "SELECT pg_advisory_lock($1)",
+            &[&autodb::executor::ADVISORY_KEY],
         )
         .await
         .unwrap();

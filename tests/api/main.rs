@@ -8,3 +8,4 @@ mod helpers;
 mod lambda;
 mod local;
 mod tls;
+mod what_runs;

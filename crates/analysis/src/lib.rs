@@ -20,6 +20,7 @@
 mod ast;
 pub mod blast;
 pub mod catalog;
+pub mod guard;
 pub mod lint;
 pub mod report;
 pub mod rules;
@@ -30,9 +31,10 @@ use autodb_core::schema::SchemaSnapshot;
 use autodb_core::sql::ParsedStatement;
 
 pub use catalog::LockMode;
+pub use guard::{Limits, Refusal};
 pub use report::{
     AffectedTable, Analysis, DependentView, Finding, Impact, LockReport, RiskCategory, Severity,
-    StatementReport,
+    StatementReport, Transaction,
 };
 pub use rules::Rule;
 
@@ -42,6 +44,8 @@ pub struct Runner {
     /// The runner sets `lock_timeout` before the first statement (autodb's executor does), so
     /// a migration without its own `SET lock_timeout` is not flagged for it.
     pub sets_lock_timeout: bool,
+    /// The executor's timeouts, which a migration may tighten but not loosen.
+    pub limits: Limits,
 }
 
 /// Analyzes a parsed migration against an optional snapshot of the target schema, assuming
@@ -103,6 +107,8 @@ pub fn analyze_for(
         statements.push(report(stmt, &effect, risk_score, findings));
     }
     let risk_score = statements.iter().map(|s| s.risk_score).max().unwrap_or(0);
+    let refused = refusals(stmts, runner.limits);
+    let (transactions, atomic) = transactions(stmts);
     let existing_direct: Vec<String> = direct
         .iter()
         .filter(|t| !state.is_new(t))
@@ -115,6 +121,56 @@ pub fn analyze_for(
         affected_tables: blast::affected_tables(&graph, snapshot, &direct, &blocked),
         dependent_views: graph.views(&existing_direct),
         statements,
+        transactions,
+        atomic,
+        refused,
+    }
+}
+
+/// Every reason autodb will not run the migration as written: the guard's refusals and
+/// transaction control it cannot honour, by statement.
+pub fn refusals(stmts: &[ParsedStatement], limits: Limits) -> Vec<Refusal> {
+    let mut refused = guard::refusals(stmts, limits);
+    if let Err(err) = autodb_core::sql::plan(stmts) {
+        let i = err.statement_index();
+        refused.push(Refusal {
+            statement_index: i,
+            operation: stmts
+                .get(i)
+                .map(|s| s.operation.clone())
+                .unwrap_or_default(),
+            reason: err.to_string(),
+            safe_alternative: match err {
+                autodb_core::sql::PlanError::NotTransactional(_) => {
+                    "Split it into two migrations: the transactional statements, then this \
+                     one alone."
+                }
+                autodb_core::sql::PlanError::TransactionControl(_) => {
+                    "Remove transaction control, or wrap the whole migration in one \
+                     BEGIN … COMMIT."
+                }
+            }
+            .into(),
+        });
+        refused.sort_by_key(|r| r.statement_index);
+    }
+    refused
+}
+
+/// The executor's transactions, and whether the whole migration is one.
+fn transactions(stmts: &[ParsedStatement]) -> (Vec<Transaction>, bool) {
+    match autodb_core::sql::plan(stmts) {
+        Ok(plan) => (
+            plan.segments
+                .iter()
+                .map(|s| Transaction {
+                    statements: s.statements.clone().collect(),
+                    transactional: s.transactional,
+                })
+                .collect(),
+            plan.atomic(),
+        ),
+        Err(_) => (Vec::new(), false),
     }
 }
 

@@ -4,7 +4,8 @@
 //! The CLI reads the files and hands their contents here; this module parses, analyzes
 //! without a snapshot, renders the text or JSON report and decides the exit code, so every
 //! front end gives the same verdict. Exit codes: 2 when any file fails to parse, else 1 when
-//! any file's risk category is above `max_risk`, else 0.
+//! any file's risk category is above `max_risk` or autodb would refuse to run it
+//! (`crate::guard`), else 0.
 
 use autodb_core::sql::ParseError;
 use serde::Serialize;
@@ -58,14 +59,14 @@ fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> 
     })
 }
 
-/// 2 on a parse error, 1 when a file is riskier than `max_risk`, 0 otherwise.
+/// 2 on a parse error, 1 when a file is riskier than `max_risk` or refused, 0 otherwise.
 pub fn lint_exit_code(reports: &[FileReport], max_risk: RiskCategory) -> i32 {
     if reports.iter().any(|r| r.outcome.is_err()) {
         return 2;
     }
-    let above = reports
-        .iter()
-        .any(|r| matches!(&r.outcome, Ok(a) if a.risk_category > max_risk));
+    let above = reports.iter().any(
+        |r| matches!(&r.outcome, Ok(a) if a.risk_category > max_risk || !a.refused.is_empty()),
+    );
     i32::from(above)
 }
 
@@ -132,6 +133,13 @@ fn render_file(out: &mut String, path: &str, a: &Analysis) {
         a.risk_category.as_str(),
         a.total_statements
     ));
+    for r in &a.refused {
+        let line = a.statements.get(r.statement_index).map_or(0, |s| s.line);
+        out.push_str(&format!(
+            "  {path}:{line} {} — refused: {}\n      fix: {}\n",
+            r.operation, r.reason, r.safe_alternative
+        ));
+    }
     for s in &a.statements {
         let lock = s.lock.mode.map_or("no lock".to_string(), |m| {
             format!("{} on {}", m.name(), s.lock.tables.join(", "))

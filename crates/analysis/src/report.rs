@@ -19,6 +19,24 @@ pub struct Analysis {
     pub affected_tables: Vec<AffectedTable>,
     /// Views and materialized views that read a directly affected table.
     pub dependent_views: Vec<DependentView>,
+    /// Which statements run in which transaction, as the executor will run them (empty when
+    /// transaction control makes the migration impossible to run as written; see `refused`).
+    pub transactions: Vec<Transaction>,
+    /// All or nothing: the migration runs in one transaction.
+    pub atomic: bool,
+    /// Statements autodb will not run, whatever the score (`crate::guard`). A migration with
+    /// any is not approved.
+    pub refused: Vec<crate::guard::Refusal>,
+}
+
+/// One transaction of the executor's plan, or one statement that runs outside any.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Transaction {
+    /// Indexes of the statements, in order.
+    pub statements: Vec<usize>,
+    /// False for a statement PostgreSQL refuses in a transaction block: it commits alone, and
+    /// what ran before it stays applied if a later statement fails.
+    pub transactional: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -18,11 +18,14 @@ fn statement_fields_match_the_contract() {
         keys(&json),
         [
             "affected_tables",
+            "atomic",
             "dependent_views",
+            "refused",
             "risk_category",
             "risk_score",
             "statements",
-            "total_statements"
+            "total_statements",
+            "transactions"
         ]
     );
     let stmt = &json["statements"][1];

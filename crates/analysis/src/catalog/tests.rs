@@ -533,7 +533,7 @@ fn maintenance_and_locks() {
         ("CLUSTER orders USING orders_note_idx", AE, "orders", "RWB"),
         ("CLUSTER", AE, "", "RNWB"),
         ("VACUUM FULL", AE, "", "RSNWB"),
-        ("REINDEX SCHEMA public", SHARE, "", "SWB"),
+        ("REINDEX SCHEMA public", SHARE, "", "SNWB"),
         ("LOCK TABLE orders", AE, "orders", "WB"),
         ("LOCK TABLE orders IN SHARE MODE", SHARE, "orders", "W"),
         (

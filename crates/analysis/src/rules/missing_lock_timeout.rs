@@ -72,6 +72,7 @@ mod tests {
         };
         let runner = crate::Runner {
             sets_lock_timeout: true,
+            ..Default::default()
         };
         assert!(!flagged(crate::analyze_for(&stmts, None, runner)));
         assert!(flagged(crate::analyze(&stmts, None)));

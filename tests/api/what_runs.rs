@@ -1,0 +1,290 @@
+//! What runs is exactly what was approved: statement boundaries, the executor's protections,
+//! atomicity as written. On a real PostgreSQL, the analysis and the database must agree on
+//! what happened.
+
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{create_database, Backend, TestApp};
+use autodb::executor::Outcome;
+
+async fn analyze(t: &TestApp, conn: &str, sql: &str) -> (StatusCode, Value) {
+    t.post(
+        &format!("/connections/{conn}/migrations/analyze"),
+        json!({ "sql": sql }),
+    )
+    .await
+}
+
+async fn table_exists(t: &TestApp, name: &str) -> bool {
+    t.count(&format!(
+        "SELECT count(*) FROM pg_class WHERE relname = '{name}' AND relkind IN ('r', 'p')"
+    ))
+    .await
+        > 0
+}
+
+/// Approves, executes and drains `sql`; returns the final status object.
+async fn run(t: &TestApp, conn: &str, sql: &str) -> Value {
+    let id = t.submit(conn, sql).await;
+    t.drain().await;
+    t.status(&id).await
+}
+
+/// Each shape that once made a hand-written splitter disagree with PostgreSQL. For each, the
+/// operations the analysis reports, and whether `victim` survives the execution.
+const SHAPES: &[(&str, &[&str], bool)] = &[
+    // Block comments nest: the DROP is inside the comment.
+    (
+        "/* a /* b */ DROP TABLE victim; -- */\nCREATE TABLE created (id int);",
+        &["CREATE TABLE"],
+        true,
+    ),
+    // `--` ends at `\r`: the DROP is a statement, analyzed and run.
+    (
+        "-- harmless\rDROP TABLE victim;\nCREATE TABLE created (id int);",
+        &["DROP TABLE", "CREATE TABLE"],
+        false,
+    ),
+    (
+        "CREATE TABLE created (id int); /* open /* nested */ still comment */ DROP TABLE victim;",
+        &["CREATE TABLE", "DROP TABLE"],
+        false,
+    ),
+    (
+        "CREATE TABLE created (\"a;--\" text DEFAULT $x$; DROP TABLE victim; $x$);",
+        &["CREATE TABLE"],
+        true,
+    ),
+    (
+        "CREATE TABLE created (id int DEFAULT 1) /* ; DROP TABLE victim; */;\r\n-- DROP TABLE victim;",
+        &["CREATE TABLE"],
+        true,
+    ),
+    (
+        "CREATE TABLE created (s text DEFAULT E'\\'; DROP TABLE victim; --');",
+        &["CREATE TABLE"],
+        true,
+    ),
+    (
+        "/*/**/*/CREATE TABLE created (id int);--\rDROP TABLE victim",
+        &["CREATE TABLE", "DROP TABLE"],
+        false,
+    ),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smuggling_shapes_run_exactly_as_analyzed() {
+    for (sql, operations, survives) in SHAPES {
+        let t = TestApp::spawn(Backend::Local).await;
+        t.db()
+            .await
+            .batch_execute("CREATE TABLE victim (id int); INSERT INTO victim VALUES (1)")
+            .await
+            .unwrap();
+        let conn = t.connect().await;
+        let (status, report) = analyze(&t, &conn, sql).await;
+        assert_eq!(status, StatusCode::OK, "{sql:?}: {report}");
+        let analyzed: Vec<&str> = report["data"]["statements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["operation"].as_str().unwrap())
+            .collect();
+        assert_eq!(&analyzed, operations, "{sql:?}");
+        let status = run(&t, &conn, sql).await;
+        assert_eq!(status["status"], "completed", "{sql:?}: {status}");
+        assert_eq!(
+            status["result"]["statements_executed"],
+            operations.len(),
+            "{sql:?}"
+        );
+        assert_eq!(table_exists(&t, "victim").await, *survives, "{sql:?}");
+        assert!(table_exists(&t, "created").await, "{sql:?}");
+    }
+}
+
+/// For every statement form PostgreSQL refuses inside a transaction block, and their
+/// transactional neighbours, the executor's grouping agrees with the server: each is run
+/// inside `BEGIN` on the test cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transaction_grouping_agrees_with_the_server() {
+    let url = create_database().await;
+    let db = url.rsplit('/').next().unwrap().to_string();
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+        .batch_execute(
+            "CREATE TABLE t (a int); CREATE INDEX i ON t (a); CLUSTER t USING i;
+             CREATE TYPE e AS ENUM ('a');
+             CREATE TABLE p (a int) PARTITION BY RANGE (a);
+             CREATE TABLE p1 PARTITION OF p FOR VALUES FROM (0) TO (10);
+             CREATE MATERIALIZED VIEW mv AS SELECT 1 AS x; CREATE UNIQUE INDEX ON mv (x);",
+        )
+        .await
+        .unwrap();
+    let forms = [
+        "CREATE INDEX CONCURRENTLY i2 ON t (a)",
+        "CREATE INDEX i3 ON t (a)",
+        "DROP INDEX CONCURRENTLY i",
+        "DROP INDEX i",
+        "REINDEX TABLE CONCURRENTLY t",
+        "REINDEX INDEX CONCURRENTLY i",
+        "REINDEX (CONCURRENTLY) INDEX i",
+        "REINDEX TABLE t",
+        "REINDEX INDEX i",
+        "REINDEX SCHEMA public",
+        "REINDEX SCHEMA CONCURRENTLY public",
+        &format!("REINDEX DATABASE {db}"),
+        &format!("REINDEX SYSTEM {db}"),
+        "VACUUM t",
+        "VACUUM (ANALYZE) t",
+        "VACUUM FULL t",
+        "ANALYZE t",
+        "CLUSTER",
+        "CLUSTER t",
+        "CLUSTER t USING i",
+        "CREATE DATABASE never_created",
+        "DROP DATABASE IF EXISTS never_created",
+        &format!("ALTER DATABASE {db} SET TABLESPACE pg_default"),
+        &format!("ALTER DATABASE {db} SET work_mem = '8MB'"),
+        "ALTER SYSTEM SET work_mem = '8MB'",
+        "CREATE TABLESPACE never_created LOCATION '/nonexistent'",
+        "DROP TABLESPACE IF EXISTS never_created",
+        "DISCARD ALL",
+        "DISCARD PLANS",
+        "COMMIT PREPARED 'never'",
+        "ALTER TABLE p DETACH PARTITION p1 CONCURRENTLY",
+        "ALTER TABLE p DETACH PARTITION p1",
+        "ALTER TYPE e ADD VALUE 'b'",
+        "REFRESH MATERIALIZED VIEW CONCURRENTLY mv",
+        "REFRESH MATERIALIZED VIEW mv",
+    ];
+    for sql in forms {
+        let parsed = autodb_core::sql::parse(sql).unwrap();
+        let ours = autodb_core::sql::is_transactional(&parsed[0].ast);
+        client.batch_execute("BEGIN").await.unwrap();
+        let result = client.batch_execute(sql).await;
+        client.batch_execute("ROLLBACK").await.unwrap();
+        let servers = match &result {
+            Err(e) => e.code() != Some(&tokio_postgres::error::SqlState::ACTIVE_SQL_TRANSACTION),
+            Ok(()) => true,
+        };
+        assert_eq!(ours, servers, "{sql}: {result:?}");
+    }
+    assert!(forms.len() >= 30);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_that_take_away_protections_are_refused_at_analyze() {
+    let t = TestApp::spawn(Backend::Local).await;
+    let conn = t.connect().await;
+    for (sql, index) in [
+        ("CREATE TABLE a (id int);\nRESET ALL;", 1),
+        ("SET lock_timeout = 0; CREATE TABLE a (id int)", 0),
+        ("SET statement_timeout = '2h'", 0),
+        ("SELECT pg_advisory_unlock_all()", 0),
+        ("CREATE TABLE a (id int); SET ROLE nobody", 1),
+        ("SET SESSION AUTHORIZATION nobody", 0),
+        ("SELECT set_config('lock_timeout', '0', false)", 0),
+        ("DISCARD ALL", 0),
+        ("SET search_path = elsewhere", 0),
+    ] {
+        let (status, body) = analyze(&t, &conn, sql).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{sql}: {body}");
+        assert_eq!(body["error"]["code"], "MIGRATION_REFUSED", "{sql}");
+        let refused = &body["error"]["details"]["refused"][0];
+        assert_eq!(refused["statement_index"], index, "{sql}");
+        assert!(!refused["reason"].as_str().unwrap().is_empty());
+        assert!(body["data"].is_null(), "no token for a refused migration");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stricter_timeout_is_kept_and_runs() {
+    let t = TestApp::spawn(Backend::Local).await;
+    let conn = t.connect().await;
+    // The tests' executor runs with lock_timeout = 2 s.
+    let status = run(
+        &t,
+        &conn,
+        "SET lock_timeout = '1s'; CREATE TABLE kept (id int)",
+    )
+    .await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert!(table_exists(&t, "kept").await);
+}
+
+/// What no static check sees — dynamic SQL in a `DO` block — is caught after the statement:
+/// the migration fails and its transaction is rolled back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protections_removed_at_run_time_stop_the_migration() {
+    for (body, what) in [
+        ("EXECUTE 'RESET ALL'", "lock_timeout"),
+        ("EXECUTE 'SET lock_timeout = 0'", "lock_timeout"),
+        ("PERFORM pg_advisory_unlock_all()", "advisory lock"),
+        ("EXECUTE 'SET search_path = pg_catalog'", "search_path"),
+    ] {
+        let t = TestApp::spawn(Backend::Local).await;
+        let conn = t.connect().await;
+        let sql = format!("CREATE TABLE before_do (id int);\nDO $$ BEGIN {body}; END $$;");
+        let status = run(&t, &conn, &sql).await;
+        assert_eq!(status["status"], "failed", "{sql}: {status}");
+        assert_eq!(status["error"]["code"], "PROTECTION_VIOLATED", "{sql}");
+        assert_eq!(status["error"]["statement_index"], 1, "{sql}");
+        let message = status["error"]["message"].as_str().unwrap();
+        assert!(message.contains(what), "{sql}: {message}");
+        assert!(!table_exists(&t, "before_do").await, "{sql}: rolled back");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrapped_migration_is_all_or_nothing_or_refused() {
+    let t = TestApp::spawn(Backend::Local).await;
+    t.db()
+        .await
+        .batch_execute("CREATE TABLE t (a int)")
+        .await
+        .unwrap();
+    let conn = t.connect().await;
+    let wrapped =
+        "BEGIN;\nALTER TABLE t ADD c int;\nCREATE INDEX CONCURRENTLY t_c ON t (c);\nCOMMIT;";
+    let (status, body) = analyze(&t, &conn, wrapped).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "MIGRATION_REFUSED");
+    let refused = &body["error"]["details"]["refused"][0];
+    assert_eq!(refused["statement_index"], 2);
+    assert!(refused["safe_alternative"]
+        .as_str()
+        .unwrap()
+        .contains("two migrations"));
+
+    // Unwrapped, the split is shown before approval.
+    let split = "ALTER TABLE t ADD c int;\nCREATE INDEX CONCURRENTLY t_c ON t (c);";
+    let (status, body) = analyze(&t, &conn, split).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["atomic"], false);
+    assert_eq!(
+        body["data"]["transactions"],
+        json!([
+            {"statements": [0], "transactional": true},
+            {"statements": [1], "transactional": false}
+        ])
+    );
+
+    // A wrapped migration whose last statement fails leaves nothing applied.
+    let failing = "BEGIN; ALTER TABLE t ADD d int; ALTER TABLE t ADD d int; COMMIT;";
+    let (_, body) = analyze(&t, &conn, failing).await;
+    assert_eq!(body["data"]["atomic"], true, "{body}");
+    let id = t.submit(&conn, failing).await;
+    assert_eq!(t.drain().await, vec![Outcome::Failed]);
+    let status = t.status(&id).await;
+    assert_eq!(status["error"]["statement_index"], 2, "{status}");
+    assert_eq!(
+        t.count("SELECT count(*) FROM information_schema.columns WHERE table_name = 't' AND column_name = 'd'")
+            .await,
+        0
+    );
+}
