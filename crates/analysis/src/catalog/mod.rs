@@ -11,6 +11,7 @@
 //! harmless.
 
 mod alter;
+mod disruption;
 mod other;
 mod types;
 
@@ -19,6 +20,10 @@ use serde::{Serialize, Serializer};
 use crate::state::MigrationState;
 use pg_query::NodeEnum;
 
+pub use disruption::{
+    disruptive_calls, is_system_catalog, restricts_role, written_system_catalogs, Disruption,
+    DisruptiveCall,
+};
 pub use types::{binary_coercible, Coercion};
 
 /// PostgreSQL's table lock modes, weakest first.
@@ -146,6 +151,9 @@ pub struct Effect {
     /// on it blocks nobody but other refreshes.
     pub read_only_target: bool,
     pub hazards: Vec<Hazard>,
+    /// What the statement does to privileges, roles, the server, its databases or its other
+    /// sessions: the damage no table lock or lost row measures.
+    pub disruptions: Vec<Disruption>,
 }
 
 impl Effect {
@@ -165,6 +173,7 @@ impl Effect {
             unnamed_tables_lock: None,
             read_only_target: false,
             hazards: Vec::new(),
+            disruptions: Vec::new(),
         }
     }
 
@@ -219,6 +228,7 @@ pub fn classify(ast: &NodeEnum, state: &MigrationState) -> Effect {
         NodeEnum::AlterTableStmt(s) => alter::alter_table(s, state, &mut effect),
         other => other::classify(other, state, &mut effect),
     }
+    disruption::classify(ast, state, &mut effect);
     effect
 }
 

@@ -283,6 +283,13 @@ pub(super) fn classify(node: &NodeEnum, state: &MigrationState, e: &mut Effect) 
             }
         }
         NodeEnum::DropdbStmt(_) => e.destructive = true,
+        // Drops every object the role owns in the database, whichever tables they are.
+        NodeEnum::DropOwnedStmt(_) => {
+            e.unnamed_tables_lock = Some(AccessExclusive);
+            e.destructive = true;
+        }
+        // Changes the owner of every table the role owns, each under ACCESS EXCLUSIVE.
+        NodeEnum::ReassignOwnedStmt(_) => e.unnamed_tables_lock = Some(AccessExclusive),
         // Opaque procedural code: the catalog cannot see what it locks.
         NodeEnum::DoStmt(_) | NodeEnum::CallStmt(_) => e.known = false,
         other if is_catalog_only(other) => {}
@@ -291,7 +298,8 @@ pub(super) fn classify(node: &NodeEnum, state: &MigrationState, e: &mut Effect) 
 }
 
 /// Statements that touch no user table: types, functions, sequences, schemas, privileges,
-/// session settings and transaction control.
+/// roles, databases, foreign servers, session settings and transaction control (what some of
+/// them disrupt beyond tables is `disruption.rs`'s business).
 fn is_catalog_only(node: &NodeEnum) -> bool {
     matches!(
         node,
@@ -317,11 +325,15 @@ fn is_catalog_only(node: &NodeEnum) -> bool {
             | NodeEnum::CreateForeignServerStmt(_)
             | NodeEnum::CreateFdwStmt(_)
             | NodeEnum::CreateUserMappingStmt(_)
+            | NodeEnum::AlterForeignServerStmt(_)
+            | NodeEnum::AlterUserMappingStmt(_)
+            | NodeEnum::ImportForeignSchemaStmt(_)
             | NodeEnum::GrantStmt(_)
             | NodeEnum::GrantRoleStmt(_)
             | NodeEnum::AlterDefaultPrivilegesStmt(_)
             | NodeEnum::CreateRoleStmt(_)
             | NodeEnum::AlterRoleStmt(_)
+            | NodeEnum::AlterRoleSetStmt(_)
             | NodeEnum::DropRoleStmt(_)
             | NodeEnum::AlterOwnerStmt(_)
             | NodeEnum::VariableSetStmt(_)
@@ -330,6 +342,7 @@ fn is_catalog_only(node: &NodeEnum) -> bool {
             | NodeEnum::CreatedbStmt(_)
             | NodeEnum::AlterDatabaseStmt(_)
             | NodeEnum::AlterDatabaseSetStmt(_)
+            | NodeEnum::AlterDatabaseRefreshCollStmt(_)
             | NodeEnum::AlterSystemStmt(_)
             | NodeEnum::CreateTableSpaceStmt(_)
             | NodeEnum::NotifyStmt(_)

@@ -579,3 +579,29 @@ fn session_and_unknown() {
         ("CALL p()", None, "", "?"),
     ]);
 }
+
+#[test]
+fn roles_databases_and_servers() {
+    check(&[
+        ("REVOKE SELECT ON orders FROM app", None, "", ""),
+        ("ALTER ROLE app NOLOGIN", None, "", ""),
+        ("ALTER ROLE app SET statement_timeout = '1s'", None, "", ""),
+        // Drops or re-owns every table the role owns, each under ACCESS EXCLUSIVE.
+        ("DROP OWNED BY app", AE, "", "DWB"),
+        ("REASSIGN OWNED BY app TO admin", AE, "", "WB"),
+        ("ALTER SYSTEM SET max_connections = 10", None, "", "N"),
+        (
+            "ALTER DATABASE shop REFRESH COLLATION VERSION",
+            None,
+            "",
+            "",
+        ),
+        (
+            "IMPORT FOREIGN SCHEMA public FROM SERVER other INTO remote",
+            None,
+            "",
+            "",
+        ),
+        ("ALTER SERVER other OPTIONS (SET host 'db2')", None, "", ""),
+    ]);
+}

@@ -255,6 +255,16 @@ rules! {
     PreferIdentity => prefer_identity, "prefer-identity", Info;
     PreferTimestamptz => prefer_timestamptz, "prefer-timestamptz", Info;
     PreferJsonb => prefer_jsonb, "prefer-jsonb", Warning;
+    PrivilegeChange => privilege_change, "privilege-change", Error;
+    RoleChange => role_change, "role-change", Error;
+    OwnershipChange => ownership_change, "ownership-change", Warning;
+    ServerConfiguration => server_configuration, "server-configuration", Error;
+    DatabaseLevel => database_level, "database-level", Error;
+    InterruptsBackends => interrupts_backends, "interrupts-backends", Error;
+    WritesSystemCatalog => writes_system_catalog, "writes-system-catalog", Error;
+    ServerSideProgram => server_side_program, "server-side-program", Error;
+    ServerSideFile => server_side_file, "server-side-file", Error;
+    CrossDatabaseCall => cross_database_call, "cross-database-call", Warning;
     UnknownStatement => unknown_statement, "unknown-statement", Warning;
 }
 
