@@ -62,6 +62,20 @@ pub struct Connection {
     pub db_type: DbType,
     pub secret_ref: String,
     pub created_at: DateTime<Utc>,
+    /// Which database this is (`system identifier/database name`), learned at introspection.
+    /// Two registrations of one database share it, and so share one migration lock.
+    pub database_key: Option<String>,
+}
+
+impl Connection {
+    /// The key of the migration lock: the database when known (it always is by the time a
+    /// token exists: analyze introspects first), else the registration.
+    pub fn lock_key(&self) -> String {
+        match &self.database_key {
+            Some(db) => format!("db:{db}"),
+            None => self.id.to_string(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -38,6 +38,7 @@ pub async fn register(app: &App, new: NewConnection) -> Result<Connection, AppEr
         Credentials::SecretRef(reference) => reference,
     };
     let connection = Connection {
+        database_key: None,
         id,
         name: name.to_string(),
         db_type: new.db_type,

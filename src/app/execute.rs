@@ -40,12 +40,14 @@ pub async fn execute(app: &App, cmd: ExecuteCommand) -> Result<Accepted, AppErro
     // A signed connection id was valid when signed; it may since have been removed.
     let connection_id =
         ConnectionId::parse(&cmd.connection_id).ok_or(AppError::Token(TokenError::Invalid))?;
-    if app.store.get_connection(&connection_id).await?.is_none() {
+    let Some(connection) = app.store.get_connection(&connection_id).await? else {
         return Err(AppError::NotFound("connection"));
-    }
+    };
+    let lock_key = connection.lock_key();
     let request = MigrationRequest::new(RequestId::generate(), connection_id, &cmd.sql, now);
     let begin = BeginExecution {
         request: &request,
+        lock_key: &lock_key,
         nonce: &claims.nonce,
         nonce_keep_until: now + Duration::seconds(app.settings.nonce_retention_seconds),
         lock_until: now + Duration::seconds(app.settings.lock_lease_seconds),

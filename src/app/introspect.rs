@@ -28,6 +28,15 @@ pub async fn introspect(app: &App, connection: &Connection) -> Result<SnapshotRe
         schema,
     };
     app.store.put_snapshot(&record).await?;
+    // Learn which database this is, so that two registrations of it share one lock. A
+    // server that will not say (an unusual proxy) keeps the per-registration lock.
+    if let Ok(key) = introspect::database_key(&client).await {
+        if connection.database_key.as_deref() != Some(key.as_str()) {
+            let mut updated = connection.clone();
+            updated.database_key = Some(key);
+            app.store.put_connection(&updated).await?;
+        }
+    }
     Ok(record)
 }
 

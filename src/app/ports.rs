@@ -42,6 +42,8 @@ impl PortError {
 /// the pending request.
 pub struct BeginExecution<'a> {
     pub request: &'a MigrationRequest,
+    /// The connection's [`Connection::lock_key`].
+    pub lock_key: &'a str,
     pub nonce: &'a str,
     /// Nonce records are kept at least this long, so replays stay idempotent after `exp`.
     pub nonce_keep_until: DateTime<Utc>,
@@ -115,19 +117,16 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<(), PortError>;
 
-    /// Extends the lease if `request` still holds the lock; `false` means it lost it.
+    /// Extends the lease if `request` still holds the lock `key` ([`Connection::lock_key`]);
+    /// `false` means it lost it.
     async fn renew_lock(
         &self,
-        connection: &ConnectionId,
+        key: &str,
         request: &RequestId,
         until: DateTime<Utc>,
     ) -> Result<bool, PortError>;
     /// Releases the lock if `request` holds it.
-    async fn release_lock(
-        &self,
-        connection: &ConnectionId,
-        request: &RequestId,
-    ) -> Result<(), PortError>;
+    async fn release_lock(&self, key: &str, request: &RequestId) -> Result<(), PortError>;
 }
 
 /// Hands a request to the executor.

@@ -92,8 +92,12 @@ pub(super) fn pg(
     move |err| Stop::Finish(Finish::Failed(pg_error(code, statement_index, &err)))
 }
 
-pub(super) async fn apply(app: &App, request: &MigrationRequest) -> Result<Applied, PortError> {
-    match run(app, request).await {
+pub(super) async fn apply(
+    app: &App,
+    request: &MigrationRequest,
+    lock_key: &str,
+) -> Result<Applied, PortError> {
+    match run(app, request, lock_key).await {
         Ok(finish) | Err(Stop::Finish(finish)) => Ok(Applied::Done(finish)),
         Err(Stop::Busy) => Ok(Applied::DatabaseBusy),
         Err(Stop::Port(err)) => Err(err),
@@ -134,7 +138,7 @@ pub(super) async fn ledger_result(
     }
 }
 
-async fn run(app: &App, request: &MigrationRequest) -> Result<Finish, Stop> {
+async fn run(app: &App, request: &MigrationRequest, lock_key: &str) -> Result<Finish, Stop> {
     let id = request.request_id.as_str();
     let Some(connection) = app.store.get_connection(&request.connection_id).await? else {
         return Err(failed("CONNECTION_NOT_FOUND", "the connection was removed"));
@@ -198,6 +202,7 @@ async fn run(app: &App, request: &MigrationRequest) -> Result<Finish, Stop> {
     let mut run = Run {
         app,
         request,
+        lock_key,
         total: statements.len(),
         sent: plan.sent(),
         guard: guard.clone(),
@@ -249,6 +254,7 @@ async fn run(app: &App, request: &MigrationRequest) -> Result<Finish, Stop> {
 struct Run<'a> {
     app: &'a App,
     request: &'a MigrationRequest,
+    lock_key: &'a str,
     /// Statements in the migration, and how many are sent (an outer BEGIN/COMMIT is not).
     total: usize,
     sent: usize,
@@ -347,7 +353,7 @@ impl Run<'_> {
         let held = self
             .app
             .store
-            .renew_lock(&self.request.connection_id, &self.request.request_id, lease)
+            .renew_lock(self.lock_key, &self.request.request_id, lease)
             .await?;
         if held {
             return Ok(());

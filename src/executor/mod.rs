@@ -80,17 +80,15 @@ pub async fn run_job(app: &App, id: &RequestId) -> Result<Outcome, PortError> {
         ClaimOutcome::Busy => return Ok(Outcome::Busy),
         ClaimOutcome::Finished(r) => {
             // An earlier attempt may have finished the request and failed to free the lock.
-            app.store.release_lock(&r.connection_id, id).await?;
+            let key = lock_key(app, &r.connection_id).await?;
+            app.store.release_lock(&key, id).await?;
             return Ok(Outcome::AlreadyFinished(r.status));
         }
         ClaimOutcome::Missing => return Ok(Outcome::Missing),
     };
+    let key = lock_key(app, &request.connection_id).await?;
     let lease = now + Duration::seconds(app.settings.lock_lease_seconds);
-    if !app
-        .store
-        .renew_lock(&request.connection_id, id, lease)
-        .await?
-    {
+    if !app.store.renew_lock(&key, id, lease).await? {
         // Our lease lapsed and another request took the connection: never apply now.
         let error = ExecutionError {
             code: "LOCK_LOST".into(),
@@ -106,8 +104,8 @@ pub async fn run_job(app: &App, id: &RequestId) -> Result<Outcome, PortError> {
 
     // The heartbeat never finishes; `select!` ends it when the migration does.
     let applied = tokio::select! {
-        applied = apply::apply(app, &request) => applied,
-        never = heartbeat(app, &request.connection_id, id) => match never {},
+        applied = apply::apply(app, &request, &key) => applied,
+        never = heartbeat(app, &key, id) => match never {},
     };
     let finish = match applied {
         Ok(apply::Applied::Done(finish)) => finish,
@@ -142,7 +140,7 @@ pub async fn run_job(app: &App, id: &RequestId) -> Result<Outcome, PortError> {
     app.store
         .finish_request(id, &finish, app.clock.now())
         .await?;
-    app.store.release_lock(&request.connection_id, id).await?;
+    app.store.release_lock(&key, id).await?;
     Ok(outcome)
 }
 
@@ -173,23 +171,29 @@ pub async fn give_up(app: &App, id: &RequestId, reason: &str) -> Result<(), Port
     app.store
         .finish_request(id, &finish, app.clock.now())
         .await?;
-    app.store.release_lock(&request.connection_id, id).await
+    let key = lock_key(app, &request.connection_id).await?;
+    app.store.release_lock(&key, id).await
+}
+
+/// The key of the lock a request of `connection` holds ([`crate::domain::Connection::lock_key`]).
+async fn lock_key(app: &App, connection: &ConnectionId) -> Result<String, PortError> {
+    Ok(app
+        .store
+        .get_connection(connection)
+        .await?
+        .map_or_else(|| connection.to_string(), |c| c.lock_key()))
 }
 
 /// Renews the connection lock's lease every third of its length while a migration runs, so a
 /// long migration keeps its connection. A lost lock is only logged here: the fencing check
 /// before COMMIT is what refuses to apply without it.
-async fn heartbeat(
-    app: &App,
-    connection: &ConnectionId,
-    id: &RequestId,
-) -> std::convert::Infallible {
+async fn heartbeat(app: &App, key: &str, id: &RequestId) -> std::convert::Infallible {
     let lease = app.settings.lock_lease_seconds.max(3);
     let period = std::time::Duration::from_secs(u64::try_from(lease / 3).unwrap_or(1));
     loop {
         tokio::time::sleep(period).await;
         let until = app.clock.now() + Duration::seconds(lease);
-        match app.store.renew_lock(connection, id, until).await {
+        match app.store.renew_lock(key, id, until).await {
             Ok(true) => tracing::debug!("lock lease renewed"),
             Ok(false) => tracing::warn!("the connection lock was lost during the migration"),
             Err(err) => tracing::warn!(error = %err, "could not renew the lock lease"),

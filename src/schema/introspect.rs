@@ -24,6 +24,19 @@ fn display_name(schema_dot_name: &str) -> String {
     qualified(schema, name)
 }
 
+/// Which database the client is connected to, however it was reached: the cluster's system
+/// identifier (the same through any host name, address or pooler) and the database's name.
+pub async fn database_key(client: &impl GenericClient) -> Result<String, tokio_postgres::Error> {
+    let row = client
+        .query_one(
+            "SELECT (SELECT system_identifier::text FROM pg_control_system()) || '/' \
+             || current_database()",
+            &[],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
 pub async fn snapshot(
     client: &impl GenericClient,
 ) -> Result<SchemaSnapshot, tokio_postgres::Error> {

@@ -288,3 +288,42 @@ async fn a_wrapped_migration_is_all_or_nothing_or_refused() {
         0
     );
 }
+
+/// One database registered twice (here once by address and once by host name) is still one
+/// database: its registrations share one migration lock, in the store and in PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_registrations_of_one_database_share_one_lock() {
+    for backend in [Backend::Local, Backend::Aws] {
+        let t = TestApp::spawn(backend).await;
+        let first = t.connect().await;
+        let (status, body) = t
+            .post(
+                "/connections",
+                json!({
+                    "name": "same database, another name",
+                    "db_type": "postgresql",
+                    "connection_string": t.db_url.replace("127.0.0.1", "localhost"),
+                }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let second = body["data"]["id"].as_str().unwrap().to_string();
+        assert_ne!(first, second);
+
+        let one = "CREATE TABLE one (id int)";
+        let running = t.submit(&first, one).await;
+        let two = "CREATE TABLE two (id int)";
+        let token = t.approve(&second, two).await;
+        let (status, body) = t.execute(&token, two, &second).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{backend:?}: {body}");
+        assert_eq!(body["error"]["code"], "MIGRATION_IN_PROGRESS");
+
+        assert_eq!(t.drain().await, vec![Outcome::Completed]);
+        assert_eq!(t.status(&running).await["status"], "completed");
+        // Nothing was consumed by the 409: the same token runs now.
+        let (status, body) = t.execute(&token, two, &second).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{backend:?}: {body}");
+        assert_eq!(t.drain().await, vec![Outcome::Completed]);
+        assert!(table_exists(&t, "two").await);
+    }
+}

@@ -2,10 +2,10 @@
 //!
 //! | item       | pk                | sk       | notable attributes                         |
 //! |------------|-------------------|----------|--------------------------------------------|
-//! | connection | `CONN`            | id       | name, db_type, secret_ref, created_at      |
+//! | connection | `CONN`            | id       | name, db_type, secret_ref, created_at, database_key |
 //! | API key    | `APIKEY#<sha256>` | `APIKEY` |                                            |
 //! | nonce      | `NONCE#<nonce>`   | `NONCE`  | request_id, `ttl` (epoch s, for DynamoDB TTL) |
-//! | lock       | `LOCK#<conn id>`  | `LOCK`   | request_id, lease_until (epoch ms)         |
+//! | lock       | `LOCK#<key>`      | `LOCK`   | request_id, lease_until (epoch ms); key: `Connection::lock_key` |
 //! | request    | `REQ#<id>`        | `REQ`    | the request's fields; claim_until (epoch ms) |
 //! | snapshot   | `SNAP#<conn id>`  | `LATEST` | snapshot_id, taken_at, fingerprint, chunks |
 //! | snapshot data | `SNAPDATA#<snapshot id>` | chunk no. | `data` (binary), `ttl`      |
@@ -179,6 +179,7 @@ fn parse_connection(item: &Item) -> Option<Connection> {
         created_at: DateTime::parse_from_rfc3339(&get_s(item, "created_at")?)
             .ok()?
             .with_timezone(&Utc),
+        database_key: get_s(item, "database_key"),
     })
 }
 
@@ -278,6 +279,9 @@ impl Store for DynamoStore {
         item.insert("db_type".into(), s("postgresql"));
         item.insert("secret_ref".into(), s(&c.secret_ref));
         item.insert("created_at".into(), s(rfc3339(c.created_at)));
+        if let Some(db) = &c.database_key {
+            item.insert("database_key".into(), s(db));
+        }
         self.put_item(item).await?;
         Ok(())
     }
@@ -378,7 +382,7 @@ impl Store for DynamoStore {
         let mut nonce = key(format!("NONCE#{}", b.nonce), "NONCE");
         nonce.insert("request_id".into(), s(request.request_id.as_str()));
         nonce.insert("ttl".into(), n(b.nonce_keep_until.timestamp()));
-        let mut lock = key(format!("LOCK#{}", request.connection_id), "LOCK");
+        let mut lock = key(format!("LOCK#{}", b.lock_key), "LOCK");
         lock.insert("request_id".into(), s(request.request_id.as_str()));
         lock.insert("lease_until".into(), n(b.lock_until.timestamp_millis()));
         // The order matters: cancellation reasons come back in this order.
@@ -564,7 +568,7 @@ impl Store for DynamoStore {
 
     async fn renew_lock(
         &self,
-        connection: &ConnectionId,
+        lock_key: &str,
         request: &RequestId,
         until: DateTime<Utc>,
     ) -> Result<bool, PortError> {
@@ -572,7 +576,7 @@ impl Store for DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(format!("LOCK#{connection}"), "LOCK")))
+            .set_key(Some(key(format!("LOCK#{lock_key}"), "LOCK")))
             .update_expression("SET lease_until = :until")
             .condition_expression("request_id = :req")
             .expression_attribute_values(":until", n(until.timestamp_millis()))
@@ -586,16 +590,12 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn release_lock(
-        &self,
-        connection: &ConnectionId,
-        request: &RequestId,
-    ) -> Result<(), PortError> {
+    async fn release_lock(&self, lock_key: &str, request: &RequestId) -> Result<(), PortError> {
         let outcome = self
             .client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(key(format!("LOCK#{connection}"), "LOCK")))
+            .set_key(Some(key(format!("LOCK#{lock_key}"), "LOCK")))
             .condition_expression("request_id = :req")
             .expression_attribute_values(":req", s(request.as_str()))
             .send()

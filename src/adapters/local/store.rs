@@ -76,6 +76,15 @@ impl SqliteStore {
         db.pragma_update(None, "busy_timeout", 5000)
             .map_err(unavailable)?;
         db.execute_batch(SCHEMA).map_err(unavailable)?;
+        // Added after the first release: stores created before it gain the column.
+        let has_key: bool = db
+            .prepare("SELECT 1 FROM pragma_table_info('connections') WHERE name = 'database_key'")
+            .and_then(|mut q| q.exists([]))
+            .map_err(unavailable)?;
+        if !has_key {
+            db.execute_batch("ALTER TABLE connections ADD COLUMN database_key TEXT")
+                .map_err(unavailable)?;
+        }
         Ok(Self {
             db: Arc::new(Mutex::new(db)),
         })
@@ -191,6 +200,7 @@ fn read_connection(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Connectio
         row.get(3)?,
         row.get(4)?,
     );
+    let database_key: Option<String> = row.get(5)?;
     Ok((|| {
         Some(Connection {
             id: ConnectionId::parse(&id)?,
@@ -198,6 +208,7 @@ fn read_connection(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Connectio
             db_type: DbType::parse(&db_type)?,
             secret_ref,
             created_at: parse_ts(Some(created)).ok()??,
+            database_key,
         })
     })())
 }
@@ -208,13 +219,16 @@ impl Store for SqliteStore {
         let c = c.clone();
         self.with(move |db| {
             db.execute(
-                "INSERT OR REPLACE INTO connections VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT OR REPLACE INTO connections \
+                 (id, name, db_type, secret_ref, created_at, database_key) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
                     c.id.as_str(),
                     c.name,
                     "postgresql",
                     c.secret_ref,
-                    ts(c.created_at)
+                    ts(c.created_at),
+                    c.database_key
                 ],
             )
             .map_err(unavailable)?;
@@ -227,7 +241,7 @@ impl Store for SqliteStore {
         let id = id.clone();
         self.with(move |db| {
             db.query_row(
-                "SELECT id, name, db_type, secret_ref, created_at FROM connections WHERE id = ?1",
+                "SELECT id, name, db_type, secret_ref, created_at, database_key FROM connections WHERE id = ?1",
                 [id.as_str()],
                 read_connection,
             )
@@ -241,7 +255,7 @@ impl Store for SqliteStore {
     async fn list_connections(&self) -> Result<Vec<Connection>, PortError> {
         self.with(|db| {
             let mut stmt = db
-                .prepare("SELECT id, name, db_type, secret_ref, created_at FROM connections")
+                .prepare("SELECT id, name, db_type, secret_ref, created_at, database_key FROM connections")
                 .map_err(unavailable)?;
             let rows = stmt
                 .query_map([], read_connection)
@@ -339,6 +353,7 @@ impl Store for SqliteStore {
 
     async fn begin_execution(&self, b: &BeginExecution<'_>) -> Result<BeginOutcome, PortError> {
         let r = b.request.clone();
+        let lock_key = b.lock_key.to_string();
         let (nonce, keep, lock_until, now) = (
             b.nonce.to_string(),
             ts(b.nonce_keep_until),
@@ -362,7 +377,7 @@ impl Store for SqliteStore {
             let holder: Option<(String, String)> = tx
                 .query_row(
                     "SELECT request_id, lease_until FROM locks WHERE connection_id = ?1",
-                    [r.connection_id.as_str()],
+                    [lock_key.as_str()],
                     |row| Ok((row.get(0)?, row.get(1)?)),
                 )
                 .optional()
@@ -374,7 +389,7 @@ impl Store for SqliteStore {
                 .map_err(unavailable)?;
             tx.execute(
                 "INSERT OR REPLACE INTO locks VALUES (?1, ?2, ?3)",
-                params![r.connection_id.as_str(), r.request_id.as_str(), lock_until],
+                params![lock_key, r.request_id.as_str(), lock_until],
             )
             .map_err(unavailable)?;
             tx.execute(
@@ -495,11 +510,11 @@ impl Store for SqliteStore {
 
     async fn renew_lock(
         &self,
-        connection: &ConnectionId,
+        key: &str,
         request: &RequestId,
         until: DateTime<Utc>,
     ) -> Result<bool, PortError> {
-        let (c, r, until) = (connection.clone(), request.clone(), ts(until));
+        let (c, r, until) = (key.to_string(), request.clone(), ts(until));
         self.with(move |db| {
             let n = db
                 .execute(
@@ -512,12 +527,8 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn release_lock(
-        &self,
-        connection: &ConnectionId,
-        request: &RequestId,
-    ) -> Result<(), PortError> {
-        let (c, r) = (connection.clone(), request.clone());
+    async fn release_lock(&self, key: &str, request: &RequestId) -> Result<(), PortError> {
+        let (c, r) = (key.to_string(), request.clone());
         self.with(move |db| {
             db.execute(
                 "DELETE FROM locks WHERE connection_id = ?1 AND request_id = ?2",
