@@ -83,12 +83,20 @@ fn migration() -> impl Strategy<Value = String> {
     })
 }
 
+/// 3,000 cases by default; `PROPTEST_CASES` overrides (an explicit config would ignore it).
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000)
+}
+
 fn deparse(node: &pg_query::NodeEnum) -> Option<String> {
     node.deparse(pg_query::DeparseOptions::default()).ok()
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn what_is_sent_parses_to_what_was_analyzed(sql in migration()) {
