@@ -32,6 +32,14 @@ pub async fn analyze(app: &App, connection_id: &str, sql: Sql) -> Result<Analysi
             "sql contains no statements (only comments or whitespace)".into(),
         ));
     }
+    if parsed
+        .iter()
+        .all(|s| autodb_core::sql::tx_control(&s.ast).is_some())
+    {
+        return Err(AppError::Validation(
+            "sql contains only transaction control; there is nothing to run".into(),
+        ));
+    }
     if parsed.len() > MAX_STATEMENTS {
         return Err(AppError::Validation(format!(
             "sql has {} statements; the limit is {MAX_STATEMENTS}",

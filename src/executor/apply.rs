@@ -222,7 +222,8 @@ async fn run(app: &App, request: &MigrationRequest, lock_key: &str) -> Result<Fi
                 run.before = Some(snapshot(&txn).await?);
             }
             for i in segment.statements.clone() {
-                run.statement(&txn, &statements[i], stepwise, &done).await?;
+                run.statement(&txn, &statements[i], stepwise, true, &done)
+                    .await?;
             }
             if last {
                 let result = run.finish(&txn).await?;
@@ -240,7 +241,8 @@ async fn run(app: &App, request: &MigrationRequest, lock_key: &str) -> Result<Fi
             }
             let i = segment.statements.start;
             run.fence().await?;
-            run.statement(&client, &statements[i], true, &done).await?;
+            run.statement(&client, &statements[i], true, false, &done)
+                .await?;
             if last {
                 return Ok(Finish::Completed(run.finish(&client).await?));
             }
@@ -285,6 +287,7 @@ impl Run<'_> {
         client: &impl GenericClient,
         statement: &ParsedStatement,
         record_step: bool,
+        in_transaction: bool,
         done: &HashSet<i32>,
     ) -> Result<(), Stop> {
         let index = statement.index;
@@ -311,7 +314,9 @@ impl Run<'_> {
             }
             return Err(Stop::Finish(Finish::Failed(error)));
         }
-        self.guard.check(client, index, self.committed).await?;
+        self.guard
+            .check(client, index, self.committed, in_transaction)
+            .await?;
         if record_step {
             client
                 .execute(

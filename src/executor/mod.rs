@@ -7,8 +7,11 @@
 //! - the migration and a ledger row (`autodb.migration_ledger`, keyed by request id) commit in
 //!   the same transaction, so an attempt that finds its ledger row knows the migration is
 //!   applied and only finishes the bookkeeping;
-//! - a PostgreSQL advisory lock keyed by the connection guards the target database, and the
-//!   store's connection lock is re-checked (fencing) just before COMMIT.
+//! - a PostgreSQL advisory lock, one key for every autodb executor, guards the target
+//!   database (advisory locks are per database, so two registrations of one database share
+//!   it), and the store's lock on that database is re-checked (fencing) just before COMMIT;
+//! - the statements sent are proven to be the statements analyzed, and after each one the
+//!   session's protections are read back (`session`).
 
 mod apply;
 mod session;

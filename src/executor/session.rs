@@ -82,6 +82,7 @@ impl Guard {
         client: &impl GenericClient,
         index: usize,
         committed: usize,
+        in_transaction: bool,
     ) -> Result<(), Stop> {
         let row = client
             .query_one(STATE, &[&ADVISORY_KEY])
@@ -111,9 +112,14 @@ impl Guard {
             return Ok(());
         }
         let mut message = format!(
-            "statement {} took away the executor's protections ({}); its transaction was rolled back",
+            "statement {} took away the executor's protections ({}); {}",
             index + 1,
-            broken.join(", ")
+            broken.join(", "),
+            if in_transaction {
+                "its transaction was rolled back"
+            } else {
+                "it ran outside a transaction, so what it did stays applied; nothing after it ran"
+            }
         );
         if committed > 0 {
             message.push_str(&format!(
