@@ -198,6 +198,9 @@ pub struct MigrationRequest {
     /// redelivery may take it over (the ledger in the target database prevents a re-apply).
     pub claim_until: Option<DateTime<Utc>>,
     pub attempts: u32,
+    /// The fingerprint of the migration's drift scope at analysis, from the token: the
+    /// executor applies nothing if the live scope differs. `None` for tokens without one.
+    pub schema_fp: Option<String>,
 }
 
 impl MigrationRequest {
@@ -221,6 +224,7 @@ impl MigrationRequest {
             completed_at: None,
             claim_until: None,
             attempts: 0,
+            schema_fp: None,
         }
     }
 }

@@ -67,7 +67,12 @@ pub async fn analyze(app: &App, connection_id: &str, sql: Sql) -> Result<Analysi
         Approval {
             connection_id: &connection.id,
             sql: &sql,
-            schema_fingerprint: Some(snapshot.fingerprint.clone()),
+            // The token binds the schema the verdict depends on, not the whole database:
+            // changes elsewhere do not invalidate it (`autodb_analysis::scope`).
+            schema_fingerprint: Some(autodb_core::schema::scope_fingerprint(
+                &snapshot.schema,
+                &analysis.drift_scope,
+            )),
             issued_at: now,
             ttl_seconds: app.settings.token_ttl_seconds,
         },

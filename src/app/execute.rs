@@ -44,7 +44,8 @@ pub async fn execute(app: &App, cmd: ExecuteCommand) -> Result<Accepted, AppErro
         return Err(AppError::NotFound("connection"));
     };
     let lock_key = connection.lock_key();
-    let request = MigrationRequest::new(RequestId::generate(), connection_id, &cmd.sql, now);
+    let mut request = MigrationRequest::new(RequestId::generate(), connection_id, &cmd.sql, now);
+    request.schema_fp = claims.schema_fp.clone();
     let begin = BeginExecution {
         request: &request,
         lock_key: &lock_key,

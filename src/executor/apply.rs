@@ -22,6 +22,7 @@ use crate::app::App;
 use crate::domain::{ExecutionError, ExecutionResult, MigrationRequest};
 use crate::schema::introspect;
 
+use super::drift;
 use super::session::{self, Guard};
 
 #[expect(clippy::large_enum_variant, reason = "one value per job, never stored")]
@@ -198,6 +199,9 @@ async fn run(app: &App, request: &MigrationRequest, lock_key: &str) -> Result<Fi
         .map(|r| r.get(0))
         .collect();
     let stepwise = plan.segments.len() > 1;
+    // Drift is checked on a first attempt only: a resumed split migration changed its own
+    // scope with the statements it already committed.
+    let check_drift = done.is_empty();
     let started = Instant::now();
     let mut run = Run {
         app,
@@ -219,7 +223,9 @@ async fn run(app: &App, request: &MigrationRequest, lock_key: &str) -> Result<Fi
                 .await
                 .map_err(pg("PREPARE_FAILED", None))?;
             if run.before.is_none() {
-                run.before = Some(snapshot(&txn).await?);
+                run.before = Some(
+                    drift::checked_snapshot(app, request, &txn, &statements, check_drift).await?,
+                );
             }
             for i in segment.statements.clone() {
                 run.statement(&txn, &statements[i], stepwise, true, &done)
@@ -237,7 +243,15 @@ async fn run(app: &App, request: &MigrationRequest, lock_key: &str) -> Result<Fi
             txn.commit().await.map_err(commit_error)?;
         } else {
             if run.before.is_none() {
-                run.before = Some(snapshot(&client).await?);
+                // The check and its locks need a transaction of their own here.
+                let txn = client
+                    .transaction()
+                    .await
+                    .map_err(pg("PREPARE_FAILED", None))?;
+                let before =
+                    drift::checked_snapshot(app, request, &txn, &statements, check_drift).await?;
+                txn.commit().await.map_err(pg("PREPARE_FAILED", None))?;
+                run.before = Some(before);
             }
             let i = segment.statements.start;
             run.fence().await?;
@@ -388,7 +402,7 @@ fn commit_error(err: tokio_postgres::Error) -> Stop {
     }
 }
 
-async fn snapshot(client: &impl GenericClient) -> Result<SchemaSnapshot, Stop> {
+pub(super) async fn snapshot(client: &impl GenericClient) -> Result<SchemaSnapshot, Stop> {
     introspect::snapshot(client)
         .await
         .map_err(pg("INTROSPECTION_FAILED", None))

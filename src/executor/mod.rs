@@ -14,6 +14,7 @@
 //!   session's protections are read back (`session`).
 
 mod apply;
+mod drift;
 mod session;
 
 pub use session::ADVISORY_KEY;

@@ -171,12 +171,26 @@ async fn analyze_reports_blast_radius_and_binds_the_schema() {
     assert_eq!(drop["statements"][0]["destructive"], true);
     assert_eq!(drop["risk_category"], "high", "{}", drop["risk_score"]);
 
-    // The token carries the fingerprint of the snapshot the verdict was based on.
+    // The token carries the fingerprint of the part of that snapshot the verdict depends on
+    // (the drift scope), so the executor can tell whether it still holds.
     let token = report["approval_token"].as_str().unwrap();
     let claims = autodb::token::verify_signature(&t.app.keys, token).unwrap();
+    let snapshot = t
+        .app
+        .store
+        .latest_snapshot(&autodb::domain::ConnectionId::parse(&conn).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(report["schema_fingerprint"], snapshot.fingerprint.as_str());
+    let scope: Vec<String> = serde_json::from_value(report["drift_scope"].clone()).unwrap();
+    assert!(!scope.is_empty());
     assert_eq!(
-        claims.schema_fp.as_deref(),
-        report["schema_fingerprint"].as_str()
+        claims.schema_fp,
+        Some(autodb_core::schema::scope_fingerprint(
+            &snapshot.schema,
+            &scope
+        ))
     );
 }
 

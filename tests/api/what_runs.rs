@@ -327,3 +327,89 @@ async fn two_registrations_of_one_database_share_one_lock() {
         assert!(table_exists(&t, "two").await);
     }
 }
+
+/// Approves `sql`, lets `meanwhile` change the database, then executes and drains; returns
+/// the final status.
+async fn approve_change_execute(t: &TestApp, conn: &str, sql: &str, meanwhile: &str) -> Value {
+    let token = t.approve(conn, sql).await;
+    t.db().await.batch_execute(meanwhile).await.unwrap();
+    let (status, body) = t.execute(&token, sql, conn).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    t.drain().await;
+    t.status(body["data"]["request_id"].as_str().unwrap()).await
+}
+
+const DRIFT_SCHEMA: &str = "CREATE TABLE users (id int PRIMARY KEY);
+    CREATE TABLE invoices (id int PRIMARY KEY);
+    CREATE TABLE audit (id int);";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_drift_in_the_scope_stops_the_migration_before_anything_is_applied() {
+    for backend in [Backend::Local, Backend::Aws] {
+        let cases: [(&str, &str, &str); 4] = [
+            (
+                "ALTER TABLE users ADD COLUMN email text",
+                "ALTER TABLE users ADD COLUMN sneaky int",
+                "column `sneaky` added",
+            ),
+            (
+                "ALTER TABLE users ADD COLUMN email text",
+                "ALTER TABLE audit ADD COLUMN user_id int REFERENCES users (id)",
+                "foreign keys pointing at it changed",
+            ),
+            (
+                "CREATE TABLE fresh (id int); ALTER TABLE users ADD COLUMN email text",
+                "CREATE TABLE fresh (other text)",
+                "`fresh` now exists",
+            ),
+            (
+                "ALTER TABLE users ADD COLUMN email text",
+                "DROP TABLE users; CREATE TABLE users (id bigint PRIMARY KEY)",
+                "column `id` altered",
+            ),
+        ];
+        for (sql, meanwhile, what) in cases {
+            let t = TestApp::spawn(backend).await;
+            t.db().await.batch_execute(DRIFT_SCHEMA).await.unwrap();
+            let conn = t.connect().await;
+            let status = approve_change_execute(&t, &conn, sql, meanwhile).await;
+            assert_eq!(
+                status["status"], "failed",
+                "{backend:?} {meanwhile}: {status}"
+            );
+            assert_eq!(status["error"]["code"], "SCHEMA_DRIFT");
+            let message = status["error"]["message"].as_str().unwrap();
+            assert!(message.contains(what), "{meanwhile}: {message}");
+            assert!(message.contains("nothing was applied"), "{message}");
+            assert_eq!(
+                t.count(
+                    "SELECT count(*) FROM information_schema.columns WHERE column_name = 'email'"
+                )
+                .await,
+                0,
+                "{meanwhile}: nothing applied"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_outside_the_scope_do_not_block() {
+    for backend in [Backend::Local, Backend::Aws] {
+        let t = TestApp::spawn(backend).await;
+        t.db().await.batch_execute(DRIFT_SCHEMA).await.unwrap();
+        let conn = t.connect().await;
+        let (_, report) = analyze(&t, &conn, "ALTER TABLE users ADD COLUMN email text").await;
+        assert_eq!(report["data"]["drift_scope"], json!(["users"]), "{report}");
+        let status = approve_change_execute(
+            &t,
+            &conn,
+            "ALTER TABLE users ADD COLUMN email text",
+            "ALTER TABLE invoices ADD COLUMN total numeric; CREATE TABLE unrelated (id int); \
+             CREATE INDEX ON audit (id)",
+        )
+        .await;
+        assert_eq!(status["status"], "completed", "{backend:?}: {status}");
+        assert_eq!(status["result"]["columns_added"][0]["column"], "email");
+    }
+}

@@ -24,6 +24,7 @@ pub mod guard;
 pub mod lint;
 pub mod report;
 pub mod rules;
+pub mod scope;
 pub mod score;
 mod state;
 
@@ -124,6 +125,7 @@ pub fn analyze_for(
         transactions,
         atomic,
         refused,
+        drift_scope: scope::scope(stmts, snapshot),
     }
 }
 

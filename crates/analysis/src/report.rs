@@ -27,6 +27,9 @@ pub struct Analysis {
     /// Statements autodb will not run, whatever the score (`crate::guard`). A migration with
     /// any is not approved.
     pub refused: Vec<crate::guard::Refusal>,
+    /// The tables and views whose structure the verdict depends on (`crate::scope`): the
+    /// executor refuses to apply the migration if any of them changed since the analysis.
+    pub drift_scope: Vec<String>,
 }
 
 /// One transaction of the executor's plan, or one statement that runs outside any.

@@ -20,6 +20,7 @@ fn statement_fields_match_the_contract() {
             "affected_tables",
             "atomic",
             "dependent_views",
+            "drift_scope",
             "refused",
             "risk_category",
             "risk_score",

@@ -102,6 +102,9 @@ fn request_item(r: &MigrationRequest) -> Item {
     }
     item.insert("created_at".into(), s(rfc3339(r.created_at)));
     item.insert("attempts".into(), n(i64::from(r.attempts)));
+    if let Some(fp) = &r.schema_fp {
+        item.insert("schema_fp".into(), s(fp));
+    }
     item
 }
 
@@ -167,6 +170,7 @@ fn parse_request(item: &Item) -> Result<MigrationRequest, PortError> {
         attempts: get_n(item, "attempts")
             .and_then(|a| u32::try_from(a).ok())
             .unwrap_or(0),
+        schema_fp: get_s(item, "schema_fp"),
     })
 }
 

@@ -76,14 +76,16 @@ impl SqliteStore {
         db.pragma_update(None, "busy_timeout", 5000)
             .map_err(unavailable)?;
         db.execute_batch(SCHEMA).map_err(unavailable)?;
-        // Added after the first release: stores created before it gain the column.
-        let has_key: bool = db
-            .prepare("SELECT 1 FROM pragma_table_info('connections') WHERE name = 'database_key'")
-            .and_then(|mut q| q.exists([]))
-            .map_err(unavailable)?;
-        if !has_key {
-            db.execute_batch("ALTER TABLE connections ADD COLUMN database_key TEXT")
+        // Added after the first release: stores created before them gain the columns.
+        for (table, column) in [("connections", "database_key"), ("requests", "schema_fp")] {
+            let present: bool = db
+                .prepare("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")
+                .and_then(|mut q| q.exists([table, column]))
                 .map_err(unavailable)?;
+            if !present {
+                db.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} TEXT"))
+                    .map_err(unavailable)?;
+            }
         }
         Ok(Self {
             db: Arc::new(Mutex::new(db)),
@@ -125,7 +127,7 @@ impl SqliteStore {
 }
 
 const REQUEST_COLUMNS: &str = "request_id, connection_id, sql, sql_sha256, status, progress, \
-     result, error, created_at, started_at, completed_at, claim_until, attempts";
+     result, error, created_at, started_at, completed_at, claim_until, attempts, schema_fp";
 
 fn read_request(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<MigrationRequest, PortError>> {
     let raw: [Option<String>; 12] = [
@@ -143,7 +145,8 @@ fn read_request(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<MigrationReq
         row.get(11)?,
     ];
     let attempts: u32 = row.get(12)?;
-    Ok(build_request(raw, attempts))
+    let schema_fp: Option<String> = row.get(13)?;
+    Ok(build_request(raw, attempts).map(|r| MigrationRequest { schema_fp, ..r }))
 }
 
 fn build_request(raw: [Option<String>; 12], attempts: u32) -> Result<MigrationRequest, PortError> {
@@ -178,6 +181,7 @@ fn build_request(raw: [Option<String>; 12], attempts: u32) -> Result<MigrationRe
         completed_at: parse_ts(completed)?,
         claim_until: parse_ts(claim)?,
         attempts,
+        schema_fp: None,
     })
 }
 
@@ -393,10 +397,10 @@ impl Store for SqliteStore {
             )
             .map_err(unavailable)?;
             tx.execute(
-                &format!("INSERT INTO requests ({REQUEST_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, NULL, ?7, NULL, NULL, NULL, 0)"),
+                &format!("INSERT INTO requests ({REQUEST_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, NULL, ?7, NULL, NULL, NULL, 0, ?8)"),
                 params![
                     r.request_id.as_str(), r.connection_id.as_str(), r.sql, r.sql_sha256,
-                    r.status.as_str(), r.progress, ts(r.created_at)
+                    r.status.as_str(), r.progress, ts(r.created_at), r.schema_fp
                 ],
             )
             .map_err(unavailable)?;

@@ -3,6 +3,8 @@
 
 pub mod diff;
 pub mod model;
+pub mod scope;
 
 pub use diff::{diff, SchemaDiff};
 pub use model::{qualified, short_type, SchemaSnapshot};
+pub use scope::{scope_changes, scope_fingerprint};

@@ -86,7 +86,7 @@ pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>, ParseError> {
         let Some(node) = raw.stmt.and_then(|s| s.node) else {
             continue;
         };
-        let region = tokens.region(sql, from, end);
+        let region = tokens.region(sql, end);
         let Some((body_start, body_end)) = region.body else {
             return Err(error::error_at(
                 sql,
@@ -153,12 +153,9 @@ impl<'t> Tokens<'t> {
         Self { tokens, next: 0 }
     }
 
-    /// The tokens that lie in `from..end`. Regions come in increasing order, so each token
-    /// is visited once over the whole migration.
-    fn region(&mut self, sql: &str, from: usize, end: usize) -> Region {
-        while self.next < self.tokens.len() && span(&self.tokens[self.next]).0 < from {
-            self.next += 1;
-        }
+    /// The tokens that lie before `end`, from where the previous region ended. Regions are
+    /// contiguous and come in order, so each token is visited once over the whole migration.
+    fn region(&mut self, sql: &str, end: usize) -> Region {
         let mut comments = Vec::new();
         let mut body: Option<(usize, usize)> = None;
         while let Some(token) = self.tokens.get(self.next) {

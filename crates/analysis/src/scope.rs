@@ -1,0 +1,125 @@
+//! The drift scope: the objects a migration's verdict depends on.
+//!
+//! The verdict on `ALTER TABLE orders …` was computed from what `orders` looked like, from
+//! the tables its foreign keys connect it to (the blast radius) and from the views that read
+//! it. If any of those changed between analyze and execute, the verdict may no longer hold;
+//! if anything else changed, it still does. The scope is those names: every table and view a
+//! statement names or locks (including the ones it creates, which must still be absent), and,
+//! from the snapshot, their foreign-key neighbours in both directions and their dependent
+//! views. `autodb_core::schema::scope_fingerprint` turns it into the fingerprint the token
+//! binds, and the executor recomputes it before it applies anything.
+
+use std::collections::BTreeSet;
+
+use autodb_core::schema::SchemaSnapshot;
+use autodb_core::sql::ParsedStatement;
+
+use crate::catalog;
+use crate::state::MigrationState;
+
+/// The names in a migration's drift scope, sorted.
+pub fn scope(stmts: &[ParsedStatement], snapshot: Option<&SchemaSnapshot>) -> Vec<String> {
+    let mut state = MigrationState::new(stmts, snapshot);
+    let mut named = BTreeSet::new();
+    for stmt in stmts {
+        let effect = catalog::classify(&stmt.ast, &state);
+        named.extend(effect.tables.iter().cloned());
+        named.extend(effect.locks.iter().map(|(t, _)| t.clone()));
+        state.record(stmt, &effect);
+    }
+    let mut scope = named.clone();
+    if let Some(snapshot) = snapshot {
+        for table in &snapshot.tables {
+            let name = table.qualified_name();
+            for referenced in table
+                .constraints
+                .iter()
+                .filter_map(|c| c.references.as_ref())
+            {
+                // Either end of a foreign key in the named set brings in the other.
+                if named.contains(&name) {
+                    scope.insert(referenced.clone());
+                }
+                if named.contains(referenced) {
+                    scope.insert(name.clone());
+                }
+            }
+        }
+        for view in &snapshot.views {
+            if view.depends_on.iter().any(|d| named.contains(d)) {
+                scope.insert(view.qualified_name());
+            }
+        }
+    }
+    scope.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use autodb_core::schema::model::{Constraint, ConstraintKind, Table, TableKind, View};
+
+    fn table(name: &str, references: Option<&str>) -> Table {
+        Table {
+            schema: "public".into(),
+            name: name.into(),
+            kind: TableKind::Regular,
+            columns: vec![],
+            indexes: vec![],
+            constraints: references
+                .map(|r| Constraint {
+                    name: format!("{name}_fk"),
+                    kind: ConstraintKind::ForeignKey,
+                    definition: String::new(),
+                    columns: vec![],
+                    validated: true,
+                    references: Some(r.into()),
+                    on_delete: None,
+                })
+                .into_iter()
+                .collect(),
+            estimated_rows: 0,
+            total_bytes: 0,
+            partition_of: None,
+        }
+    }
+
+    fn scope_of(sql: &str, snapshot: Option<&SchemaSnapshot>) -> Vec<String> {
+        scope(&autodb_core::sql::parse(sql).unwrap(), snapshot)
+    }
+
+    #[test]
+    fn named_tables_their_neighbours_and_views() {
+        let snap = SchemaSnapshot {
+            tables: vec![
+                table("customers", None),
+                table("orders", Some("customers")),
+                table("order_items", Some("orders")),
+                table("invoices", None),
+            ],
+            views: vec![View {
+                schema: "public".into(),
+                name: "order_totals".into(),
+                materialized: false,
+                depends_on: vec!["orders".into()],
+            }],
+            ..Default::default()
+        };
+        assert_eq!(
+            scope_of("ALTER TABLE orders ADD COLUMN note text", Some(&snap)),
+            ["customers", "order_items", "order_totals", "orders"]
+        );
+        assert_eq!(
+            scope_of(
+                "CREATE TABLE fresh (id int); ALTER TABLE invoices ADD x int",
+                Some(&snap)
+            ),
+            ["fresh", "invoices"]
+        );
+        assert_eq!(
+            scope_of("ALTER TABLE orders ADD COLUMN note text", None),
+            ["orders"]
+        );
+        assert!(scope_of("SELECT 1", Some(&snap)).is_empty());
+    }
+}

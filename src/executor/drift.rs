@@ -1,0 +1,110 @@
+//! Schema drift: the executor applies nothing when the objects a migration's verdict depends
+//! on changed after it was analyzed.
+//!
+//! The token binds the fingerprint of the migration's drift scope (`autodb_analysis::scope`:
+//! the tables and views its statements name, their foreign-key neighbours and dependent
+//! views). Before the first statement, inside the migration's first transaction, the executor
+//! takes `SHARE UPDATE EXCLUSIVE` on the named tables that exist — it conflicts with every
+//! DDL on them (and with foreign keys added to or dropped from them) but with no reads or
+//! writes — then snapshots the schema and recomputes the fingerprint. A difference fails the
+//! request with `SCHEMA_DRIFT`, naming what changed where the analysis' snapshot is still the
+//! latest stored one, and nothing is applied. Changes to anything else do not block.
+
+use autodb_core::schema::{scope_changes, scope_fingerprint, SchemaSnapshot};
+use autodb_core::sql::ParsedStatement;
+use tokio_postgres::GenericClient;
+
+use super::apply::{pg, snapshot, Stop};
+use crate::app::ports::Finish;
+use crate::app::App;
+use crate::domain::{ExecutionError, MigrationRequest};
+
+/// Takes the before-snapshot; when `check`, first locks the named tables and then compares
+/// the scope's fingerprint with the one the analysis bound.
+pub(super) async fn checked_snapshot(
+    app: &App,
+    request: &MigrationRequest,
+    client: &impl GenericClient,
+    statements: &[ParsedStatement],
+    check: bool,
+) -> Result<SchemaSnapshot, Stop> {
+    let expected = match (&request.schema_fp, check) {
+        (Some(fp), true) => fp,
+        _ => return snapshot(client).await,
+    };
+    lock_named(client, &autodb_analysis::scope::scope(statements, None)).await?;
+    let before = snapshot(client).await?;
+    let scope = autodb_analysis::scope::scope(statements, Some(&before));
+    if scope_fingerprint(&before, &scope) == *expected {
+        return Ok(before);
+    }
+    Err(drift(app, request, statements, &before, &scope, expected).await)
+}
+
+/// `SHARE UPDATE EXCLUSIVE` on the named tables and views that exist.
+async fn lock_named(client: &impl GenericClient, names: &[String]) -> Result<(), Stop> {
+    let (schemas, relations): (Vec<&str>, Vec<&str>) = names
+        .iter()
+        .map(|n| n.split_once('.').unwrap_or(("public", n.as_str())))
+        .unzip();
+    let existing: Vec<String> = client
+        .query(
+            "SELECT format('%I.%I', n.nspname, c.relname)
+               FROM unnest($1::text[], $2::text[]) AS s(nsp, rel)
+               JOIN pg_namespace n ON n.nspname = s.nsp
+               JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = s.rel
+              WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')",
+            &[&schemas, &relations],
+        )
+        .await
+        .map_err(pg("PREPARE_FAILED", None))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if existing.is_empty() {
+        return Ok(());
+    }
+    client
+        .batch_execute(&format!(
+            "LOCK TABLE {} IN SHARE UPDATE EXCLUSIVE MODE",
+            existing.join(", ")
+        ))
+        .await
+        .map_err(pg("LOCK_TIMEOUT", None))
+}
+
+async fn drift(
+    app: &App,
+    request: &MigrationRequest,
+    statements: &[ParsedStatement],
+    now: &SchemaSnapshot,
+    scope: &[String],
+    expected: &str,
+) -> Stop {
+    // The analysis used the latest stored snapshot at the time; if it still is the latest
+    // (its scope fingerprint is the token's), it says exactly what changed.
+    let analyzed = match app.store.latest_snapshot(&request.connection_id).await {
+        Ok(Some(record)) => {
+            let then = autodb_analysis::scope::scope(statements, Some(&record.schema));
+            (scope_fingerprint(&record.schema, &then) == expected).then(|| {
+                let mut names = then;
+                names.extend(scope.iter().cloned());
+                scope_changes(&record.schema, now, &names)
+            })
+        }
+        _ => None,
+    };
+    let what = match analyzed {
+        Some(changes) if !changes.is_empty() => changes.join("; "),
+        _ => format!("one of {}", scope.join(", ")),
+    };
+    Stop::Finish(Finish::Failed(ExecutionError {
+        code: "SCHEMA_DRIFT".into(),
+        message: format!(
+            "the schema this migration was analyzed against changed since: {what}; nothing \
+             was applied — analyze the migration again"
+        ),
+        statement_index: None,
+        sqlstate: None,
+    }))
+}
