@@ -107,11 +107,15 @@ fn near_token_offset(text: &str, message: &str) -> Option<usize> {
     }
     let near = message.split("at or near \"").nth(1)?;
     let near = &near[..near.rfind('"')?];
-    let tokens = super::scan(text).ok()?;
-    tokens.iter().find_map(|t| {
-        let (s, e) = (usize::try_from(t.start).ok()?, usize::try_from(t.end).ok()?);
-        (text.get(s..e)? == near).then_some(s)
-    })
+    match super::scan(text) {
+        Ok(tokens) => tokens.iter().find_map(|t| {
+            let (s, e) = (usize::try_from(t.start).ok()?, usize::try_from(t.end).ok()?);
+            (text.get(s..e)? == near).then_some(s)
+        }),
+        // The scanner itself failed (an unterminated comment, string or dollar quote): the
+        // error quotes the text from where it starts, up to the end of the input.
+        Err(_) => text.rfind(near),
+    }
 }
 
 /// The offset of the first token that is not a comment (or of the end of the text).

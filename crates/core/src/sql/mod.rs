@@ -201,11 +201,10 @@ struct LineCursor {
 }
 
 impl LineCursor {
+    /// Statements come in order, so offsets only grow: only the bytes since the last call
+    /// are counted.
     fn line_at(&mut self, sql: &str, offset: usize) -> usize {
-        let offset = offset.min(sql.len());
-        if offset < self.offset {
-            *self = Self::default();
-        }
+        let offset = offset.clamp(self.offset, sql.len());
         self.line += sql.as_bytes()[self.offset..offset]
             .iter()
             .filter(|&&b| b == b'\n')

@@ -291,3 +291,50 @@ fn statements_the_server_refuses_in_a_transaction_block() {
         assert!(t(sql), "{sql}");
     }
 }
+
+#[test]
+fn an_error_without_a_token_points_at_the_statements_first_token() {
+    // "invalid Unicode escape value" names no token: the position is the statement's start,
+    // after the comment above it.
+    let err = parse("SELECT 1;\n/* x */ SELECT U&'\\0000'").unwrap_err();
+    assert_eq!(err.statement_index, 1);
+    assert_eq!((err.line, err.column), (2, 9), "{err:?}");
+    let err = parse("-- a\nSELECT U&'\\0000'").unwrap_err();
+    assert_eq!((err.line, err.column), (2, 1), "{err:?}");
+}
+
+#[test]
+fn an_unterminated_comment_is_located_where_it_opens() {
+    let err = parse("SELECT 1;\n  /* never closed").unwrap_err();
+    assert_eq!((err.line, err.column), (2, 3), "{err:?}");
+    assert!(err.message.contains("unterminated"), "{}", err.message);
+}
+
+#[test]
+fn comment_only_pieces_do_not_count_as_statements_in_errors() {
+    let err = parse("SELECT 1; /* c */; -- d\n; SELEC 2").unwrap_err();
+    assert_eq!(err.statement_index, 1, "{err:?}");
+}
+
+#[test]
+fn positions_never_split_a_character() {
+    // Offsets inside a multi-byte character are moved back to its start.
+    let sql = "é";
+    assert_eq!(line_col(sql, 1), (1, 1));
+    assert_eq!(error::error_at(sql, 1, 0, String::new()).position, 1);
+    assert_eq!(error::error_at("aé", 2, 0, String::new()).position, 2);
+    assert_eq!(line_col("a\né", 4), (2, 2));
+}
+
+#[test]
+fn a_lone_non_transactional_statement_is_not_atomic() {
+    let p = plan(&parse("CREATE INDEX CONCURRENTLY i ON t (a)").unwrap()).unwrap();
+    assert_eq!(p.segments.len(), 1);
+    assert!(!p.atomic());
+    assert!(plan(&parse("SELECT 1").unwrap()).unwrap().atomic());
+    assert_eq!(
+        transaction_wrapper(&parse("BEGIN; COMMIT").unwrap()),
+        Ok(vec![0, 1])
+    );
+    assert_eq!(transaction_wrapper(&parse("BEGIN").unwrap()), Err(0));
+}

@@ -51,9 +51,7 @@ pub fn transaction_wrapper(statements: &[ParsedStatement]) -> Result<Vec<usize>,
     let last = statements.len().saturating_sub(1);
     match controls.as_slice() {
         [] => Ok(vec![]),
-        [(0, TxControl::Begin), (end, TxControl::Commit)] if *end == last && last > 0 => {
-            Ok(vec![0, last])
-        }
+        [(0, TxControl::Begin), (end, TxControl::Commit)] if *end == last => Ok(vec![0, last]),
         // The first control statement that breaks the shape.
         [(0, TxControl::Begin), rest @ ..] => Err(rest.first().map_or(0, |(j, _)| *j)),
         [(i, _), ..] => Err(*i),
