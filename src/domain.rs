@@ -201,6 +201,9 @@ pub struct MigrationRequest {
     /// The fingerprint of the migration's drift scope at analysis, from the token: the
     /// executor applies nothing if the live scope differs. `None` for tokens without one.
     pub schema_fp: Option<String>,
+    /// The names `schema_fp` covers, from the token: the executor snapshots only these (and
+    /// what points at them). `None`: derive them again from a full snapshot.
+    pub schema_scope: Option<Vec<String>>,
 }
 
 impl MigrationRequest {
@@ -225,6 +228,7 @@ impl MigrationRequest {
             claim_until: None,
             attempts: 0,
             schema_fp: None,
+            schema_scope: None,
         }
     }
 }

@@ -19,8 +19,12 @@ use subtle::ConstantTimeEq;
 use crate::domain::{ConnectionId, Sql};
 
 const VERSION: u8 = 1;
-/// Longest token accepted before any decoding work is done.
-const MAX_TOKEN_LEN: usize = 4096;
+/// Longest token accepted before any decoding work is done. Room for a drift scope of a few
+/// hundred names (see [`MAX_SCOPE_BYTES`]).
+const MAX_TOKEN_LEN: usize = 32 * 1024;
+/// A drift scope longer than this (as JSON) is not carried in the token; the executor then
+/// derives it again from a full snapshot.
+pub const MAX_SCOPE_BYTES: usize = 16 * 1024;
 
 /// The signed claims.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +36,10 @@ pub struct Claims {
     pub sql_sha256: String,
     pub nonce: String,
     pub schema_fp: Option<String>,
+    /// The names `schema_fp` covers (the analysis' drift scope), so the executor reads and
+    /// checks exactly those. Absent when the scope was too long to carry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Vec<String>>,
     pub iat: i64,
     pub exp: i64,
 }
@@ -156,6 +164,7 @@ pub struct Approval<'a> {
     pub connection_id: &'a ConnectionId,
     pub sql: &'a Sql,
     pub schema_fingerprint: Option<String>,
+    pub scope: Option<Vec<String>>,
     pub issued_at: i64,
     pub ttl_seconds: i64,
 }
@@ -171,6 +180,7 @@ pub fn issue(ring: &KeyRing, approval: Approval<'_>) -> (String, Claims) {
         sql_sha256: approval.sql.sha256_hex(),
         nonce: hex::encode(nonce),
         schema_fp: approval.schema_fingerprint,
+        scope: approval.scope,
         iat: approval.issued_at,
         exp: approval.issued_at + approval.ttl_seconds,
     };
@@ -250,6 +260,7 @@ mod tests {
             connection_id: conn,
             sql,
             schema_fingerprint: Some("fp".into()),
+            scope: None,
             issued_at: at,
             ttl_seconds: 3600,
         }

@@ -73,6 +73,9 @@ pub async fn analyze(app: &App, connection_id: &str, sql: Sql) -> Result<Analysi
                 &snapshot.schema,
                 &analysis.drift_scope,
             )),
+            scope: (serde_json::to_string(&analysis.drift_scope).map_or(usize::MAX, |s| s.len())
+                <= token::MAX_SCOPE_BYTES)
+                .then(|| analysis.drift_scope.clone()),
             issued_at: now,
             ttl_seconds: app.settings.token_ttl_seconds,
         },

@@ -46,6 +46,7 @@ pub async fn execute(app: &App, cmd: ExecuteCommand) -> Result<Accepted, AppErro
     let lock_key = connection.lock_key();
     let mut request = MigrationRequest::new(RequestId::generate(), connection_id, &cmd.sql, now);
     request.schema_fp = claims.schema_fp.clone();
+    request.schema_scope = claims.scope.clone();
     let begin = BeginExecution {
         request: &request,
         lock_key: &lock_key,

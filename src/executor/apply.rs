@@ -20,7 +20,6 @@ use tokio_postgres::GenericClient;
 use crate::app::ports::{Finish, PortError};
 use crate::app::App;
 use crate::domain::{ExecutionError, ExecutionResult, MigrationRequest};
-use crate::schema::introspect;
 
 use super::drift;
 use super::session::{self, Guard};
@@ -47,6 +46,7 @@ CREATE TABLE IF NOT EXISTS autodb.migration_steps (
 )";
 
 /// Why applying stopped early.
+#[expect(clippy::large_enum_variant, reason = "one value per job, never stored")]
 pub(super) enum Stop {
     Finish(Finish),
     Busy,
@@ -207,6 +207,7 @@ async fn run(app: &App, request: &MigrationRequest, lock_key: &str) -> Result<Fi
         app,
         request,
         lock_key,
+        statements: &statements,
         total: statements.len(),
         sent: plan.sent(),
         guard: guard.clone(),
@@ -271,6 +272,7 @@ struct Run<'a> {
     app: &'a App,
     request: &'a MigrationRequest,
     lock_key: &'a str,
+    statements: &'a [ParsedStatement],
     /// Statements in the migration, and how many are sent (an outer BEGIN/COMMIT is not).
     total: usize,
     sent: usize,
@@ -346,10 +348,14 @@ impl Run<'_> {
     /// Snapshots the result, diffs it and writes the ledger row, on `client` (inside the last
     /// transaction where there is one).
     async fn finish(&self, client: &impl GenericClient) -> Result<ExecutionResult, Stop> {
-        let after = snapshot(client).await?;
+        let after = drift::take(client, self.request).await?;
         let before = self.before.clone().unwrap_or_default();
         let result = ExecutionResult {
-            diff: schema::diff(&before, &after),
+            diff: schema::diff_with_renames(
+                &before,
+                &after,
+                &autodb_core::sql::renames(self.statements),
+            ),
             statements_executed: self.sent,
             execution_time_ms: u64::try_from(self.started.elapsed().as_millis())
                 .unwrap_or(u64::MAX),
@@ -400,10 +406,4 @@ fn commit_error(err: tokio_postgres::Error) -> Stop {
     } else {
         Stop::Port(PortError::unavailable("postgresql", err))
     }
-}
-
-pub(super) async fn snapshot(client: &impl GenericClient) -> Result<SchemaSnapshot, Stop> {
-    introspect::snapshot(client)
-        .await
-        .map_err(pg("INTROSPECTION_FAILED", None))
 }

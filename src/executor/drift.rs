@@ -14,10 +14,24 @@ use autodb_core::schema::{scope_changes, scope_fingerprint, SchemaSnapshot};
 use autodb_core::sql::ParsedStatement;
 use tokio_postgres::GenericClient;
 
-use super::apply::{pg, snapshot, Stop};
+use super::apply::{pg, Stop};
 use crate::app::ports::Finish;
 use crate::app::App;
 use crate::domain::{ExecutionError, MigrationRequest};
+use crate::schema::introspect;
+
+/// A snapshot of what the migration can change: its drift scope when the token carried it
+/// (a few catalog reads, whatever the size of the schema), else the whole schema.
+pub(super) async fn take(
+    client: &impl GenericClient,
+    request: &MigrationRequest,
+) -> Result<SchemaSnapshot, Stop> {
+    match &request.schema_scope {
+        Some(names) => introspect::snapshot_of(client, names).await,
+        None => introspect::snapshot(client).await,
+    }
+    .map_err(pg("INTROSPECTION_FAILED", None))
+}
 
 /// Takes the before-snapshot; when `check`, first locks the named tables and then compares
 /// the scope's fingerprint with the one the analysis bound.
@@ -30,11 +44,14 @@ pub(super) async fn checked_snapshot(
 ) -> Result<SchemaSnapshot, Stop> {
     let expected = match (&request.schema_fp, check) {
         (Some(fp), true) => fp,
-        _ => return snapshot(client).await,
+        _ => return take(client, request).await,
     };
     lock_named(client, &autodb_analysis::scope::scope(statements, None)).await?;
-    let before = snapshot(client).await?;
-    let scope = autodb_analysis::scope::scope(statements, Some(&before));
+    let before = take(client, request).await?;
+    let scope = match &request.schema_scope {
+        Some(names) => names.clone(),
+        None => autodb_analysis::scope::scope(statements, Some(&before)),
+    };
     if scope_fingerprint(&before, &scope) == *expected {
         return Ok(before);
     }
@@ -85,7 +102,10 @@ async fn drift(
     // (its scope fingerprint is the token's), it says exactly what changed.
     let analyzed = match app.store.latest_snapshot(&request.connection_id).await {
         Ok(Some(record)) => {
-            let then = autodb_analysis::scope::scope(statements, Some(&record.schema));
+            let then = match &request.schema_scope {
+                Some(names) => names.clone(),
+                None => autodb_analysis::scope::scope(statements, Some(&record.schema)),
+            };
             (scope_fingerprint(&record.schema, &then) == expected).then(|| {
                 let mut names = then;
                 names.extend(scope.iter().cloned());

@@ -37,9 +37,64 @@ pub async fn database_key(client: &impl GenericClient) -> Result<String, tokio_p
     Ok(row.get(0))
 }
 
+/// The whole schema: every table, view, enum and sequence outside the system schemas, with
+/// exact sizes (`pg_total_relation_size`). For analyze and `introspect`.
 pub async fn snapshot(
     client: &impl GenericClient,
 ) -> Result<SchemaSnapshot, tokio_postgres::Error> {
+    read(client, None).await
+}
+
+/// Only the relations named in `names` (`schema.name`, bare in `public`; names that do not
+/// exist are skipped), their partitions and the tables whose foreign keys point at any of
+/// them — everything a drift-scope fingerprint and a migration's diff need, in time that does
+/// not grow with the rest of the schema. Sizes are catalog estimates (`relpages`), which take
+/// no lock: the executor calls this inside its migration transaction.
+pub async fn snapshot_of(
+    client: &impl GenericClient,
+    names: &[String],
+) -> Result<SchemaSnapshot, tokio_postgres::Error> {
+    let (schemas, relations): (Vec<&str>, Vec<&str>) = names
+        .iter()
+        .map(|n| n.split_once('.').unwrap_or(("public", n.as_str())))
+        .unzip();
+    let oids: Vec<u32> = client
+        .query(
+            "WITH RECURSIVE named AS (
+                 SELECT c.oid FROM unnest($1::text[], $2::text[]) AS s(nsp, rel)
+                   JOIN pg_namespace n ON n.nspname = s.nsp
+                   JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = s.rel
+                  WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm')
+                 UNION
+                 SELECT i.inhrelid FROM pg_inherits i JOIN named ON i.inhparent = named.oid)
+             SELECT oid FROM named
+             UNION
+             SELECT conrelid FROM pg_constraint
+              WHERE contype = 'f' AND confrelid IN (SELECT oid FROM named)",
+            &[&schemas, &relations],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    read(client, Some(oids)).await
+}
+
+async fn read(
+    client: &impl GenericClient,
+    only: Option<Vec<u32>>,
+) -> Result<SchemaSnapshot, tokio_postgres::Error> {
+    let scoped = only.is_some();
+    // Exact sizes open each relation (a lock that waits behind any ACCESS EXCLUSIVE); the
+    // scoped snapshot is taken inside a migration and uses the catalog's page counts.
+    let size = if scoped {
+        "(SELECT coalesce(sum(r.relpages), 0)::bigint FROM pg_class r
+           WHERE r.oid IN (c.oid, c.reltoastrelid)
+              OR r.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = c.oid))
+         * current_setting('block_size')::bigint"
+    } else {
+        "pg_total_relation_size(c.oid)"
+    };
     let mut snap = SchemaSnapshot {
         schemas: client
             .query(
@@ -52,21 +107,25 @@ pub async fn snapshot(
             .collect(),
         ..Default::default()
     };
+    if scoped {
+        snap.schemas.clear();
+    }
 
     let mut tables: HashMap<u32, Table> = HashMap::new();
     let table_rows = client
         .query(
             &format!(
                 "SELECT c.oid, n.nspname, c.relname, c.relkind::text,
-                        greatest(c.reltuples, 0)::bigint, pg_total_relation_size(c.oid),
+                        greatest(c.reltuples, 0)::bigint, {size},
                         (SELECT pn.nspname || '.' || p.relname FROM pg_inherits i
                            JOIN pg_class p ON p.oid = i.inhparent
                            JOIN pg_namespace pn ON pn.oid = p.relnamespace
                           WHERE i.inhrelid = c.oid AND c.relispartition)
                    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                  WHERE c.relkind IN ('r', 'p', 'f') AND {USER_SCHEMAS}"
+                  WHERE c.relkind IN ('r', 'p', 'f') AND {USER_SCHEMAS}
+                    AND ($1::oid[] IS NULL OR c.oid = ANY($1))"
             ),
-            &[],
+            &[&only],
         )
         .await?;
     for row in table_rows {
@@ -196,9 +255,10 @@ pub async fn snapshot(
                                 JOIN pg_namespace rn ON rn.oid = r.relnamespace
                                WHERE rw.ev_class = v.oid AND r.oid <> v.oid)
                    FROM pg_class v JOIN pg_namespace n ON n.oid = v.relnamespace
-                  WHERE v.relkind IN ('v', 'm') AND {USER_SCHEMAS}"
+                  WHERE v.relkind IN ('v', 'm') AND {USER_SCHEMAS}
+                    AND ($1::oid[] IS NULL OR v.oid = ANY($1))"
             ),
-            &[],
+            &[&only],
         )
         .await?
         .iter()
@@ -213,6 +273,10 @@ pub async fn snapshot(
                 .collect(),
         })
         .collect();
+    if scoped {
+        snap.normalize();
+        return Ok(snap);
+    }
 
     snap.enums = client
         .query(

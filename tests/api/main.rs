@@ -7,5 +7,6 @@ mod contract;
 mod helpers;
 mod lambda;
 mod local;
+mod lock_window;
 mod tls;
 mod what_runs;

@@ -11,8 +11,9 @@
 
 use std::collections::BTreeSet;
 
-use autodb_core::schema::SchemaSnapshot;
+use autodb_core::schema::{qualified, SchemaSnapshot};
 use autodb_core::sql::ParsedStatement;
+use pg_query::NodeEnum;
 
 use crate::catalog;
 use crate::state::MigrationState;
@@ -25,6 +26,7 @@ pub fn scope(stmts: &[ParsedStatement], snapshot: Option<&SchemaSnapshot>) -> Ve
         let effect = catalog::classify(&stmt.ast, &state);
         named.extend(effect.tables.iter().cloned());
         named.extend(effect.locks.iter().map(|(t, _)| t.clone()));
+        named.extend(new_name(&stmt.ast));
         state.record(stmt, &effect);
     }
     let mut scope = named.clone();
@@ -52,6 +54,33 @@ pub fn scope(stmts: &[ParsedStatement], snapshot: Option<&SchemaSnapshot>) -> Ve
         }
     }
     scope.into_iter().collect()
+}
+
+/// The name a relation has after a rename or a move to another schema: it must be absent
+/// before, and it is where the diff finds the relation after.
+fn new_name(ast: &NodeEnum) -> Option<String> {
+    use pg_query::protobuf::ObjectType as O;
+    match ast {
+        NodeEnum::RenameStmt(r)
+            if matches!(
+                r.rename_type(),
+                O::ObjectTable | O::ObjectView | O::ObjectMatview | O::ObjectForeignTable
+            ) =>
+        {
+            let rel = r.relation.as_ref()?;
+            let schema = if rel.schemaname.is_empty() {
+                "public"
+            } else {
+                &rel.schemaname
+            };
+            Some(qualified(schema, &r.newname))
+        }
+        NodeEnum::AlterObjectSchemaStmt(a) => {
+            let rel = a.relation.as_ref()?;
+            Some(qualified(&a.newschema, &rel.relname))
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -121,5 +150,13 @@ mod tests {
             ["orders"]
         );
         assert!(scope_of("SELECT 1", Some(&snap)).is_empty());
+        assert_eq!(
+            scope_of("ALTER TABLE invoices RENAME TO bills", Some(&snap)),
+            ["bills", "invoices"]
+        );
+        assert_eq!(
+            scope_of("ALTER TABLE invoices SET SCHEMA archive", Some(&snap)),
+            ["archive.invoices", "invoices"]
+        );
     }
 }

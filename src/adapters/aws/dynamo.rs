@@ -105,6 +105,12 @@ fn request_item(r: &MigrationRequest) -> Item {
     if let Some(fp) = &r.schema_fp {
         item.insert("schema_fp".into(), s(fp));
     }
+    if let Some(scope) = &r.schema_scope {
+        item.insert(
+            "schema_scope".into(),
+            json_value(serde_json::to_string(scope).unwrap_or_default()),
+        );
+    }
     item
 }
 
@@ -171,6 +177,7 @@ fn parse_request(item: &Item) -> Result<MigrationRequest, PortError> {
             .and_then(|a| u32::try_from(a).ok())
             .unwrap_or(0),
         schema_fp: get_s(item, "schema_fp"),
+        schema_scope: json_attr(item, "schema_scope")?,
     })
 }
 

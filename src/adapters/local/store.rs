@@ -77,7 +77,11 @@ impl SqliteStore {
             .map_err(unavailable)?;
         db.execute_batch(SCHEMA).map_err(unavailable)?;
         // Added after the first release: stores created before them gain the columns.
-        for (table, column) in [("connections", "database_key"), ("requests", "schema_fp")] {
+        for (table, column) in [
+            ("connections", "database_key"),
+            ("requests", "schema_fp"),
+            ("requests", "schema_scope"),
+        ] {
             let present: bool = db
                 .prepare("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")
                 .and_then(|mut q| q.exists([table, column]))
@@ -127,7 +131,7 @@ impl SqliteStore {
 }
 
 const REQUEST_COLUMNS: &str = "request_id, connection_id, sql, sql_sha256, status, progress, \
-     result, error, created_at, started_at, completed_at, claim_until, attempts, schema_fp";
+     result, error, created_at, started_at, completed_at, claim_until, attempts, schema_fp, schema_scope";
 
 fn read_request(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<MigrationRequest, PortError>> {
     let raw: [Option<String>; 12] = [
@@ -146,7 +150,18 @@ fn read_request(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<MigrationReq
     ];
     let attempts: u32 = row.get(12)?;
     let schema_fp: Option<String> = row.get(13)?;
-    Ok(build_request(raw, attempts).map(|r| MigrationRequest { schema_fp, ..r }))
+    let scope: Option<String> = row.get(14)?;
+    Ok(build_request(raw, attempts).and_then(|r| {
+        let schema_scope = scope
+            .map(|s| serde_json::from_str(&s))
+            .transpose()
+            .map_err(corrupt)?;
+        Ok(MigrationRequest {
+            schema_fp,
+            schema_scope,
+            ..r
+        })
+    }))
 }
 
 fn build_request(raw: [Option<String>; 12], attempts: u32) -> Result<MigrationRequest, PortError> {
@@ -182,6 +197,7 @@ fn build_request(raw: [Option<String>; 12], attempts: u32) -> Result<MigrationRe
         claim_until: parse_ts(claim)?,
         attempts,
         schema_fp: None,
+        schema_scope: None,
     })
 }
 
@@ -397,10 +413,11 @@ impl Store for SqliteStore {
             )
             .map_err(unavailable)?;
             tx.execute(
-                &format!("INSERT INTO requests ({REQUEST_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, NULL, ?7, NULL, NULL, NULL, 0, ?8)"),
+                &format!("INSERT INTO requests ({REQUEST_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, NULL, ?7, NULL, NULL, NULL, 0, ?8, ?9)"),
                 params![
                     r.request_id.as_str(), r.connection_id.as_str(), r.sql, r.sql_sha256,
-                    r.status.as_str(), r.progress, ts(r.created_at), r.schema_fp
+                    r.status.as_str(), r.progress, ts(r.created_at), r.schema_fp,
+                    r.schema_scope.as_ref().and_then(|s| serde_json::to_string(s).ok())
                 ],
             )
             .map_err(unavailable)?;

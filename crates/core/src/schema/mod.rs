@@ -5,6 +5,6 @@ pub mod diff;
 pub mod model;
 pub mod scope;
 
-pub use diff::{diff, SchemaDiff};
+pub use diff::{diff, diff_with_renames, Rename, SchemaDiff};
 pub use model::{qualified, short_type, SchemaSnapshot};
 pub use scope::{scope_changes, scope_fingerprint};

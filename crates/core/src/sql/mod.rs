@@ -15,6 +15,7 @@
 
 mod error;
 mod operation;
+mod renames;
 mod transaction;
 mod verify;
 
@@ -23,6 +24,7 @@ use pg_query::NodeEnum;
 
 pub use error::{line_col, ParseError};
 pub use operation::operation;
+pub use renames::renames;
 pub use transaction::{
     is_transactional, plan, transaction_wrapper, tx_control, Plan, PlanError, Segment, TxControl,
 };

@@ -338,3 +338,15 @@ fn a_lone_non_transactional_statement_is_not_atomic() {
     );
     assert_eq!(transaction_wrapper(&parse("BEGIN").unwrap()), Err(0));
 }
+
+#[test]
+fn check_round_trip_reports_the_statement_and_its_position() {
+    let sql = "SELECT 1;\nCREATE TABLE a (id int);";
+    let mut stmts = parse(sql).unwrap();
+    assert_eq!(check_round_trip(sql, &stmts), Ok(()));
+    stmts[1].sql = "DROP TABLE a".into();
+    let err = check_round_trip(sql, &stmts).unwrap_err();
+    assert_eq!(err.statement_index, 1);
+    assert_eq!((err.line, err.column), (2, 1));
+    assert!(err.message.contains("statement 2"), "{}", err.message);
+}
