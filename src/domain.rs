@@ -168,6 +168,11 @@ pub struct ExecutionResult {
     pub diff: SchemaDiff,
     pub statements_executed: usize,
     pub execution_time_ms: u64,
+    /// From the end of the last statement to the acknowledged COMMIT: how long autodb's own
+    /// bookkeeping held the migration's locks. Absent when the result was recovered from the
+    /// ledger, or the last statement ran outside a transaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_window_ms: Option<u64>,
 }
 
 /// Why an execution failed. `statement_index` and `sqlstate` are set when PostgreSQL

@@ -97,8 +97,9 @@ pub(super) async fn apply(
     app: &App,
     request: &MigrationRequest,
     lock_key: &str,
+    progress: &tokio::sync::watch::Sender<String>,
 ) -> Result<Applied, PortError> {
-    match run(app, request, lock_key).await {
+    match run(app, request, lock_key, progress).await {
         Ok(finish) | Err(Stop::Finish(finish)) => Ok(Applied::Done(finish)),
         Err(Stop::Busy) => Ok(Applied::DatabaseBusy),
         Err(Stop::Port(err)) => Err(err),
@@ -139,7 +140,12 @@ pub(super) async fn ledger_result(
     }
 }
 
-async fn run(app: &App, request: &MigrationRequest, lock_key: &str) -> Result<Finish, Stop> {
+async fn run(
+    app: &App,
+    request: &MigrationRequest,
+    lock_key: &str,
+    progress: &tokio::sync::watch::Sender<String>,
+) -> Result<Finish, Stop> {
     let id = request.request_id.as_str();
     let Some(connection) = app.store.get_connection(&request.connection_id).await? else {
         return Err(failed("CONNECTION_NOT_FOUND", "the connection was removed"));
@@ -207,6 +213,7 @@ async fn run(app: &App, request: &MigrationRequest, lock_key: &str) -> Result<Fi
         app,
         request,
         lock_key,
+        progress,
         statements: &statements,
         total: statements.len(),
         sent: plan.sent(),
@@ -233,11 +240,15 @@ async fn run(app: &App, request: &MigrationRequest, lock_key: &str) -> Result<Fi
                     .await?;
             }
             if last {
-                let result = run.finish(&txn).await?;
+                // The lock window: from the end of the last statement to the acknowledged
+                // COMMIT, only what must be atomic with the migration happens — the scoped
+                // after-snapshot and ledger row, and one fencing call to the store.
+                let window = Instant::now();
+                let mut result = run.finish(&txn).await?;
                 run.fence().await?;
-                run.progress(&format!("Committing {} statements", run.sent))
-                    .await?;
                 txn.commit().await.map_err(commit_error)?;
+                result.lock_window_ms = Some(elapsed_ms(window));
+                run.progress(&format!("Committed {} statements", run.sent));
                 return Ok(Finish::Completed(result));
             }
             run.fence().await?;
@@ -272,6 +283,7 @@ struct Run<'a> {
     app: &'a App,
     request: &'a MigrationRequest,
     lock_key: &'a str,
+    progress: &'a tokio::sync::watch::Sender<String>,
     statements: &'a [ParsedStatement],
     /// Statements in the migration, and how many are sent (an outer BEGIN/COMMIT is not).
     total: usize,
@@ -285,17 +297,11 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    /// Progress is best-effort: a store hiccup must not roll back a migration.
-    async fn progress(&self, text: &str) -> Result<(), Stop> {
-        if let Err(err) = self
-            .app
-            .store
-            .set_progress(&self.request.request_id, text)
-            .await
-        {
-            tracing::warn!(error = %err, "could not record progress");
-        }
-        Ok(())
+    /// Progress goes to a reporter task (`super::report_progress`) and never waits for the
+    /// store: a slow or failing store must neither lengthen a lock window nor roll back a
+    /// migration.
+    fn progress(&self, text: &str) {
+        self.progress.send_replace(text.to_string());
     }
 
     async fn statement(
@@ -315,8 +321,7 @@ impl Run<'_> {
             "Applying statement {} of {}",
             index + 1,
             self.total
-        ))
-        .await?;
+        ));
         // The extended protocol runs exactly one statement per message: a text that the
         // server read as two would be an error, never two statements.
         if let Err(err) = client.execute(statement.sql.as_str(), &[]).await {
@@ -357,8 +362,8 @@ impl Run<'_> {
                 &autodb_core::sql::renames(self.statements),
             ),
             statements_executed: self.sent,
-            execution_time_ms: u64::try_from(self.started.elapsed().as_millis())
-                .unwrap_or(u64::MAX),
+            execution_time_ms: elapsed_ms(self.started),
+            lock_window_ms: None,
         };
         let stored = serde_json::to_string(&result).unwrap_or_default();
         client
@@ -395,6 +400,10 @@ impl Run<'_> {
         }
         Err(failed("LOCK_LOST", message))
     }
+}
+
+fn elapsed_ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 /// A COMMIT that PostgreSQL refused failed for sure (nothing was applied); one that lost its

@@ -106,10 +106,13 @@ pub async fn run_job(app: &App, id: &RequestId) -> Result<Outcome, PortError> {
         return Ok(Outcome::Failed);
     }
 
-    // The heartbeat never finishes; `select!` ends it when the migration does.
+    // The heartbeat and the progress reporter never finish; `select!` ends them when the
+    // migration does.
+    let (progress, updates) = tokio::sync::watch::channel(String::new());
     let applied = tokio::select! {
-        applied = apply::apply(app, &request, &key) => applied,
+        applied = apply::apply(app, &request, &key, &progress) => applied,
         never = heartbeat(app, &key, id) => match never {},
+        never = report_progress(app, id, updates) => match never {},
     };
     let finish = match applied {
         Ok(apply::Applied::Done(finish)) => finish,
@@ -203,6 +206,23 @@ async fn heartbeat(app: &App, key: &str, id: &RequestId) -> std::convert::Infall
             Err(err) => tracing::warn!(error = %err, "could not renew the lock lease"),
         }
     }
+}
+
+/// Writes the latest progress to the store whenever it changes, off the migration's path:
+/// while one write is under way, newer texts replace older ones and only the latest is
+/// written next.
+async fn report_progress(
+    app: &App,
+    id: &RequestId,
+    mut updates: tokio::sync::watch::Receiver<String>,
+) -> std::convert::Infallible {
+    while updates.changed().await.is_ok() {
+        let text = updates.borrow_and_update().clone();
+        if let Err(err) = app.store.set_progress(id, &text).await {
+            tracing::warn!(error = %err, "could not record progress");
+        }
+    }
+    std::future::pending().await
 }
 
 /// Connects to a registered database with its stored credentials, fetching them again once if

@@ -139,6 +139,7 @@ fn describe(name: &str, before: &Object, now: &Object) -> Option<String> {
             }
             format!("`{name}`: {}", parts.join(", "))
         }
+        (Object::View(_), Object::View(_)) => format!("`{name}`: its definition changed"),
         _ => format!("`{name}` changed kind (table or view)"),
     })
 }
@@ -251,6 +252,34 @@ mod tests {
         assert_eq!(
             scope_changes(&a, &snap(vec![altered]), &names(&["users"])),
             vec!["`users`: column `id` altered"]
+        );
+    }
+
+    #[test]
+    fn views_in_the_scope_count_whatever_the_order_of_their_sources() {
+        let view = |sources: &[&str]| crate::schema::model::View {
+            schema: "public".into(),
+            name: "totals".into(),
+            materialized: false,
+            depends_on: sources.iter().map(|s| s.to_string()).collect(),
+        };
+        let with = |v| SchemaSnapshot {
+            views: vec![v],
+            ..Default::default()
+        };
+        let scope = names(&["totals"]);
+        let a = with(view(&["orders", "customers"]));
+        let b = with(view(&["customers", "orders"]));
+        assert_eq!(scope_fingerprint(&a, &scope), scope_fingerprint(&b, &scope));
+        let c = with(view(&["orders"]));
+        assert_ne!(scope_fingerprint(&a, &scope), scope_fingerprint(&c, &scope));
+        assert_ne!(
+            scope_fingerprint(&a, &scope),
+            scope_fingerprint(&SchemaSnapshot::default(), &scope)
+        );
+        assert_eq!(
+            scope_changes(&a, &c, &scope),
+            vec!["`totals`: its definition changed".to_string()]
         );
     }
 }

@@ -128,7 +128,8 @@ fn first_token(text: &str) -> usize {
                 .find(|t| t.token != Token::SqlComment as i32 && t.token != Token::CComment as i32)
                 .and_then(|t| usize::try_from(t.start).ok())
         })
-        .unwrap_or(text.len() - text.trim_start().len())
+        // Text the scanner rejects: the start of the piece.
+        .unwrap_or(0)
 }
 
 /// 1-based line and column (in characters) of a byte offset.
