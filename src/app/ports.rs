@@ -73,6 +73,10 @@ pub enum ClaimOutcome {
 
 /// The end of an execution, written once.
 #[derive(Debug, Clone)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one value per job, moved once into the store"
+)]
 pub enum Finish {
     Completed(ExecutionResult),
     Failed(ExecutionError),
