@@ -18,6 +18,7 @@ pub mod lambda;
 pub mod pgcluster;
 pub mod pgconn;
 pub mod schema;
+pub mod target;
 pub mod token;
 
 pub use autodb_core as core;

@@ -5,12 +5,11 @@ use chrono::Duration;
 
 use super::{connections, App, AppError};
 use crate::domain::{Connection, SnapshotRecord};
-use crate::executor::connect_target;
 use crate::schema::introspect;
 
 /// Connects to the database, snapshots its schema and stores the snapshot as the latest.
 pub async fn introspect(app: &App, connection: &Connection) -> Result<SnapshotRecord, AppError> {
-    let client = connect_target(app, &connection.secret_ref)
+    let client = crate::target::checkout(app, &connection.secret_ref)
         .await?
         .map_err(AppError::DatabaseUnreachable)?;
     let schema = introspect::snapshot(&client).await.map_err(|err| {
@@ -37,6 +36,7 @@ pub async fn introspect(app: &App, connection: &Connection) -> Result<SnapshotRe
             app.store.put_connection(&updated).await?;
         }
     }
+    app.targets.give_back(&connection.secret_ref, client).await;
     Ok(record)
 }
 

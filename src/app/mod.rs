@@ -73,7 +73,8 @@ pub struct App {
     pub keys: Arc<KeyRing>,
     pub clock: Arc<dyn Clock>,
     pub settings: Settings,
-    pub(crate) credentials: crate::executor::CredentialCache,
+    /// Connections to registered databases: cached credentials and idle connections.
+    pub targets: crate::target::Targets,
 }
 
 impl App {
@@ -92,7 +93,7 @@ impl App {
             keys,
             clock,
             settings,
-            credentials: Default::default(),
+            targets: Default::default(),
         }
     }
 }

@@ -118,7 +118,7 @@ pub(super) async fn ledger_result(
         .await
         .map_err(|e| e.to_string())?
         .ok_or("the connection was removed")?;
-    let client = super::connect_target(app, &connection.secret_ref)
+    let client = crate::target::connect(app, &connection.secret_ref)
         .await
         .map_err(|e| e.to_string())??;
     let row = client
@@ -146,14 +146,30 @@ async fn run(
     lock_key: &str,
     progress: &tokio::sync::watch::Sender<String>,
 ) -> Result<Finish, Stop> {
-    let id = request.request_id.as_str();
     let Some(connection) = app.store.get_connection(&request.connection_id).await? else {
         return Err(failed("CONNECTION_NOT_FOUND", "the connection was removed"));
     };
-    let mut client = super::connect_target(app, &connection.secret_ref)
+    let reference = &connection.secret_ref;
+    let mut client = crate::target::checkout(app, reference)
         .await?
         .map_err(|message| failed("CONNECTION_FAILED", message))?;
-    let guard = session::prepare(app, &client).await?;
+    let outcome = run_on(app, request, lock_key, progress, &mut client).await;
+    // A run that ended without an answer leaves the session in an unknown state: close it.
+    if !matches!(outcome, Err(Stop::Port(_))) {
+        app.targets.give_back(reference, client).await;
+    }
+    outcome
+}
+
+async fn run_on(
+    app: &App,
+    request: &MigrationRequest,
+    lock_key: &str,
+    progress: &tokio::sync::watch::Sender<String>,
+    client: &mut tokio_postgres::Client,
+) -> Result<Finish, Stop> {
+    let id = request.request_id.as_str();
+    let guard = session::prepare(app, client).await?;
     client
         .batch_execute(LEDGER_DDL)
         .await
@@ -267,10 +283,10 @@ async fn run(
             }
             let i = segment.statements.start;
             run.fence().await?;
-            run.statement(&client, &statements[i], true, false, &done)
+            run.statement(&*client, &statements[i], true, false, &done)
                 .await?;
             if last {
-                return Ok(Finish::Completed(run.finish(&client).await?));
+                return Ok(Finish::Completed(run.finish(&*client).await?));
             }
         }
         run.committed = segment.statements.end;

@@ -19,11 +19,7 @@ mod session;
 
 pub use session::ADVISORY_KEY;
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use chrono::Duration;
-use secrecy::SecretString;
 
 use crate::app::ports::{ClaimOutcome, Finish, PortError};
 use crate::app::App;
@@ -47,29 +43,6 @@ impl Outcome {
     /// Whether a queue should deliver the job again.
     pub fn should_retry(&self) -> bool {
         matches!(self, Self::Busy)
-    }
-}
-
-/// Credentials fetched from the secret store, by reference. Refetched when the database
-/// rejects them (the secret may have been rotated).
-#[derive(Default)]
-pub(crate) struct CredentialCache(Mutex<HashMap<String, SecretString>>);
-
-impl CredentialCache {
-    fn get(&self, reference: &str) -> Option<SecretString> {
-        self.0.lock().ok()?.get(reference).cloned()
-    }
-
-    fn put(&self, reference: &str, value: SecretString) {
-        if let Ok(mut map) = self.0.lock() {
-            map.insert(reference.to_string(), value);
-        }
-    }
-
-    fn forget(&self, reference: &str) {
-        if let Ok(mut map) = self.0.lock() {
-            map.remove(reference);
-        }
     }
 }
 
@@ -223,61 +196,4 @@ async fn report_progress(
         }
     }
     std::future::pending().await
-}
-
-/// Connects to a registered database with its stored credentials, fetching them again once if
-/// the server rejects them (they may have been rotated since they were cached). The inner
-/// `Err` is a message safe to show: it never quotes the connection string.
-pub(crate) async fn connect_target(
-    app: &App,
-    reference: &str,
-) -> Result<Result<tokio_postgres::Client, String>, PortError> {
-    use tokio_postgres::error::SqlState;
-    let mut fresh = false;
-    loop {
-        let url = match credentials(app, reference, fresh).await {
-            Ok(url) => url,
-            // A registration that names a secret that does not exist: retrying cannot help.
-            Err(PortError::SecretNotFound(_)) => {
-                return Ok(Err(
-                    "the connection's credentials secret was not found".into()
-                ))
-            }
-            Err(err) => return Err(err),
-        };
-        let err = match crate::pgconn::connect(&url).await {
-            Ok(client) => return Ok(Ok(client)),
-            Err(crate::pgconn::ConnectError::Target(err)) => {
-                return Ok(Err(format!("the connection string: {err}")))
-            }
-            Err(crate::pgconn::ConnectError::Postgres(err)) => err,
-        };
-        let auth = matches!(
-            err.code(),
-            Some(&SqlState::INVALID_PASSWORD)
-                | Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION)
-        );
-        if auth && !fresh {
-            fresh = true;
-            continue;
-        }
-        // tokio-postgres errors name the failing step and its cause (refused, TLS, auth);
-        // none of them quotes the connection string.
-        let reason = match err.as_db_error() {
-            Some(db) => db.message().to_string(),
-            None => crate::api::error_chain(&err),
-        };
-        return Ok(Err(format!("could not connect to the database: {reason}")));
-    }
-}
-
-async fn credentials(app: &App, reference: &str, fresh: bool) -> Result<SecretString, PortError> {
-    if fresh {
-        app.credentials.forget(reference);
-    } else if let Some(cached) = app.credentials.get(reference) {
-        return Ok(cached);
-    }
-    let value = app.secrets.get(reference).await?;
-    app.credentials.put(reference, value.clone());
-    Ok(value)
 }

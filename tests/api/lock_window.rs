@@ -124,3 +124,53 @@ async fn a_scoped_snapshot_reads_only_the_scope_however_large_the_schema() {
     assert!(scoped.views.is_empty());
     assert!(scoped.enums.is_empty() && scoped.sequences.is_empty());
 }
+
+/// Connections to the target are reused across jobs, and a reused connection carries nothing
+/// from the job before: not its settings, not its temporary objects, not its advisory lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_reused_with_nothing_left_from_the_previous_job() {
+    use crate::helpers::{Backend, TestApp};
+    let t = TestApp::spawn(Backend::Local).await;
+    let conn = t.connect().await;
+    let first = "SET lock_timeout = '1s';
+        CREATE TEMP TABLE scratch (id int);
+        CREATE TABLE first_job AS SELECT pg_backend_pid() AS pid";
+    let id = t.submit(&conn, first).await;
+    t.drain().await;
+    assert_eq!(t.status(&id).await["status"], "completed");
+
+    let second = "CREATE TABLE second_job AS SELECT pg_backend_pid() AS pid,
+        current_setting('lock_timeout') AS lock_timeout,
+        (SELECT count(*) FROM pg_class WHERE relname = 'scratch' AND relpersistence = 't') AS temp_tables";
+    let id = t.submit(&conn, second).await;
+    t.drain().await;
+    let status = t.status(&id).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert!(status["result"]["lock_window_ms"].is_u64(), "{status}");
+
+    let db = t.db().await;
+    let row = db
+        .query_one(
+            "SELECT f.pid = s.pid, s.lock_timeout, s.temp_tables FROM first_job f, second_job s",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(
+        row.get::<_, bool>(0),
+        "the second job ran on the first job's connection"
+    );
+    // The executor's own 2 s (tests' setting), not the 1 s the first migration set.
+    assert_eq!(row.get::<_, String>(1), "2s");
+    assert_eq!(row.get::<_, i64>(2), 0, "temporary objects were discarded");
+    // The idle connection does not hold the advisory lock.
+    let held: i64 = db
+        .query_one(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(held, 0);
+}
