@@ -128,6 +128,20 @@ impl Target {
             Some(_) => return Err(TargetError::SslMode),
         };
         config.ssl_mode(mode);
+        // A database that stops answering must not hold an executor (and, through its lease
+        // heartbeat, a connection lock) for hours: bound the connect, probe idle sockets, and
+        // give up on unacknowledged writes. A connection string's own values win.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(TCP_USER_TIMEOUT);
+        }
+        config
+            .keepalives(true)
+            .keepalives_idle(KEEPALIVE_IDLE)
+            .keepalives_interval(KEEPALIVE_INTERVAL)
+            .keepalives_retries(KEEPALIVE_RETRIES);
         Ok(Self {
             config,
             verify,
@@ -189,6 +203,13 @@ impl Target {
         Ok(client)
     }
 }
+
+/// Timeouts of every connection to a target database (see `Target::parse`).
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub const TCP_USER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+const KEEPALIVE_IDLE: std::time::Duration = std::time::Duration::from_secs(15);
+const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+const KEEPALIVE_RETRIES: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -357,5 +378,20 @@ mod tests {
             Target::parse("postgresql://h/db?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem")
                 .unwrap();
         assert!(matches!(t.tls(), Err(TargetError::RootCert(_))));
+    }
+
+    #[test]
+    fn every_connection_has_timeouts_and_keepalives() {
+        let t = Target::parse("postgresql://u@db.example/app").unwrap();
+        assert_eq!(t.config.get_connect_timeout(), Some(&CONNECT_TIMEOUT));
+        assert_eq!(t.config.get_tcp_user_timeout(), Some(&TCP_USER_TIMEOUT));
+        assert!(t.config.get_keepalives());
+        assert_eq!(t.config.get_keepalives_idle(), KEEPALIVE_IDLE);
+        // The connection string's own values win.
+        let own = Target::parse("postgresql://u@db.example/app?connect_timeout=3").unwrap();
+        assert_eq!(
+            own.config.get_connect_timeout(),
+            Some(&std::time::Duration::from_secs(3))
+        );
     }
 }

@@ -12,6 +12,13 @@ pub async fn introspect(app: &App, connection: &Connection) -> Result<SnapshotRe
     let client = crate::target::checkout(app, &connection.secret_ref)
         .await?
         .map_err(AppError::DatabaseUnreachable)?;
+    // A backstop: the snapshot takes no table locks, but a catalog lock held by a long DDL
+    // elsewhere must fail it quickly rather than hang analyze. (Pooled connections are reset
+    // before reuse, so the setting does not outlive this call.)
+    client
+        .batch_execute("SET lock_timeout = '2s'")
+        .await
+        .map_err(|_| AppError::DatabaseUnreachable("the connection was lost".into()))?;
     let schema = introspect::snapshot(&client).await.map_err(|err| {
         AppError::DatabaseUnreachable(format!(
             "introspection failed: {}",

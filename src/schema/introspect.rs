@@ -16,6 +16,12 @@ use tokio_postgres::GenericClient;
 const USER_SCHEMAS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema', 'autodb') \
      AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'";
 
+/// A table's size from the catalog alone (heap, TOAST and indexes, by `relpages`): no lock.
+const ESTIMATED_SIZE: &str = "(SELECT coalesce(sum(r.relpages), 0)::bigint FROM pg_class r
+           WHERE r.oid IN (c.oid, c.reltoastrelid)
+              OR r.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = c.oid))
+         * current_setting('block_size')::bigint";
+
 /// `schema.name` as the catalog queries spell it, as autodb shows it (bare in `public`).
 fn display_name(schema_dot_name: &str) -> String {
     let (schema, name) = schema_dot_name
@@ -85,15 +91,19 @@ async fn read(
     only: Option<Vec<u32>>,
 ) -> Result<SchemaSnapshot, tokio_postgres::Error> {
     let scoped = only.is_some();
-    // Exact sizes open each relation (a lock that waits behind any ACCESS EXCLUSIVE); the
-    // scoped snapshot is taken inside a migration and uses the catalog's page counts.
+    // Exact sizes open each relation, a lock that waits behind any ACCESS EXCLUSIVE (a
+    // migration running elsewhere would hang the snapshot). The scoped snapshot, taken
+    // inside a migration, always uses the catalog's page counts; the full one measures
+    // exactly except tables someone holds exclusively at that moment.
     let size = if scoped {
-        "(SELECT coalesce(sum(r.relpages), 0)::bigint FROM pg_class r
-           WHERE r.oid IN (c.oid, c.reltoastrelid)
-              OR r.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = c.oid))
-         * current_setting('block_size')::bigint"
+        ESTIMATED_SIZE.to_string()
     } else {
-        "pg_total_relation_size(c.oid)"
+        format!(
+            "CASE WHEN c.oid IN (SELECT relation FROM pg_locks
+                                  WHERE locktype = 'relation' AND mode = 'AccessExclusiveLock'
+                                    AND relation IS NOT NULL)
+                  THEN {ESTIMATED_SIZE} ELSE pg_total_relation_size(c.oid) END"
+        )
     };
     let mut snap = SchemaSnapshot {
         schemas: client

@@ -174,3 +174,44 @@ async fn connections_are_reused_with_nothing_left_from_the_previous_job() {
         .get(0);
     assert_eq!(held, 0);
 }
+
+/// A snapshot never waits behind someone else's ACCESS EXCLUSIVE lock: the locked table's
+/// size comes from the catalog instead of a size function that would wait for the lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn introspection_never_waits_on_table_locks() {
+    use crate::helpers::{Backend, TestApp};
+    let t = TestApp::spawn(Backend::Local).await;
+    let db = t.db().await;
+    db.batch_execute(
+        "CREATE TABLE busy (id int); INSERT INTO busy SELECT generate_series(1, 1000)",
+    )
+    .await
+    .unwrap();
+    db.batch_execute("VACUUM ANALYZE busy").await.unwrap();
+    let conn = t.connect().await;
+    let holder = t.db().await;
+    holder
+        .batch_execute("BEGIN; LOCK TABLE busy IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let answered = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        t.post(
+            &format!("/connections/{conn}/introspect"),
+            serde_json::json!({}),
+        ),
+    )
+    .await
+    .expect("introspection does not wait for the lock");
+    assert_eq!(answered.0, axum::http::StatusCode::OK, "{}", answered.1);
+    let (_, schema) = t.get(&format!("/connections/{conn}/schema")).await;
+    let busy = schema["data"]["schema"]["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "busy")
+        .cloned()
+        .unwrap();
+    assert!(busy["total_bytes"].as_i64().unwrap() > 0, "{busy}");
+    holder.batch_execute("ROLLBACK").await.unwrap();
+}
