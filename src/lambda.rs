@@ -23,7 +23,7 @@ use crate::api::error_chain;
 use crate::app::ports::SystemClock;
 use crate::app::{App, Settings};
 use crate::domain::RequestId;
-use crate::executor::{give_up, run_job};
+use crate::executor::{give_up, run_job_until};
 
 /// Receives after which a job is given up on (the queue's `maxReceiveCount`).
 pub const MAX_RECEIVES: u32 = 5;
@@ -127,15 +127,20 @@ impl Executor {
         })
     }
 
-    /// Handles a batch from the jobs queue or from its dead-letter queue.
-    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+    /// Handles a batch from the jobs queue or from its dead-letter queue. `deadline` is the
+    /// invocation's, from its Lambda context.
+    pub async fn handle(
+        &self,
+        event: SqsEvent,
+        deadline: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> SqsBatchResponse {
         let dead = |r: &SqsMessage| {
             self.dead_letter_queue_arn.is_some() && r.event_source_arn == self.dead_letter_queue_arn
         };
         if event.records.iter().any(dead) {
             handle_dead_letters(&self.app, event).await
         } else {
-            handle_sqs(&self.app, event).await
+            handle_sqs(&self.app, event, deadline).await
         }
     }
 }
@@ -180,13 +185,36 @@ pub async fn handle_dead_letters(app: &App, event: SqsEvent) -> SqsBatchResponse
     batch_response(failed)
 }
 
+/// An invocation's deadline (Lambda's context gives milliseconds since the epoch).
+pub fn deadline(epoch_ms: u64) -> Option<chrono::DateTime<chrono::Utc>> {
+    i64::try_from(epoch_ms)
+        .ok()
+        .and_then(chrono::DateTime::from_timestamp_millis)
+}
+
+/// How long after an invocation's deadline its claims stay: Lambda stops the invocation at
+/// its deadline, and by then plus this margin any COMMIT it sent has been answered.
+pub const CLAIM_MARGIN_SECONDS: i64 = 30;
+
 /// Handles one SQS batch. A record whose job should run again is reported as a batch item
 /// failure (SQS redelivers it after the visibility timeout); on its last receive the request
 /// is marked failed instead of being retried forever.
-pub async fn handle_sqs(app: &App, event: SqsEvent) -> SqsBatchResponse {
+///
+/// `deadline` is the invocation's (Lambda's context); each job's claim lasts until then plus
+/// [`CLAIM_MARGIN_SECONDS`], after which a redelivery may take it over. Without one (tests,
+/// replays), the claim lasts `Settings::claim_seconds`.
+pub async fn handle_sqs(
+    app: &App,
+    event: SqsEvent,
+    deadline: Option<chrono::DateTime<chrono::Utc>>,
+) -> SqsBatchResponse {
+    let claim_until = deadline.map_or_else(
+        || app.clock.now() + chrono::Duration::seconds(app.settings.claim_seconds),
+        |d| d + chrono::Duration::seconds(CLAIM_MARGIN_SECONDS),
+    );
     let mut failures = Vec::new();
     for record in event.records {
-        if !handle_record(app, &record).await {
+        if !handle_record(app, &record, claim_until).await {
             failures.push(record.message_id.clone().unwrap_or_default());
         }
     }
@@ -194,7 +222,11 @@ pub async fn handle_sqs(app: &App, event: SqsEvent) -> SqsBatchResponse {
 }
 
 /// `true` when the record is done with (processed, or unprocessable and dropped).
-async fn handle_record(app: &App, record: &SqsMessage) -> bool {
+async fn handle_record(
+    app: &App,
+    record: &SqsMessage,
+    claim_until: chrono::DateTime<chrono::Utc>,
+) -> bool {
     let Some(id) = job_id(record) else {
         // Retrying a message that can never be read only delays the DLQ.
         tracing::error!(message_id = ?record.message_id, "dropping an unreadable job message");
@@ -205,7 +237,7 @@ async fn handle_record(app: &App, record: &SqsMessage) -> bool {
         .get("ApproximateReceiveCount")
         .and_then(|c| c.parse().ok())
         .unwrap_or(1);
-    let retry = match run_job(app, &id).await {
+    let retry = match run_job_until(app, &id, claim_until).await {
         Ok(outcome) => outcome.should_retry(),
         Err(err) => {
             tracing::error!(request_id = %id, error = %error_chain(&err), "job failed");

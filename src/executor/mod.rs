@@ -48,10 +48,21 @@ impl Outcome {
 
 /// Runs one job to its end. `Err` means a backing service failed and the job should be
 /// retried; a migration that PostgreSQL rejects is `Ok(Outcome::Failed)`.
-#[tracing::instrument(skip_all, fields(request_id = %id))]
 pub async fn run_job(app: &App, id: &RequestId) -> Result<Outcome, PortError> {
+    let claim_until = app.clock.now() + Duration::seconds(app.settings.claim_seconds);
+    run_job_until(app, id, claim_until).await
+}
+
+/// [`run_job`], claiming the request until `claim_until`: on Lambda, the invocation's
+/// deadline plus a margin, so a redelivery can take over work a killed invocation left as
+/// soon as that invocation is certainly gone, not after a fixed 15 minutes.
+#[tracing::instrument(skip_all, fields(request_id = %id))]
+pub async fn run_job_until(
+    app: &App,
+    id: &RequestId,
+    claim_until: chrono::DateTime<chrono::Utc>,
+) -> Result<Outcome, PortError> {
     let now = app.clock.now();
-    let claim_until = now + Duration::seconds(app.settings.claim_seconds);
     let request = match app.store.claim_request(id, now, claim_until).await? {
         ClaimOutcome::Claimed(request) => request,
         ClaimOutcome::Busy => return Ok(Outcome::Busy),

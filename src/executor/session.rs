@@ -41,13 +41,23 @@ const STATE: &str = "SELECT
 
 /// Session settings and the advisory lock. `Busy` when another executor holds the lock.
 pub(super) async fn prepare(app: &App, client: &Client) -> Result<Guard, Stop> {
-    let settings = format!(
+    let version: i32 = client
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .await
+        .map_err(pg("PREPARE_FAILED", None))?
+        .get(0);
+    let mut settings = format!(
         "SET lock_timeout = {}; SET statement_timeout = {}; \
          SET idle_in_transaction_session_timeout = {}; SET application_name = 'autodb'",
         app.settings.lock_timeout_ms,
         app.settings.statement_timeout_ms,
         app.settings.idle_in_transaction_timeout_ms
     );
+    // PostgreSQL 14+ can notice a vanished client while a statement runs: a killed executor's
+    // statement (and its locks) then ends within a second instead of at statement_timeout.
+    if version >= 140_000 {
+        settings.push_str("; SET client_connection_check_interval = 1000");
+    }
     client
         .batch_execute(&settings)
         .await

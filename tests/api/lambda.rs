@@ -2,6 +2,7 @@
 //! API payload 2.0 and SQS), against moto and PostgreSQL: the same path a deployed function
 //! takes from event to response.
 
+use autodb::app::ports::Clock;
 use autodb::lambda::{handle_sqs, LambdaConfig};
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_http::request::LambdaRequest;
@@ -85,7 +86,7 @@ async fn http_events_and_sqs_executor_end_to_end() {
     assert_eq!(status, 202, "{accepted}");
     let id = accepted["data"]["request_id"].as_str().unwrap().to_string();
 
-    let response = handle_sqs(&t.app, sqs_event(&id, 1)).await;
+    let response = handle_sqs(&t.app, sqs_event(&id, 1), None).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
 
     let (status, polled) = invoke_http(
@@ -102,7 +103,7 @@ async fn http_events_and_sqs_executor_end_to_end() {
     assert_eq!(polled["result"]["columns_added"][0]["type"], "varchar(20)");
 
     // A redelivery of the same message is harmless.
-    let again = handle_sqs(&t.app, sqs_event(&id, 2)).await;
+    let again = handle_sqs(&t.app, sqs_event(&id, 2), None).await;
     assert!(again.batch_item_failures.is_empty());
 }
 
@@ -126,7 +127,7 @@ async fn claimed_by_another_executor() -> (TestApp, String, String) {
 async fn busy_jobs_are_batch_failures_until_the_last_receive() {
     // Another executor holds the request (an unexpired claim).
     let (t, conn, id) = claimed_by_another_executor().await;
-    let response = handle_sqs(&t.app, sqs_event(&id, 1)).await;
+    let response = handle_sqs(&t.app, sqs_event(&id, 1), None).await;
     assert_eq!(response.batch_item_failures.len(), 1);
     assert_eq!(
         response.batch_item_failures[0].item_identifier,
@@ -134,7 +135,7 @@ async fn busy_jobs_are_batch_failures_until_the_last_receive() {
     );
     assert_eq!(t.status(&id).await["status"], "executing");
     // The last receive gives up: the request fails and the connection is freed.
-    let response = handle_sqs(&t.app, sqs_event(&id, autodb::lambda::MAX_RECEIVES)).await;
+    let response = handle_sqs(&t.app, sqs_event(&id, autodb::lambda::MAX_RECEIVES), None).await;
     assert_eq!(response.batch_item_failures.len(), 1);
     let failed = t.status(&id).await;
     assert_eq!(failed["status"], "failed");
@@ -159,7 +160,7 @@ async fn unreadable_messages_are_dropped_not_retried() {
     let t = TestApp::spawn(Backend::Aws).await;
     let mut event = sqs_event("req_not-an-id", 1);
     event.records[0].body = Some("not json".into());
-    assert!(handle_sqs(&t.app, event)
+    assert!(handle_sqs(&t.app, event, None)
         .await
         .batch_item_failures
         .is_empty());
@@ -206,7 +207,7 @@ async fn giving_up_on_an_applied_migration_completes_it_from_the_ledger() {
         ))
         .await
         .unwrap();
-    let response = handle_sqs(&t.app, sqs_event(&id, autodb::lambda::MAX_RECEIVES)).await;
+    let response = handle_sqs(&t.app, sqs_event(&id, autodb::lambda::MAX_RECEIVES), None).await;
     assert_eq!(
         response.batch_item_failures.len(),
         1,
@@ -230,7 +231,7 @@ async fn dead_lettered_jobs_end_their_requests() {
     };
     let mut dead = sqs_event(&id, 6);
     dead.records[0].event_source_arn = Some(dlq.to_string());
-    let response = executor.handle(dead).await;
+    let response = executor.handle(dead, None).await;
     assert!(response.batch_item_failures.is_empty());
     let failed = t.status(&id).await;
     assert_eq!(failed["status"], "failed", "{failed}");
@@ -239,9 +240,42 @@ async fn dead_lettered_jobs_end_their_requests() {
     let next = "CREATE TABLE u (id int);";
     let next_id = t.submit(&conn, next).await;
     assert!(executor
-        .handle(sqs_event(&next_id, 1))
+        .handle(sqs_event(&next_id, 1), None)
         .await
         .batch_item_failures
         .is_empty());
     assert_eq!(t.status(&next_id).await["status"], "completed");
+}
+
+/// On Lambda a claim lasts until the invocation's deadline plus a margin: a redelivery
+/// after that takes over the work a killed invocation left, long before 15 minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_invocations_job_is_taken_over_after_its_deadline() {
+    let t = TestApp::spawn(Backend::Aws).await;
+    let conn = t.connect().await;
+    let id = t.submit(&conn, "CREATE TABLE taken_over (id int);").await;
+    let request_id = autodb::domain::RequestId::parse(&id).unwrap();
+    // The first invocation (deadline in 60 s) claimed the job and was killed.
+    let deadline = t.clock.now() + chrono::Duration::seconds(60);
+    let claim_until = deadline + chrono::Duration::seconds(autodb::lambda::CLAIM_MARGIN_SECONDS);
+    t.app
+        .store
+        .claim_request(&request_id, t.clock.now(), claim_until)
+        .await
+        .unwrap();
+    // A redelivery before the claim ends leaves it alone.
+    let busy = handle_sqs(&t.app, sqs_event(&id, 2), Some(deadline)).await;
+    assert_eq!(busy.batch_item_failures.len(), 1);
+    // Just after it, the job is taken over and completed.
+    t.clock.advance(chrono::Duration::seconds(
+        60 + autodb::lambda::CLAIM_MARGIN_SECONDS + 1,
+    ));
+    let done = handle_sqs(
+        &t.app,
+        sqs_event(&id, 3),
+        Some(t.clock.now() + chrono::Duration::seconds(60)),
+    )
+    .await;
+    assert!(done.batch_item_failures.is_empty());
+    assert_eq!(t.status(&id).await["status"], "completed");
 }

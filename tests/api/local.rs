@@ -89,3 +89,106 @@ async fn secrets_and_keys_are_private_files() {
         }
     }
 }
+
+/// Restarts a process on `t`'s data directory, with `t`'s clock (which never moves here: a
+/// recovery that waited for the 15-minute claim to expire would never happen).
+fn restart(t: &TestApp) -> service::LocalParts {
+    let dir = t.data_dir().expect("local backend has a data dir");
+    service::open(&dir, settings(), t.clock.clone() as Arc<dyn Clock>).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_left_by_a_dead_process_is_taken_over_at_once() {
+    let t = TestApp::spawn(Backend::Local).await;
+    let conn = t.connect().await;
+    let id = t.submit(&conn, "CREATE TABLE recovered (id int);").await;
+    let id = autodb::domain::RequestId::parse(&id).unwrap();
+    // The process claimed the job (15 minutes) and died before doing anything else.
+    let now = t.clock.now();
+    t.app
+        .store
+        .claim_request(&id, now, now + chrono::Duration::minutes(15))
+        .await
+        .unwrap();
+    assert_eq!(run_job(&t.app, &id).await.unwrap(), Outcome::Busy);
+
+    let mut restarted = restart(&t);
+    assert_eq!(
+        queue::requeue_unfinished(&restarted.app, &restarted.store)
+            .await
+            .unwrap(),
+        1
+    );
+    let queued = restarted.jobs.try_recv().unwrap();
+    assert_eq!(
+        run_job(&restarted.app, &queued).await.unwrap(),
+        Outcome::Completed
+    );
+    assert_eq!(t.status(id.as_str()).await["status"], "completed");
+}
+
+/// The process is killed in the middle of a statement: its open transaction dies with its
+/// connection, the restarted process runs the migration at once, and it is applied once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_killed_mid_statement_resumes_after_a_restart_and_applies_once() {
+    let t = TestApp::spawn(Backend::Local).await;
+    let conn = t.connect().await;
+    let sql = "CREATE TABLE before_kill (id int);\nSELECT pg_sleep(2);\nCREATE TABLE after_kill (id int);";
+    let id = t.submit(&conn, sql).await;
+    let id = autodb::domain::RequestId::parse(&id).unwrap();
+    let app = Arc::clone(&t.app);
+    let job_id = id.clone();
+    let running = tokio::spawn(async move { run_job(&app, &job_id).await });
+    // Wait (bounded) until the statement runs, then kill the run as SIGKILL would.
+    let db = t.db().await;
+    let mut sleeping = false;
+    for _ in 0..100 {
+        let n: i64 = db
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%' AND state = 'active'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if n > 0 {
+            sleeping = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(sleeping, "the migration reached its second statement");
+    running.abort();
+    let _ = running.await;
+    assert_eq!(t.status(id.as_str()).await["status"], "executing");
+
+    let mut restarted = restart(&t);
+    queue::requeue_unfinished(&restarted.app, &restarted.store)
+        .await
+        .unwrap();
+    let queued = restarted.jobs.try_recv().unwrap();
+    // The dead session may hold the database's advisory lock until PostgreSQL notices it is
+    // gone: the queue retries a busy job, as here (bounded).
+    let mut outcome = Outcome::Busy;
+    for _ in 0..40 {
+        outcome = run_job(&restarted.app, &queued).await.unwrap();
+        if outcome != Outcome::Busy {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(outcome, Outcome::Completed);
+    let status = t.status(id.as_str()).await;
+    assert_eq!(status["result"]["statements_executed"], 3, "{status}");
+    assert_eq!(
+        t.count("SELECT count(*) FROM autodb.migration_ledger")
+            .await,
+        1,
+        "applied exactly once"
+    );
+    assert_eq!(
+        t.count("SELECT count(*) FROM pg_class WHERE relname IN ('before_kill', 'after_kill')")
+            .await,
+        2
+    );
+}

@@ -11,7 +11,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let executor = autodb::lambda::Executor::from_env().await?;
     let executor = &executor;
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, lambda_runtime::Error>(executor.handle(event.payload).await)
+        let deadline = autodb::lambda::deadline(event.context.deadline);
+        Ok::<_, lambda_runtime::Error>(executor.handle(event.payload, deadline).await)
     }))
     .await
 }

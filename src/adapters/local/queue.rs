@@ -38,10 +38,15 @@ impl JobQueue for LocalQueue {
     }
 }
 
-/// Puts back every request a previous run of the process left unfinished.
+/// Puts back every request a previous run of the process left unfinished, and makes the
+/// ones it was running claimable at once: their executor died with that process, and waiting
+/// for its claim to expire would hold their connections for up to `claim_seconds`. (Were
+/// another process still running one, the PostgreSQL advisory lock makes the new attempt
+/// wait, and the ledger keeps it from applying twice.)
 pub async fn requeue_unfinished(app: &App, store: &SqliteStore) -> Result<usize, PortError> {
     let ids = store.unfinished_requests().await?;
     for id in &ids {
+        app.store.release_claim(id).await?;
         app.queue.enqueue(id).await?;
     }
     Ok(ids.len())
