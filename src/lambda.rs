@@ -23,7 +23,7 @@ use crate::api::error_chain;
 use crate::app::ports::SystemClock;
 use crate::app::{App, Settings};
 use crate::domain::RequestId;
-use crate::executor::{give_up, run_job_until};
+use crate::executor::{give_up, run_job_until, GaveUp};
 
 /// Receives after which a job is given up on (the queue's `maxReceiveCount`).
 pub const MAX_RECEIVES: u32 = 5;
@@ -177,9 +177,18 @@ pub async fn handle_dead_letters(app: &App, event: SqsEvent) -> SqsBatchResponse
             continue;
         };
         let reason = format!("the job was not completed after {MAX_RECEIVES} deliveries");
-        if let Err(err) = give_up(app, &id, &reason).await {
-            tracing::error!(request_id = %id, error = %error_chain(&err), "could not end a dead-lettered request");
-            failed.push(record.message_id.clone().unwrap_or_default());
+        match give_up(app, &id, &reason).await {
+            Ok(GaveUp::Ended) => {}
+            // An executor is still on it: look again after the visibility timeout, in case
+            // it dies too.
+            Ok(GaveUp::StillRunning) => {
+                tracing::info!(request_id = %id, "dead letter of a running job; retried later");
+                failed.push(record.message_id.clone().unwrap_or_default());
+            }
+            Err(err) => {
+                tracing::error!(request_id = %id, error = %error_chain(&err), "could not end a dead-lettered request");
+                failed.push(record.message_id.clone().unwrap_or_default());
+            }
         }
     }
     batch_response(failed)

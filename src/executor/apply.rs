@@ -108,10 +108,18 @@ pub(super) async fn apply(
 
 /// The result an earlier attempt recorded in the ledger, if the migration committed. `Err`
 /// says why the database could not be asked.
-pub(super) async fn ledger_result(
+/// What the target database says an earlier attempt applied: the ledger's result if the
+/// migration committed, else the statements recorded as applied by a split migration.
+pub(super) struct AppliedState {
+    pub ledger: Option<ExecutionResult>,
+    pub steps: Vec<i32>,
+}
+
+/// Reads [`AppliedState`]. `Err` says why the database could not be asked.
+pub(super) async fn applied_state(
     app: &App,
     request: &MigrationRequest,
-) -> Result<Option<ExecutionResult>, String> {
+) -> Result<AppliedState, String> {
     let connection = app
         .store
         .get_connection(&request.connection_id)
@@ -121,20 +129,37 @@ pub(super) async fn ledger_result(
     let client = crate::target::connect(app, &connection.secret_ref)
         .await
         .map_err(|e| e.to_string())??;
-    let row = client
-        .query_opt(
-            "SELECT result FROM autodb.migration_ledger WHERE request_id = $1",
-            &[&request.request_id.as_str()],
-        )
-        .await;
-    match row {
-        Ok(Some(row)) => serde_json::from_str(row.get::<_, &str>(0))
-            .map(Some)
-            .map_err(|e| format!("unreadable ledger row: {e}")),
-        Ok(None) => Ok(None),
-        // No ledger table: nothing was ever applied to this database by autodb.
+    let id = request.request_id.as_str();
+    let read = async {
+        let ledger = client
+            .query_opt(
+                "SELECT result FROM autodb.migration_ledger WHERE request_id = $1",
+                &[&id],
+            )
+            .await?;
+        let steps = client
+            .query(
+                "SELECT statement_index FROM autodb.migration_steps WHERE request_id = $1 \
+                 ORDER BY statement_index",
+                &[&id],
+            )
+            .await?;
+        Ok::<_, tokio_postgres::Error>((ledger, steps))
+    };
+    match read.await {
+        Ok((ledger, steps)) => Ok(AppliedState {
+            ledger: ledger
+                .map(|row| serde_json::from_str(row.get::<_, &str>(0)))
+                .transpose()
+                .map_err(|e| format!("unreadable ledger row: {e}"))?,
+            steps: steps.iter().map(|r| r.get(0)).collect(),
+        }),
+        // No ledger tables: nothing was ever applied to this database by autodb.
         Err(err) if err.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => {
-            Ok(None)
+            Ok(AppliedState {
+                ledger: None,
+                steps: vec![],
+            })
         }
         Err(err) => Err(crate::api::error_chain(&err)),
     }

@@ -23,7 +23,7 @@ use chrono::Duration;
 
 use crate::app::ports::{ClaimOutcome, Finish, PortError};
 use crate::app::App;
-use crate::domain::{ConnectionId, ExecutionError, RequestId, RequestStatus};
+use crate::domain::{ConnectionId, ExecutionError, MigrationRequest, RequestId, RequestStatus};
 
 /// What one run of a job came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,17 +77,24 @@ pub async fn run_job_until(
     let key = lock_key(app, &request.connection_id).await?;
     let lease = now + Duration::seconds(app.settings.lock_lease_seconds);
     if !app.store.renew_lock(&key, id, lease).await? {
-        // Our lease lapsed and another request took the connection: never apply now.
+        // Our lease lapsed and another request took the connection: never apply now. An
+        // earlier attempt may have committed before losing it (its status write lost): the
+        // database says which.
         let error = ExecutionError {
             code: "LOCK_LOST".into(),
-            message: "the connection lock expired before the migration started".into(),
+            message: "the connection lock expired before this attempt could start".into(),
             statement_index: None,
             sqlstate: None,
         };
+        let finish = verified(app, &request, error).await;
+        let outcome = match finish {
+            Finish::Completed(_) => Outcome::Completed,
+            Finish::Failed(_) => Outcome::Failed,
+        };
         app.store
-            .finish_request(id, &Finish::Failed(error), app.clock.now())
+            .finish_request(id, &finish, app.clock.now())
             .await?;
-        return Ok(Outcome::Failed);
+        return Ok(outcome);
     }
 
     // The heartbeat and the progress reporter never finish; `select!` ends them when the
@@ -128,42 +135,89 @@ pub async fn run_job_until(
             Outcome::Failed
         }
     };
-    app.store
-        .finish_request(id, &finish, app.clock.now())
-        .await?;
+    if let Err(err) = app.store.finish_request(id, &finish, app.clock.now()).await {
+        // The migration's outcome is in the target database (ledger, steps); only its status
+        // write was lost. Let the next delivery settle it at once, through the ledger.
+        if let Err(release) = app.store.release_claim(id).await {
+            tracing::warn!(error = %release, "could not release the claim");
+        }
+        return Err(err);
+    }
     app.store.release_lock(&key, id).await?;
     Ok(outcome)
 }
 
-/// Ends a request the queue gave up on (too many attempts) and frees its connection. If the
-/// ledger shows the migration committed (only the bookkeeping was lost), the request is
-/// completed with the recorded result; otherwise it fails. Does nothing to a finished request.
-pub async fn give_up(app: &App, id: &RequestId, reason: &str) -> Result<(), PortError> {
+/// What [`give_up`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GaveUp {
+    /// The request was ended (or had ended already) and its connection freed.
+    Ended,
+    /// An executor still holds a live claim on it: it was left to that executor. The caller
+    /// should look again later (a dead letter is retried), in case that executor dies too.
+    StillRunning,
+}
+
+/// Ends a request the queue gave up on (too many attempts, or dead-lettered) and frees its
+/// connection. The target database decides how it ends ([`verified`]): completed if the
+/// ledger shows it committed, else failed, saying which statements of a split migration
+/// stayed applied. Does nothing to a finished request, and never ends one that an executor
+/// is still running.
+pub async fn give_up(app: &App, id: &RequestId, reason: &str) -> Result<GaveUp, PortError> {
     let Some(request) = app.store.get_request(id).await? else {
-        return Ok(());
+        return Ok(GaveUp::Ended);
     };
     if request.status.is_terminal() {
-        return Ok(());
+        return Ok(GaveUp::Ended);
     }
-    let finish = match apply::ledger_result(app, &request).await {
-        Ok(Some(result)) => Finish::Completed(result),
-        checked => Finish::Failed(ExecutionError {
-            code: "RETRIES_EXHAUSTED".into(),
-            message: match checked {
-                Err(why) => {
-                    format!("{reason} (whether it was applied could not be checked: {why})")
-                }
-                _ => format!("{reason}; it was not applied"),
-            },
-            statement_index: None,
-            sqlstate: None,
-        }),
+    if request.status == RequestStatus::Executing
+        && request
+            .claim_until
+            .is_some_and(|until| until > app.clock.now())
+    {
+        return Ok(GaveUp::StillRunning);
+    }
+    let error = ExecutionError {
+        code: "RETRIES_EXHAUSTED".into(),
+        message: reason.to_string(),
+        statement_index: None,
+        sqlstate: None,
     };
+    let finish = verified(app, &request, error).await;
     app.store
         .finish_request(id, &finish, app.clock.now())
         .await?;
     let key = lock_key(app, &request.connection_id).await?;
-    app.store.release_lock(&key, id).await
+    app.store.release_lock(&key, id).await?;
+    Ok(GaveUp::Ended)
+}
+
+/// The end of a request that stops without an answer from its own attempt, as the target
+/// database has it: the ledger's result if the migration committed; otherwise `error`,
+/// whose message then says which statements stayed applied (a split migration), that
+/// nothing was — only once that was read — or that it could not be checked.
+async fn verified(app: &App, request: &MigrationRequest, mut error: ExecutionError) -> Finish {
+    match apply::applied_state(app, request).await {
+        Ok(state) => match state.ledger {
+            Some(result) => return Finish::Completed(result),
+            None if state.steps.is_empty() => {
+                error
+                    .message
+                    .push_str("; nothing was applied (checked in the database)");
+            }
+            None => {
+                let list: Vec<String> = state.steps.iter().map(|s| (s + 1).to_string()).collect();
+                error.message.push_str(&format!(
+                    "; statements {} were applied and remain (a migration split by \
+                     non-transactional statements)",
+                    list.join(", ")
+                ));
+            }
+        },
+        Err(why) => error.message.push_str(&format!(
+            "; whether anything was applied could not be checked: {why}"
+        )),
+    }
+    Finish::Failed(error)
 }
 
 /// The key of the lock a request of `connection` holds ([`crate::domain::Connection::lock_key`]).

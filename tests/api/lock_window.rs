@@ -166,7 +166,8 @@ async fn connections_are_reused_with_nothing_left_from_the_previous_job() {
     // The idle connection does not hold the advisory lock.
     let held: i64 = db
         .query_one(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid <> pg_backend_pid()",
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid <> pg_backend_pid()
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             &[],
         )
         .await

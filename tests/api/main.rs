@@ -4,6 +4,7 @@
 mod analysis;
 mod cli;
 mod contract;
+mod faults;
 mod helpers;
 mod lambda;
 mod local;

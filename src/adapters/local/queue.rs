@@ -16,7 +16,7 @@ use crate::api::error_chain;
 use crate::app::ports::{JobQueue, PortError};
 use crate::app::App;
 use crate::domain::RequestId;
-use crate::executor::{give_up, run_job};
+use crate::executor::{give_up, run_job, GaveUp};
 
 pub struct LocalQueue {
     tx: mpsc::UnboundedSender<RequestId>,
@@ -93,10 +93,15 @@ pub fn spawn_worker(
                 if *count >= MAX_ATTEMPTS {
                     errors.remove(&id);
                     let reason = format!("the job failed {MAX_ATTEMPTS} times");
-                    if let Err(err) = give_up(&app, &id, &reason).await {
-                        tracing::error!(request_id = %id, error = %error_chain(&err), "could not give up on the job");
+                    match give_up(&app, &id, &reason).await {
+                        // Another task still runs it: look again after the pause below.
+                        Ok(GaveUp::StillRunning) => {}
+                        Ok(GaveUp::Ended) => continue,
+                        Err(err) => {
+                            tracing::error!(request_id = %id, error = %error_chain(&err), "could not give up on the job");
+                            continue;
+                        }
                     }
-                    continue;
                 }
             }
             let app = Arc::clone(&app);

@@ -1,0 +1,288 @@
+//! Fault injection: the executor stopped or cut off at the points where a wrong answer is
+//! dangerous. For each, on both backends: the final status is right, the migration is
+//! applied exactly once (ledger, steps and data agree), and the connection is usable again.
+//!
+//! Faults are injected at the real seams: a store whose status writes are lost (wrapping the
+//! real SQLite or DynamoDB store), and runs cut off mid-statement by dropping their task,
+//! which closes their PostgreSQL connection as a killed process would.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use autodb::app::ports::{
+    BeginExecution, BeginOutcome, ClaimOutcome, Clock, Finish, PortError, Store,
+};
+use autodb::app::App;
+use autodb::domain::{Connection, ConnectionId, MigrationRequest, RequestId, SnapshotRecord};
+use autodb::executor::{give_up, run_job, GaveUp, Outcome};
+use axum::http::StatusCode;
+use chrono::{DateTime, Duration, Utc};
+
+use crate::helpers::{Backend, TestApp};
+
+/// The real store, except that the next `lose` status writes fail after reaching nothing —
+/// as when the process dies between COMMIT and the write, or the store is unreachable then.
+struct LoseStatusWrites {
+    inner: Arc<dyn Store>,
+    lose: AtomicU32,
+}
+
+#[async_trait]
+impl Store for LoseStatusWrites {
+    async fn put_connection(&self, c: &Connection) -> Result<(), PortError> {
+        self.inner.put_connection(c).await
+    }
+    async fn get_connection(&self, id: &ConnectionId) -> Result<Option<Connection>, PortError> {
+        self.inner.get_connection(id).await
+    }
+    async fn list_connections(&self) -> Result<Vec<Connection>, PortError> {
+        self.inner.list_connections().await
+    }
+    async fn put_snapshot(&self, s: &SnapshotRecord) -> Result<(), PortError> {
+        self.inner.put_snapshot(s).await
+    }
+    async fn latest_snapshot(
+        &self,
+        id: &ConnectionId,
+    ) -> Result<Option<SnapshotRecord>, PortError> {
+        self.inner.latest_snapshot(id).await
+    }
+    async fn put_api_key_hash(&self, h: &str) -> Result<(), PortError> {
+        self.inner.put_api_key_hash(h).await
+    }
+    async fn has_api_key_hash(&self, h: &str) -> Result<bool, PortError> {
+        self.inner.has_api_key_hash(h).await
+    }
+    async fn begin_execution(&self, b: &BeginExecution<'_>) -> Result<BeginOutcome, PortError> {
+        self.inner.begin_execution(b).await
+    }
+    async fn nonce_request(&self, nonce: &str) -> Result<Option<RequestId>, PortError> {
+        self.inner.nonce_request(nonce).await
+    }
+    async fn get_request(&self, id: &RequestId) -> Result<Option<MigrationRequest>, PortError> {
+        self.inner.get_request(id).await
+    }
+    async fn claim_request(
+        &self,
+        id: &RequestId,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<ClaimOutcome, PortError> {
+        self.inner.claim_request(id, now, until).await
+    }
+    async fn release_claim(&self, id: &RequestId) -> Result<(), PortError> {
+        self.inner.release_claim(id).await
+    }
+    async fn set_progress(&self, id: &RequestId, p: &str) -> Result<(), PortError> {
+        self.inner.set_progress(id, p).await
+    }
+    async fn finish_request(
+        &self,
+        id: &RequestId,
+        finish: &Finish,
+        now: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        let lost = self
+            .lose
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if lost {
+            return Err(PortError::unavailable(
+                "store",
+                "injected: status write lost",
+            ));
+        }
+        self.inner.finish_request(id, finish, now).await
+    }
+    async fn renew_lock(
+        &self,
+        key: &str,
+        request: &RequestId,
+        until: DateTime<Utc>,
+    ) -> Result<bool, PortError> {
+        self.inner.renew_lock(key, request, until).await
+    }
+    async fn release_lock(&self, key: &str, request: &RequestId) -> Result<(), PortError> {
+        self.inner.release_lock(key, request).await
+    }
+}
+
+/// The same application, over a store that loses the next `lose` status writes.
+fn losing_status_writes(t: &TestApp, lose: u32) -> App {
+    App::new(
+        Arc::new(LoseStatusWrites {
+            inner: Arc::clone(&t.app.store),
+            lose: AtomicU32::new(lose),
+        }),
+        Arc::clone(&t.app.queue),
+        Arc::clone(&t.app.secrets),
+        Arc::clone(&t.app.keys),
+        Arc::clone(&t.app.clock),
+        t.app.settings.clone(),
+    )
+}
+
+fn request_id(raw: &str) -> RequestId {
+    RequestId::parse(raw).unwrap()
+}
+
+async fn ledger_rows(t: &TestApp) -> i64 {
+    t.count("SELECT count(*) FROM autodb.migration_ledger")
+        .await
+}
+
+/// COMMIT succeeded, the status write was lost. The lock lease then lapsed and another
+/// migration took the connection. The request must end `completed` — from the ledger —
+/// not "failed, nothing was applied", which would invite a second application.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_whose_status_write_was_lost_ends_completed() {
+    for backend in [Backend::Local, Backend::Aws] {
+        let t = TestApp::spawn(backend).await;
+        let conn = t.connect().await;
+        let first = t.submit(&conn, "CREATE TABLE committed (id int);").await;
+        let faulty = losing_status_writes(&t, 1);
+        assert!(run_job(&faulty, &request_id(&first)).await.is_err());
+        assert_eq!(t.status(&first).await["status"], "executing");
+        assert_eq!(ledger_rows(&t).await, 1, "{backend:?}: committed");
+
+        // The lease lapses; another migration takes the connection.
+        t.clock
+            .advance(Duration::seconds(t.app.settings.lock_lease_seconds + 60));
+        let second = t.submit(&conn, "CREATE TABLE next_one (id int);").await;
+
+        // The first request is settled through the ledger, without re-applying.
+        assert_eq!(
+            run_job(&t.app, &request_id(&first)).await.unwrap(),
+            Outcome::Completed,
+            "{backend:?}"
+        );
+        let status = t.status(&first).await;
+        assert_eq!(status["status"], "completed", "{status}");
+        assert_eq!(
+            status["result"]["tables_added"],
+            serde_json::json!(["committed"])
+        );
+        assert_eq!(ledger_rows(&t).await, 1, "{backend:?}: applied once");
+        assert_eq!(
+            run_job(&t.app, &request_id(&second)).await.unwrap(),
+            Outcome::Completed
+        );
+    }
+}
+
+/// Status write lost, then redelivered at once: completes from the ledger, promptly (the
+/// failed attempt released its claim), and the connection is free afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_status_write_is_settled_by_the_next_delivery_at_once() {
+    for backend in [Backend::Local, Backend::Aws] {
+        let t = TestApp::spawn(backend).await;
+        let conn = t.connect().await;
+        let id = t.submit(&conn, "CREATE TABLE once (id int);").await;
+        let faulty = losing_status_writes(&t, 1);
+        assert!(run_job(&faulty, &request_id(&id)).await.is_err());
+        // No clock movement: the claim was given back.
+        assert_eq!(
+            run_job(&t.app, &request_id(&id)).await.unwrap(),
+            Outcome::Completed
+        );
+        assert_eq!(ledger_rows(&t).await, 1);
+        let sql = "CREATE TABLE after (id int);";
+        let token = t.approve(&conn, sql).await;
+        let (status, body) = t.execute(&token, sql, &conn).await;
+        assert_eq!(
+            status,
+            StatusCode::ACCEPTED,
+            "{backend:?}: connection free: {body}"
+        );
+    }
+}
+
+/// A dead letter for a job whose executor still holds a live claim is left to that executor;
+/// once the claim is over, the request is ended as the database says (here: nothing
+/// applied, and the message says that was checked).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_never_ends_a_request_an_executor_still_runs() {
+    for backend in [Backend::Local, Backend::Aws] {
+        let t = TestApp::spawn(backend).await;
+        let conn = t.connect().await;
+        let id = t.submit(&conn, "CREATE TABLE unfinished (id int);").await;
+        let now = t.clock.now();
+        t.app
+            .store
+            .claim_request(&request_id(&id), now, now + Duration::minutes(15))
+            .await
+            .unwrap();
+        assert_eq!(
+            give_up(&t.app, &request_id(&id), "dead-lettered")
+                .await
+                .unwrap(),
+            GaveUp::StillRunning
+        );
+        assert_eq!(t.status(&id).await["status"], "executing");
+
+        t.clock.advance(Duration::minutes(16));
+        assert_eq!(
+            give_up(&t.app, &request_id(&id), "dead-lettered")
+                .await
+                .unwrap(),
+            GaveUp::Ended
+        );
+        let status = t.status(&id).await;
+        assert_eq!(status["status"], "failed");
+        let message = status["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("nothing was applied (checked"),
+            "{message}"
+        );
+    }
+}
+
+/// A split migration cut off after its first segments committed, then given up on: the
+/// failure names the statements that stayed applied (read from `migration_steps`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_applied_split_migration_given_up_says_what_stayed_applied() {
+    let t = TestApp::spawn(Backend::Local).await;
+    let conn = t.connect().await;
+    let sql = "CREATE TABLE s1 (id int);\nCREATE INDEX CONCURRENTLY s1_id ON s1 (id);\nSELECT pg_sleep(5);";
+    let id = t.submit(&conn, sql).await;
+    let app = Arc::clone(&t.app);
+    let job = request_id(&id);
+    let running = tokio::spawn(async move { run_job(&app, &job).await });
+    let db = t.db().await;
+    let mut reached = false;
+    for _ in 0..100 {
+        let n: i64 = db
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%' AND state = 'active'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if n > 0 {
+            reached = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(reached);
+    running.abort();
+    let _ = running.await;
+
+    t.clock.advance(Duration::minutes(16));
+    assert_eq!(
+        give_up(&t.app, &request_id(&id), "the job was not completed")
+            .await
+            .unwrap(),
+        GaveUp::Ended
+    );
+    let status = t.status(&id).await;
+    assert_eq!(status["status"], "failed", "{status}");
+    let message = status["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("statements 1, 2 were applied and remain"),
+        "{message}"
+    );
+    assert_eq!(ledger_rows(&t).await, 0);
+}
