@@ -28,6 +28,10 @@ pub struct Settings {
     pub nonce_retention_seconds: i64,
     /// `lock_timeout` for migration statements.
     pub lock_timeout_ms: u64,
+    /// How long the executor keeps retrying a transaction whose locks were not granted within
+    /// `lock_timeout` (each attempt rolled back, retried after a jittered pause) before the
+    /// request fails with `LOCK_TIMEOUT`.
+    pub lock_retry_budget_ms: u64,
     /// `statement_timeout` for migration statements.
     pub statement_timeout_ms: u64,
     /// `idle_in_transaction_session_timeout` for the executor's session: if the executor dies
@@ -47,6 +51,7 @@ impl Default for Settings {
             claim_seconds: 900,
             nonce_retention_seconds: 7 * 24 * 3600,
             lock_timeout_ms: 5_000,
+            lock_retry_budget_ms: 60_000,
             statement_timeout_ms: 15 * 60 * 1000,
             idle_in_transaction_timeout_ms: 60 * 1000,
             secret_prefix: "autodb/connections/".into(),

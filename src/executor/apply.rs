@@ -267,33 +267,39 @@ async fn run_on(
     for (k, segment) in plan.segments.iter().enumerate() {
         let last = k + 1 == plan.segments.len();
         if segment.transactional {
-            let txn = client
-                .transaction()
-                .await
-                .map_err(pg("PREPARE_FAILED", None))?;
-            if run.before.is_none() {
-                run.before = Some(
-                    drift::checked_snapshot(app, request, &txn, &statements, check_drift).await?,
-                );
+            // A lock not granted within `lock_timeout` rolls the segment back; it is tried
+            // again after a jittered pause until the retry budget is spent. Each attempt
+            // queues the application's sessions behind it for at most one `lock_timeout`.
+            let retry_until = Instant::now()
+                + std::time::Duration::from_millis(app.settings.lock_retry_budget_ms);
+            let mut attempts = 0u32;
+            let done_segment = loop {
+                attempts += 1;
+                if k == 0 {
+                    // The drift check's locks went with the rolled-back attempt: check again.
+                    run.before = None;
+                }
+                match run
+                    .transaction(client, segment, last, check_drift, stepwise, &done)
+                    .await
+                {
+                    Ok(finish) => break finish,
+                    Err(stop) if is_lock_timeout(&stop) => {
+                        let pause = backoff(attempts);
+                        if Instant::now() + pause >= retry_until {
+                            return Err(lock_timeout(client, stop, attempts, run.statements).await);
+                        }
+                        run.progress(&format!(
+                            "Waiting for locks (attempt {attempts} timed out); retrying"
+                        ));
+                        tokio::time::sleep(pause).await;
+                    }
+                    Err(stop) => return Err(stop),
+                }
+            };
+            if let Some(finish) = done_segment {
+                return Ok(finish);
             }
-            for i in segment.statements.clone() {
-                run.statement(&txn, &statements[i], stepwise, true, &done)
-                    .await?;
-            }
-            if last {
-                // The lock window: from the end of the last statement to the acknowledged
-                // COMMIT, only what must be atomic with the migration happens — the scoped
-                // after-snapshot and ledger row, and one fencing call to the store.
-                let window = Instant::now();
-                let mut result = run.finish(&txn).await?;
-                run.fence().await?;
-                txn.commit().await.map_err(commit_error)?;
-                result.lock_window_ms = Some(elapsed_ms(window));
-                run.progress(&format!("Committed {} statements", run.sent));
-                return Ok(Finish::Completed(result));
-            }
-            run.fence().await?;
-            txn.commit().await.map_err(commit_error)?;
         } else {
             if run.before.is_none() {
                 // The check and its locks need a transaction of their own here.
@@ -338,6 +344,48 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
+    /// One attempt at a transactional segment: its statements, and for the last segment the
+    /// ledger row, in one transaction that commits. `Some` is the migration's end.
+    async fn transaction(
+        &mut self,
+        client: &mut tokio_postgres::Client,
+        segment: &autodb_core::sql::Segment,
+        last: bool,
+        check_drift: bool,
+        stepwise: bool,
+        done: &HashSet<i32>,
+    ) -> Result<Option<Finish>, Stop> {
+        let txn = client
+            .transaction()
+            .await
+            .map_err(pg("PREPARE_FAILED", None))?;
+        if self.before.is_none() {
+            self.before = Some(
+                drift::checked_snapshot(self.app, self.request, &txn, self.statements, check_drift)
+                    .await?,
+            );
+        }
+        for i in segment.statements.clone() {
+            self.statement(&txn, &self.statements[i], stepwise, true, done)
+                .await?;
+        }
+        if last {
+            // The lock window: from the end of the last statement to the acknowledged
+            // COMMIT, only what must be atomic with the migration happens — the scoped
+            // after-snapshot and ledger row, and one fencing call to the store.
+            let window = Instant::now();
+            let mut result = self.finish(&txn).await?;
+            self.fence().await?;
+            txn.commit().await.map_err(commit_error)?;
+            result.lock_window_ms = Some(elapsed_ms(window));
+            self.progress(&format!("Committed {} statements", self.sent));
+            return Ok(Some(Finish::Completed(result)));
+        }
+        self.fence().await?;
+        txn.commit().await.map_err(commit_error)?;
+        Ok(None)
+    }
+
     /// Progress goes to a reporter task (`super::report_progress`) and never waits for the
     /// store: a slow or failing store must neither lengthen a lock window nor roll back a
     /// migration.
@@ -441,6 +489,84 @@ impl Run<'_> {
         }
         Err(failed("LOCK_LOST", message))
     }
+}
+
+fn is_lock_timeout(stop: &Stop) -> bool {
+    matches!(stop, Stop::Finish(Finish::Failed(e)) if e.sqlstate.as_deref() == Some("55P03"))
+}
+
+/// 200 ms doubling per attempt up to 5 s, each pause drawn between half and all of it, so
+/// that retries do not line up with the sessions they wait for.
+fn backoff(attempt: u32) -> std::time::Duration {
+    use rand::Rng;
+    let full = (200u64 << attempt.saturating_sub(1).min(5)).min(5_000);
+    std::time::Duration::from_millis(rand::thread_rng().gen_range(full / 2..=full))
+}
+
+/// The end of a migration whose locks were not granted within the retry budget: what it
+/// waited for, and who held it.
+async fn lock_timeout(
+    client: &tokio_postgres::Client,
+    stop: Stop,
+    attempts: u32,
+    statements: &[ParsedStatement],
+) -> Stop {
+    let Stop::Finish(Finish::Failed(mut error)) = stop else {
+        return stop;
+    };
+    let names = autodb_analysis::scope::scope(statements, None);
+    let (schemas, relations): (Vec<&str>, Vec<&str>) = names
+        .iter()
+        .map(|n| n.split_once('.').unwrap_or(("public", n.as_str())))
+        .unzip();
+    let blockers = client
+        .query(
+            "SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.state, ''),
+                    coalesce(extract(epoch FROM now() - coalesce(a.xact_start, a.query_start)), 0)::bigint,
+                    left(coalesce(a.query, ''), 80)
+               FROM pg_stat_activity a
+              WHERE a.pid <> pg_backend_pid() AND a.pid IN (
+                    SELECT l.pid FROM pg_locks l
+                      JOIN pg_class c ON c.oid = l.relation
+                      JOIN pg_namespace n ON n.oid = c.relnamespace
+                      JOIN unnest($1::text[], $2::text[]) AS s(nsp, rel)
+                        ON s.nsp = n.nspname AND s.rel = c.relname
+                     WHERE l.granted)
+              ORDER BY a.pid",
+            &[&schemas, &relations],
+        )
+        .await
+        .map(|rows| {
+            rows.iter()
+                .map(|r| {
+                    format!(
+                        "pid {} ({}, {} for {} s: {})",
+                        r.get::<_, i32>(0),
+                        match r.get::<_, String>(1) {
+                            app if app.is_empty() => "no application name".to_string(),
+                            app => format!("application `{app}`"),
+                        },
+                        r.get::<_, String>(2),
+                        r.get::<_, i64>(3),
+                        r.get::<_, String>(4)
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    error.code = "LOCK_TIMEOUT".into();
+    error.message = format!(
+        "the migration's locks were not granted within lock_timeout in {attempts} attempts \
+         ({}); the transaction was rolled back each time. Blocking sessions: {}. Retry when \
+         they end, or raise the retry budget",
+        error.message,
+        if blockers.is_empty() {
+            "none left by the time of this report".to_string()
+        } else {
+            blockers.join("; ")
+        }
+    );
+    Stop::Finish(Finish::Failed(error))
 }
 
 fn elapsed_ms(since: Instant) -> u64 {

@@ -3,6 +3,7 @@
 
 mod analysis;
 mod cli;
+mod contention;
 mod contract;
 mod faults;
 mod helpers;

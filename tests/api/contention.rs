@@ -1,0 +1,121 @@
+//! Lock acquisition as trusted migration runners do it: a short `lock_timeout`, retried with
+//! jittered backoff up to a budget, so the application's sessions never queue behind a
+//! waiting migration for longer than one `lock_timeout`.
+
+use std::sync::Arc;
+
+use autodb::app::{App, Settings};
+use autodb::domain::RequestId;
+use autodb::executor::{run_job, Outcome};
+
+use crate::helpers::{Backend, TestApp};
+
+const LOCK_TIMEOUT_MS: u64 = 200;
+
+/// `t`'s application with a short lock timeout and the given retry budget.
+fn patient(t: &TestApp, budget_ms: u64) -> Arc<App> {
+    Arc::new(App::new(
+        Arc::clone(&t.app.store),
+        Arc::clone(&t.app.queue),
+        Arc::clone(&t.app.secrets),
+        Arc::clone(&t.app.keys),
+        Arc::clone(&t.app.clock),
+        Settings {
+            lock_timeout_ms: LOCK_TIMEOUT_MS,
+            lock_retry_budget_ms: budget_ms,
+            ..t.app.settings.clone()
+        },
+    ))
+}
+
+async fn setup() -> (TestApp, String) {
+    let t = TestApp::spawn(Backend::Local).await;
+    t.db()
+        .await
+        .batch_execute("CREATE TABLE hot (id int); INSERT INTO hot SELECT generate_series(1, 100)")
+        .await
+        .unwrap();
+    let conn = t.connect().await;
+    (t, conn)
+}
+
+/// A session that holds ACCESS SHARE on `hot` until told to finish.
+async fn long_reader(t: &TestApp) -> tokio_postgres::Client {
+    let reader = t.db().await;
+    reader
+        .batch_execute("SET application_name = 'long-reader'; BEGIN; SELECT count(*) FROM hot")
+        .await
+        .unwrap();
+    reader
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_migration_retries_until_the_reader_ends_and_readers_never_queue_long() {
+    let (t, conn) = setup().await;
+    let id = t
+        .submit(&conn, "ALTER TABLE hot ADD COLUMN note text;")
+        .await;
+    let reader = long_reader(&t).await;
+    let app = patient(&t, 30_000);
+    let job = RequestId::parse(&id).unwrap();
+    let running = tokio::spawn({
+        let app = Arc::clone(&app);
+        async move { run_job(&app, &job).await }
+    });
+
+    // The application keeps reading `hot` while the migration waits. A reader that queued
+    // behind the waiting ALTER for longer than a few lock timeouts would be cancelled by its
+    // own statement_timeout.
+    let app_reader = t.db().await;
+    app_reader
+        .batch_execute(&format!("SET statement_timeout = {}", 3 * LOCK_TIMEOUT_MS))
+        .await
+        .unwrap();
+    let mut reads = 0;
+    while reads < 20 {
+        app_reader
+            .query_one("SELECT count(*) FROM hot", &[])
+            .await
+            .expect("an application read is never held longer than one lock_timeout");
+        reads += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    reader.batch_execute("COMMIT").await.unwrap();
+
+    assert_eq!(running.await.unwrap().unwrap(), Outcome::Completed);
+    let status = t.status(&id).await;
+    assert_eq!(
+        status["result"]["columns_added"][0]["column"], "note",
+        "{status}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_never_ends_fails_the_migration_naming_it() {
+    let (t, conn) = setup().await;
+    let id = t
+        .submit(&conn, "ALTER TABLE hot ADD COLUMN note text;")
+        .await;
+    let reader = long_reader(&t).await;
+    let app = patient(&t, 1_500);
+    assert_eq!(
+        run_job(&app, &RequestId::parse(&id).unwrap())
+            .await
+            .unwrap(),
+        Outcome::Failed
+    );
+    let status = t.status(&id).await;
+    assert_eq!(status["error"]["code"], "LOCK_TIMEOUT", "{status}");
+    assert_eq!(status["error"]["sqlstate"], "55P03");
+    let message = status["error"]["message"].as_str().unwrap();
+    assert!(message.contains("application `long-reader`"), "{message}");
+    assert!(message.contains("idle in transaction"), "{message}");
+    assert!(message.contains("SELECT count(*) FROM hot"), "{message}");
+    assert!(!message.contains(" 1 attempts"), "it retried: {message}");
+    assert_eq!(
+        t.count("SELECT count(*) FROM information_schema.columns WHERE table_name = 'hot' AND column_name = 'note'")
+            .await,
+        0
+    );
+    reader.batch_execute("ROLLBACK").await.unwrap();
+}
