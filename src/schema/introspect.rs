@@ -91,6 +91,14 @@ async fn read(
     only: Option<Vec<u32>>,
 ) -> Result<SchemaSnapshot, tokio_postgres::Error> {
     let scoped = only.is_some();
+    // The scoped filter is a plain `oid = ANY(…)`, which PostgreSQL answers from pg_class's
+    // oid index; an "or no filter" form would scan the whole catalog every time.
+    let scope_oids = only.unwrap_or_default();
+    let (class_filter, view_filter) = if scoped {
+        ("AND c.oid = ANY($1)", "AND v.oid = ANY($1)")
+    } else {
+        ("AND cardinality($1::oid[]) = 0", "AND cardinality($1::oid[]) = 0")
+    };
     // Exact sizes open each relation, a lock that waits behind any ACCESS EXCLUSIVE (a
     // migration running elsewhere would hang the snapshot). The scoped snapshot, taken
     // inside a migration, always uses the catalog's page counts; the full one measures
@@ -133,9 +141,9 @@ async fn read(
                           WHERE i.inhrelid = c.oid AND c.relispartition)
                    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                   WHERE c.relkind IN ('r', 'p', 'f') AND {USER_SCHEMAS}
-                    AND ($1::oid[] IS NULL OR c.oid = ANY($1))"
+                    {class_filter}"
             ),
-            &[&only],
+            &[&scope_oids],
         )
         .await?;
     for row in table_rows {
@@ -266,9 +274,9 @@ async fn read(
                                WHERE rw.ev_class = v.oid AND r.oid <> v.oid)
                    FROM pg_class v JOIN pg_namespace n ON n.oid = v.relnamespace
                   WHERE v.relkind IN ('v', 'm') AND {USER_SCHEMAS}
-                    AND ($1::oid[] IS NULL OR v.oid = ANY($1))"
+                    {view_filter}"
             ),
-            &[&only],
+            &[&scope_oids],
         )
         .await?
         .iter()
