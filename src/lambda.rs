@@ -201,29 +201,25 @@ pub fn deadline(epoch_ms: u64) -> Option<chrono::DateTime<chrono::Utc>> {
         .and_then(chrono::DateTime::from_timestamp_millis)
 }
 
-/// How long after an invocation's deadline its claims stay: Lambda stops the invocation at
-/// its deadline, and by then plus this margin any COMMIT it sent has been answered.
-pub const CLAIM_MARGIN_SECONDS: i64 = 30;
+pub use crate::executor::CLAIM_MARGIN_SECONDS;
 
 /// Handles one SQS batch. A record whose job should run again is reported as a batch item
 /// failure (SQS redelivers it after the visibility timeout); on its last receive the request
 /// is marked failed instead of being retried forever.
 ///
-/// `deadline` is the invocation's (Lambda's context); each job's claim lasts until then plus
-/// [`CLAIM_MARGIN_SECONDS`], after which a redelivery may take it over. Without one (tests,
-/// replays), the claim lasts `Settings::claim_seconds`.
+/// `deadline` is the invocation's (Lambda's context): no statement runs past it, and each
+/// job's claim lasts until then plus [`CLAIM_MARGIN_SECONDS`], after which a redelivery may
+/// take it over. Without one (tests, replays), the attempt has `Settings::claim_seconds`.
 pub async fn handle_sqs(
     app: &App,
     event: SqsEvent,
     deadline: Option<chrono::DateTime<chrono::Utc>>,
 ) -> SqsBatchResponse {
-    let claim_until = deadline.map_or_else(
-        || app.clock.now() + chrono::Duration::seconds(app.settings.claim_seconds),
-        |d| d + chrono::Duration::seconds(CLAIM_MARGIN_SECONDS),
-    );
+    let deadline = deadline
+        .unwrap_or_else(|| app.clock.now() + chrono::Duration::seconds(app.settings.claim_seconds));
     let mut failures = Vec::new();
     for record in event.records {
-        if !handle_record(app, &record, claim_until).await {
+        if !handle_record(app, &record, deadline).await {
             failures.push(record.message_id.clone().unwrap_or_default());
         }
     }
@@ -234,7 +230,7 @@ pub async fn handle_sqs(
 async fn handle_record(
     app: &App,
     record: &SqsMessage,
-    claim_until: chrono::DateTime<chrono::Utc>,
+    deadline: chrono::DateTime<chrono::Utc>,
 ) -> bool {
     let Some(id) = job_id(record) else {
         // Retrying a message that can never be read only delays the DLQ.
@@ -246,7 +242,7 @@ async fn handle_record(
         .get("ApproximateReceiveCount")
         .and_then(|c| c.parse().ok())
         .unwrap_or(1);
-    let retry = match run_job_until(app, &id, claim_until).await {
+    let retry = match run_job_until(app, &id, deadline).await {
         Ok(outcome) => outcome.should_retry(),
         Err(err) => {
             tracing::error!(request_id = %id, error = %error_chain(&err), "job failed");

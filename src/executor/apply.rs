@@ -98,8 +98,9 @@ pub(super) async fn apply(
     request: &MigrationRequest,
     lock_key: &str,
     progress: &tokio::sync::watch::Sender<String>,
+    deadline: chrono::DateTime<chrono::Utc>,
 ) -> Result<Applied, PortError> {
-    match run(app, request, lock_key, progress).await {
+    match run(app, request, lock_key, progress, deadline).await {
         Ok(finish) | Err(Stop::Finish(finish)) => Ok(Applied::Done(finish)),
         Err(Stop::Busy) => Ok(Applied::DatabaseBusy),
         Err(Stop::Port(err)) => Err(err),
@@ -170,6 +171,7 @@ async fn run(
     request: &MigrationRequest,
     lock_key: &str,
     progress: &tokio::sync::watch::Sender<String>,
+    deadline: chrono::DateTime<chrono::Utc>,
 ) -> Result<Finish, Stop> {
     let Some(connection) = app.store.get_connection(&request.connection_id).await? else {
         return Err(failed("CONNECTION_NOT_FOUND", "the connection was removed"));
@@ -178,7 +180,7 @@ async fn run(
     let mut client = crate::target::checkout(app, reference)
         .await?
         .map_err(|message| failed("CONNECTION_FAILED", message))?;
-    let outcome = run_on(app, request, lock_key, progress, &mut client).await;
+    let outcome = run_on(app, request, lock_key, progress, deadline, &mut client).await;
     // A run that ended without an answer leaves the session in an unknown state: close it.
     if !matches!(outcome, Err(Stop::Port(_))) {
         app.targets.give_back(reference, client).await;
@@ -191,10 +193,11 @@ async fn run_on(
     request: &MigrationRequest,
     lock_key: &str,
     progress: &tokio::sync::watch::Sender<String>,
+    deadline: chrono::DateTime<chrono::Utc>,
     client: &mut tokio_postgres::Client,
 ) -> Result<Finish, Stop> {
     let id = request.request_id.as_str();
-    let guard = session::prepare(app, client).await?;
+    let guard = session::prepare(app, client, deadline).await?;
     client
         .batch_execute(LEDGER_DDL)
         .await
@@ -415,6 +418,17 @@ impl Run<'_> {
         // server read as two would be an error, never two statements.
         if let Err(err) = client.execute(statement.sql.as_str(), &[]).await {
             let mut error = pg_error("STATEMENT_FAILED", Some(index), &err);
+            if error.sqlstate.as_deref() == Some("57014") {
+                // Cut off by statement_timeout (or this attempt's deadline): running it again
+                // would hold its locks just as long, and be cut off again.
+                error.code = "STATEMENT_TIMEOUT".into();
+                error.message = format!(
+                    "{}: the statement ran past the executor's time limit and was rolled \
+                     back; split the migration so that each part finishes in time, or raise \
+                     statement_timeout",
+                    error.message
+                );
+            }
             if self.committed > 0 {
                 error.message = format!(
                     "{}; statements 1 to {} were committed before it and remain applied \

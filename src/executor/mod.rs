@@ -49,19 +49,25 @@ impl Outcome {
 /// Runs one job to its end. `Err` means a backing service failed and the job should be
 /// retried; a migration that PostgreSQL rejects is `Ok(Outcome::Failed)`.
 pub async fn run_job(app: &App, id: &RequestId) -> Result<Outcome, PortError> {
-    let claim_until = app.clock.now() + Duration::seconds(app.settings.claim_seconds);
-    run_job_until(app, id, claim_until).await
+    let deadline = app.clock.now() + Duration::seconds(app.settings.claim_seconds);
+    run_job_until(app, id, deadline).await
 }
 
-/// [`run_job`], claiming the request until `claim_until`: on Lambda, the invocation's
-/// deadline plus a margin, so a redelivery can take over work a killed invocation left as
-/// soon as that invocation is certainly gone, not after a fixed 15 minutes.
+/// How long after an attempt's deadline its claim stays: by then the attempt is certainly
+/// gone (Lambda stops an invocation at its deadline) and any COMMIT it sent was answered.
+pub const CLAIM_MARGIN_SECONDS: i64 = 30;
+
+/// [`run_job`] for an attempt that must be over by `deadline` (on Lambda, the invocation's).
+/// No statement runs past it (`statement_timeout` is capped by the time left), and the
+/// request is claimed until it plus [`CLAIM_MARGIN_SECONDS`], so a redelivery can take over
+/// what a killed attempt left as soon as that attempt is certainly gone.
 #[tracing::instrument(skip_all, fields(request_id = %id))]
 pub async fn run_job_until(
     app: &App,
     id: &RequestId,
-    claim_until: chrono::DateTime<chrono::Utc>,
+    deadline: chrono::DateTime<chrono::Utc>,
 ) -> Result<Outcome, PortError> {
+    let claim_until = deadline + Duration::seconds(CLAIM_MARGIN_SECONDS);
     let now = app.clock.now();
     let request = match app.store.claim_request(id, now, claim_until).await? {
         ClaimOutcome::Claimed(request) => request,
@@ -101,7 +107,7 @@ pub async fn run_job_until(
     // migration does.
     let (progress, updates) = tokio::sync::watch::channel(String::new());
     let applied = tokio::select! {
-        applied = apply::apply(app, &request, &key, &progress) => applied,
+        applied = apply::apply(app, &request, &key, &progress, deadline) => applied,
         never = heartbeat(app, &key, id) => match never {},
         never = report_progress(app, id, updates) => match never {},
     };

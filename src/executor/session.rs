@@ -21,6 +21,11 @@ use crate::domain::ExecutionError;
 /// The advisory lock every autodb executor takes on a target database ("autodb" + 1).
 pub const ADVISORY_KEY: i64 = 0x6175_746f_6462_0001;
 
+/// Kept free at the end of an attempt for the ledger row, COMMIT and the status write.
+const DEADLINE_MARGIN_SECONDS: i64 = 20;
+/// An attempt with less time than this left starts nothing.
+const MIN_STATEMENT_MS: i64 = 1_000;
+
 /// What the session must still look like after every statement.
 #[derive(Debug, Clone)]
 pub(super) struct Guard {
@@ -40,7 +45,24 @@ const STATE: &str = "SELECT
               AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = $1)";
 
 /// Session settings and the advisory lock. `Busy` when another executor holds the lock.
-pub(super) async fn prepare(app: &App, client: &Client) -> Result<Guard, Stop> {
+/// `deadline` bounds this attempt (Lambda: the invocation's end; locally: the claim): no
+/// statement may run past it, so `statement_timeout` is the smaller of the setting and the
+/// time left, less a margin for the bookkeeping after the last statement.
+pub(super) async fn prepare(
+    app: &App,
+    client: &Client,
+    deadline: chrono::DateTime<chrono::Utc>,
+) -> Result<Guard, Stop> {
+    let left_ms = (deadline - app.clock.now() - chrono::Duration::seconds(DEADLINE_MARGIN_SECONDS))
+        .num_milliseconds();
+    if left_ms < MIN_STATEMENT_MS {
+        // Not enough time left to start anything: the next attempt starts fresh.
+        return Err(Stop::Busy);
+    }
+    let statement_timeout_ms = app
+        .settings
+        .statement_timeout_ms
+        .min(u64::try_from(left_ms).unwrap_or(0));
     let version: i32 = client
         .query_one("SELECT current_setting('server_version_num')::int", &[])
         .await
@@ -50,7 +72,7 @@ pub(super) async fn prepare(app: &App, client: &Client) -> Result<Guard, Stop> {
         "SET lock_timeout = {}; SET statement_timeout = {}; \
          SET idle_in_transaction_session_timeout = {}; SET application_name = 'autodb'",
         app.settings.lock_timeout_ms,
-        app.settings.statement_timeout_ms,
+        statement_timeout_ms,
         app.settings.idle_in_transaction_timeout_ms
     );
     // PostgreSQL 14+ can notice a vanished client while a statement runs: a killed executor's

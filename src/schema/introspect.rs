@@ -97,7 +97,10 @@ async fn read(
     let (class_filter, view_filter) = if scoped {
         ("AND c.oid = ANY($1)", "AND v.oid = ANY($1)")
     } else {
-        ("AND cardinality($1::oid[]) = 0", "AND cardinality($1::oid[]) = 0")
+        (
+            "AND cardinality($1::oid[]) = 0",
+            "AND cardinality($1::oid[]) = 0",
+        )
     };
     // Exact sizes open each relation, a lock that waits behind any ACCESS EXCLUSIVE (a
     // migration running elsewhere would hang the snapshot). The scoped snapshot, taken

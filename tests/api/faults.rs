@@ -286,3 +286,48 @@ async fn a_half_applied_split_migration_given_up_says_what_stayed_applied() {
     );
     assert_eq!(ledger_rows(&t).await, 0);
 }
+
+/// An attempt knows its deadline: it starts nothing it has no time for, and a statement that
+/// would run past it is cut off as a terminal STATEMENT_TIMEOUT with advice, not retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_never_runs_past_its_deadline() {
+    let t = TestApp::spawn(Backend::Local).await;
+    let conn = t.connect().await;
+    let id = t
+        .submit(&conn, "CREATE TABLE slow (id int);\nSELECT pg_sleep(10);")
+        .await;
+    let job = request_id(&id);
+    // 20 s are kept for bookkeeping: with 20.5 s left there is no time to start.
+    let too_late = t.clock.now() + Duration::milliseconds(20_500);
+    assert_eq!(
+        autodb::executor::run_job_until(&t.app, &job, too_late)
+            .await
+            .unwrap(),
+        Outcome::Busy
+    );
+    assert_eq!(
+        t.count("SELECT count(*) FROM pg_class WHERE relname = 'slow'")
+            .await,
+        0
+    );
+    // With 21.5 s left, statements get 1.5 s: the sleep is cut off.
+    let soon = t.clock.now() + Duration::milliseconds(21_500);
+    assert_eq!(
+        autodb::executor::run_job_until(&t.app, &job, soon)
+            .await
+            .unwrap(),
+        Outcome::Failed
+    );
+    let status = t.status(&id).await;
+    assert_eq!(status["error"]["code"], "STATEMENT_TIMEOUT", "{status}");
+    assert_eq!(status["error"]["statement_index"], 1);
+    assert!(status["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("split the migration"));
+    assert_eq!(
+        t.count("SELECT count(*) FROM pg_class WHERE relname = 'slow'")
+            .await,
+        0
+    );
+}
