@@ -57,8 +57,16 @@ pub async fn execute(app: &App, cmd: ExecuteCommand) -> Result<Accepted, AppErro
     };
     match app.store.begin_execution(&begin).await? {
         BeginOutcome::Created => {
-            // If this fails the request stays pending; a replay of the token re-sends it.
-            app.queue.enqueue(&request.request_id).await?;
+            // The token is consumed and the request exists: the caller must get its id even if
+            // the queue is down. A replay of the token re-sends it (and a request that waits
+            // past `request_expiry_seconds` expires instead of running late).
+            if let Err(err) = app.queue.enqueue(&request.request_id).await {
+                tracing::error!(
+                    request_id = %request.request_id,
+                    error = %crate::api::error_chain(&err),
+                    "could not queue the request; a replay of its token will"
+                );
+            }
             Ok(Accepted {
                 request_id: request.request_id,
                 status: RequestStatus::Pending,
@@ -78,7 +86,9 @@ async fn replay(app: &App, id: RequestId) -> Result<Accepted, AppError> {
         .await?
         .ok_or(AppError::NotFound("request"))?;
     if request.status == RequestStatus::Pending {
-        app.queue.enqueue(&id).await?;
+        if let Err(err) = app.queue.enqueue(&id).await {
+            tracing::error!(request_id = %id, error = %crate::api::error_chain(&err), "could not re-queue the request");
+        }
     }
     Ok(Accepted {
         request_id: id,

@@ -24,6 +24,9 @@ pub struct Settings {
     pub lock_lease_seconds: i64,
     /// How long an executor owns an `executing` request before another may take it over.
     pub claim_seconds: i64,
+    /// How long a request may wait to start before it expires (`EXPIRED`) instead of
+    /// running: by default the token lifetime.
+    pub request_expiry_seconds: i64,
     /// How long a consumed nonce is remembered (replays within it return the same request).
     pub nonce_retention_seconds: i64,
     /// `lock_timeout` for migration statements.
@@ -49,6 +52,7 @@ impl Default for Settings {
             token_ttl_seconds: 3600,
             lock_lease_seconds: 900,
             claim_seconds: 900,
+            request_expiry_seconds: 3600,
             nonce_retention_seconds: 7 * 24 * 3600,
             lock_timeout_ms: 5_000,
             lock_retry_budget_ms: 60_000,

@@ -81,6 +81,14 @@ pub async fn run_job_until(
         ClaimOutcome::Missing => return Ok(Outcome::Missing),
     };
     let key = lock_key(app, &request.connection_id).await?;
+    // A request that did not start within its bound (a lost queue message replayed days
+    // later, an enqueue that failed) never starts: the schema and the people who approved it
+    // have moved on. One that applied something already is finished instead.
+    if now - request.created_at > Duration::seconds(app.settings.request_expiry_seconds) {
+        if let Some(outcome) = expire(app, &request, &key).await? {
+            return Ok(outcome);
+        }
+    }
     let lease = now + Duration::seconds(app.settings.lock_lease_seconds);
     if !app.store.renew_lock(&key, id, lease).await? {
         // Our lease lapsed and another request took the connection: never apply now. An
@@ -151,6 +159,40 @@ pub async fn run_job_until(
     }
     app.store.release_lock(&key, id).await?;
     Ok(outcome)
+}
+
+/// Ends a request past its start bound, unless the database shows an earlier attempt applied
+/// part of it (a split migration): that one is resumed (`None`).
+async fn expire(
+    app: &App,
+    request: &MigrationRequest,
+    key: &str,
+) -> Result<Option<Outcome>, PortError> {
+    let id = &request.request_id;
+    let state = apply::applied_state(app, request).await;
+    if matches!(&state, Ok(s) if s.ledger.is_none() && !s.steps.is_empty()) {
+        return Ok(None);
+    }
+    let error = ExecutionError {
+        code: "EXPIRED".into(),
+        message: format!(
+            "the request did not start within {} s of its creation; analyze and approve the \
+             migration again",
+            app.settings.request_expiry_seconds
+        ),
+        statement_index: None,
+        sqlstate: None,
+    };
+    let finish = verified(app, request, error).await;
+    let outcome = match finish {
+        Finish::Completed(_) => Outcome::Completed,
+        Finish::Failed(_) => Outcome::Failed,
+    };
+    app.store
+        .finish_request(id, &finish, app.clock.now())
+        .await?;
+    app.store.release_lock(key, id).await?;
+    Ok(Some(outcome))
 }
 
 /// What [`give_up`] did.

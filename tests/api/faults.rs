@@ -331,3 +331,46 @@ async fn an_attempt_never_runs_past_its_deadline() {
         0
     );
 }
+
+/// A request that did not start within its bound never starts: it expires, frees its
+/// connection, and a replay of its token returns it, failed, without running it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_never_started_expires_instead_of_running_late() {
+    for backend in [Backend::Local, Backend::Aws] {
+        let t = TestApp::spawn(backend).await;
+        let conn = t.connect().await;
+        let sql = "CREATE TABLE too_late (id int);";
+        let token = t.approve(&conn, sql).await;
+        let (status, body) = t.execute(&token, sql, &conn).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        let id = body["data"]["request_id"].as_str().unwrap().to_string();
+        // The queue lost the job; an hour and a bit later it surfaces.
+        t.clock.advance(Duration::seconds(
+            t.app.settings.request_expiry_seconds + 60,
+        ));
+        assert_eq!(
+            run_job(&t.app, &request_id(&id)).await.unwrap(),
+            Outcome::Failed
+        );
+        let status = t.status(&id).await;
+        assert_eq!(status["error"]["code"], "EXPIRED", "{backend:?}: {status}");
+        assert!(status["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was applied (checked"));
+        assert_eq!(
+            t.count("SELECT count(*) FROM pg_class WHERE relname = 'too_late'")
+                .await,
+            0
+        );
+        // The replay returns the same, failed request and runs nothing.
+        let (status, replay) = t.execute(&token, sql, &conn).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{replay}");
+        assert_eq!(replay["data"]["request_id"], id.as_str());
+        assert_eq!(replay["data"]["status"], "failed");
+        // The connection is free.
+        let next = "CREATE TABLE in_time (id int);";
+        let token = t.approve(&conn, next).await;
+        assert_eq!(t.execute(&token, next, &conn).await.0, StatusCode::ACCEPTED);
+    }
+}

@@ -5,7 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 
 use autodb::adapters::local::{queue, service};
-use autodb::app::ports::{Clock, SystemClock};
+use autodb::app::ports::Clock;
 use autodb::executor::{run_job, Outcome};
 use axum::http::StatusCode;
 
@@ -23,9 +23,7 @@ async fn pending_requests_survive_a_restart() {
 
     // A second process on the same data directory, as after a crash: the first one's queue
     // (in memory) is gone, the request is in the store.
-    let dir = t.data_dir().expect("local backend has a data dir");
-    let mut restarted =
-        service::open(&dir, settings(), Arc::new(SystemClock) as Arc<dyn Clock>).unwrap();
+    let mut restarted = restart(&t);
     assert_eq!(
         queue::requeue_unfinished(&restarted.app, &restarted.store)
             .await

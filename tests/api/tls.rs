@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use autodb::adapters::local::service;
-use autodb::app::ports::{Clock, SystemClock};
+use autodb::app::ports::Clock;
 use autodb::domain::RequestId;
 use autodb::executor::{run_job, Outcome};
 use serde_json::{json, Value};
@@ -131,7 +131,7 @@ async fn a_certificate_refused_at_execution_fails_the_request() {
     let dir = t.data_dir().unwrap();
     let mut executor = settings();
     executor.secret_prefix = t.app.settings.secret_prefix.clone();
-    let fresh = service::open(&dir, executor, Arc::new(SystemClock) as Arc<dyn Clock>).unwrap();
+    let fresh = service::open(&dir, executor, t.clock.clone() as Arc<dyn Clock>).unwrap();
     let outcome = run_job(&fresh.app, &RequestId::parse(id).unwrap())
         .await
         .unwrap();
