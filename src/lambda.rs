@@ -62,8 +62,10 @@ impl LambdaConfig {
                 problem: "must be a positive whole number of seconds",
             }),
         };
+        let token_ttl_seconds = seconds("AUTODB_TOKEN_TTL_SECONDS", 3600)?;
         let mut settings = Settings {
-            token_ttl_seconds: seconds("AUTODB_TOKEN_TTL_SECONDS", 3600)?,
+            token_ttl_seconds,
+            request_expiry_seconds: token_ttl_seconds,
             lock_lease_seconds: seconds("AUTODB_LOCK_LEASE_SECONDS", 900)?,
             // A Lambda invocation lasts at most 15 minutes: a statement must end (and the
             // executor record it) before the function is killed.

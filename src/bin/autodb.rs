@@ -208,6 +208,9 @@ async fn create_key(data_dir: &Path, table: Option<String>) -> anyhow::Result<()
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = Settings {
         token_ttl_seconds: args.tuning.token_ttl_seconds,
+        // A request that has not started by the time its token would have expired never
+        // starts.
+        request_expiry_seconds: args.tuning.token_ttl_seconds,
         lock_lease_seconds: args.tuning.lock_lease_seconds,
         ..Settings::default()
     };

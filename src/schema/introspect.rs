@@ -75,8 +75,14 @@ pub async fn snapshot_of(
                  SELECT i.inhrelid FROM pg_inherits i JOIN named ON i.inhparent = named.oid)
              SELECT oid FROM named
              UNION
-             SELECT conrelid FROM pg_constraint
-              WHERE contype = 'f' AND confrelid IN (SELECT oid FROM named)",
+             -- Foreign keys pointing into the scope, found through pg_depend's index on the
+             -- referenced table (pg_constraint has none on confrelid: a scan of every
+             -- constraint would grow with the schema).
+             SELECT k.conrelid FROM named
+               JOIN pg_depend d ON d.refclassid = 'pg_class'::regclass
+                               AND d.refobjid = named.oid
+                               AND d.classid = 'pg_constraint'::regclass
+               JOIN pg_constraint k ON k.oid = d.objid AND k.contype = 'f'",
             &[&schemas, &relations],
         )
         .await?
