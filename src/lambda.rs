@@ -105,16 +105,30 @@ pub async fn app_from_env() -> Result<Arc<App>, lambda_runtime::Error> {
     Ok(Executor::from_env().await?.app)
 }
 
-/// The SQS side: the application and which queue's records are dead letters.
+/// The SQS side: the application, which queue's records are dead letters, and the jobs
+/// queue itself (to hand a busy job back soon).
 pub struct Executor {
     pub app: Arc<App>,
     pub dead_letter_queue_arn: Option<String>,
+    pub jobs: Option<JobsQueue>,
+}
+
+/// The jobs queue, for `ChangeMessageVisibility`.
+pub struct JobsQueue {
+    pub sqs: aws_sdk_sqs::Client,
+    pub url: String,
+}
+
+/// How long a job that could not run now stays invisible: 5 s doubling per receive, at most a
+/// minute — instead of the queue's visibility timeout (90 minutes, sized for the longest run).
+pub fn retry_delay_seconds(receives: u32) -> i32 {
+    (5i32 << receives.saturating_sub(1).min(4)).min(60)
 }
 
 impl Executor {
     pub async fn from_env() -> Result<Self, lambda_runtime::Error> {
         let config = LambdaConfig::from_vars(|name| std::env::var(name).ok())?;
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let sdk = crate::adapters::aws::sdk_config().await;
         let app = build_app(
             &sdk,
             &config.resources,
@@ -126,6 +140,10 @@ impl Executor {
         Ok(Self {
             app: Arc::new(app),
             dead_letter_queue_arn: config.dead_letter_queue_arn,
+            jobs: Some(JobsQueue {
+                sqs: aws_sdk_sqs::Client::new(&sdk),
+                url: config.resources.queue_url.clone(),
+            }),
         })
     }
 
@@ -140,10 +158,42 @@ impl Executor {
             self.dead_letter_queue_arn.is_some() && r.event_source_arn == self.dead_letter_queue_arn
         };
         if event.records.iter().any(dead) {
-            handle_dead_letters(&self.app, event).await
-        } else {
-            handle_sqs(&self.app, event, deadline).await
+            return handle_dead_letters(&self.app, event).await;
         }
+        let records = event.records.clone();
+        let response = handle_sqs(&self.app, event, deadline).await;
+        if let Some(jobs) = &self.jobs {
+            // Busy or failed jobs come back within seconds to a minute, not after the queue's
+            // visibility timeout.
+            for failure in &response.batch_item_failures {
+                let Some(record) = records
+                    .iter()
+                    .find(|r| r.message_id.as_deref() == Some(failure.item_identifier.as_str()))
+                else {
+                    continue;
+                };
+                let receives = record
+                    .attributes
+                    .get("ApproximateReceiveCount")
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(1);
+                let Some(receipt) = &record.receipt_handle else {
+                    continue;
+                };
+                if let Err(err) = jobs
+                    .sqs
+                    .change_message_visibility()
+                    .queue_url(&jobs.url)
+                    .receipt_handle(receipt)
+                    .visibility_timeout(retry_delay_seconds(receives))
+                    .send()
+                    .await
+                {
+                    tracing::warn!(error = %error_chain(&err), "could not shorten a job's visibility; it returns after the queue's timeout");
+                }
+            }
+        }
+        response
     }
 }
 

@@ -186,7 +186,7 @@ async fn create_key(data_dir: &Path, table: Option<String>) -> anyhow::Result<()
     match table {
         Some(table) => {
             use autodb::app::ports::Store;
-            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let sdk = autodb::adapters::aws::sdk_config().await;
             let store =
                 autodb::adapters::aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
             store

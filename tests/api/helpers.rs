@@ -194,6 +194,14 @@ impl TestApp {
         }
     }
 
+    /// The AWS backend's jobs queue: its client and URL.
+    pub fn jobs_queue(&self) -> Option<(aws_sdk_sqs::Client, String)> {
+        match &self.jobs {
+            Jobs::Aws { sqs, queue_url } => Some((sqs.clone(), queue_url.clone())),
+            Jobs::Local(_) => None,
+        }
+    }
+
     pub fn data_dir(&self) -> Option<std::path::PathBuf> {
         self._data_dir.as_ref().map(|d| d.0.join("data"))
     }

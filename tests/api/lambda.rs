@@ -223,6 +223,7 @@ async fn dead_lettered_jobs_end_their_requests() {
     let executor = autodb::lambda::Executor {
         app: t.app.clone(),
         dead_letter_queue_arn: Some(dlq.to_string()),
+        jobs: None,
     };
     let mut dead = sqs_event(&id, 6);
     dead.records[0].event_source_arn = Some(dlq.to_string());
@@ -273,4 +274,60 @@ async fn a_killed_invocations_job_is_taken_over_after_its_deadline() {
     .await;
     assert!(done.batch_item_failures.is_empty());
     assert_eq!(t.status(&id).await["status"], "completed");
+}
+
+/// A job that found its request busy comes back within seconds (`ChangeMessageVisibility`),
+/// not after the queue's visibility timeout — here a real message on the moto queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_job_is_made_visible_again_within_seconds() {
+    use aws_sdk_sqs::types::MessageSystemAttributeName;
+    let (t, _conn, id) = claimed_by_another_executor().await;
+    let (sqs, url) = t.jobs_queue().unwrap();
+    let received = sqs
+        .receive_message()
+        .queue_url(&url)
+        .visibility_timeout(600)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .send()
+        .await
+        .unwrap();
+    let message = received.messages.unwrap().remove(0);
+    let mut record = aws_lambda_events::event::sqs::SqsMessage::default();
+    record.message_id = message.message_id.clone();
+    record.receipt_handle = message.receipt_handle.clone();
+    record.body = message.body.clone();
+    record
+        .attributes
+        .insert("ApproximateReceiveCount".into(), "1".into());
+    let mut event = SqsEvent::default();
+    event.records.push(record);
+
+    let executor = autodb::lambda::Executor {
+        app: t.app.clone(),
+        dead_letter_queue_arn: None,
+        jobs: Some(autodb::lambda::JobsQueue {
+            sqs: sqs.clone(),
+            url: url.clone(),
+        }),
+    };
+    let response = executor.handle(event, None).await;
+    assert_eq!(response.batch_item_failures.len(), 1, "busy: retried");
+    assert_eq!(autodb::lambda::retry_delay_seconds(1), 5);
+    // Invisible for 600 s as received; visible again after 5 s.
+    let again = sqs
+        .receive_message()
+        .queue_url(&url)
+        .wait_time_seconds(15)
+        .send()
+        .await
+        .unwrap();
+    let messages = again.messages.unwrap_or_default();
+    assert_eq!(messages.len(), 1, "the job came back well before 600 s");
+    assert!(messages[0].body().unwrap_or_default().contains(&id));
+}
+
+#[test]
+fn retry_delays_grow_to_a_minute() {
+    let delays: Vec<i32> = (1..=7).map(autodb::lambda::retry_delay_seconds).collect();
+    assert_eq!(delays, [5, 10, 20, 40, 60, 60, 60]);
 }

@@ -26,6 +26,20 @@ pub struct AwsResources {
 }
 
 /// Builds the application on AWS clients made from one SDK configuration.
+/// The AWS SDK's configuration from the environment, with timeouts on every call: a service
+/// that stops answering must not hold an executor (and its lease) or an HTTP request open.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(3))
+        .operation_attempt_timeout(std::time::Duration::from_secs(5))
+        .operation_timeout(std::time::Duration::from_secs(15))
+        .build();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .load()
+        .await
+}
+
 pub async fn build_app(
     sdk: &aws_config::SdkConfig,
     resources: &AwsResources,
