@@ -280,9 +280,9 @@ async fn pagila_loads_introspects_and_cascades() {
     let t = TestApp::spawn(Backend::Local).await;
     let pagila = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/corpus/schemas/pagila.sql"
+        "/tests/fixtures/pagila.sql"
     ))
-    .expect("../shared/corpus/schemas/pagila.sql");
+    .expect("tests/fixtures/pagila.sql");
     t.db()
         .await
         .batch_execute(&pagila)

@@ -27,11 +27,9 @@ const ROWS: &[(&str, i64)] = &[
 ];
 
 pub fn pagila_sql() -> String {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/corpus/schemas/pagila.sql"
-    );
-    std::fs::read_to_string(path).expect("../shared/corpus/schemas/pagila.sql is readable")
+    // Vendored with its licence in the repository's tests/fixtures.
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/pagila.sql");
+    std::fs::read_to_string(path).expect("tests/fixtures/pagila.sql is readable")
 }
 
 fn name(rv: &pg_query::protobuf::RangeVar) -> String {
