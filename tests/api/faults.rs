@@ -374,3 +374,113 @@ async fn a_request_that_never_started_expires_instead_of_running_late() {
         assert_eq!(t.execute(&token, next, &conn).await.0, StatusCode::ACCEPTED);
     }
 }
+
+/// COMMIT durable but never acknowledged: the database's own cluster waits for a synchronous
+/// standby that does not exist, and the executor is killed while it waits. The next attempt
+/// finds the ledger row and completes without applying again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_never_acknowledged_is_settled_through_the_ledger() {
+    use crate::helpers::TempDir;
+    let t = TestApp::spawn(Backend::Local).await;
+    let dir = TempDir::new();
+    // Its own cluster: the standby setting holds every commit on the server.
+    let cluster = autodb::pgcluster::PgCluster::start(&dir.0.join("pg")).unwrap();
+    let admin = |url: String| async move {
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        client
+    };
+    admin(cluster.url("postgres"))
+        .await
+        .batch_execute("CREATE DATABASE target")
+        .await
+        .unwrap();
+    let (status, body) = t
+        .post(
+            "/connections",
+            serde_json::json!({"name": "own cluster", "db_type": "postgresql",
+                               "connection_string": cluster.url("target")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let conn = body["data"]["id"].as_str().unwrap().to_string();
+    // A first migration creates autodb's ledger tables, so that later only the migration's
+    // own commit writes (and waits).
+    let warmup = t.submit(&conn, "CREATE TABLE warmup (id int);").await;
+    assert_eq!(
+        run_job(&t.app, &request_id(&warmup)).await.unwrap(),
+        Outcome::Completed
+    );
+    let id = t
+        .submit(&conn, "CREATE TABLE unacknowledged (id int);")
+        .await;
+
+    let server = admin(cluster.url("postgres")).await;
+    for sql in [
+        "ALTER SYSTEM SET synchronous_standby_names = 'ghost'",
+        "SELECT pg_reload_conf()",
+    ] {
+        server.batch_execute(sql).await.unwrap();
+    }
+    let app = Arc::clone(&t.app);
+    let job = request_id(&id);
+    let running = tokio::spawn(async move { run_job(&app, &job).await });
+    let mut waiting = false;
+    for _ in 0..200 {
+        let n: i64 = server
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if n > 0 {
+            waiting = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(waiting, "the migration's COMMIT waits for the standby");
+    // The executor dies while its COMMIT is unacknowledged.
+    running.abort();
+    let _ = running.await;
+    for sql in [
+        "ALTER SYSTEM RESET synchronous_standby_names",
+        "SELECT pg_reload_conf()",
+    ] {
+        server.batch_execute(sql).await.unwrap();
+    }
+    assert_eq!(t.status(&id).await["status"], "executing");
+
+    // The process restarts (a restart releases its predecessor's claims: see
+    // `queue::requeue_unfinished`). The next attempt, once the dead session is gone, finds the
+    // ledger row.
+    t.app.store.release_claim(&request_id(&id)).await.unwrap();
+    let mut outcome = Outcome::Busy;
+    for _ in 0..40 {
+        outcome = run_job(&t.app, &request_id(&id)).await.unwrap();
+        if outcome != Outcome::Busy {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(outcome, Outcome::Completed);
+    let status = t.status(&id).await;
+    assert_eq!(
+        status["result"]["tables_added"],
+        serde_json::json!(["unacknowledged"])
+    );
+    let target = admin(cluster.url("target")).await;
+    let rows: i64 = target
+        .query_one(
+            "SELECT count(*) FROM autodb.migration_ledger WHERE request_id = $1",
+            &[&id.as_str()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 1, "applied exactly once");
+}

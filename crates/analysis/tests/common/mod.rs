@@ -28,7 +28,10 @@ const ROWS: &[(&str, i64)] = &[
 
 pub fn pagila_sql() -> String {
     // Vendored with its licence in the repository's tests/fixtures.
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/pagila.sql");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/pagila.sql"
+    );
     std::fs::read_to_string(path).expect("tests/fixtures/pagila.sql is readable")
 }
 
