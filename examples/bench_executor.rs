@@ -142,6 +142,7 @@ async fn main() {
             let connection = register(
                 &app,
                 NewConnection {
+                    lock_timeout_ms: None,
                     name: "bench".into(),
                     db_type: DbType::Postgresql,
                     credentials: Credentials::ConnectionString(SecretString::from(url)),

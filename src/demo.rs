@@ -103,6 +103,7 @@ pub async fn start(app: &App) -> Result<Demo, DemoError> {
     let connection = connections::register(
         app,
         NewConnection {
+            lock_timeout_ms: None,
             name: DEMO_CONNECTION_NAME.into(),
             db_type: DbType::Postgresql,
             credentials: Credentials::ConnectionString(SecretString::from(cluster.url("shop"))),

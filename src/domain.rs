@@ -65,6 +65,9 @@ pub struct Connection {
     /// Which database this is (`system identifier/database name`), learned at introspection.
     /// Two registrations of one database share it, and so share one migration lock.
     pub database_key: Option<String>,
+    /// This database's `lock_timeout` for migration statements, when it differs from the
+    /// service's (`Settings::lock_timeout_ms`): a busy database wants a shorter one.
+    pub lock_timeout_ms: Option<u64>,
 }
 
 impl Connection {

@@ -42,6 +42,8 @@ struct ConnectionView {
     name: String,
     db_type: DbType,
     created_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lock_timeout_ms: Option<u64>,
 }
 
 impl From<Connection> for ConnectionView {
@@ -51,6 +53,7 @@ impl From<Connection> for ConnectionView {
             name: c.name,
             db_type: c.db_type,
             created_at: c.created_at,
+            lock_timeout_ms: c.lock_timeout_ms,
         }
     }
 }
@@ -61,6 +64,7 @@ pub struct CreateConnection {
     db_type: String,
     connection_string: Option<String>,
     secret_arn: Option<String>,
+    lock_timeout_ms: Option<u64>,
 }
 
 pub async fn create_connection(
@@ -94,6 +98,7 @@ pub async fn create_connection(
             name: body.name,
             db_type,
             credentials,
+            lock_timeout_ms: body.lock_timeout_ms,
         },
     )
     .await?;

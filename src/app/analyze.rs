@@ -49,7 +49,7 @@ pub async fn analyze(app: &App, connection_id: &str, sql: Sql) -> Result<Analysi
     // The statements exactly as the executor will send them, each proven to parse alone to
     // the tree analyzed here (after the count is bounded: the proof costs more per statement).
     autodb_core::sql::check_round_trip(sql.as_str(), &parsed)?;
-    let limits = app.settings.limits();
+    let limits = app.settings.limits(&connection);
     let refused = autodb_analysis::refusals(&parsed, limits);
     if !refused.is_empty() {
         return Err(AppError::Refused(refused));

@@ -18,7 +18,12 @@ pub struct NewConnection {
     pub name: String,
     pub db_type: DbType,
     pub credentials: Credentials,
+    /// See [`Connection::lock_timeout_ms`].
+    pub lock_timeout_ms: Option<u64>,
 }
+
+/// The range a connection's own `lock_timeout` may take.
+pub const LOCK_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 50..=60_000;
 
 const MAX_NAME_LEN: usize = 128;
 
@@ -28,6 +33,15 @@ pub async fn register(app: &App, new: NewConnection) -> Result<Connection, AppEr
         return Err(AppError::Validation(format!(
             "name must be 1 to {MAX_NAME_LEN} printable characters"
         )));
+    }
+    if let Some(ms) = new.lock_timeout_ms {
+        if !LOCK_TIMEOUT_MS.contains(&ms) {
+            return Err(AppError::Validation(format!(
+                "lock_timeout_ms must be between {} and {}",
+                LOCK_TIMEOUT_MS.start(),
+                LOCK_TIMEOUT_MS.end()
+            )));
+        }
     }
     let id = ConnectionId::generate();
     let secret_ref = match new.credentials {
@@ -39,6 +53,7 @@ pub async fn register(app: &App, new: NewConnection) -> Result<Connection, AppEr
     };
     let connection = Connection {
         database_key: None,
+        lock_timeout_ms: new.lock_timeout_ms,
         id,
         name: name.to_string(),
         db_type: new.db_type,

@@ -65,12 +65,18 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// The executor's timeouts, which a migration may tighten but never loosen.
-    pub fn limits(&self) -> autodb_analysis::Limits {
+    /// The executor's timeouts on `connection`, which a migration may tighten but never
+    /// loosen.
+    pub fn limits(&self, connection: &crate::domain::Connection) -> autodb_analysis::Limits {
         autodb_analysis::Limits {
-            lock_timeout_ms: self.lock_timeout_ms,
+            lock_timeout_ms: self.lock_timeout_for(connection),
             statement_timeout_ms: self.statement_timeout_ms,
         }
+    }
+
+    /// `lock_timeout` for migrations on `connection`: its own, else the service's.
+    pub fn lock_timeout_for(&self, connection: &crate::domain::Connection) -> u64 {
+        connection.lock_timeout_ms.unwrap_or(self.lock_timeout_ms)
     }
 }
 

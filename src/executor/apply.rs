@@ -180,7 +180,16 @@ async fn run(
     let mut client = crate::target::checkout(app, reference)
         .await?
         .map_err(|message| failed("CONNECTION_FAILED", message))?;
-    let outcome = run_on(app, request, lock_key, progress, deadline, &mut client).await;
+    let outcome = run_on(
+        app,
+        request,
+        &connection,
+        lock_key,
+        progress,
+        deadline,
+        &mut client,
+    )
+    .await;
     // A run that ended without an answer leaves the session in an unknown state: close it.
     if !matches!(outcome, Err(Stop::Port(_))) {
         app.targets.give_back(reference, client).await;
@@ -191,13 +200,20 @@ async fn run(
 async fn run_on(
     app: &App,
     request: &MigrationRequest,
+    connection: &crate::domain::Connection,
     lock_key: &str,
     progress: &tokio::sync::watch::Sender<String>,
     deadline: chrono::DateTime<chrono::Utc>,
     client: &mut tokio_postgres::Client,
 ) -> Result<Finish, Stop> {
     let id = request.request_id.as_str();
-    let guard = session::prepare(app, client, deadline).await?;
+    let guard = session::prepare(
+        app,
+        client,
+        app.settings.lock_timeout_for(connection),
+        deadline,
+    )
+    .await?;
     client
         .batch_execute(LEDGER_DDL)
         .await
@@ -227,7 +243,7 @@ async fn run_on(
     // from an older version, a changed limit) is refused before anything is sent.
     let statements = autodb_core::sql::parse_for_execution(&request.sql)
         .map_err(|err| failed("SQL_PARSE_ERROR", err.to_string()))?;
-    let refused = autodb_analysis::refusals(&statements, app.settings.limits());
+    let refused = autodb_analysis::refusals(&statements, app.settings.limits(connection));
     if let Some(r) = refused.first() {
         return Err(Stop::Finish(Finish::Failed(ExecutionError {
             code: "MIGRATION_REFUSED".into(),

@@ -51,6 +51,7 @@ const STATE: &str = "SELECT
 pub(super) async fn prepare(
     app: &App,
     client: &Client,
+    lock_timeout_ms: u64,
     deadline: chrono::DateTime<chrono::Utc>,
 ) -> Result<Guard, Stop> {
     let left_ms = (deadline - app.clock.now() - chrono::Duration::seconds(DEADLINE_MARGIN_SECONDS))
@@ -71,9 +72,7 @@ pub(super) async fn prepare(
     let mut settings = format!(
         "SET lock_timeout = {}; SET statement_timeout = {}; \
          SET idle_in_transaction_session_timeout = {}; SET application_name = 'autodb'",
-        app.settings.lock_timeout_ms,
-        statement_timeout_ms,
-        app.settings.idle_in_transaction_timeout_ms
+        lock_timeout_ms, statement_timeout_ms, app.settings.idle_in_transaction_timeout_ms
     );
     // PostgreSQL 14+ can notice a vanished client while a statement runs: a killed executor's
     // statement (and its locks) then ends within a second instead of at statement_timeout.

@@ -119,3 +119,60 @@ async fn a_reader_that_never_ends_fails_the_migration_naming_it() {
     );
     reader.batch_execute("ROLLBACK").await.unwrap();
 }
+
+/// A database can have its own, shorter `lock_timeout`: the executor uses it, and analyze
+/// holds the migration to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_can_have_its_own_lock_timeout() {
+    for backend in [Backend::Local, Backend::Aws] {
+        own_lock_timeout(backend).await;
+    }
+}
+
+async fn own_lock_timeout(backend: Backend) {
+    use axum::http::StatusCode;
+    use serde_json::json;
+    let t = TestApp::spawn(backend).await;
+    let register = |ms: u64| {
+        json!({"name": "busy db", "db_type": "postgresql",
+               "connection_string": t.db_url, "lock_timeout_ms": ms})
+    };
+    let (status, body) = t.post("/connections", register(10)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, body) = t.post("/connections", register(300)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["data"]["lock_timeout_ms"], 300);
+    let conn_id = body["data"]["id"].as_str().unwrap();
+    let (_, stored) = t.get(&format!("/connections/{conn_id}")).await;
+    assert_eq!(
+        stored["data"]["lock_timeout_ms"], 300,
+        "{backend:?}: stored"
+    );
+    let conn = body["data"]["id"].as_str().unwrap().to_string();
+
+    // Looser than the connection's 300 ms (though stricter than the service's 2 s): refused.
+    let (status, body) = t
+        .post(
+            &format!("/connections/{conn}/migrations/analyze"),
+            json!({"sql": "SET lock_timeout = '1s'; CREATE TABLE x (id int)"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "MIGRATION_REFUSED");
+
+    let id = t
+        .submit(
+            &conn,
+            "CREATE TABLE seen AS SELECT current_setting('lock_timeout') AS lock_timeout",
+        )
+        .await;
+    assert_eq!(t.drain().await, vec![Outcome::Completed]);
+    assert_eq!(t.status(&id).await["status"], "completed");
+    let row = t
+        .db()
+        .await
+        .query_one("SELECT lock_timeout FROM seen", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "300ms");
+}

@@ -191,6 +191,7 @@ fn parse_connection(item: &Item) -> Option<Connection> {
             .ok()?
             .with_timezone(&Utc),
         database_key: get_s(item, "database_key"),
+        lock_timeout_ms: get_n(item, "lock_timeout_ms").and_then(|ms| u64::try_from(ms).ok()),
     })
 }
 
@@ -292,6 +293,9 @@ impl Store for DynamoStore {
         item.insert("created_at".into(), s(rfc3339(c.created_at)));
         if let Some(db) = &c.database_key {
             item.insert("database_key".into(), s(db));
+        }
+        if let Some(ms) = c.lock_timeout_ms.and_then(|ms| i64::try_from(ms).ok()) {
+            item.insert("lock_timeout_ms".into(), n(ms));
         }
         self.put_item(item).await?;
         Ok(())

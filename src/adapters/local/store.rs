@@ -77,17 +77,18 @@ impl SqliteStore {
             .map_err(unavailable)?;
         db.execute_batch(SCHEMA).map_err(unavailable)?;
         // Added after the first release: stores created before them gain the columns.
-        for (table, column) in [
-            ("connections", "database_key"),
-            ("requests", "schema_fp"),
-            ("requests", "schema_scope"),
+        for (table, column, kind) in [
+            ("connections", "database_key", "TEXT"),
+            ("connections", "lock_timeout_ms", "INTEGER"),
+            ("requests", "schema_fp", "TEXT"),
+            ("requests", "schema_scope", "TEXT"),
         ] {
             let present: bool = db
                 .prepare("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")
                 .and_then(|mut q| q.exists([table, column]))
                 .map_err(unavailable)?;
             if !present {
-                db.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} TEXT"))
+                db.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))
                     .map_err(unavailable)?;
             }
         }
@@ -221,6 +222,7 @@ fn read_connection(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Connectio
         row.get(4)?,
     );
     let database_key: Option<String> = row.get(5)?;
+    let lock_timeout_ms: Option<i64> = row.get(6)?;
     Ok((|| {
         Some(Connection {
             id: ConnectionId::parse(&id)?,
@@ -229,6 +231,7 @@ fn read_connection(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Connectio
             secret_ref,
             created_at: parse_ts(Some(created)).ok()??,
             database_key,
+            lock_timeout_ms: lock_timeout_ms.and_then(|ms| u64::try_from(ms).ok()),
         })
     })())
 }
@@ -240,15 +243,16 @@ impl Store for SqliteStore {
         self.with(move |db| {
             db.execute(
                 "INSERT OR REPLACE INTO connections \
-                 (id, name, db_type, secret_ref, created_at, database_key) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                 (id, name, db_type, secret_ref, created_at, database_key, lock_timeout_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     c.id.as_str(),
                     c.name,
                     "postgresql",
                     c.secret_ref,
                     ts(c.created_at),
-                    c.database_key
+                    c.database_key,
+                    c.lock_timeout_ms.and_then(|ms| i64::try_from(ms).ok())
                 ],
             )
             .map_err(unavailable)?;
@@ -261,7 +265,7 @@ impl Store for SqliteStore {
         let id = id.clone();
         self.with(move |db| {
             db.query_row(
-                "SELECT id, name, db_type, secret_ref, created_at, database_key FROM connections WHERE id = ?1",
+                "SELECT id, name, db_type, secret_ref, created_at, database_key, lock_timeout_ms FROM connections WHERE id = ?1",
                 [id.as_str()],
                 read_connection,
             )
@@ -275,7 +279,7 @@ impl Store for SqliteStore {
     async fn list_connections(&self) -> Result<Vec<Connection>, PortError> {
         self.with(|db| {
             let mut stmt = db
-                .prepare("SELECT id, name, db_type, secret_ref, created_at, database_key FROM connections")
+                .prepare("SELECT id, name, db_type, secret_ref, created_at, database_key, lock_timeout_ms FROM connections")
                 .map_err(unavailable)?;
             let rows = stmt
                 .query_map([], read_connection)
