@@ -158,5 +158,13 @@ mod tests {
             scope_of("ALTER TABLE invoices SET SCHEMA archive", Some(&snap)),
             ["archive.invoices", "invoices"]
         );
+        // A renamed column or index is no new relation.
+        assert_eq!(
+            scope_of(
+                "ALTER TABLE invoices RENAME COLUMN id TO invoice_id",
+                Some(&snap)
+            ),
+            ["invoices"]
+        );
     }
 }

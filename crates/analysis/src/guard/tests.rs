@@ -137,3 +137,19 @@ fn timeout_values_in_every_unit() {
     assert_eq!(ms("'2 fortnights'"), None);
     assert_eq!(ms("'s'"), None);
 }
+
+#[test]
+fn each_refusal_says_what_to_do_instead() {
+    let path = refused("SET search_path = other");
+    assert!(
+        path[0].safe_alternative.contains("Qualify names"),
+        "{path:?}"
+    );
+    assert!(path[0].reason.starts_with("SET search_path"), "{path:?}");
+    let role = refused("RESET ROLE");
+    assert!(
+        role[0].safe_alternative.contains("executor manages"),
+        "{role:?}"
+    );
+    assert!(role[0].reason.starts_with("RESET role"), "{role:?}");
+}
