@@ -22,10 +22,18 @@ use chrono::{DateTime, Duration, Utc};
 use crate::helpers::{Backend, TestApp};
 
 /// The real store, except that the next `lose` status writes fail after reaching nothing —
-/// as when the process dies between COMMIT and the write, or the store is unreachable then.
+/// as when the process dies between COMMIT and the write, or the store is unreachable then —
+/// and likewise the next `lose_releases` lock releases.
 struct LoseStatusWrites {
     inner: Arc<dyn Store>,
     lose: AtomicU32,
+    lose_releases: AtomicU32,
+}
+
+fn take_one(counter: &AtomicU32) -> bool {
+    counter
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
 }
 
 #[async_trait]
@@ -83,11 +91,7 @@ impl Store for LoseStatusWrites {
         finish: &Finish,
         now: DateTime<Utc>,
     ) -> Result<(), PortError> {
-        let lost = self
-            .lose
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        if lost {
+        if take_one(&self.lose) {
             return Err(PortError::unavailable(
                 "store",
                 "injected: status write lost",
@@ -104,16 +108,29 @@ impl Store for LoseStatusWrites {
         self.inner.renew_lock(key, request, until).await
     }
     async fn release_lock(&self, key: &str, request: &RequestId) -> Result<(), PortError> {
+        if take_one(&self.lose_releases) {
+            return Err(PortError::unavailable(
+                "store",
+                "injected: lock release lost",
+            ));
+        }
         self.inner.release_lock(key, request).await
     }
 }
 
 /// The same application, over a store that loses the next `lose` status writes.
 fn losing_status_writes(t: &TestApp, lose: u32) -> App {
+    losing(t, lose, 0)
+}
+
+/// The same application, over a store that loses the next `lose` status writes and the next
+/// `lose_releases` lock releases.
+fn losing(t: &TestApp, lose: u32, lose_releases: u32) -> App {
     App::new(
         Arc::new(LoseStatusWrites {
             inner: Arc::clone(&t.app.store),
             lose: AtomicU32::new(lose),
+            lose_releases: AtomicU32::new(lose_releases),
         }),
         Arc::clone(&t.app.queue),
         Arc::clone(&t.app.secrets),
@@ -483,4 +500,68 @@ async fn a_commit_never_acknowledged_is_settled_through_the_ledger() {
         .unwrap()
         .get(0);
     assert_eq!(rows, 1, "applied exactly once");
+}
+
+/// Stopped after the status write, before the lock release: the request is completed, the
+/// connection answers 409 only until the job's next delivery, which runs nothing and frees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_left_after_the_status_write_is_freed_by_the_next_delivery() {
+    for backend in [Backend::Local, Backend::Aws] {
+        let t = TestApp::spawn(backend).await;
+        let conn = t.connect().await;
+        let id = t.submit(&conn, "CREATE TABLE done_once (id int);").await;
+        let faulty = losing(&t, 0, 1);
+        assert!(run_job(&faulty, &request_id(&id)).await.is_err());
+        assert_eq!(t.status(&id).await["status"], "completed");
+        let next = "CREATE TABLE waits (id int);";
+        let token = t.approve(&conn, next).await;
+        assert_eq!(t.execute(&token, next, &conn).await.0, StatusCode::CONFLICT);
+        // The redelivered job finds the request finished: nothing runs, the lock is freed.
+        assert_eq!(
+            run_job(&t.app, &request_id(&id)).await.unwrap(),
+            Outcome::AlreadyFinished(autodb::domain::RequestStatus::Completed)
+        );
+        assert_eq!(ledger_rows(&t).await, 1, "{backend:?}: applied once");
+        assert_eq!(t.execute(&token, next, &conn).await.0, StatusCode::ACCEPTED);
+    }
+}
+
+/// Two deliveries of one job at the same time: one applies it, the other does nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_deliveries_apply_once() {
+    for backend in [Backend::Local, Backend::Aws] {
+        let t = TestApp::spawn(backend).await;
+        let conn = t.connect().await;
+        let id = t
+            .submit(&conn, "CREATE TABLE raced (id int);\nSELECT pg_sleep(0.3);")
+            .await;
+        let runs: Vec<_> = (0..2)
+            .map(|_| {
+                let app = Arc::clone(&t.app);
+                let job = request_id(&id);
+                tokio::spawn(async move { run_job(&app, &job).await.unwrap() })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for run in runs {
+            outcomes.push(run.await.unwrap());
+        }
+        assert_eq!(
+            outcomes
+                .iter()
+                .filter(|o| **o == Outcome::Completed)
+                .count(),
+            1,
+            "{backend:?}: {outcomes:?}"
+        );
+        assert!(
+            outcomes.iter().all(|o| matches!(
+                o,
+                Outcome::Completed | Outcome::Busy | Outcome::AlreadyFinished(_)
+            )),
+            "{outcomes:?}"
+        );
+        assert_eq!(ledger_rows(&t).await, 1);
+        assert_eq!(t.status(&id).await["status"], "completed");
+    }
 }
