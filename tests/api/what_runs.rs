@@ -226,6 +226,12 @@ async fn protections_removed_at_run_time_stop_the_migration() {
         ("EXECUTE 'SET lock_timeout = 0'", "lock_timeout"),
         ("PERFORM pg_advisory_unlock_all()", "advisory lock"),
         ("EXECUTE 'SET search_path = pg_catalog'", "search_path"),
+        ("EXECUTE 'SET statement_timeout = 0'", "statement_timeout"),
+        (
+            "EXECUTE 'SET statement_timeout = 3600000'",
+            "statement_timeout",
+        ),
+        ("EXECUTE 'SET ROLE pg_monitor'", "the role changed"),
     ] {
         let t = TestApp::spawn(Backend::Local).await;
         let conn = t.connect().await;
