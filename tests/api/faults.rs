@@ -19,7 +19,7 @@ use autodb::executor::{give_up, run_job, GaveUp, Outcome};
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
 
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{run_until_not_busy, wait_until, Backend, TestApp, SLEEPING};
 
 /// The real store, except that the next `lose` status writes fail after reaching nothing —
 /// as when the process dies between COMMIT and the write, or the store is unreachable then —
@@ -267,22 +267,7 @@ async fn a_half_applied_split_migration_given_up_says_what_stayed_applied() {
     let job = request_id(&id);
     let running = tokio::spawn(async move { run_job(&app, &job).await });
     let db = t.db().await;
-    let mut reached = false;
-    for _ in 0..100 {
-        let n: i64 = db
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%' AND state = 'active'",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if n > 0 {
-            reached = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let reached = wait_until(&db, SLEEPING).await;
     assert!(reached);
     running.abort();
     let _ = running.await;
@@ -444,22 +429,11 @@ async fn a_commit_never_acknowledged_is_settled_through_the_ledger() {
     let app = Arc::clone(&t.app);
     let job = request_id(&id);
     let running = tokio::spawn(async move { run_job(&app, &job).await });
-    let mut waiting = false;
-    for _ in 0..200 {
-        let n: i64 = server
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if n > 0 {
-            waiting = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let waiting = wait_until(
+        &server,
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'",
+    )
+    .await;
     assert!(waiting, "the migration's COMMIT waits for the standby");
     // The executor dies while its COMMIT is unacknowledged.
     running.abort();
@@ -476,14 +450,7 @@ async fn a_commit_never_acknowledged_is_settled_through_the_ledger() {
     // `queue::requeue_unfinished`). The next attempt, once the dead session is gone, finds the
     // ledger row.
     t.app.store.release_claim(&request_id(&id)).await.unwrap();
-    let mut outcome = Outcome::Busy;
-    for _ in 0..40 {
-        outcome = run_job(&t.app, &request_id(&id)).await.unwrap();
-        if outcome != Outcome::Busy {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
+    let outcome = run_until_not_busy(&t.app, &request_id(&id)).await;
     assert_eq!(outcome, Outcome::Completed);
     let status = t.status(&id).await;
     assert_eq!(

@@ -353,3 +353,34 @@ impl TestApp {
         self.db().await.query_one(sql, &[]).await.expect(sql).get(0)
     }
 }
+
+/// Polls (bounded: 10 s) until `probe`, a `SELECT count(*) …`, counts a row; whether it did.
+/// For fault tests that must stop a run at a given point.
+pub async fn wait_until(client: &tokio_postgres::Client, probe: &str) -> bool {
+    for _ in 0..200 {
+        let n: i64 = client.query_one(probe, &[]).await.expect(probe).get(0);
+        if n > 0 {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// A session running `SELECT pg_sleep(…)`, for [`wait_until`].
+pub const SLEEPING: &str = "SELECT count(*) FROM pg_stat_activity \
+     WHERE query LIKE 'SELECT pg_sleep%' AND state = 'active'";
+
+/// Runs a job as a queue would after a crash: again while the database is busy (a dead
+/// session may hold the advisory lock until PostgreSQL notices it is gone), bounded.
+pub async fn run_until_not_busy(app: &App, id: &RequestId) -> Outcome {
+    let mut outcome = Outcome::Busy;
+    for _ in 0..40 {
+        outcome = run_job(app, id).await.expect("run job");
+        if outcome != Outcome::Busy {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    outcome
+}

@@ -9,7 +9,7 @@ use autodb::app::ports::Clock;
 use autodb::executor::{run_job, Outcome};
 use axum::http::StatusCode;
 
-use crate::helpers::{settings, Backend, TestApp};
+use crate::helpers::{run_until_not_busy, settings, wait_until, Backend, TestApp, SLEEPING};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pending_requests_survive_a_restart() {
@@ -139,22 +139,7 @@ async fn a_run_killed_mid_statement_resumes_after_a_restart_and_applies_once() {
     let running = tokio::spawn(async move { run_job(&app, &job_id).await });
     // Wait (bounded) until the statement runs, then kill the run as SIGKILL would.
     let db = t.db().await;
-    let mut sleeping = false;
-    for _ in 0..100 {
-        let n: i64 = db
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%' AND state = 'active'",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if n > 0 {
-            sleeping = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let sleeping = wait_until(&db, SLEEPING).await;
     assert!(sleeping, "the migration reached its second statement");
     running.abort();
     let _ = running.await;
@@ -168,14 +153,7 @@ async fn a_run_killed_mid_statement_resumes_after_a_restart_and_applies_once() {
     let queued = restarted.jobs.try_recv().unwrap();
     // The dead session may hold the database's advisory lock until PostgreSQL notices it is
     // gone: the queue retries a busy job, as here (bounded).
-    let mut outcome = Outcome::Busy;
-    for _ in 0..40 {
-        outcome = run_job(&restarted.app, &queued).await.unwrap();
-        if outcome != Outcome::Busy {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
+    let outcome = run_until_not_busy(&restarted.app, &queued).await;
     assert_eq!(outcome, Outcome::Completed);
     // Reported for RELIABILITY.md (run with --nocapture); not asserted: timing is the
     // benchmark's business, and this includes the migration's own 2 s.
