@@ -545,10 +545,7 @@ async fn lock_timeout(
         return stop;
     };
     let names = autodb_analysis::scope::scope(statements, None);
-    let (schemas, relations): (Vec<&str>, Vec<&str>) = names
-        .iter()
-        .map(|n| n.split_once('.').unwrap_or(("public", n.as_str())))
-        .unzip();
+    let (schemas, relations) = crate::schema::introspect::split_names(&names);
     let blockers = client
         .query(
             "SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.state, ''),

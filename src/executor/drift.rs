@@ -60,10 +60,7 @@ pub(super) async fn checked_snapshot(
 
 /// `SHARE UPDATE EXCLUSIVE` on the named tables and views that exist.
 async fn lock_named(client: &impl GenericClient, names: &[String]) -> Result<(), Stop> {
-    let (schemas, relations): (Vec<&str>, Vec<&str>) = names
-        .iter()
-        .map(|n| n.split_once('.').unwrap_or(("public", n.as_str())))
-        .unzip();
+    let (schemas, relations) = crate::schema::introspect::split_names(names);
     let existing: Vec<String> = client
         .query(
             "SELECT format('%I.%I', n.nspname, c.relname)

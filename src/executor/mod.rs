@@ -101,10 +101,7 @@ pub async fn run_job_until(
             sqlstate: None,
         };
         let finish = verified(app, &request, error).await;
-        let outcome = match finish {
-            Finish::Completed(_) => Outcome::Completed,
-            Finish::Failed(_) => Outcome::Failed,
-        };
+        let outcome = outcome_of(&finish);
         app.store
             .finish_request(id, &finish, app.clock.now())
             .await?;
@@ -184,15 +181,19 @@ async fn expire(
         sqlstate: None,
     };
     let finish = verified(app, request, error).await;
-    let outcome = match finish {
-        Finish::Completed(_) => Outcome::Completed,
-        Finish::Failed(_) => Outcome::Failed,
-    };
+    let outcome = outcome_of(&finish);
     app.store
         .finish_request(id, &finish, app.clock.now())
         .await?;
     app.store.release_lock(key, id).await?;
     Ok(Some(outcome))
+}
+
+fn outcome_of(finish: &Finish) -> Outcome {
+    match finish {
+        Finish::Completed(_) => Outcome::Completed,
+        Finish::Failed(_) => Outcome::Failed,
+    }
 }
 
 /// What [`give_up`] did.

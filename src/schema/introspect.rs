@@ -30,6 +30,15 @@ fn display_name(schema_dot_name: &str) -> String {
     qualified(schema, name)
 }
 
+/// Relation names as autodb shows them (`schema.name`, bare in `public`) split into the
+/// schema and relation arrays the catalog queries join against.
+pub fn split_names(names: &[String]) -> (Vec<&str>, Vec<&str>) {
+    names
+        .iter()
+        .map(|n| n.split_once('.').unwrap_or(("public", n.as_str())))
+        .unzip()
+}
+
 /// Which database the client is connected to, however it was reached: the cluster's system
 /// identifier (the same through any host name, address or pooler) and the database's name.
 pub async fn database_key(client: &impl GenericClient) -> Result<String, tokio_postgres::Error> {
@@ -60,10 +69,7 @@ pub async fn snapshot_of(
     client: &impl GenericClient,
     names: &[String],
 ) -> Result<SchemaSnapshot, tokio_postgres::Error> {
-    let (schemas, relations): (Vec<&str>, Vec<&str>) = names
-        .iter()
-        .map(|n| n.split_once('.').unwrap_or(("public", n.as_str())))
-        .unzip();
+    let (schemas, relations) = split_names(names);
     let oids: Vec<u32> = client
         .query(
             "WITH RECURSIVE named AS (

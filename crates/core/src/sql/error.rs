@@ -90,7 +90,7 @@ fn statement_bounds(sql: &str) -> Vec<(usize, usize)> {
             }
             start = usize::try_from(token.end).unwrap_or(s);
             has_code = false;
-        } else if token.token != Token::SqlComment as i32 && token.token != Token::CComment as i32 {
+        } else if !super::is_comment(token) {
             has_code = true;
         }
     }
@@ -125,7 +125,7 @@ fn first_token(text: &str) -> usize {
         .and_then(|tokens| {
             tokens
                 .iter()
-                .find(|t| t.token != Token::SqlComment as i32 && t.token != Token::CComment as i32)
+                .find(|t| !super::is_comment(t))
                 .and_then(|t| usize::try_from(t.start).ok())
         })
         // Text the scanner rejects: the start of the piece.
