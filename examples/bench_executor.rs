@@ -151,9 +151,14 @@ async fn main() {
             .await
             .expect("register");
             let sql = Sql::parse(MIGRATION.to_string()).expect("sql");
-            let report = autodb::app::analyze::analyze(&app, connection.id.as_str(), sql.clone())
-                .await
-                .expect("analyze");
+            let report = autodb::app::analyze::analyze(
+                &app,
+                connection.id.as_str(),
+                sql.clone(),
+                &Default::default(),
+            )
+            .await
+            .expect("analyze");
             let started = Instant::now();
             let accepted = execute(
                 &app,

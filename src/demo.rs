@@ -1,15 +1,13 @@
 //! The `--demo` sample: a throwaway cluster with a small shop database, registered as a
 //! connection, so a newcomer can walk analyze → execute → poll in a minute.
 
-use std::path::PathBuf;
-
 use secrecy::SecretString;
 use tokio_postgres::NoTls;
 
 use crate::app::connections::{self, Credentials, NewConnection};
 use crate::app::App;
 use crate::domain::{Connection, DbType};
-use crate::pgcluster::{ClusterError, PgCluster};
+use crate::pgcluster::{ClusterError, TempCluster};
 
 pub const DEMO_CONNECTION_NAME: &str = "demo-shop";
 
@@ -65,18 +63,8 @@ pub enum DemoError {
 
 /// A running demo: the cluster (stopped and removed on drop) and its connection.
 pub struct Demo {
-    pub cluster: PgCluster,
+    pub cluster: TempCluster,
     pub connection: Connection,
-    dir: PathBuf,
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        if let Err(err) = self.cluster.stop() {
-            tracing::warn!(error = %err, "stopping the demo cluster");
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 async fn run_sql(url: &str, sql: &str) -> Result<(), tokio_postgres::Error> {
@@ -91,13 +79,7 @@ async fn run_sql(url: &str, sql: &str) -> Result<(), tokio_postgres::Error> {
 /// Starts the cluster in a fresh temporary directory, loads the shop database and registers
 /// it (a new connection each run: the cluster and its port are new each run too).
 pub async fn start(app: &App) -> Result<Demo, DemoError> {
-    let dir = std::env::temp_dir().join(format!("autodb-demo-{}", uuid::Uuid::new_v4().simple()));
-    let cluster = tokio::task::spawn_blocking({
-        let dir = dir.clone();
-        move || PgCluster::start(&dir)
-    })
-    .await
-    .map_err(|e| ClusterError::Io(std::io::Error::other(e)))??;
+    let cluster = TempCluster::start("demo").await?;
     run_sql(&cluster.url("postgres"), "CREATE DATABASE shop").await?;
     run_sql(&cluster.url("shop"), SHOP_SQL).await?;
     let connection = connections::register(
@@ -113,6 +95,5 @@ pub async fn start(app: &App) -> Result<Demo, DemoError> {
     Ok(Demo {
         cluster,
         connection,
-        dir,
     })
 }

@@ -10,6 +10,8 @@
 //! - `AUTODB_TOKEN_TTL_SECONDS` (default 3600), `AUTODB_LOCK_LEASE_SECONDS` (default 900);
 //! - `AUTODB_DEAD_LETTER_QUEUE_ARN` (executor only): records from this queue are jobs SQS gave
 //!   up on, and end their requests;
+//! - `AUTODB_SANDBOX_SECRET_ID` (analyze only, optional): the secret holding the sandbox
+//!   server's connection URL; without it analysis reports the sandbox as skipped;
 //! - `RUST_LOG` (default `info`); the AWS SDK's own variables (`AWS_REGION`,
 //!   `AWS_ENDPOINT_URL`, …).
 
@@ -37,6 +39,7 @@ pub struct LambdaConfig {
     pub resources: AwsResources,
     pub settings: Settings,
     pub dead_letter_queue_arn: Option<String>,
+    pub sandbox_secret_id: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +86,7 @@ impl LambdaConfig {
             },
             settings,
             dead_letter_queue_arn: var("AUTODB_DEAD_LETTER_QUEUE_ARN").filter(|v| !v.is_empty()),
+            sandbox_secret_id: var("AUTODB_SANDBOX_SECRET_ID").filter(|v| !v.is_empty()),
         })
     }
 }
@@ -137,6 +141,16 @@ impl Executor {
         )
         .await
         .map_err(|e| error_chain(&e))?;
+        if let Some(secret_id) = config.sandbox_secret_id {
+            let server = crate::sandbox::SecretServer {
+                secrets: Arc::clone(&app.secrets),
+                secret_id,
+            };
+            let _ = app.sandbox.set(Arc::new(crate::sandbox::Sandbox::new(
+                Arc::new(server),
+                crate::sandbox::SandboxSettings::default(),
+            )));
+        }
         Ok(Self {
             app: Arc::new(app),
             dead_letter_queue_arn: config.dead_letter_queue_arn,

@@ -203,3 +203,42 @@ impl Drop for PgCluster {
         }
     }
 }
+
+/// A cluster in a fresh temporary directory, stopped and removed on drop: the demo's
+/// database server, and the sandbox server `autodb serve` starts by default.
+pub struct TempCluster {
+    cluster: PgCluster,
+    dir: PathBuf,
+}
+
+impl TempCluster {
+    /// Initializes and starts a cluster under the system's temporary directory.
+    pub async fn start(label: &str) -> Result<Self, ClusterError> {
+        let dir =
+            std::env::temp_dir().join(format!("autodb-{label}-{}", uuid::Uuid::new_v4().simple()));
+        let cluster = tokio::task::spawn_blocking({
+            let dir = dir.clone();
+            move || PgCluster::start(&dir)
+        })
+        .await
+        .map_err(|e| ClusterError::Io(std::io::Error::other(e)))??;
+        Ok(Self { cluster, dir })
+    }
+}
+
+impl std::ops::Deref for TempCluster {
+    type Target = PgCluster;
+
+    fn deref(&self) -> &PgCluster {
+        &self.cluster
+    }
+}
+
+impl Drop for TempCluster {
+    fn drop(&mut self) {
+        if let Err(err) = self.cluster.stop() {
+            tracing::warn!(error = %err, "stopping a throwaway PostgreSQL cluster");
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

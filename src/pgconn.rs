@@ -36,6 +36,7 @@ pub enum Verify {
 }
 
 /// A parsed connection string: the driver configuration and how to check the server.
+#[derive(Clone)]
 pub struct Target {
     pub config: Config,
     pub verify: Verify,

@@ -40,6 +40,10 @@ pub fn router(app: Arc<App>) -> Router {
             "/connections/{id}/migrations/analyze",
             post(routes::analyze_for_connection),
         )
+        .route(
+            "/connections/{id}/migrations/sandbox",
+            post(routes::sandbox),
+        )
         .route("/migrations/analyze", post(routes::analyze))
         .route("/migrations/execute", post(routes::execute))
         .route("/migrations/requests/{request_id}", get(routes::status))

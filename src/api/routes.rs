@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -15,6 +15,7 @@ use super::error::ApiError;
 use super::extract::{JsonBody, PathParam};
 use crate::app::connections::{self, Credentials, NewConnection};
 use crate::app::execute::{self, ExecuteCommand};
+use crate::app::sandbox::SandboxOptions;
 use crate::app::{analyze as analysis, introspect, App};
 use crate::domain::{Connection, DbType, MigrationRequest, Sql};
 
@@ -125,35 +126,86 @@ pub async fn get_connection(
 #[derive(Deserialize)]
 pub struct AnalyzeBody {
     sql: String,
+    rows_per_table: Option<u32>,
+    validation_queries: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
 pub struct AnalyzeWithConnection {
     sql: String,
     connection_id: String,
+    rows_per_table: Option<u32>,
+    validation_queries: Option<Vec<String>>,
+}
+
+/// `?sandbox=false` (or `0`) skips the sandbox; anything else but `true`/`1` is a 422.
+fn sandbox_options(
+    query: Option<&str>,
+    rows_per_table: Option<u32>,
+    validation_queries: Option<Vec<String>>,
+) -> Result<SandboxOptions> {
+    let mut options = SandboxOptions::default();
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("sandbox", "false" | "0")) => options.enabled = false,
+            Some(("sandbox", "true" | "1")) => options.enabled = true,
+            Some(("sandbox", _)) | None if pair.starts_with("sandbox") => {
+                return Err(ApiError::validation("sandbox must be true or false"))
+            }
+            _ => {}
+        }
+    }
+    if let Some(rows) = rows_per_table {
+        options.rows_per_table = rows;
+    }
+    if let Some(queries) = validation_queries {
+        options.validation_queries = queries;
+    }
+    Ok(options)
 }
 
 pub async fn analyze_for_connection(
     State(app): State<Arc<App>>,
     PathParam(id): PathParam,
+    RawQuery(query): RawQuery,
     JsonBody(body): JsonBody<AnalyzeBody>,
 ) -> Result<Response> {
-    let report = analysis::analyze(
-        &app,
-        &id,
-        Sql::parse(body.sql).map_err(crate::app::AppError::from)?,
-    )
-    .await?;
+    let options = sandbox_options(
+        query.as_deref(),
+        body.rows_per_table,
+        body.validation_queries,
+    )?;
+    let sql = Sql::parse(body.sql).map_err(crate::app::AppError::from)?;
+    let report = analysis::analyze(&app, &id, sql, &options).await?;
     Ok(ok(StatusCode::OK, report))
 }
 
 pub async fn analyze(
     State(app): State<Arc<App>>,
+    RawQuery(query): RawQuery,
     JsonBody(body): JsonBody<AnalyzeWithConnection>,
 ) -> Result<Response> {
+    let options = sandbox_options(
+        query.as_deref(),
+        body.rows_per_table,
+        body.validation_queries,
+    )?;
     let sql = Sql::parse(body.sql).map_err(crate::app::AppError::from)?;
-    let report = analysis::analyze(&app, &body.connection_id, sql).await?;
+    let report = analysis::analyze(&app, &body.connection_id, sql, &options).await?;
     Ok(ok(StatusCode::OK, report))
+}
+
+/// `POST /connections/{id}/migrations/sandbox`: the sandbox run alone, without a verdict or
+/// a token.
+pub async fn sandbox(
+    State(app): State<Arc<App>>,
+    PathParam(id): PathParam,
+    JsonBody(body): JsonBody<AnalyzeBody>,
+) -> Result<Response> {
+    let options = sandbox_options(None, body.rows_per_table, body.validation_queries)?;
+    let sql = Sql::parse(body.sql).map_err(crate::app::AppError::from)?;
+    let result = crate::app::sandbox::run_alone(&app, &id, sql, &options).await?;
+    Ok(ok(StatusCode::OK, result))
 }
 
 #[derive(Deserialize)]

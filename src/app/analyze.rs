@@ -5,6 +5,7 @@ use autodb_analysis::Analysis;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
 
+use super::sandbox::{self, SandboxOptions};
 use super::{connections, introspect, App, AppError};
 use crate::domain::{Sql, MAX_STATEMENTS};
 use crate::token::{self, Approval};
@@ -20,47 +21,48 @@ pub struct AnalysisReport {
     /// The snapshot the verdict is based on (its fingerprint is bound into the token).
     pub snapshot_id: String,
     pub schema_fingerprint: String,
+    /// The migration tried on a clone of the schema (`status: "skipped"` with the reason
+    /// when it was not).
+    pub sandbox_result: autodb_analysis::sandbox::SandboxResult,
     pub approval_token: String,
     pub expires_at: DateTime<Utc>,
 }
 
-pub async fn analyze(app: &App, connection_id: &str, sql: Sql) -> Result<AnalysisReport, AppError> {
+pub async fn analyze(
+    app: &App,
+    connection_id: &str,
+    sql: Sql,
+    sandbox_options: &SandboxOptions,
+) -> Result<AnalysisReport, AppError> {
+    sandbox_options.validate()?;
     let connection = connections::get(app, connection_id).await?;
-    let parsed = autodb_core::sql::parse(sql.as_str())?;
-    if parsed.is_empty() {
-        return Err(AppError::Validation(
-            "sql contains no statements (only comments or whitespace)".into(),
-        ));
-    }
-    if parsed
-        .iter()
-        .all(|s| autodb_core::sql::tx_control(&s.ast).is_some())
-    {
-        return Err(AppError::Validation(
-            "sql contains only transaction control; there is nothing to run".into(),
-        ));
-    }
-    if parsed.len() > MAX_STATEMENTS {
-        return Err(AppError::Validation(format!(
-            "sql has {} statements; the limit is {MAX_STATEMENTS}",
-            parsed.len()
-        )));
-    }
-    // The statements exactly as the executor will send them, each proven to parse alone to
-    // the tree analyzed here (after the count is bounded: the proof costs more per statement).
-    autodb_core::sql::check_round_trip(sql.as_str(), &parsed)?;
+    let parsed = statements(app, &connection, &sql)?;
     let limits = app.settings.limits(&connection);
-    let refused = autodb_analysis::refusals(&parsed, limits);
-    if !refused.is_empty() {
-        return Err(AppError::Refused(refused));
-    }
     let snapshot = introspect::current(app, &connection).await?;
     // The executor sets lock_timeout itself (Settings::lock_timeout_ms).
     let runner = autodb_analysis::Runner {
         sets_lock_timeout: true,
         limits,
     };
-    let analysis = autodb_analysis::analyze_for(&parsed, Some(&snapshot.schema), runner);
+    let mut analysis = autodb_analysis::analyze_for(&parsed, Some(&snapshot.schema), runner);
+    let sandbox_result = sandbox::try_migration(
+        app,
+        &connection,
+        &snapshot.schema,
+        sql.as_str(),
+        &parsed,
+        &analysis,
+        sandbox_options,
+    )
+    .await;
+    let new_tables: Vec<String> = sandbox_result
+        .statements
+        .iter()
+        .flat_map(|s| s.observed_locks.iter().map(|l| &l.table))
+        .filter(|t| snapshot.schema.table(t).is_none())
+        .cloned()
+        .collect();
+    autodb_analysis::sandbox::apply(&mut analysis, &sandbox_result, &new_tables);
     let now = app.clock.now().timestamp();
     let (approval_token, claims) = token::issue(
         &app.keys,
@@ -86,10 +88,49 @@ pub async fn analyze(app: &App, connection_id: &str, sql: Sql) -> Result<Analysi
         analysis,
         snapshot_id: snapshot.snapshot_id,
         schema_fingerprint: snapshot.fingerprint,
+        sandbox_result,
         approval_token,
         expires_at: Utc
             .timestamp_opt(claims.exp, 0)
             .single()
             .unwrap_or_else(Utc::now),
     })
+}
+
+/// The migration's statements, exactly as the executor will send them, or why autodb will
+/// not run it: nothing to run, too many statements, a text that does not parse back to what
+/// was analyzed, a refused statement.
+pub(super) fn statements(
+    app: &App,
+    connection: &crate::domain::Connection,
+    sql: &Sql,
+) -> Result<Vec<autodb_core::sql::ParsedStatement>, AppError> {
+    let parsed = autodb_core::sql::parse(sql.as_str())?;
+    if parsed.is_empty() {
+        return Err(AppError::Validation(
+            "sql contains no statements (only comments or whitespace)".into(),
+        ));
+    }
+    if parsed
+        .iter()
+        .all(|s| autodb_core::sql::tx_control(&s.ast).is_some())
+    {
+        return Err(AppError::Validation(
+            "sql contains only transaction control; there is nothing to run".into(),
+        ));
+    }
+    if parsed.len() > MAX_STATEMENTS {
+        return Err(AppError::Validation(format!(
+            "sql has {} statements; the limit is {MAX_STATEMENTS}",
+            parsed.len()
+        )));
+    }
+    // The statements exactly as the executor will send them, each proven to parse alone to
+    // the tree analyzed here (after the count is bounded: the proof costs more per statement).
+    autodb_core::sql::check_round_trip(sql.as_str(), &parsed)?;
+    let refused = autodb_analysis::refusals(&parsed, app.settings.limits(connection));
+    if !refused.is_empty() {
+        return Err(AppError::Refused(refused));
+    }
+    Ok(parsed)
 }

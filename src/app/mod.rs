@@ -6,6 +6,7 @@ pub mod connections;
 pub mod execute;
 pub mod introspect;
 pub mod ports;
+pub mod sandbox;
 
 use std::sync::Arc;
 
@@ -90,6 +91,9 @@ pub struct App {
     pub settings: Settings,
     /// Connections to registered databases: cached credentials and idle connections.
     pub targets: crate::target::Targets,
+    /// Where migrations are tried before approval; `None` when no sandbox server is
+    /// configured (analysis then says the sandbox was skipped, and why).
+    pub sandbox: std::sync::OnceLock<Arc<crate::sandbox::Sandbox>>,
 }
 
 impl App {
@@ -109,6 +113,7 @@ impl App {
             clock,
             settings,
             targets: Default::default(),
+            sandbox: std::sync::OnceLock::new(),
         }
     }
 }

@@ -52,9 +52,14 @@ struct ServeArgs {
     /// Where the local store, secrets and signing keys live.
     #[arg(long, default_value = "./.autodb")]
     data_dir: PathBuf,
-    /// PostgreSQL server for sandbox databases (used by sandbox runs).
-    #[arg(long)]
+    /// PostgreSQL server on which migrations are tried before approval (an account that may
+    /// create databases and roles). Default: the demo's cluster with --demo, else a
+    /// throwaway cluster started for the purpose.
+    #[arg(long, env = "AUTODB_SANDBOX_URL", conflicts_with = "no_sandbox")]
     sandbox_url: Option<String>,
+    /// Do not try migrations in a sandbox (analysis then reports it as skipped).
+    #[arg(long)]
+    no_sandbox: bool,
     /// Start a throwaway PostgreSQL with a sample shop database and register it.
     #[arg(long)]
     demo: bool,
@@ -243,9 +248,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     let worker = queue::spawn_worker(Arc::clone(&app), parts.jobs);
-    if args.sandbox_url.is_some() {
-        tracing::warn!("--sandbox-url is accepted, but sandbox runs are not part of analyze yet");
-    }
     let demo = if args.demo {
         eprintln!("Starting a throwaway PostgreSQL cluster with the sample shop database…");
         Some(
@@ -256,6 +258,30 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    let mut sandbox_cluster = None;
+    let sandbox_url = match (args.no_sandbox, args.sandbox_url, &demo) {
+        (true, _, _) => None,
+        (false, Some(url), _) => Some(url),
+        (false, None, Some(demo)) => Some(demo.cluster.url("postgres")),
+        (false, None, None) => match autodb::pgcluster::TempCluster::start("sandbox").await {
+            Ok(cluster) => {
+                let url = cluster.url("postgres");
+                sandbox_cluster = Some(cluster);
+                Some(url)
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "no sandbox: a throwaway cluster could not be started (pass --sandbox-url)");
+                None
+            }
+        },
+    };
+    if let Some(url) = sandbox_url {
+        let server = autodb::sandbox::UrlServer(SecretString::from(url));
+        let _ = app.sandbox.set(Arc::new(autodb::sandbox::Sandbox::new(
+            Arc::new(server),
+            autodb::sandbox::SandboxSettings::default(),
+        )));
+    }
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -267,6 +293,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await?;
     worker.abort();
     drop(demo);
+    drop(sandbox_cluster);
     eprintln!("autodb stopped.");
     Ok(())
 }

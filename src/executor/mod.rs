@@ -15,7 +15,7 @@
 
 mod apply;
 mod drift;
-mod session;
+pub(crate) mod session;
 
 pub use session::ADVISORY_KEY;
 

@@ -44,6 +44,27 @@ const STATE: &str = "SELECT
             WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted
               AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = $1)";
 
+/// The session settings of every migration run, in production and in the sandbox alike:
+/// the timeouts and the `application_name` the protections check.
+pub(crate) fn settings_sql(
+    lock_timeout_ms: u64,
+    statement_timeout_ms: u64,
+    idle_in_transaction_timeout_ms: u64,
+    server_version_num: i32,
+) -> String {
+    let mut settings = format!(
+        "SET lock_timeout = {lock_timeout_ms}; SET statement_timeout = {statement_timeout_ms}; \
+         SET idle_in_transaction_session_timeout = {idle_in_transaction_timeout_ms}; \
+         SET application_name = 'autodb'"
+    );
+    // PostgreSQL 14+ can notice a vanished client while a statement runs: a killed executor's
+    // statement (and its locks) then ends within a second instead of at statement_timeout.
+    if server_version_num >= 140_000 {
+        settings.push_str("; SET client_connection_check_interval = 1000");
+    }
+    settings
+}
+
 /// Session settings and the advisory lock. `Busy` when another executor holds the lock.
 /// `deadline` bounds this attempt (Lambda: the invocation's end; locally: the claim): no
 /// statement may run past it, so `statement_timeout` is the smaller of the setting and the
@@ -69,16 +90,12 @@ pub(super) async fn prepare(
         .await
         .map_err(pg("PREPARE_FAILED", None))?
         .get(0);
-    let mut settings = format!(
-        "SET lock_timeout = {}; SET statement_timeout = {}; \
-         SET idle_in_transaction_session_timeout = {}; SET application_name = 'autodb'",
-        lock_timeout_ms, statement_timeout_ms, app.settings.idle_in_transaction_timeout_ms
+    let settings = settings_sql(
+        lock_timeout_ms,
+        statement_timeout_ms,
+        app.settings.idle_in_transaction_timeout_ms,
+        version,
     );
-    // PostgreSQL 14+ can notice a vanished client while a statement runs: a killed executor's
-    // statement (and its locks) then ends within a second instead of at statement_timeout.
-    if version >= 140_000 {
-        settings.push_str("; SET client_connection_check_interval = 1000");
-    }
     client
         .batch_execute(&settings)
         .await

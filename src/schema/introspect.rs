@@ -142,6 +142,11 @@ async fn read(
     };
     if scoped {
         snap.schemas.clear();
+    } else {
+        snap.server_version_num = client
+            .query_one("SELECT current_setting('server_version_num')::int", &[])
+            .await?
+            .get(0);
     }
 
     let mut tables: HashMap<u32, Table> = HashMap::new();

@@ -24,6 +24,7 @@ pub mod guard;
 pub mod lint;
 pub mod report;
 pub mod rules;
+pub mod sandbox;
 pub mod scope;
 pub mod score;
 mod state;

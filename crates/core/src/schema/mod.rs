@@ -3,6 +3,7 @@
 
 pub mod diff;
 pub mod model;
+pub mod render;
 pub mod scope;
 
 pub use diff::{diff, diff_with_renames, Rename, SchemaDiff};

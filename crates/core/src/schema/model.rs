@@ -18,6 +18,9 @@ pub struct SchemaSnapshot {
     pub enums: Vec<EnumType>,
     #[serde(default)]
     pub sequences: Vec<Sequence>,
+    /// `server_version_num` of the database the snapshot was taken from (0: unknown).
+    #[serde(default)]
+    pub server_version_num: i32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,6 +153,13 @@ impl View {
 }
 
 impl SchemaSnapshot {
+    /// The server's major version (`15` for 150004), when known.
+    pub fn major_version(&self) -> Option<u32> {
+        u32::try_from(self.server_version_num / 10_000)
+            .ok()
+            .filter(|v| *v > 0)
+    }
+
     /// Finds a table by the name a statement uses: `orders`, `public.orders` or `s.orders`.
     pub fn table(&self, name: &str) -> Option<&Table> {
         let (schema, bare) = match name.split_once('.') {

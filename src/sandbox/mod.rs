@@ -1,0 +1,631 @@
+//! The sandbox: every migration is tried on a throwaway copy of its schema before it is
+//! approved, and what PostgreSQL really did is reported.
+//!
+//! One run, start to end:
+//! 1. **Clone.** The target's snapshot is rendered as DDL (`autodb_core::schema::render`) and
+//!    applied to a new database, which synthetic rows then fill (`rows`). The result becomes
+//!    a template database keyed by the snapshot's fingerprint and the row count, so the next
+//!    analysis of the same schema starts with `CREATE DATABASE … TEMPLATE …` (milliseconds).
+//! 2. **Observed run** (`observe`): the run's database is created from the template, owned by
+//!    a login role made for this run alone (`server`: no superuser, a random password), and
+//!    the migration runs there exactly as the executor would run it.
+//! 3. **Estimate.** A second database from the same template gets more rows in the tables the
+//!    migration works on, and the migration runs again. The two timings give each statement a
+//!    line (duration against rows), evaluated at the production row counts in the snapshot
+//!    (`autodb_analysis::sandbox::extrapolate`).
+//! 4. **Clean up.** Both databases and the run's role are dropped — also when the run is
+//!    cancelled midway (a guard spawns the drop), and after a crash by the next process's
+//!    sweep of its prefix.
+
+mod observe;
+mod rows;
+pub mod server;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use autodb_analysis::sandbox::{
+    extrapolate, lock_times, ObservedStatement, SandboxResult, SandboxStatus, Timing,
+    ValidationResult,
+};
+use autodb_core::schema::SchemaSnapshot;
+use autodb_core::sql::{ParsedStatement, Plan};
+use tokio_postgres::Client;
+
+pub use server::{SandboxServer, SecretServer, UrlServer};
+
+/// Bounds of a sandbox request.
+pub const DEFAULT_ROWS_PER_TABLE: u32 = 15;
+pub const MAX_ROWS_PER_TABLE: u32 = 10_000;
+pub const MAX_VALIDATION_QUERIES: usize = 20;
+pub const MAX_VALIDATION_QUERY_BYTES: usize = 16 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// The server could not be reached or refused what the sandbox needs; the message is safe
+    /// to show.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("the sandbox server failed: {0}")]
+    Server(String),
+}
+
+impl SandboxError {
+    fn server(err: tokio_postgres::Error) -> Self {
+        Self::Server(match err.as_db_error() {
+            Some(db) => db.message().to_string(),
+            None => crate::api::error_chain(&err),
+        })
+    }
+}
+
+/// Tunables of the sandbox.
+#[derive(Debug, Clone)]
+pub struct SandboxSettings {
+    /// Names of every database and role this sandbox makes start with it (and a sweep only
+    /// touches those): one per deployment, so two deployments may share a server.
+    pub prefix: String,
+    /// Templates kept at most, newest first.
+    pub max_templates: usize,
+    /// Templates older than this are dropped.
+    pub template_max_age_seconds: i64,
+    /// Rows per touched table in the second run, for the estimate.
+    pub estimate_rows: u32,
+    /// `statement_timeout` in the sandbox: the executor's, but at most this.
+    pub statement_timeout_ms: u64,
+}
+
+impl Default for SandboxSettings {
+    fn default() -> Self {
+        Self {
+            prefix: "autodb_sbx".into(),
+            max_templates: 8,
+            template_max_age_seconds: 24 * 3600,
+            estimate_rows: 10_000,
+            statement_timeout_ms: 20_000,
+        }
+    }
+}
+
+/// The sandbox of one process: a server and what it knows about it.
+pub struct Sandbox {
+    pub server: Arc<dyn SandboxServer>,
+    pub settings: SandboxSettings,
+    swept: tokio::sync::OnceCell<()>,
+}
+
+impl Sandbox {
+    pub fn new(server: Arc<dyn SandboxServer>, settings: SandboxSettings) -> Self {
+        Self {
+            server,
+            settings,
+            swept: tokio::sync::OnceCell::new(),
+        }
+    }
+}
+
+/// One sandbox run's input.
+pub struct Request<'a> {
+    pub snapshot: &'a SchemaSnapshot,
+    pub sql: &'a str,
+    pub statements: &'a [ParsedStatement],
+    pub plan: &'a Plan,
+    pub rows_per_table: u32,
+    pub validation_queries: &'a [String],
+    /// Existing tables the migration works on (`schema.name`, bare in `public`): they get
+    /// more rows in the estimate's run.
+    pub touched: &'a [String],
+    pub lock_timeout_ms: u64,
+    pub statement_timeout_ms: u64,
+    pub idle_in_transaction_timeout_ms: u64,
+    pub now: i64,
+}
+
+/// Runs the migration in the sandbox. Never fails: what went wrong is in the result
+/// (`skipped` with the reason when the sandbox itself could not be used).
+pub async fn run(sandbox: &Sandbox, request: &Request<'_>) -> SandboxResult {
+    let started = Instant::now();
+    let mut result = match attempt(sandbox, request).await {
+        Ok(result) => result,
+        Err(err) => {
+            tracing::warn!(error = %err, "sandbox run not possible");
+            SandboxResult::skipped(err.to_string())
+        }
+    };
+    result.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    result
+}
+
+async fn attempt(sandbox: &Sandbox, request: &Request<'_>) -> Result<SandboxResult, SandboxError> {
+    let target = sandbox.server.target().await?;
+    let settings = &sandbox.settings;
+    let admin = server::connect(&target, maintenance_db(&target), None).await?;
+    sandbox
+        .swept
+        .get_or_try_init(|| async {
+            server::ensure_owner_role(&admin).await?;
+            let swept = server::sweep(
+                &admin,
+                &settings.prefix,
+                request.now,
+                settings.max_templates,
+                settings.template_max_age_seconds,
+            )
+            .await?;
+            tracing::info!(?swept, "sandbox server swept");
+            Ok::<_, SandboxError>(())
+        })
+        .await?;
+    let version: String = admin
+        .query_one("SELECT current_setting('server_version')", &[])
+        .await
+        .map_err(SandboxError::server)?
+        .get(0);
+    let (template, cached, clone) = template(sandbox, &target, &admin, request).await?;
+
+    // The observed run.
+    let first =
+        Ephemeral::create(&target, &admin, &settings.prefix, &template, request.now).await?;
+    let mut client = first.connect(&target).await?;
+    let monitor = first.connect(&target).await?;
+    let run = execute(sandbox, request, &mut client, &monitor).await?;
+    let validation_results = if run.error.is_none() {
+        validate(&client, request.validation_queries).await
+    } else {
+        vec![]
+    };
+    drop((client, monitor));
+    first.drop_now(&admin).await;
+
+    let mut statements: Vec<ObservedStatement> = run
+        .statements
+        .iter()
+        .map(|r| ObservedStatement {
+            index: r.index,
+            duration_ms: (r.duration_ms * 1000.0).round() / 1000.0,
+            observed_locks: r.locks.clone(),
+            rewritten_tables: r.rewritten.clone(),
+            estimated_duration_ms: None,
+            estimated_lock_ms: None,
+            not_run: r.not_run.clone(),
+        })
+        .collect();
+    if run.error.is_none() && !request.touched.is_empty() {
+        estimate(
+            sandbox,
+            &target,
+            &admin,
+            request,
+            &template,
+            &mut statements,
+        )
+        .await?;
+    }
+    let applied = run.error.is_none();
+    Ok(SandboxResult {
+        status: if applied {
+            SandboxStatus::Passed
+        } else {
+            SandboxStatus::Failed
+        },
+        reason: None,
+        passed: applied && validation_results.iter().all(|v| v.passed),
+        migration_applied: applied,
+        migration_error: run.error,
+        tables_created: clone.tables,
+        rows_inserted: clone.rows,
+        validation_results,
+        duration_ms: 0,
+        server_version: Some(version),
+        version_note: None,
+        cached_clone: cached,
+        statements,
+    })
+}
+
+/// The database named in the server's URL, or `postgres`.
+fn maintenance_db(target: &crate::pgconn::Target) -> &str {
+    target.config.get_dbname().unwrap_or("postgres")
+}
+
+/// What the clone holds.
+#[derive(Debug, Clone, Copy, Default)]
+struct Clone {
+    tables: usize,
+    rows: u64,
+}
+
+/// The template for this snapshot and row count: the cached one, or a new one.
+async fn template(
+    sandbox: &Sandbox,
+    target: &crate::pgconn::Target,
+    admin: &Client,
+    request: &Request<'_>,
+) -> Result<(String, bool, Clone), SandboxError> {
+    let prefix = &sandbox.settings.prefix;
+    let name = server::template_name(
+        prefix,
+        &request.snapshot.fingerprint(),
+        request.rows_per_table,
+    );
+    let cached = admin
+        .query_opt(
+            "SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database \
+             WHERE datname = $1 AND datistemplate",
+            &[&name],
+        )
+        .await
+        .map_err(SandboxError::server)?
+        .and_then(|row| server::template_facts(row.get(0)));
+    if let Some((_, tables, rows)) = cached {
+        return Ok((name, true, Clone { tables, rows }));
+    }
+    // The clone's database, and so its `public` schema, belongs to the owner role.
+    let build = Ephemeral::create_owned(
+        target,
+        admin,
+        prefix,
+        "template0",
+        request.now,
+        Some(server::OWNER_ROLE),
+    )
+    .await?;
+    let clone = build_clone(target, &build.name, request).await;
+    let clone = match clone {
+        Ok(c) => c,
+        Err(err) => {
+            build.drop_now(admin).await;
+            return Err(err);
+        }
+    };
+    // Publish: the built database becomes the template, unless another process published
+    // one for the same schema meanwhile (then ours goes and theirs is used).
+    let published = admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {} RENAME TO {}",
+            server::ident(&build.name),
+            server::ident(&name)
+        ))
+        .await;
+    match published {
+        Ok(()) => {
+            let build_role = build.name.clone();
+            build.forget();
+            admin
+                .batch_execute(&format!(
+                    "DROP ROLE IF EXISTS {1}; \
+                     ALTER DATABASE {0} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false; \
+                     COMMENT ON DATABASE {0} IS '{2}'",
+                    server::ident(&name),
+                    server::ident(&build_role),
+                    server::template_comment(request.now, clone.tables, clone.rows)
+                ))
+                .await
+                .map_err(SandboxError::server)?;
+        }
+        Err(_) => build.drop_now(admin).await,
+    }
+    Ok((name, false, clone))
+}
+
+/// Applies the clone's DDL and fills it. Extensions are created by the server account;
+/// everything else as the owner role.
+async fn build_clone(
+    target: &crate::pgconn::Target,
+    database: &str,
+    request: &Request<'_>,
+) -> Result<Clone, SandboxError> {
+    let admin_db = server::connect(target, database, None).await?;
+    let script = autodb_core::schema::render::clone_script(request.snapshot);
+    let (extensions, rest): (Vec<&String>, Vec<&String>) = script.iter().partition(|s| {
+        s.trim_start()
+            .to_ascii_uppercase()
+            .starts_with("CREATE EXTENSION")
+    });
+    for statement in extensions {
+        if let Err(err) = admin_db.batch_execute(statement).await {
+            return Err(SandboxError::Unavailable(format!(
+                "the sandbox server cannot provide an extension the schema uses ({statement}): {}",
+                err.as_db_error()
+                    .map_or(err.to_string(), |d| d.message().to_string())
+            )));
+        }
+    }
+    admin_db
+        .batch_execute(&format!("SET ROLE {}", server::ident(server::OWNER_ROLE)))
+        .await
+        .map_err(SandboxError::server)?;
+    admin_db
+        .batch_execute("BEGIN")
+        .await
+        .map_err(SandboxError::server)?;
+    for statement in rest {
+        if let Err(err) = admin_db.batch_execute(statement).await {
+            let _ = admin_db.batch_execute("ROLLBACK").await;
+            let reason = err
+                .as_db_error()
+                .map_or(err.to_string(), |d| d.message().to_string());
+            let head: String = statement.chars().take(120).collect();
+            return Err(SandboxError::Unavailable(format!(
+                "the schema could not be cloned: {reason} (at `{head}`)"
+            )));
+        }
+    }
+    admin_db
+        .batch_execute("COMMIT")
+        .await
+        .map_err(SandboxError::server)?;
+    let filled = rows::fill(&admin_db, 1, i64::from(request.rows_per_table), None).await?;
+    admin_db
+        .batch_execute("ANALYZE")
+        .await
+        .map_err(SandboxError::server)?;
+    Ok(Clone {
+        tables: filled.tables,
+        rows: filled.rows,
+    })
+}
+
+/// Runs the migration on the clone with the executor's session settings.
+async fn execute(
+    sandbox: &Sandbox,
+    request: &Request<'_>,
+    client: &mut Client,
+    monitor: &Client,
+) -> Result<observe::Run, SandboxError> {
+    let version: i32 = client
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .await
+        .map_err(SandboxError::server)?
+        .get(0);
+    let settings = crate::executor::session::settings_sql(
+        request.lock_timeout_ms,
+        request
+            .statement_timeout_ms
+            .min(sandbox.settings.statement_timeout_ms),
+        request.idle_in_transaction_timeout_ms,
+        version,
+    );
+    client
+        .batch_execute(&settings)
+        .await
+        .map_err(SandboxError::server)?;
+    observe::run(
+        client,
+        monitor,
+        request.sql,
+        request.statements,
+        request.plan,
+    )
+    .await
+}
+
+/// The validation queries, after the migration. A query passes when it runs without error
+/// and, if it returns one boolean, that boolean is true.
+async fn validate(client: &Client, queries: &[String]) -> Vec<ValidationResult> {
+    let mut out = Vec::with_capacity(queries.len());
+    for query in queries {
+        let started = Instant::now();
+        let result = client.query(query.as_str(), &[]).await;
+        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let (passed, error) = match result {
+            Ok(rows) => {
+                let verdict = match rows.as_slice() {
+                    [row]
+                        if row.len() == 1
+                            && *row.columns()[0].type_() == tokio_postgres::types::Type::BOOL =>
+                    {
+                        row.get::<_, Option<bool>>(0).unwrap_or(false)
+                    }
+                    _ => true,
+                };
+                (
+                    verdict,
+                    (!verdict).then(|| "the query returned false".to_string()),
+                )
+            }
+            Err(err) => (
+                false,
+                Some(
+                    err.as_db_error()
+                        .map_or(err.to_string(), |d| d.message().to_string()),
+                ),
+            ),
+        };
+        out.push(ValidationResult {
+            query: query.clone(),
+            passed,
+            error,
+            duration_ms,
+        });
+    }
+    out
+}
+
+/// The second run, at [`SandboxSettings::estimate_rows`] rows in the touched tables, and the
+/// extrapolation of each statement to the production row counts.
+async fn estimate(
+    sandbox: &Sandbox,
+    target: &crate::pgconn::Target,
+    admin: &Client,
+    request: &Request<'_>,
+    template: &str,
+    statements: &mut [ObservedStatement],
+) -> Result<(), SandboxError> {
+    let small = i64::from(request.rows_per_table);
+    let large = i64::from(
+        sandbox
+            .settings
+            .estimate_rows
+            .max(request.rows_per_table + 1),
+    );
+    let second = Ephemeral::create(
+        target,
+        admin,
+        &sandbox.settings.prefix,
+        template,
+        request.now,
+    )
+    .await?;
+    let outcome = async {
+        let owner = second.connect(target).await?;
+        owner
+            .batch_execute(&format!("SET ROLE {}", server::ident(server::OWNER_ROLE)))
+            .await
+            .map_err(SandboxError::server)?;
+        let touched: HashSet<String> = request.touched.iter().cloned().collect();
+        rows::fill(&owner, small + 1, large, Some(&touched)).await?;
+        owner
+            .batch_execute("ANALYZE")
+            .await
+            .map_err(SandboxError::server)?;
+        drop(owner);
+        let mut client = second.connect(target).await?;
+        let monitor = second.connect(target).await?;
+        execute(sandbox, request, &mut client, &monitor).await
+    }
+    .await;
+    second.drop_now(admin).await;
+    let run = outcome?;
+    if run.error.is_some() {
+        // More rows made it fail (a unique index on a column with few distinct values…):
+        // no estimate rather than a wrong one.
+        return Ok(());
+    }
+    let larger: std::collections::HashMap<usize, f64> = run
+        .statements
+        .iter()
+        .map(|r| (r.index, r.duration_ms))
+        .collect();
+    // A statement's time grows with the largest production table it locks or rewrites.
+    let rows_of = |s: &ObservedStatement| -> Option<f64> {
+        s.observed_locks
+            .iter()
+            .map(|l| &l.table)
+            .chain(&s.rewritten_tables)
+            .filter_map(|t| request.snapshot.table(t))
+            .map(|t| t.estimated_rows as f64)
+            .reduce(f64::max)
+    };
+    let mut estimates = Vec::with_capacity(statements.len());
+    for s in statements.iter() {
+        let production = rows_of(s);
+        let estimate = match (larger.get(&s.index), production) {
+            (Some(d2), Some(rows)) if s.not_run.is_none() => extrapolate(
+                Timing {
+                    small: (small as f64, s.duration_ms),
+                    large: (large as f64, *d2),
+                },
+                rows,
+            ),
+            _ => s.duration_ms,
+        };
+        estimates.push(estimate);
+    }
+    for segment in &request.plan.segments {
+        let indexes: Vec<usize> = segment.statements.clone().collect();
+        let positions: Vec<usize> = indexes
+            .iter()
+            .filter_map(|i| statements.iter().position(|s| s.index == *i))
+            .collect();
+        let durations: Vec<f64> = positions.iter().map(|p| estimates[*p]).collect();
+        let held = if segment.transactional {
+            lock_times(&durations)
+        } else {
+            durations.clone()
+        };
+        for (k, p) in positions.iter().enumerate() {
+            statements[*p].estimated_duration_ms = Some(durations[k].round() as u64);
+            statements[*p].estimated_lock_ms = Some(held[k].round() as u64);
+        }
+    }
+    Ok(())
+}
+
+/// A database (and the role of the same name that owns it) that lives for one step of a
+/// run. Dropped explicitly; if the run is cancelled first, the guard's `Drop` spawns the
+/// drop, and if the process dies, the next sweep removes it.
+struct Ephemeral {
+    name: String,
+    login: server::Login,
+    cleanup: Option<crate::pgconn::Target>,
+}
+
+impl Ephemeral {
+    async fn create(
+        target: &crate::pgconn::Target,
+        admin: &Client,
+        prefix: &str,
+        template: &str,
+        now: i64,
+    ) -> Result<Self, SandboxError> {
+        Self::create_owned(target, admin, prefix, template, now, None).await
+    }
+
+    /// [`Ephemeral::create`], with the database owned by `owner` instead of the new role.
+    async fn create_owned(
+        target: &crate::pgconn::Target,
+        admin: &Client,
+        prefix: &str,
+        template: &str,
+        now: i64,
+        owner: Option<&str>,
+    ) -> Result<Self, SandboxError> {
+        let name = server::ephemeral_name(prefix, now);
+        let login = server::create_login(admin, &name).await?;
+        let mut guard = Self {
+            name,
+            login,
+            cleanup: Some(target.clone()),
+        };
+        let created = admin
+            .batch_execute(&format!(
+                "CREATE DATABASE {} TEMPLATE {} OWNER {}",
+                server::ident(&guard.name),
+                server::ident(template),
+                server::ident(owner.unwrap_or(&guard.name))
+            ))
+            .await;
+        if let Err(err) = created {
+            guard.drop_now(admin).await;
+            return Err(SandboxError::server(err));
+        }
+        guard.cleanup = Some(target.clone());
+        Ok(guard)
+    }
+
+    async fn connect(&self, target: &crate::pgconn::Target) -> Result<Client, SandboxError> {
+        server::connect(target, &self.name, Some(&self.login)).await
+    }
+
+    /// Drops the database and its role now. A failure is logged and left to the sweep.
+    async fn drop_now(mut self, admin: &Client) {
+        self.cleanup = None;
+        if let Err(err) = server::drop_ephemeral(admin, &self.name).await {
+            tracing::warn!(database = %self.name, error = %err, "sandbox database not dropped; the next sweep will");
+        }
+    }
+
+    /// The database lives on under another name (a published template); only its role goes.
+    fn forget(mut self) {
+        self.cleanup = None;
+    }
+}
+
+impl Drop for Ephemeral {
+    fn drop(&mut self) {
+        let Some(target) = self.cleanup.take() else {
+            return;
+        };
+        let name = self.name.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let admin = server::connect(&target, maintenance_db(&target), None).await;
+                if let Ok(admin) = admin {
+                    let _ = server::drop_ephemeral(&admin, &name).await;
+                }
+            });
+        }
+    }
+}
