@@ -5,8 +5,15 @@
 //! keys, views), the fingerprint bound into approval tokens. Collections are kept sorted by
 //! name so two snapshots of the same schema serialize identically.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+pub use super::objects::{
+    object_key, Attribute, ColumnCollation, Comment, CompositeType, Domain, Extension, Function,
+    FunctionKind, IndexAttachment, Policy, RelationDetails, Trigger,
+};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SchemaSnapshot {
@@ -18,6 +25,40 @@ pub struct SchemaSnapshot {
     pub enums: Vec<EnumType>,
     #[serde(default)]
     pub sequences: Vec<Sequence>,
+    /// `server_version_num` of the server it was read from, e.g. `150004`; 0 when unknown
+    /// (snapshots stored before it was recorded).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub server_version_num: i32,
+    /// `current_schemas(false)` when it was read: the definitions below name objects relative
+    /// to it, so a clone sets the same path before running them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub search_path: Vec<String>,
+    // The collections below are filled by the full snapshot only (see `objects.rs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extensions: Vec<Extension>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub domains: Vec<Domain>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub composite_types: Vec<CompositeType>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub functions: Vec<Function>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggers: Vec<Trigger>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<Policy>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub comments: Vec<Comment>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relation_details: Vec<RelationDetails>,
+    /// What each object needs to exist first, from `pg_depend`, by [`object_key`]: a view on
+    /// the views it reads, a function returning `SETOF customer` on `customer`, a table on
+    /// the types of its columns. Sorted, for a stable serialization.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dependencies: BTreeMap<String, Vec<String>>,
+}
+
+fn is_zero(n: &i32) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,8 +161,37 @@ pub struct EnumType {
 pub struct Sequence {
     pub schema: String,
     pub name: String,
+    /// `schema.table.column` of the column that owns it (serial or identity).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owned_by: Option<String>,
+    /// The owning column as its three names, for rendering (names may contain dots).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<ColumnRef>,
+    /// The sequence behind an identity column: it comes with the column, not by itself.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub identity: bool,
+    /// `format_type` of `seqtypid`, e.g. `bigint`; empty in snapshots stored before it was read.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub data_type: String,
+    #[serde(default)]
+    pub start: i64,
+    #[serde(default)]
+    pub increment: i64,
+    #[serde(default)]
+    pub min: i64,
+    #[serde(default)]
+    pub max: i64,
+    #[serde(default)]
+    pub cache: i64,
+    #[serde(default)]
+    pub cycle: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnRef {
+    pub schema: String,
+    pub table: String,
+    pub column: String,
 }
 
 /// The name autodb shows for a relation: bare in `public`, `schema.name` elsewhere.
@@ -176,6 +246,33 @@ impl SchemaSnapshot {
             .sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
         self.sequences
             .sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+        self.extensions.sort_by(|a, b| a.name.cmp(&b.name));
+        self.domains
+            .sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+        self.composite_types
+            .sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+        self.functions.sort_by_key(Function::key);
+        self.triggers
+            .sort_by(|a, b| (&a.schema, &a.table, &a.name).cmp(&(&b.schema, &b.table, &b.name)));
+        self.policies
+            .sort_by(|a, b| (&a.schema, &a.table, &a.name).cmp(&(&b.schema, &b.table, &b.name)));
+        self.comments
+            .sort_by(|a, b| (&a.object_type, &a.identity).cmp(&(&b.object_type, &b.identity)));
+        self.relation_details
+            .sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+        for required in self.dependencies.values_mut() {
+            required.sort();
+            required.dedup();
+        }
+    }
+
+    /// The server's major version (15 for `150004`; 9 for every 9.x), or `None` when the
+    /// snapshot does not know it.
+    pub fn major_version(&self) -> Option<u32> {
+        u32::try_from(self.server_version_num)
+            .ok()
+            .filter(|&n| n > 0)
+            .map(|n| n / 10_000)
     }
 
     /// A SHA-256 over the structure only: row estimates and sizes change with traffic and
@@ -183,6 +280,8 @@ impl SchemaSnapshot {
     pub fn fingerprint(&self) -> String {
         let mut shape = self.clone();
         shape.normalize();
+        // A minor upgrade of the server changes no structure.
+        shape.server_version_num = 0;
         for table in &mut shape.tables {
             table.estimated_rows = 0;
             table.total_bytes = 0;
