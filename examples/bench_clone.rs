@@ -37,12 +37,12 @@ fn db_url(base: &str, name: &str) -> String {
 
 async fn fresh(base: &str, name: &str) -> String {
     let admin = connect(base).await;
-    admin
-        .batch_execute(&format!(
-            "DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}"
-        ))
-        .await
-        .expect("create database");
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name}"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        admin.batch_execute(&sql).await.expect("create database");
+    }
     db_url(base, name)
 }
 

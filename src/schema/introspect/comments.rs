@@ -14,7 +14,10 @@ pub(super) async fn read(
                 "SELECT o.type, o.identity, d.description
                    FROM pg_description d,
                         LATERAL pg_identify_object(d.classoid, d.objoid, d.objsubid) o
-                  WHERE (o.schema NOT IN {system} AND o.schema NOT LIKE 'pg\\_%'
+                  -- Built-in objects (oids below FirstNormalObjectId) are thousands of
+                  -- descriptions: skip them before naming anything, schemas aside.
+                  WHERE (d.objoid >= 16384 OR d.classoid = 'pg_namespace'::regclass)
+                    AND (o.schema NOT IN {system} AND o.schema NOT LIKE 'pg\\_%'
                          OR o.type = 'schema' AND o.identity NOT IN {system}
                             AND o.identity NOT LIKE 'pg\\_%')
                     AND {}",

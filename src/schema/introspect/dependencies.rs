@@ -54,7 +54,10 @@ pub(super) async fn read(
                    FROM pg_depend d
                    JOIN keyed o ON o.classid = d.classid AND o.objid = d.objid
                    JOIN keyed r ON r.classid = d.refclassid AND r.objid = d.refobjid
+                  -- Every keyed object is a user object (oid >= FirstNormalObjectId):
+                  -- pruning the rest first keeps the joins to the schema's own rows.
                   WHERE d.deptype IN ('n', 'a') AND o.key <> r.key
+                    AND d.objid >= 16384 AND d.refobjid >= 16384
                   GROUP BY o.key"
             ),
             &[],
