@@ -18,22 +18,9 @@ use std::time::Instant;
 
 use autodb::core::schema::clone_script;
 use autodb::schema::introspect;
-use tokio_postgres::{Client, NoTls};
+use bench_support::{connect, db_url, median};
 
-async fn connect(url: &str) -> Client {
-    let (client, conn) = tokio_postgres::connect(url, NoTls)
-        .await
-        .expect("connect to the bench cluster");
-    tokio::spawn(conn);
-    client
-}
-
-fn db_url(base: &str, name: &str) -> String {
-    format!(
-        "{}/{name}",
-        base.rsplit_once('/').expect("URL with a database").0
-    )
-}
+mod bench_support;
 
 async fn fresh(base: &str, name: &str) -> String {
     let admin = connect(base).await;
@@ -66,11 +53,6 @@ fn generated(tables: usize) -> String {
         ddl.push_str(&format!("CREATE UNIQUE INDEX ON t_{i} (name);\n"));
     }
     ddl
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn ms(started: Instant) -> f64 {

@@ -106,14 +106,20 @@ async fn assert_clone_is_faithful(source: &str) -> Vec<String> {
     script
 }
 
-#[tokio::test]
-async fn pagila_clones_faithfully() {
+/// A new database with `tests/fixtures/{path}` loaded; returns its URL.
+async fn loaded(path: &str) -> String {
     let source = create_database().await;
     connect(&source)
         .await
-        .batch_execute(&fixture("pagila.sql"))
+        .batch_execute(&fixture(path))
         .await
-        .expect("load pagila");
+        .unwrap_or_else(|e| panic!("load {path}: {e:?}"));
+    source
+}
+
+#[tokio::test]
+async fn pagila_clones_faithfully() {
+    let source = loaded("pagila.sql").await;
     let script = assert_clone_is_faithful(&source).await;
     // The aggregate and the function returning SETOF customer came through.
     assert!(script
@@ -162,12 +168,7 @@ async fn harbor_clones_faithfully() {
 
 #[tokio::test]
 async fn every_object_kind_clones_faithfully() {
-    let source = create_database().await;
-    connect(&source)
-        .await
-        .batch_execute(&fixture("clone_every_kind.sql"))
-        .await
-        .expect("load the schema");
+    let source = loaded("clone_every_kind.sql").await;
     let script = assert_clone_is_faithful(&source).await;
     for expected in [
         "CREATE EXTENSION IF NOT EXISTS citext",
