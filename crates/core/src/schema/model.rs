@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use super::objects::{
-    object_key, Attribute, ColumnCollation, Comment, CompositeType, Domain, Extension, Function,
-    FunctionKind, IndexAttachment, Policy, RelationDetails, Trigger,
+    object_key, Attribute, ColumnCollation, ColumnRef, Comment, CompositeType, Domain, Extension,
+    Function, FunctionKind, IndexAttachment, Policy, RelationDetails, Sequence, Trigger,
 };
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -155,43 +155,6 @@ pub struct EnumType {
     pub schema: String,
     pub name: String,
     pub labels: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Sequence {
-    pub schema: String,
-    pub name: String,
-    /// `schema.table.column` of the column that owns it (serial or identity).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub owned_by: Option<String>,
-    /// The owning column as its three names, for rendering (names may contain dots).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub owner: Option<ColumnRef>,
-    /// The sequence behind an identity column: it comes with the column, not by itself.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub identity: bool,
-    /// `format_type` of `seqtypid`, e.g. `bigint`; empty in snapshots stored before it was read.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub data_type: String,
-    #[serde(default)]
-    pub start: i64,
-    #[serde(default)]
-    pub increment: i64,
-    #[serde(default)]
-    pub min: i64,
-    #[serde(default)]
-    pub max: i64,
-    #[serde(default)]
-    pub cache: i64,
-    #[serde(default)]
-    pub cycle: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ColumnRef {
-    pub schema: String,
-    pub table: String,
-    pub column: String,
 }
 
 /// The name autodb shows for a relation: bare in `public`, `schema.name` elsewhere.
@@ -371,6 +334,42 @@ mod tests {
         assert_eq!(a.fingerprint(), b.fingerprint());
         b.tables[0].columns[0].nullable = true;
         assert_ne!(a.fingerprint(), b.fingerprint());
+    }
+
+    #[test]
+    fn snapshots_stored_before_the_clone_fields_still_load() {
+        let stored = r#"{"schemas":["public"],"tables":[],"views":[],"enums":[],
+            "sequences":[{"schema":"public","name":"s","owned_by":"public.t.id"}]}"#;
+        let snap: SchemaSnapshot = serde_json::from_str(stored).unwrap();
+        assert_eq!(snap.server_version_num, 0);
+        assert_eq!(snap.major_version(), None);
+        assert!(snap.functions.is_empty() && snap.dependencies.is_empty());
+        assert!(!snap.sequences[0].identity && snap.sequences[0].owner.is_none());
+        // New fields left empty serialize to nothing: existing fingerprints do not move.
+        assert_eq!(
+            serde_json::to_value(&snap).unwrap(),
+            serde_json::to_value(SchemaSnapshot {
+                schemas: vec!["public".into()],
+                sequences: snap.sequences.clone(),
+                ..Default::default()
+            })
+            .unwrap()
+        );
+    }
+
+    #[test]
+    fn major_versions_from_server_version_num() {
+        let at = |n| SchemaSnapshot {
+            server_version_num: n,
+            ..Default::default()
+        };
+        assert_eq!(at(150004).major_version(), Some(15));
+        assert_eq!(at(180000).major_version(), Some(18));
+        assert_eq!(at(90624).major_version(), Some(9));
+        assert_eq!(at(0).major_version(), None);
+        assert_eq!(at(-1).major_version(), None);
+        // A minor upgrade does not change the structure's fingerprint.
+        assert_eq!(at(150004).fingerprint(), at(150010).fingerprint());
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The schema objects a faithful clone needs beyond tables, views, enums and sequences:
-//! extensions, domains, composite types, functions, triggers, policies, comments, and the
+//! The schema objects a faithful clone needs beyond tables, views and enums: sequences
+//! (with their options and owning column), extensions, domains, composite types, functions, triggers, policies, comments, and the
 //! details of relations (partitioning, collations, storage options, view definitions) that
 //! analysis never reads.
 //!
@@ -22,6 +22,43 @@ use serde::{Deserialize, Serialize};
 /// row type has the table's name), `schema.name(identity arguments)` for functions.
 pub fn object_key(schema: &str, name: &str) -> String {
     format!("{schema}.{name}")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sequence {
+    pub schema: String,
+    pub name: String,
+    /// `schema.table.column` of the column that owns it (serial or identity).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owned_by: Option<String>,
+    /// The owning column as its three names, for rendering (names may contain dots).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<ColumnRef>,
+    /// The sequence behind an identity column: it comes with the column, not by itself.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub identity: bool,
+    /// `format_type` of `seqtypid`, e.g. `bigint`; empty in snapshots stored before it was read.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub data_type: String,
+    #[serde(default)]
+    pub start: i64,
+    #[serde(default)]
+    pub increment: i64,
+    #[serde(default)]
+    pub min: i64,
+    #[serde(default)]
+    pub max: i64,
+    #[serde(default)]
+    pub cache: i64,
+    #[serde(default)]
+    pub cycle: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnRef {
+    pub schema: String,
+    pub table: String,
+    pub column: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -18,6 +18,7 @@
 //! No `BEGIN`/`COMMIT`: the caller runs the statements in one transaction. Nothing here reads
 //! anything but the snapshot.
 
+mod comments;
 mod ddl;
 mod order;
 mod quote;
@@ -147,7 +148,7 @@ pub fn clone_script(snapshot: &SchemaSnapshot) -> Vec<String> {
     }
     out.extend(ddl::triggers(snapshot));
     out.extend(ddl::row_security(snapshot));
-    out.extend(ddl::comments(snapshot));
+    out.extend(comments::comments(snapshot));
     out
 }
 
