@@ -22,27 +22,15 @@ use autodb::app::ports::SystemClock;
 use autodb::app::Settings;
 use autodb::domain::{DbType, RequestId, Sql};
 use autodb::executor::{run_job, Outcome};
+use bench_support::{connect as admin, db_url, median};
 use secrecy::SecretString;
+
+mod bench_support;
 
 const MIGRATION: &str = "ALTER TABLE t_0 ADD COLUMN note text;
 CREATE INDEX t_0_note ON t_0 (note);
 ALTER TABLE t_0 ADD COLUMN flag boolean;
 ";
-
-async fn admin(url: &str) -> tokio_postgres::Client {
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .expect("connect to the bench cluster");
-    tokio::spawn(conn);
-    client
-}
-
-fn db_url(base: &str, name: &str) -> String {
-    format!(
-        "{}/{name}",
-        base.rsplit_once('/').expect("URL with a database").0
-    )
-}
 
 async fn build_template(base: &str, tables: usize) -> String {
     let name = format!("bench_tpl_{tables}");
@@ -89,11 +77,6 @@ async fn copy(base: &str, template: &str, name: &str) -> String {
         admin.batch_execute(&sql).await.expect("copy database");
     }
     db_url(base, name)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 #[tokio::main]

@@ -3,6 +3,7 @@
 
 mod analysis;
 mod cli;
+mod clone;
 mod contention;
 mod contract;
 mod faults;

@@ -357,3 +357,30 @@ async fn without_a_server_or_when_turned_off_the_sandbox_is_skipped_never_passed
         assert_eq!(status, 422, "{body}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pagila_is_cloned_filled_and_migrated_in_the_sandbox() {
+    let t = TestApp::spawn(Backend::Local).await;
+    with_sandbox(&t);
+    let pagila = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/pagila.sql"
+    ))
+    .expect("tests/fixtures/pagila.sql");
+    let conn = setup(&t, &pagila).await;
+    let sql = "ALTER TABLE film ADD COLUMN subtitle text;\nCREATE INDEX film_subtitle ON film (subtitle);";
+    let report = analyze(&t, &conn, json!({"sql": sql})).await;
+    let sandbox = &report["sandbox_result"];
+    assert_eq!(sandbox["status"], "passed", "{sandbox}");
+    // Every table of pagila (partitions fill through their parent) holds rows: foreign keys
+    // were followed parents first.
+    assert!(sandbox["tables_created"].as_u64().unwrap() >= 15, "{sandbox}");
+    assert!(sandbox["rows_inserted"].as_u64().unwrap() >= 15 * 10, "{sandbox}");
+    assert!(sandbox["statements"][0]["observed_locks"]
+        .as_array()
+        .unwrap()
+        .contains(&json!({"table": "film", "mode": "ACCESS EXCLUSIVE"})));
+    // The index build's SHARE is weaker than what the transaction already holds on `film`:
+    // nothing new is taken.
+    assert_eq!(sandbox["statements"][1]["observed_locks"], json!([]));
+}

@@ -3,9 +3,11 @@
 
 pub mod diff;
 pub mod model;
+mod objects;
 pub mod render;
 pub mod scope;
 
 pub use diff::{diff, diff_with_renames, Rename, SchemaDiff};
 pub use model::{qualified, short_type, SchemaSnapshot};
+pub use render::clone_script;
 pub use scope::{scope_changes, scope_fingerprint};

@@ -5,8 +5,15 @@
 //! keys, views), the fingerprint bound into approval tokens. Collections are kept sorted by
 //! name so two snapshots of the same schema serialize identically.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+pub use super::objects::{
+    object_key, Attribute, ColumnCollation, ColumnRef, Comment, CompositeType, Domain, Extension,
+    Function, FunctionKind, IndexAttachment, Policy, RelationDetails, Sequence, Trigger,
+};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SchemaSnapshot {
@@ -18,9 +25,40 @@ pub struct SchemaSnapshot {
     pub enums: Vec<EnumType>,
     #[serde(default)]
     pub sequences: Vec<Sequence>,
-    /// `server_version_num` of the database the snapshot was taken from (0: unknown).
-    #[serde(default)]
+    /// `server_version_num` of the server it was read from, e.g. `150004`; 0 when unknown
+    /// (snapshots stored before it was recorded).
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub server_version_num: i32,
+    /// `current_schemas(false)` when it was read: the definitions below name objects relative
+    /// to it, so a clone sets the same path before running them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub search_path: Vec<String>,
+    // The collections below are filled by the full snapshot only (see `objects.rs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extensions: Vec<Extension>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub domains: Vec<Domain>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub composite_types: Vec<CompositeType>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub functions: Vec<Function>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggers: Vec<Trigger>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<Policy>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub comments: Vec<Comment>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relation_details: Vec<RelationDetails>,
+    /// What each object needs to exist first, from `pg_depend`, by [`object_key`]: a view on
+    /// the views it reads, a function returning `SETOF customer` on `customer`, a table on
+    /// the types of its columns. Sorted, for a stable serialization.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dependencies: BTreeMap<String, Vec<String>>,
+}
+
+fn is_zero(n: &i32) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,14 +157,6 @@ pub struct EnumType {
     pub labels: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Sequence {
-    pub schema: String,
-    pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub owned_by: Option<String>,
-}
-
 /// The name autodb shows for a relation: bare in `public`, `schema.name` elsewhere.
 pub fn qualified(schema: &str, name: &str) -> String {
     if schema == "public" {
@@ -153,13 +183,6 @@ impl View {
 }
 
 impl SchemaSnapshot {
-    /// The server's major version (`15` for 150004), when known.
-    pub fn major_version(&self) -> Option<u32> {
-        u32::try_from(self.server_version_num / 10_000)
-            .ok()
-            .filter(|v| *v > 0)
-    }
-
     /// Finds a table by the name a statement uses: `orders`, `public.orders` or `s.orders`.
     pub fn table(&self, name: &str) -> Option<&Table> {
         let (schema, bare) = match name.split_once('.') {
@@ -186,6 +209,33 @@ impl SchemaSnapshot {
             .sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
         self.sequences
             .sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+        self.extensions.sort_by(|a, b| a.name.cmp(&b.name));
+        self.domains
+            .sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+        self.composite_types
+            .sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+        self.functions.sort_by_key(Function::key);
+        self.triggers
+            .sort_by(|a, b| (&a.schema, &a.table, &a.name).cmp(&(&b.schema, &b.table, &b.name)));
+        self.policies
+            .sort_by(|a, b| (&a.schema, &a.table, &a.name).cmp(&(&b.schema, &b.table, &b.name)));
+        self.comments
+            .sort_by(|a, b| (&a.object_type, &a.identity).cmp(&(&b.object_type, &b.identity)));
+        self.relation_details
+            .sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+        for required in self.dependencies.values_mut() {
+            required.sort();
+            required.dedup();
+        }
+    }
+
+    /// The server's major version (15 for `150004`; 9 for every 9.x), or `None` when the
+    /// snapshot does not know it.
+    pub fn major_version(&self) -> Option<u32> {
+        u32::try_from(self.server_version_num)
+            .ok()
+            .filter(|&n| n > 0)
+            .map(|n| n / 10_000)
     }
 
     /// A SHA-256 over the structure only: row estimates and sizes change with traffic and
@@ -193,6 +243,8 @@ impl SchemaSnapshot {
     pub fn fingerprint(&self) -> String {
         let mut shape = self.clone();
         shape.normalize();
+        // A minor upgrade of the server changes no structure.
+        shape.server_version_num = 0;
         for table in &mut shape.tables {
             table.estimated_rows = 0;
             table.total_bytes = 0;
@@ -282,6 +334,42 @@ mod tests {
         assert_eq!(a.fingerprint(), b.fingerprint());
         b.tables[0].columns[0].nullable = true;
         assert_ne!(a.fingerprint(), b.fingerprint());
+    }
+
+    #[test]
+    fn snapshots_stored_before_the_clone_fields_still_load() {
+        let stored = r#"{"schemas":["public"],"tables":[],"views":[],"enums":[],
+            "sequences":[{"schema":"public","name":"s","owned_by":"public.t.id"}]}"#;
+        let snap: SchemaSnapshot = serde_json::from_str(stored).unwrap();
+        assert_eq!(snap.server_version_num, 0);
+        assert_eq!(snap.major_version(), None);
+        assert!(snap.functions.is_empty() && snap.dependencies.is_empty());
+        assert!(!snap.sequences[0].identity && snap.sequences[0].owner.is_none());
+        // New fields left empty serialize to nothing: existing fingerprints do not move.
+        assert_eq!(
+            serde_json::to_value(&snap).unwrap(),
+            serde_json::to_value(SchemaSnapshot {
+                schemas: vec!["public".into()],
+                sequences: snap.sequences.clone(),
+                ..Default::default()
+            })
+            .unwrap()
+        );
+    }
+
+    #[test]
+    fn major_versions_from_server_version_num() {
+        let at = |n| SchemaSnapshot {
+            server_version_num: n,
+            ..Default::default()
+        };
+        assert_eq!(at(150004).major_version(), Some(15));
+        assert_eq!(at(180000).major_version(), Some(18));
+        assert_eq!(at(90624).major_version(), Some(9));
+        assert_eq!(at(0).major_version(), None);
+        assert_eq!(at(-1).major_version(), None);
+        // A minor upgrade does not change the structure's fingerprint.
+        assert_eq!(at(150004).fingerprint(), at(150010).fingerprint());
     }
 
     #[test]

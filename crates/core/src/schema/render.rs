@@ -1,117 +1,164 @@
-//! The schema as DDL: the statements that recreate a snapshot in an empty database, for the
-//! sandbox's clone.
+//! Rendering a snapshot as the DDL that recreates its schema in an empty database: the clone
+//! a sandbox runs a migration against.
 //!
-//! Order: schemas, enums, sequences, tables with their columns and defaults, then primary
-//! keys and unique constraints, the other constraints (foreign keys last, so that cycles
-//! between tables need no ordering), then the remaining indexes. What the snapshot does not
-//! describe (views' definitions, functions, triggers) is not rendered.
+//! The statements come in pg_dump's order, for pg_dump's reasons:
+//! 1. session settings (no function-body checks, the snapshot's `search_path`, which every
+//!    definition read from the server is relative to);
+//! 2. schemas, then extensions (their objects come with `CREATE EXTENSION`, never one by one);
+//! 3. types, functions, sequences, tables and views, in kind order unless `pg_depend` says an
+//!    object needs another first (see `order.rs`); tables carry their columns, defaults and
+//!    CHECK constraints, as pg_dump writes them, because attaching a partition requires the
+//!    parent's checks to be there already;
+//! 4. then what refers to tables across the whole schema: partition attachments, sequence
+//!    ownership, primary/unique/exclusion constraints, indexes (a partitioned parent's index
+//!    `ON ONLY`, then each partition's, then `ATTACH`), and foreign keys last, so a cycle of
+//!    foreign keys between tables needs nothing special; triggers, row-level security,
+//!    policies and comments at the end.
+//!
+//! No `BEGIN`/`COMMIT`: the caller runs the statements in one transaction. Nothing here reads
+//! anything but the snapshot.
 
-use super::model::{ConstraintKind, SchemaSnapshot};
+mod comments;
+mod ddl;
+mod order;
+mod quote;
 
-/// An identifier quoted the way `quote_ident` would when it must be.
-pub fn ident(name: &str) -> String {
-    let plain = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if plain {
-        name.to_string()
-    } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
-}
+use std::collections::HashMap;
 
-fn qname(schema: &str, name: &str) -> String {
-    format!("{}.{}", ident(schema), ident(name))
-}
+use super::model::{ConstraintKind, RelationDetails, SchemaSnapshot, Sequence, TableKind};
+use super::objects::object_key;
+use order::Node;
 
-fn literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
+pub use quote::{ident as quote_ident, literal as quote_literal};
 
-/// The statements, in dependency order, that recreate `snapshot` in an empty database.
+/// Ranks for objects of the dependency-ordered part: pg_dump's order of kinds.
+const TYPE: u8 = 0;
+const FUNCTION: u8 = 1;
+const SEQUENCE: u8 = 2;
+const TABLE: u8 = 3;
+const VIEW: u8 = 4;
+
+/// The DDL statements, in dependency order, that recreate `snapshot`'s schema in an empty
+/// database (no data). Foreign tables are left out: their servers and user mappings hold
+/// credentials a snapshot does not carry.
 pub fn clone_script(snapshot: &SchemaSnapshot) -> Vec<String> {
-    let mut out = vec!["SET check_function_bodies = off".to_string()];
-    for schema in snapshot.schemas.iter().filter(|s| *s != "public") {
-        out.push(format!("CREATE SCHEMA IF NOT EXISTS {}", ident(schema)));
-    }
+    let details: HashMap<(&str, &str), &RelationDetails> = snapshot
+        .relation_details
+        .iter()
+        .map(|d| ((d.schema.as_str(), d.name.as_str()), d))
+        .collect();
+    let detail = |schema: &str, name: &str| details.get(&(schema, name)).copied();
+    let mut out = ddl::session(snapshot);
+    out.extend(ddl::schemas(snapshot));
+    out.extend(ddl::extensions(snapshot));
+
+    let mut nodes = Vec::new();
     for e in &snapshot.enums {
-        let labels: Vec<String> = e.labels.iter().map(|l| literal(l)).collect();
-        out.push(format!(
-            "CREATE TYPE {} AS ENUM ({})",
-            qname(&e.schema, &e.name),
-            labels.join(", ")
-        ));
+        let node = ddl::enum_type(e);
+        nodes.push(node_of(&e.schema, &e.name, TYPE, node));
     }
-    for s in &snapshot.sequences {
-        out.push(format!("CREATE SEQUENCE {}", qname(&s.schema, &s.name)));
+    for d in &snapshot.domains {
+        nodes.push(node_of(&d.schema, &d.name, TYPE, ddl::domain(d)));
     }
-    for t in &snapshot.tables {
-        let columns: Vec<String> = t
-            .columns
-            .iter()
-            .map(|c| {
-                let mut col = format!("{} {}", ident(&c.name), c.data_type);
-                if let Some(d) = &c.default {
-                    col.push_str(&format!(" DEFAULT {d}"));
-                }
-                if !c.nullable {
-                    col.push_str(" NOT NULL");
-                }
-                col
-            })
-            .collect();
-        out.push(format!(
-            "CREATE TABLE {} ({})",
-            qname(&t.schema, &t.name),
-            columns.join(", ")
-        ));
+    for c in &snapshot.composite_types {
+        nodes.push(node_of(&c.schema, &c.name, TYPE, ddl::composite(c)));
     }
-    let order = |k: ConstraintKind| match k {
-        ConstraintKind::PrimaryKey | ConstraintKind::Unique => 0,
-        ConstraintKind::ForeignKey => 2,
-        _ => 1,
-    };
-    let mut constraints: Vec<(u8, String)> = Vec::new();
-    for t in &snapshot.tables {
+    for f in &snapshot.functions {
+        nodes.push(Node {
+            key: f.key(),
+            rank: FUNCTION,
+            statements: vec![f.definition.clone()],
+        });
+    }
+    for s in snapshot.sequences.iter().filter(|s| !s.identity) {
+        nodes.push(node_of(&s.schema, &s.name, SEQUENCE, ddl::sequence(s)));
+    }
+    let identities: HashMap<(&str, &str, &str), &Sequence> = snapshot
+        .sequences
+        .iter()
+        .filter(|s| s.identity)
+        .filter_map(|s| {
+            let o = s.owner.as_ref()?;
+            Some(((o.schema.as_str(), o.table.as_str(), o.column.as_str()), s))
+        })
+        .collect();
+    let tables: Vec<_> = snapshot
+        .tables
+        .iter()
+        .filter(|t| t.kind != TableKind::Foreign)
+        .collect();
+    for t in &tables {
+        let identity = |column: &str| identities.get(&(&t.schema, &t.name, column)).copied();
+        let statement = ddl::table(t, detail(&t.schema, &t.name), identity);
+        nodes.push(node_of(&t.schema, &t.name, TABLE, statement));
+    }
+    for v in &snapshot.views {
+        if let Some(statement) = ddl::view(v, detail(&v.schema, &v.name)) {
+            nodes.push(node_of(&v.schema, &v.name, VIEW, statement));
+        }
+    }
+    out.extend(
+        order::sorted(nodes, &snapshot.dependencies)
+            .into_iter()
+            .flat_map(|n| n.statements),
+    );
+
+    for t in &tables {
+        out.extend(ddl::attach_partition(t, detail(&t.schema, &t.name)));
+    }
+    out.extend(ddl::sequence_ownership(snapshot));
+    for t in &tables {
+        let inherited = detail(&t.schema, &t.name)
+            .map(|d| d.inherited_constraints.as_slice())
+            .unwrap_or_default();
         for c in &t.constraints {
-            if matches!(c.kind, ConstraintKind::NotNull | ConstraintKind::Trigger) {
-                continue;
+            let after_tables = match c.kind {
+                ConstraintKind::PrimaryKey | ConstraintKind::Unique | ConstraintKind::Exclusion => {
+                    true
+                }
+                // Valid checks are part of CREATE TABLE; pg_dump adds NOT VALID ones after.
+                ConstraintKind::Check => !c.validated,
+                _ => false,
+            };
+            if after_tables && !inherited.contains(&c.name) {
+                out.push(ddl::add_constraint(t, c));
             }
-            constraints.push((
-                order(c.kind),
-                format!(
-                    "ALTER TABLE {} ADD CONSTRAINT {} {}",
-                    qname(&t.schema, &t.name),
-                    ident(&c.name),
-                    c.definition
-                ),
-            ));
         }
     }
-    constraints.sort_by_key(|(k, _)| *k);
-    out.extend(constraints.into_iter().map(|(_, s)| s));
-    for t in &snapshot.tables {
-        let owned: Vec<&String> = t.constraints.iter().map(|c| &c.name).collect();
-        for i in t.indexes.iter().filter(|i| !owned.contains(&&i.name)) {
-            out.push(i.definition.clone());
+    for t in &tables {
+        out.extend(ddl::indexes(t));
+    }
+    for v in snapshot.views.iter().filter(|v| v.materialized) {
+        if let Some(d) = detail(&v.schema, &v.name) {
+            out.extend(d.view_indexes.iter().cloned());
         }
     }
+    for d in &snapshot.relation_details {
+        out.extend(ddl::attach_indexes(d));
+    }
+    for t in &tables {
+        let inherited = detail(&t.schema, &t.name)
+            .map(|d| d.inherited_constraints.as_slice())
+            .unwrap_or_default();
+        for c in &t.constraints {
+            if c.kind == ConstraintKind::ForeignKey && !inherited.contains(&c.name) {
+                out.push(ddl::add_constraint(t, c));
+            }
+        }
+    }
+    out.extend(ddl::triggers(snapshot));
+    out.extend(ddl::row_security(snapshot));
+    out.extend(comments::comments(snapshot));
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn identifiers_are_quoted_only_when_they_must_be() {
-        assert_eq!(ident("orders"), "orders");
-        assert_eq!(ident("Orders"), "\"Orders\"");
-        assert_eq!(ident("a\"b"), "\"a\"\"b\"");
-        assert_eq!(ident("1st"), "\"1st\"");
+fn node_of(schema: &str, name: &str, rank: u8, statement: String) -> Node {
+    Node {
+        key: object_key(schema, name),
+        rank,
+        statements: vec![statement],
     }
 }
+
+#[cfg(test)]
+mod tests;
