@@ -26,7 +26,12 @@ pub struct AnalysisReport {
 
 pub async fn analyze(app: &App, connection_id: &str, sql: Sql) -> Result<AnalysisReport, AppError> {
     let connection = connections::get(app, connection_id).await?;
-    let parsed = autodb_core::sql::parse(sql.as_str())?;
+    // Accepted psql meta-commands are blanked here and again, by the same function, in the
+    // executor; the token binds the submitted text with them.
+    let autodb_core::sql::Migration {
+        statements: parsed,
+        psql_commands,
+    } = autodb_core::sql::parse_migration(sql.as_str())?;
     if parsed.is_empty() {
         return Err(AppError::Validation(
             "sql contains no statements (only comments or whitespace)".into(),
@@ -60,7 +65,10 @@ pub async fn analyze(app: &App, connection_id: &str, sql: Sql) -> Result<Analysi
         sets_lock_timeout: true,
         limits,
     };
-    let analysis = autodb_analysis::analyze_for(&parsed, Some(&snapshot.schema), runner);
+    let analysis = autodb_analysis::Analysis {
+        psql_commands,
+        ..autodb_analysis::analyze_for(&parsed, Some(&snapshot.schema), runner)
+    };
     let now = app.clock.now().timestamp();
     let (approval_token, claims) = token::issue(
         &app.keys,
