@@ -137,8 +137,15 @@ fn alter_table_columns() {
             "orders",
             "WB",
         ),
+        // All nulls, which the foreign key never rejects: validated without a scan.
         (
             "ALTER TABLE orders ADD COLUMN c bigint REFERENCES customers (id)",
+            AE,
+            "orders,customers",
+            "WB",
+        ),
+        (
+            "ALTER TABLE orders ADD COLUMN c bigint DEFAULT 1 REFERENCES customers (id)",
             AE,
             "orders,customers",
             "SWB",
@@ -272,7 +279,9 @@ fn alter_table_constraints() {
         ("ALTER TABLE orders ADD CONSTRAINT f FOREIGN KEY (c) REFERENCES customers (id) NOT VALID", SRE, "orders,customers", "W"),
         ("ALTER TABLE orders VALIDATE CONSTRAINT f", SUE, "orders", "S"),
         ("ALTER TABLE orders ADD PRIMARY KEY (id)", AE, "orders", "SWB"),
-        ("ALTER TABLE orders ADD CONSTRAINT pk PRIMARY KEY USING INDEX orders_id_idx", AE, "orders", "WB"),
+        // The primary key makes `id` NOT NULL: PostgreSQL reads every row to check it.
+        ("ALTER TABLE orders ADD CONSTRAINT pk PRIMARY KEY USING INDEX orders_id_idx", AE, "orders", "SWB"),
+        ("ALTER TABLE orders ADD CONSTRAINT u UNIQUE USING INDEX orders_note_idx", AE, "orders", "WB"),
         ("ALTER TABLE orders ADD CONSTRAINT u UNIQUE (note)", AE, "orders", "SWB"),
         ("ALTER TABLE orders ADD CONSTRAINT x EXCLUDE USING gist (note WITH =)", AE, "orders", "SWB"),
         // Dropping a foreign key also locks the referenced table (its triggers live there).
@@ -526,7 +535,13 @@ fn triggers_and_rules() {
 fn maintenance_and_locks() {
     check(&[
         ("TRUNCATE orders", AE, "orders", "DWB"),
-        ("TRUNCATE customers CASCADE", AE, "orders,customers", "DWB"),
+        // order_items references orders, which references customers: emptied too.
+        (
+            "TRUNCATE customers CASCADE",
+            AE,
+            "orders,order_items,customers",
+            "DWB",
+        ),
         ("VACUUM orders", SUE, "orders", "SN"),
         ("VACUUM FULL orders", AE, "orders", "RSNWB"),
         ("ANALYZE orders", SUE, "orders", "S"),
