@@ -620,3 +620,62 @@ fn roles_databases_and_servers() {
         ("ALTER SERVER other OPTIONS (SET host 'db2')", None, "", ""),
     ]);
 }
+
+/// Claims that depend on what the snapshot knows about a column or a constraint.
+#[test]
+fn snapshot_facts_remove_a_rewrite_or_a_scan() {
+    use autodb_core::schema::model::{Constraint, ConstraintKind};
+    let flags_of = |t: autodb_core::schema::model::Table, sql: &str| {
+        let snap = snapshot(vec![t]);
+        let stmts = autodb_core::sql::parse(sql).unwrap();
+        let analysis = crate::analyze(&stmts, Some(&snap));
+        flags(&analysis.statements[0], true)
+    };
+    let with_generated = |kind: &str| {
+        let mut t = table(
+            "orders",
+            1_000_000,
+            &[("total", "integer"), ("g", "integer")],
+        );
+        t.columns[1].generated = Some(kind.into());
+        t
+    };
+    let set_expression = "ALTER TABLE orders ALTER COLUMN g SET EXPRESSION AS (total * 2)";
+    // A virtual generated column stores nothing: nothing to recompute.
+    assert_eq!(flags_of(with_generated("v"), set_expression), "WB");
+    assert_eq!(flags_of(with_generated("s"), set_expression), "RWB");
+
+    let with_check = |definition: &str, validated: bool| {
+        let mut t = table("orders", 1_000_000, &[("note", "text"), ("other", "text")]);
+        t.constraints.push(Constraint {
+            name: "c".into(),
+            kind: ConstraintKind::Check,
+            definition: definition.into(),
+            columns: vec!["note".into()],
+            validated,
+            references: None,
+            on_delete: None,
+        });
+        t
+    };
+    let set_not_null = "ALTER TABLE orders ALTER COLUMN note SET NOT NULL";
+    // A validated CHECK (note IS NOT NULL) proves it: PostgreSQL skips the scan.
+    assert_eq!(
+        flags_of(with_check("CHECK ((note IS NOT NULL))", true), set_not_null),
+        "WB"
+    );
+    for (definition, validated) in [
+        ("CHECK ((note IS NOT NULL))", false),
+        ("CHECK ((other IS NOT NULL))", true),
+        ("CHECK ((note IS NULL))", true),
+        ("CHECK (((note IS NOT NULL) OR (other IS NOT NULL)))", true),
+        ("UNIQUE (note)", true),
+        ("not a definition", true),
+    ] {
+        assert_eq!(
+            flags_of(with_check(definition, validated), set_not_null),
+            "SWB",
+            "{definition} validated={validated}"
+        );
+    }
+}
