@@ -239,6 +239,11 @@ fn add_column(cd: &ColumnDef, state: &MigrationState, e: &mut Effect) {
             ConstrType::ConstrCheck | ConstrType::ConstrPrimary | ConstrType::ConstrUnique => {
                 e.scans = true;
             }
+            // Without a default every existing row would be null: PostgreSQL reads the table
+            // to check it has none (and fails on the first row).
+            ConstrType::ConstrNotnull if ast::column_default(cd).is_none() => {
+                e.scans = true;
+            }
             _ => {}
         }
     }

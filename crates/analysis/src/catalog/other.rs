@@ -170,6 +170,8 @@ pub(super) fn classify(node: &NodeEnum, state: &MigrationState, e: &mut Effect) 
                 );
             }
             e.scans = !r.skip_data;
+            // A plain refresh fills a new heap and swaps it in; CONCURRENTLY updates in place.
+            e.rewrites = !r.concurrent;
             e.read_only_target = true;
         }
         NodeEnum::LockStmt(l) => {

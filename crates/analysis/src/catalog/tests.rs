@@ -137,6 +137,19 @@ fn alter_table_columns() {
             "orders",
             "WB",
         ),
+        // Required without a default: the table is read to check it has no rows.
+        (
+            "ALTER TABLE orders ADD COLUMN r text NOT NULL",
+            AE,
+            "orders",
+            "SWB",
+        ),
+        (
+            "ALTER TABLE orders ADD COLUMN r text NOT NULL DEFAULT 'x'",
+            AE,
+            "orders",
+            "WB",
+        ),
         // All nulls, which the foreign key never rejects: validated without a scan.
         (
             "ALTER TABLE orders ADD COLUMN c bigint REFERENCES customers (id)",
@@ -467,7 +480,8 @@ fn tables_views_and_types() {
             "orders",
             "",
         ),
-        ("REFRESH MATERIALIZED VIEW mv", AE, "mv", "SWB"),
+        // A new heap is filled and swapped in (its relfilenode changes).
+        ("REFRESH MATERIALIZED VIEW mv", AE, "mv", "RSWB"),
         (
             "REFRESH MATERIALIZED VIEW CONCURRENTLY mv",
             Some("EXCLUSIVE"),
