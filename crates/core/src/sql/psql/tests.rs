@@ -240,3 +240,22 @@ fn a_refused_command_after_an_accepted_one_is_still_found() {
     let err = refused("\\echo it's here\n\\i evil.sql\nSELECT 1;");
     assert!(err.message.contains("\\i on line 2"), "{}", err.message);
 }
+
+#[test]
+fn setting_an_own_variable_is_accepted() {
+    for sql in [
+        "\\set my_var 1\nSELECT 1;",
+        "\\set _schema public\nSELECT 1;",
+        "\\unset x\nSELECT 1;",
+    ] {
+        let m = parse_migration(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        assert_eq!(m.psql_commands.len(), 1, "{sql}");
+        assert!(
+            m.psql_commands[0]
+                .effect
+                .starts_with("sets a psql variable"),
+            "{sql}: {}",
+            m.psql_commands[0].effect
+        );
+    }
+}
