@@ -259,14 +259,17 @@ impl TestApp {
         body["data"]["id"].as_str().expect("id").to_string()
     }
 
+    pub async fn analyze(&self, conn: &str, sql: &str) -> (StatusCode, Value) {
+        self.post(
+            &format!("/connections/{conn}/migrations/analyze"),
+            json!({"sql": sql}),
+        )
+        .await
+    }
+
     /// Analyzes `sql`; returns the approval token.
     pub async fn approve(&self, conn: &str, sql: &str) -> String {
-        let (status, body) = self
-            .post(
-                &format!("/connections/{conn}/migrations/analyze"),
-                json!({"sql": sql}),
-            )
-            .await;
+        let (status, body) = self.analyze(conn, sql).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["data"]["approval_token"]
             .as_str()
@@ -383,4 +386,14 @@ pub async fn run_until_not_busy(app: &App, id: &RequestId) -> Outcome {
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
     outcome
+}
+
+/// The operations an analyze report lists, in order.
+pub fn operations(report: &Value) -> Vec<&str> {
+    report["data"]["statements"]
+        .as_array()
+        .expect("statements")
+        .iter()
+        .map(|s| s["operation"].as_str().expect("operation"))
+        .collect()
 }

@@ -4,9 +4,8 @@
 //! `crates/core/src/sql/psql/tests.rs`.
 
 use axum::http::StatusCode;
-use serde_json::json;
 
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{self, Backend, TestApp};
 
 /// Files with meta-commands, how many are left out, the operations the analysis reports,
 /// and whether `victim` survives the execution.
@@ -49,22 +48,11 @@ async fn accepted_meta_commands_are_reported_and_not_sent() {
             .await
             .unwrap();
         let conn = t.connect().await;
-        let (status, report) = t
-            .post(
-                &format!("/connections/{conn}/migrations/analyze"),
-                json!({ "sql": sql }),
-            )
-            .await;
+        let (status, report) = t.analyze(&conn, sql).await;
         assert_eq!(status, StatusCode::OK, "{sql:?}: {report}");
         let reported = report["data"]["psql_commands"].as_array().unwrap();
         assert_eq!(reported.len(), *left_out, "{sql:?}");
-        let analyzed: Vec<&str> = report["data"]["statements"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["operation"].as_str().unwrap())
-            .collect();
-        assert_eq!(&analyzed, operations, "{sql:?}");
+        assert_eq!(&helpers::operations(&report), operations, "{sql:?}");
         let id = t.submit(&conn, sql).await;
         t.drain().await;
         let status = t.status(&id).await;
@@ -86,9 +74,9 @@ async fn a_refused_meta_command_names_its_line() {
     let t = TestApp::spawn(Backend::Local).await;
     let conn = t.connect().await;
     let (status, body) = t
-        .post(
-            &format!("/connections/{conn}/migrations/analyze"),
-            json!({ "sql": "\\set ON_ERROR_STOP 1\nCREATE TABLE a (id int);\n\\i more.sql\n" }),
+        .analyze(
+            &conn,
+            "\\set ON_ERROR_STOP 1\nCREATE TABLE a (id int);\n\\i more.sql\n",
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
