@@ -91,6 +91,21 @@ pub async fn create_database() -> String {
     format!("{base}/{name}")
 }
 
+/// Drops a database [`create_database`] made, for tests that make many: the cluster is
+/// discarded after the run anyway, but not its disk space during it.
+pub async fn drop_database(url: &str) {
+    let admin = env("AUTODB_TEST_PG_URL");
+    let name = url.rsplit_once('/').expect("URL with a database").1;
+    let (client, conn) = tokio_postgres::connect(&admin, NoTls)
+        .await
+        .expect("connect to the test cluster");
+    tokio::spawn(conn);
+    client
+        .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .await
+        .expect("drop test database");
+}
+
 pub async fn aws_sdk() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(env("AWS_ENDPOINT_URL"))
