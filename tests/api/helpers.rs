@@ -77,30 +77,32 @@ fn env(name: &str) -> String {
 
 /// A fresh, empty database in the test cluster; returns its URL.
 pub async fn create_database() -> String {
-    let admin = env("AUTODB_TEST_PG_URL");
     let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let (client, conn) = tokio_postgres::connect(&admin, NoTls)
+    admin()
+        .await
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create test database");
+    let admin = env("AUTODB_TEST_PG_URL");
+    let base = admin.rsplit_once('/').expect("URL with a database").0;
+    format!("{base}/{name}")
+}
+
+/// A session on the test cluster's `postgres` database, as its superuser.
+async fn admin() -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(&env("AUTODB_TEST_PG_URL"), NoTls)
         .await
         .expect("connect to the test cluster");
     tokio::spawn(conn);
     client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .expect("create test database");
-    let base = admin.rsplit_once('/').expect("URL with a database").0;
-    format!("{base}/{name}")
 }
 
 /// Drops a database [`create_database`] made, for tests that make many: the cluster is
 /// discarded after the run anyway, but not its disk space during it.
 pub async fn drop_database(url: &str) {
-    let admin = env("AUTODB_TEST_PG_URL");
     let name = url.rsplit_once('/').expect("URL with a database").1;
-    let (client, conn) = tokio_postgres::connect(&admin, NoTls)
+    admin()
         .await
-        .expect("connect to the test cluster");
-    tokio::spawn(conn);
-    client
         .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
         .await
         .expect("drop test database");
