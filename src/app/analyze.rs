@@ -36,7 +36,12 @@ pub async fn analyze(
 ) -> Result<AnalysisReport, AppError> {
     sandbox_options.validate()?;
     let connection = connections::get(app, connection_id).await?;
-    let parsed = statements(app, &connection, &sql)?;
+    // Accepted psql meta-commands are blanked here and again, by the same function, in the
+    // executor; the token binds the submitted text with them.
+    let autodb_core::sql::Migration {
+        statements: parsed,
+        psql_commands,
+    } = statements(app, &connection, &sql)?;
     let limits = app.settings.limits(&connection);
     let snapshot = introspect::current(app, &connection).await?;
     // The executor sets lock_timeout itself (Settings::lock_timeout_ms).
@@ -44,7 +49,10 @@ pub async fn analyze(
         sets_lock_timeout: true,
         limits,
     };
-    let mut analysis = autodb_analysis::analyze_for(&parsed, Some(&snapshot.schema), runner);
+    let mut analysis = autodb_analysis::Analysis {
+        psql_commands,
+        ..autodb_analysis::analyze_for(&parsed, Some(&snapshot.schema), runner)
+    };
     let sandbox_result = sandbox::try_migration(
         app,
         &connection,
@@ -104,8 +112,9 @@ pub(super) fn statements(
     app: &App,
     connection: &crate::domain::Connection,
     sql: &Sql,
-) -> Result<Vec<autodb_core::sql::ParsedStatement>, AppError> {
-    let parsed = autodb_core::sql::parse(sql.as_str())?;
+) -> Result<autodb_core::sql::Migration, AppError> {
+    let migration = autodb_core::sql::parse_migration(sql.as_str())?;
+    let parsed = &migration.statements;
     if parsed.is_empty() {
         return Err(AppError::Validation(
             "sql contains no statements (only comments or whitespace)".into(),
@@ -127,10 +136,10 @@ pub(super) fn statements(
     }
     // The statements exactly as the executor will send them, each proven to parse alone to
     // the tree analyzed here (after the count is bounded: the proof costs more per statement).
-    autodb_core::sql::check_round_trip(sql.as_str(), &parsed)?;
-    let refused = autodb_analysis::refusals(&parsed, app.settings.limits(connection));
+    autodb_core::sql::check_round_trip(sql.as_str(), parsed)?;
+    let refused = autodb_analysis::refusals(parsed, app.settings.limits(connection));
     if !refused.is_empty() {
         return Err(AppError::Refused(refused));
     }
-    Ok(parsed)
+    Ok(migration)
 }

@@ -74,7 +74,7 @@ pub async fn run_alone(
 ) -> Result<SandboxResult, AppError> {
     options.validate()?;
     let connection = super::connections::get(app, connection_id).await?;
-    let parsed = super::analyze::statements(app, &connection, &sql)?;
+    let parsed = super::analyze::statements(app, &connection, &sql)?.statements;
     let snapshot = super::introspect::current(app, &connection).await?;
     let analysis = autodb_analysis::analyze(&parsed, Some(&snapshot.schema));
     Ok(try_migration(

@@ -77,18 +77,35 @@ fn env(name: &str) -> String {
 
 /// A fresh, empty database in the test cluster; returns its URL.
 pub async fn create_database() -> String {
-    let admin = env("AUTODB_TEST_PG_URL");
     let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let (client, conn) = tokio_postgres::connect(&admin, NoTls)
+    admin()
+        .await
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create test database");
+    let admin = env("AUTODB_TEST_PG_URL");
+    let base = admin.rsplit_once('/').expect("URL with a database").0;
+    format!("{base}/{name}")
+}
+
+/// A session on the test cluster's `postgres` database, as its superuser.
+async fn admin() -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(&env("AUTODB_TEST_PG_URL"), NoTls)
         .await
         .expect("connect to the test cluster");
     tokio::spawn(conn);
     client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
+}
+
+/// Drops a database [`create_database`] made, for tests that make many: the cluster is
+/// discarded after the run anyway, but not its disk space during it.
+pub async fn drop_database(url: &str) {
+    let name = url.rsplit_once('/').expect("URL with a database").1;
+    admin()
         .await
-        .expect("create test database");
-    let base = admin.rsplit_once('/').expect("URL with a database").0;
-    format!("{base}/{name}")
+        .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .await
+        .expect("drop test database");
 }
 
 pub async fn aws_sdk() -> aws_config::SdkConfig {
@@ -259,14 +276,17 @@ impl TestApp {
         body["data"]["id"].as_str().expect("id").to_string()
     }
 
+    pub async fn analyze(&self, conn: &str, sql: &str) -> (StatusCode, Value) {
+        self.post(
+            &format!("/connections/{conn}/migrations/analyze"),
+            json!({"sql": sql}),
+        )
+        .await
+    }
+
     /// Analyzes `sql`; returns the approval token.
     pub async fn approve(&self, conn: &str, sql: &str) -> String {
-        let (status, body) = self
-            .post(
-                &format!("/connections/{conn}/migrations/analyze"),
-                json!({"sql": sql}),
-            )
-            .await;
+        let (status, body) = self.analyze(conn, sql).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["data"]["approval_token"]
             .as_str()
@@ -383,4 +403,14 @@ pub async fn run_until_not_busy(app: &App, id: &RequestId) -> Outcome {
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
     outcome
+}
+
+/// The operations an analyze report lists, in order.
+pub fn operations(report: &Value) -> Vec<&str> {
+    report["data"]["statements"]
+        .as_array()
+        .expect("statements")
+        .iter()
+        .map(|s| s["operation"].as_str().expect("operation"))
+        .collect()
 }

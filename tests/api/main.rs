@@ -2,6 +2,7 @@
 //! `scripts/test`, which starts the PostgreSQL cluster and the moto server they use.
 
 mod analysis;
+mod catalog_vs_server;
 mod cli;
 mod clone;
 mod contention;
@@ -11,6 +12,7 @@ mod helpers;
 mod lambda;
 mod local;
 mod lock_window;
+mod psql;
 mod sandbox;
 mod tls;
 mod what_runs;

@@ -5,16 +5,8 @@
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{create_database, Backend, TestApp};
+use crate::helpers::{self, create_database, Backend, TestApp};
 use autodb::executor::Outcome;
-
-async fn analyze(t: &TestApp, conn: &str, sql: &str) -> (StatusCode, Value) {
-    t.post(
-        &format!("/connections/{conn}/migrations/analyze"),
-        json!({ "sql": sql }),
-    )
-    .await
-}
 
 async fn table_exists(t: &TestApp, name: &str) -> bool {
     t.count(&format!(
@@ -83,15 +75,9 @@ async fn smuggling_shapes_run_exactly_as_analyzed() {
             .await
             .unwrap();
         let conn = t.connect().await;
-        let (status, report) = analyze(&t, &conn, sql).await;
+        let (status, report) = t.analyze(&conn, sql).await;
         assert_eq!(status, StatusCode::OK, "{sql:?}: {report}");
-        let analyzed: Vec<&str> = report["data"]["statements"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["operation"].as_str().unwrap())
-            .collect();
-        assert_eq!(&analyzed, operations, "{sql:?}");
+        assert_eq!(&helpers::operations(&report), operations, "{sql:?}");
         let status = run(&t, &conn, sql).await;
         assert_eq!(status["status"], "completed", "{sql:?}: {status}");
         assert_eq!(
@@ -192,7 +178,7 @@ async fn statements_that_take_away_protections_are_refused_at_analyze() {
         ("DISCARD ALL", 0),
         ("SET search_path = elsewhere", 0),
     ] {
-        let (status, body) = analyze(&t, &conn, sql).await;
+        let (status, body) = t.analyze(&conn, sql).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{sql}: {body}");
         assert_eq!(body["error"]["code"], "MIGRATION_REFUSED", "{sql}");
         let refused = &body["error"]["details"]["refused"][0];
@@ -257,7 +243,7 @@ async fn a_wrapped_migration_is_all_or_nothing_or_refused() {
     let conn = t.connect().await;
     let wrapped =
         "BEGIN;\nALTER TABLE t ADD c int;\nCREATE INDEX CONCURRENTLY t_c ON t (c);\nCOMMIT;";
-    let (status, body) = analyze(&t, &conn, wrapped).await;
+    let (status, body) = t.analyze(&conn, wrapped).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"]["code"], "MIGRATION_REFUSED");
     let refused = &body["error"]["details"]["refused"][0];
@@ -269,7 +255,7 @@ async fn a_wrapped_migration_is_all_or_nothing_or_refused() {
 
     // Unwrapped, the split is shown before approval.
     let split = "ALTER TABLE t ADD c int;\nCREATE INDEX CONCURRENTLY t_c ON t (c);";
-    let (status, body) = analyze(&t, &conn, split).await;
+    let (status, body) = t.analyze(&conn, split).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["atomic"], false);
     assert_eq!(
@@ -282,7 +268,7 @@ async fn a_wrapped_migration_is_all_or_nothing_or_refused() {
 
     // A wrapped migration whose last statement fails leaves nothing applied.
     let failing = "BEGIN; ALTER TABLE t ADD d int; ALTER TABLE t ADD d int; COMMIT;";
-    let (_, body) = analyze(&t, &conn, failing).await;
+    let (_, body) = t.analyze(&conn, failing).await;
     assert_eq!(body["data"]["atomic"], true, "{body}");
     let id = t.submit(&conn, failing).await;
     assert_eq!(t.drain().await, vec![Outcome::Failed]);
@@ -405,7 +391,9 @@ async fn changes_outside_the_scope_do_not_block() {
         let t = TestApp::spawn(backend).await;
         t.db().await.batch_execute(DRIFT_SCHEMA).await.unwrap();
         let conn = t.connect().await;
-        let (_, report) = analyze(&t, &conn, "ALTER TABLE users ADD COLUMN email text").await;
+        let (_, report) = t
+            .analyze(&conn, "ALTER TABLE users ADD COLUMN email text")
+            .await;
         assert_eq!(report["data"]["drift_scope"], json!(["users"]), "{report}");
         let status = approve_change_execute(
             &t,

@@ -127,6 +127,7 @@ pub fn analyze_for(
         atomic,
         refused,
         drift_scope: scope::scope(stmts, snapshot),
+        psql_commands: Vec::new(),
     }
 }
 

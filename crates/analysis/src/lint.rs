@@ -21,7 +21,10 @@ pub struct FileReport {
 
 /// Lints one file's contents.
 pub fn lint_source(path: &str, sql: &str) -> FileReport {
-    let outcome = autodb_core::sql::parse(sql).map(|stmts| crate::analyze(&stmts, None));
+    let outcome = autodb_core::sql::parse_migration(sql).map(|m| crate::Analysis {
+        psql_commands: m.psql_commands,
+        ..crate::analyze(&m.statements, None)
+    });
     FileReport {
         path: path.to_string(),
         outcome,
@@ -133,6 +136,12 @@ fn render_file(out: &mut String, path: &str, a: &Analysis) {
         a.risk_category.as_str(),
         a.total_statements
     ));
+    for c in &a.psql_commands {
+        out.push_str(&format!(
+            "  {path}:{} psql {} — left out: {}\n",
+            c.line, c.command, c.effect
+        ));
+    }
     for r in &a.refused {
         let line = a.statements.get(r.statement_index).map_or(0, |s| s.line);
         out.push_str(&format!(

@@ -30,6 +30,11 @@ pub struct Analysis {
     /// The tables and views whose structure the verdict depends on (`crate::scope`): the
     /// executor refuses to apply the migration if any of them changed since the analysis.
     pub drift_scope: Vec<String>,
+    /// psql meta-commands (`\set ON_ERROR_STOP 1`, `\echo …`) that were left out of the SQL
+    /// because they do not change what it does; the statements are analyzed and run without
+    /// them (`autodb_core::sql::blank`). Absent when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub psql_commands: Vec<autodb_core::sql::PsqlCommand>,
 }
 
 /// One transaction of the executor's plan, or one statement that runs outside any.

@@ -8,12 +8,16 @@
 //! availability = 1.0 blocks reads (ACCESS EXCLUSIVE, or REINDEX's index lock)
 //!                0.7 blocks writes (SHARE and stronger, or row locks on every row)
 //!                0.15 SHARE UPDATE EXCLUSIVE · 0.1 ROW EXCLUSIVE · 0.05 weaker · 0 none
-//!                (locks on tables created in the migration do not count; a scan or rewrite
-//!                while the transaction already holds ACCESS EXCLUSIVE counts as 1.0; a
-//!                write-blocking lock on a materialized view, which takes no writes, as 0.15)
+//!                (locks on tables created in the migration do not count; a write-blocking
+//!                lock on a materialized view, which takes no writes, counts as 0.15)
+//! held window  = a slow statement (scan, rewrite, every row written) in a transaction that
+//!                already holds a write-blocking lock on an existing table keeps that lock
+//!                for its whole run: availability is at least that lock's (1.0 / 0.7), size
+//!                at least that table's, and hold 1.0 — as long an outage as a rewrite
 //! hold         = 1.0 rewrite or every row written · 0.7 scan · 0 catalog-only
 //! lock         = 100 × availability × (0.10 + 0.10 × size + 0.80 × hold × size)
 //! destruction  = destructive ? (holds data ? 50 + 40 × size : 20) : 0
+//!                (at least 75 when it cascades along foreign keys and holds data)
 //!                (holds data: rows estimated > 0, or more than 64 KB on disk, or unknown;
 //!                no table named, e.g. DROP DATABASE: size 1 and data)
 //! breakage     = renames/drops that break running clients of an existing object ? 35 : 0
@@ -21,6 +25,8 @@
 //! score        = min(100, max(lock, destruction, breakage) + blast)
 //!                and at least 50 when the catalog does not know the statement
 //!                and at least the floor of each disruption (below)
+//!                and at least 25 (medium) when it takes SHARE or stronger on an existing
+//!                table, unless only for a catalog update of an empty table
 //! disruption   = 60 (high): REVOKE (objects or membership); DROP ROLE, DROP OWNED, ALTER ROLE
 //!                     taking login/password/validity/connections/attributes away, ALTER ROLE
 //!                     … SET, renaming a role; REASSIGN OWNED; ALTER SYSTEM, pg_reload_conf();
@@ -49,6 +55,9 @@ use crate::state::MigrationState;
 pub const UNKNOWN_SIZE: f64 = 0.5;
 /// The floor for statements the catalog does not know.
 pub const UNKNOWN_FLOOR: u8 = 50;
+
+/// The least score of data loss that follows foreign keys (`TRUNCATE … CASCADE`): critical.
+pub const CASCADE_FLOOR: u8 = 75;
 
 /// The floor for disruptions that can break some clients or widen access: medium.
 pub const DISRUPTION_MEDIUM: u8 = 30;
@@ -118,11 +127,6 @@ pub fn availability(effect: &Effect, state: &MigrationState) -> f64 {
         .max();
     let targets_existing = effect.tables.iter().any(existing) || effect.tables.is_empty();
     let strongest = strongest.max(effect.unnamed_tables_lock);
-    // A slow statement extends every ACCESS EXCLUSIVE lock the transaction already holds.
-    let slow = effect.scans || effect.rewrites || effect.locks_all_rows;
-    if slow && effect.transactional && targets_existing && !state.access_exclusive.is_empty() {
-        return 1.0;
-    }
     if effect.read_only_target && strongest != Some(LockMode::AccessExclusive) {
         return if strongest.is_some() { 0.15 } else { 0.0 };
     }
@@ -136,6 +140,52 @@ pub fn availability(effect: &Effect, state: &MigrationState) -> f64 {
         Some(_) => 0.05,
         None => 0.0,
     }
+}
+
+/// The least score of a statement that takes a write-blocking lock (SHARE or stronger) on
+/// an existing table: medium, unless it provably holds the lock only for a catalog update of
+/// an empty table. Even a catalog update queues every reader or writer behind a long-running
+/// query for as long as it waits for its lock.
+pub const BLOCKING_LOCK_FLOOR: u8 = 25;
+
+fn lock_floor(effect: &Effect, state: &MigrationState) -> u8 {
+    let catalog_only = !(effect.scans || effect.rewrites || effect.locks_all_rows);
+    // A materialized view takes no writes: a lock short of ACCESS EXCLUSIVE on it blocks
+    // only other refreshes.
+    let blocks_traffic = |m: LockMode| {
+        m.blocks_writes() && (!effect.read_only_target || m == LockMode::AccessExclusive)
+    };
+    let blocking_on_data = effect.locks.iter().any(|(t, m)| {
+        blocks_traffic(*m) && !state.is_new(t) && (!catalog_only || holds_data(t, state))
+    });
+    if blocking_on_data {
+        BLOCKING_LOCK_FLOOR
+    } else {
+        0
+    }
+}
+
+/// For a slow transactional statement on an existing table while the transaction holds an
+/// earlier write-blocking lock on an existing table: how much traffic those locks stop and
+/// the largest of those tables.
+fn held_window(effect: &Effect, state: &MigrationState) -> Option<(f64, f64)> {
+    let slow = effect.scans || effect.rewrites || effect.locks_all_rows;
+    let targets_existing =
+        effect.tables.is_empty() || effect.tables.iter().any(|t| !state.is_new(t));
+    if !(slow && effect.transactional && targets_existing) {
+        return None;
+    }
+    state
+        .held
+        .iter()
+        .filter(|(t, m)| m.blocks_writes() && !state.is_new(t))
+        .map(|(t, m)| {
+            (
+                if m.blocks_reads() { 1.0_f64 } else { 0.7 },
+                table_size(t, state),
+            )
+        })
+        .reduce(|a, b| (a.0.max(b.0), a.1.max(b.1)))
 }
 
 pub fn statement_score(effect: &Effect, state: &MigrationState, dependents: usize) -> u8 {
@@ -154,20 +204,31 @@ pub fn statement_score(effect: &Effect, state: &MigrationState, dependents: usiz
             .map(|t| table_size(t, state))
             .fold(0.0, f64::max)
     };
-    let avail = availability(effect, state);
-    let hold = if effect.rewrites || effect.locks_all_rows {
+    let mut avail = availability(effect, state);
+    let mut hold = if effect.rewrites || effect.locks_all_rows {
         1.0
     } else if effect.scans {
         0.7
     } else {
         0.0
     };
+    let mut size = size;
+    // A slow statement keeps every lock the transaction already holds for as long as it runs:
+    // an UPDATE, index build or validation after an ALTER TABLE in the same transaction is
+    // as long an outage of the altered table as a rewrite of it.
+    if let Some((held_avail, held_size)) = held_window(effect, state) {
+        avail = avail.max(held_avail);
+        size = size.max(held_size);
+        hold = 1.0;
+    }
     let lock = 100.0 * avail * (0.10 + 0.10 * size + 0.80 * hold * size);
     let touches_existing =
         effect.tables.is_empty() || effect.tables.iter().any(|t| !state.is_new(t));
     let loses_data = effect.tables.is_empty() || effect.tables.iter().any(|t| holds_data(t, state));
     let destruction = match (effect.destructive && touches_existing, loses_data) {
         (false, _) => 0.0,
+        // Emptying every table that references this one, to any depth, nobody listed.
+        (true, true) if effect.cascades => f64::from(CASCADE_FLOOR).max(50.0 + 40.0 * size),
         (true, true) => 50.0 + 40.0 * size,
         (true, false) => 20.0,
     };
@@ -186,7 +247,7 @@ pub fn statement_score(effect: &Effect, state: &MigrationState, dependents: usiz
         .map(|d| disruption_floor(*d))
         .max()
         .unwrap_or(0);
-    let score = score.max(floor);
+    let score = score.max(floor).max(lock_floor(effect, state));
     if effect.known {
         score
     } else {

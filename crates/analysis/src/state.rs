@@ -37,6 +37,9 @@ pub struct MigrationState<'a> {
     pub lock_timeout_reported: bool,
     /// Existing tables on which the current transaction holds ACCESS EXCLUSIVE.
     pub access_exclusive: Vec<String>,
+    /// The strongest lock the current transaction holds on each table, stronger than ROW
+    /// EXCLUSIVE, in the order they were taken.
+    pub held: Vec<(String, LockMode)>,
     /// `(table, constraint)` added `NOT VALID` in the current transaction.
     pub not_valid: Vec<(String, String)>,
     /// ALTER TABLE statements per table in the current transaction.
@@ -88,6 +91,7 @@ impl<'a> MigrationState<'a> {
             lock_timeout: false,
             lock_timeout_reported: false,
             access_exclusive: Vec::new(),
+            held: Vec::new(),
             not_valid: Vec::new(),
             alters: HashMap::new(),
             checked_tables: HashSet::new(),
@@ -146,6 +150,12 @@ impl<'a> MigrationState<'a> {
         }
         // A statement that cannot run in a transaction commits alone: its locks end with it.
         for (table, mode) in effect.locks.iter().filter(|_| effect.transactional) {
+            if *mode > LockMode::RowExclusive {
+                match self.held.iter_mut().find(|(t, _)| t == table) {
+                    Some((_, held)) => *held = (*held).max(*mode),
+                    None => self.held.push((table.clone(), *mode)),
+                }
+            }
             if *mode == LockMode::AccessExclusive
                 && !self.is_new(table)
                 && !self.access_exclusive.contains(table)
@@ -249,6 +259,7 @@ impl<'a> MigrationState<'a> {
 
     fn end_transaction(&mut self) {
         self.access_exclusive.clear();
+        self.held.clear();
         self.not_valid.clear();
         self.alters.clear();
     }

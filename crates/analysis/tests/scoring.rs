@@ -109,38 +109,118 @@ fn dangerous_statements_on_large_tables_are_critical_or_high() {
 }
 
 #[test]
-fn safe_forms_on_large_tables_are_low() {
+fn safe_forms_on_large_tables_are_low_or_medium() {
     let big = |sql: &str| run(sql, Some(&shop(0))).risk_category;
+    // Neither blocks reads nor writes.
     assert_eq!(
         big("CREATE INDEX CONCURRENTLY i ON big (note)"),
-        RiskCategory::Low
-    );
-    assert_eq!(big("ALTER TABLE big ADD COLUMN a text"), RiskCategory::Low);
-    assert_eq!(
-        big("ALTER TABLE big ADD COLUMN a text DEFAULT 'x'"),
-        RiskCategory::Low
-    );
-    assert_eq!(
-        big("ALTER TABLE big ADD CONSTRAINT c CHECK (id > 0) NOT VALID"),
         RiskCategory::Low
     );
     assert_eq!(
         big("ALTER TABLE big VALIDATE CONSTRAINT c"),
         RiskCategory::Low
     );
-    // Binary-coercible type changes, recognized from the snapshot.
-    assert_eq!(
-        big("ALTER TABLE big ALTER COLUMN note TYPE text"),
-        RiskCategory::Low
-    );
-    assert_eq!(
-        big("ALTER TABLE big ALTER COLUMN note TYPE varchar(64)"),
-        RiskCategory::Low
-    );
     assert_eq!(
         big("CREATE TABLE t (id bigint PRIMARY KEY)"),
         RiskCategory::Low
     );
+    // Catalog updates under ACCESS EXCLUSIVE: brief, but every query on the table queues
+    // behind the lock while it waits, so never low on a table that holds data.
+    for sql in [
+        "ALTER TABLE big ADD COLUMN a text",
+        "ALTER TABLE big ADD COLUMN a text DEFAULT 'x'",
+        "ALTER TABLE big ADD CONSTRAINT c CHECK (id > 0) NOT VALID",
+        // Binary-coercible type changes, recognized from the snapshot.
+        "ALTER TABLE big ALTER COLUMN note TYPE text",
+        "ALTER TABLE big ALTER COLUMN note TYPE varchar(64)",
+    ] {
+        assert_eq!(big(sql), RiskCategory::Medium, "{sql}");
+    }
+}
+
+/// Every statement taking SHARE or stronger on an existing table is at least medium, unless
+/// it only updates the catalog of an empty table.
+#[test]
+fn write_blocking_locks_on_existing_tables_are_at_least_medium() {
+    let big = |sql: &str| run(sql, Some(&shop(0)));
+    for sql in [
+        "LOCK TABLE big IN ACCESS EXCLUSIVE MODE",
+        "LOCK TABLE big IN SHARE MODE",
+        "DROP INDEX big_note_idx",
+        "CREATE TRIGGER t BEFORE INSERT ON big FOR EACH ROW EXECUTE FUNCTION f()",
+        "ALTER TABLE big ADD COLUMN a text",
+    ] {
+        let a = big(sql);
+        assert!(
+            a.risk_category >= RiskCategory::Medium,
+            "{sql}: {}",
+            a.risk_score
+        );
+    }
+    // Weaker locks, a catalog update of an empty table and a new table stay low.
+    let empty = run("ALTER TABLE empty ADD COLUMN a text", Some(&shop(0)));
+    for (sql, a) in [
+        ("LOCK TABLE big IN ROW EXCLUSIVE MODE", big("LOCK TABLE big IN ROW EXCLUSIVE MODE")),
+        ("ALTER TABLE big SET (fillfactor = 70)", big("ALTER TABLE big SET (fillfactor = 70)")),
+        ("ALTER TABLE empty ADD COLUMN a text", empty),
+        (
+            "CREATE TABLE n (id int); CREATE TRIGGER t BEFORE INSERT ON n FOR EACH ROW EXECUTE FUNCTION f()",
+            big("CREATE TABLE n (id int); CREATE TRIGGER t BEFORE INSERT ON n FOR EACH ROW EXECUTE FUNCTION f()"),
+        ),
+    ] {
+        assert_eq!(a.risk_category, RiskCategory::Low, "{sql}: {}", a.risk_score);
+    }
+}
+
+#[test]
+fn truncate_cascade_is_critical() {
+    let a = run("TRUNCATE big CASCADE", None);
+    assert_eq!(a.risk_category, RiskCategory::Critical, "{}", a.risk_score);
+    let plain = run("TRUNCATE big", None);
+    assert_eq!(
+        plain.risk_category,
+        RiskCategory::High,
+        "{}",
+        plain.risk_score
+    );
+}
+
+/// A slow statement after an ALTER TABLE in the same transaction keeps the ACCESS EXCLUSIVE
+/// lock for its whole run: as dangerous as the rewrite itself, and the file's score follows.
+#[test]
+fn a_slow_statement_under_an_earlier_lock_scores_the_whole_window() {
+    let rewrite = run(
+        "ALTER TABLE big ALTER COLUMN id TYPE bigint",
+        Some(&shop(1_000)),
+    );
+    for follow in [
+        "UPDATE big SET note = 'x'",
+        "CREATE INDEX i ON big (note)",
+        "UPDATE orders SET note = 'x'",
+    ] {
+        let sql = format!("ALTER TABLE big ADD COLUMN a text; {follow}");
+        let a = run(&sql, Some(&shop(1_000)));
+        assert!(
+            a.statements[1].risk_score >= rewrite.risk_score,
+            "{follow}: {} vs {}",
+            a.statements[1].risk_score,
+            rewrite.risk_score
+        );
+        assert_eq!(a.risk_score, a.statements[1].risk_score, "{follow}");
+    }
+    // Without the earlier lock, the same UPDATE of a small table is not critical.
+    let alone = run("UPDATE orders SET note = 'x'", Some(&shop(1_000)));
+    assert!(
+        alone.risk_score < rewrite.risk_score,
+        "{}",
+        alone.risk_score
+    );
+    // In separate transactions the lock is gone before the statement starts.
+    let split = run(
+        "ALTER TABLE big ADD COLUMN a text; CREATE INDEX CONCURRENTLY i ON big (note); UPDATE orders SET note = 'x'",
+        Some(&shop(1_000)),
+    );
+    assert_eq!(split.statements[2].risk_score, alone.risk_score);
 }
 
 #[test]

@@ -3,16 +3,19 @@
 //! Migrations are generated from the shapes that have fooled hand-written splitters — nested
 //! and unterminated block comments, `--` comments ended by `\r`, `\r\n`, dollar quotes with
 //! tags, `E''` strings with escaped quotes, quoted identifiers containing `;` and `--`,
-//! empty statements — and mutated with stray characters. For every input, either the
+//! empty statements, psql meta-command lines (accepted and refused, also inside statements,
+//! literals and comments) — and mutated with stray characters. For every input, either the
 //! migration is refused, or each statement text that would be sent, parsed *alone* by
 //! PostgreSQL's parser, is exactly one statement that deparses to the same SQL as the
 //! statement the whole migration's parse reported, in the same order, and nothing else is
-//! sent.
+//! sent. The whole migration's parse is of the text with the accepted meta-commands blanked,
+//! and that text differs from the input only on the reported meta-command lines, each
+//! turned into blanks with its line break kept.
 //!
 //! The oracle is `pg_query`'s deparser, independent of the tree comparison `verify` uses.
 //! `PROPTEST_CASES` raises the case count (the closing notes record the large runs).
 
-use autodb_core::sql::{parse, parse_for_execution};
+use autodb_core::sql::{blank, parse, parse_for_execution};
 use proptest::prelude::*;
 
 const STATEMENTS: &[&str] = &[
@@ -45,6 +48,11 @@ const GAPS: &[&str] = &[
     "/* a /* b */ c */",
     "/* a /* b */ DROP TABLE z; -- */\n",
     "/* */ -- */ DROP TABLE z;\n",
+    "\n\\set ON_ERROR_STOP 1\n",
+    "\n\\echo it's a ; DROP TABLE z;\n",
+    "\n  \\timing on\r\n",
+    "\n\\i evil.sql\n",
+    "\\gexec\n",
     ";",
     ";;",
 ];
@@ -104,6 +112,17 @@ proptest! {
             // Refused at analyze: nothing reaches the executor.
             return Ok(());
         };
+        let blanked = blank(&sql).expect("accepted migrations blank");
+        prop_assert_eq!(blanked.text.len(), sql.len());
+        let reported: Vec<usize> = blanked.commands.iter().map(|c| c.line).collect();
+        for (i, (a, b)) in sql.split('\n').zip(blanked.text.split('\n')).enumerate() {
+            if a != b {
+                prop_assert!(reported.contains(&(i + 1)), "line {} changed: {:?}", i + 1, a);
+                prop_assert!(b.bytes().all(|c| c == b' ' || c == b'\r'), "{:?}", b);
+            }
+        }
+        prop_assert_eq!(sql.split('\n').count(), blanked.text.split('\n').count());
+        let sql = blanked.text.into_owned();
         let whole = pg_query::parse(&sql, pg_query::ParserOptions::DEFAULT)
             .expect("accepted migrations parse");
         let judged: Vec<_> = whole

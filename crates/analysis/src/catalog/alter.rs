@@ -51,15 +51,25 @@ fn subcommand(
             }
             AccessExclusive
         }
+        // A validated `CHECK (col IS NOT NULL)` proves the column has no nulls, and
+        // PostgreSQL then skips the scan.
         T::AtSetNotNull => {
-            e.scans = true;
+            e.scans = !proven_not_null(state, table, &cmd.name);
             AccessExclusive
         }
+        // A virtual generated column (PostgreSQL 18) stores nothing: only a stored one is
+        // recomputed into a new copy of the table.
         T::AtSetExpression => {
-            e.rewrites = true;
-            e.hazards.push(Hazard::SetExpression {
-                column: cmd.name.clone(),
-            });
+            let is_virtual = state
+                .table(table)
+                .and_then(|t| t.columns.iter().find(|c| c.name == cmd.name))
+                .is_some_and(|c| c.generated.as_deref() == Some("v"));
+            if !is_virtual {
+                e.rewrites = true;
+                e.hazards.push(Hazard::SetExpression {
+                    column: cmd.name.clone(),
+                });
+            }
             AccessExclusive
         }
         T::AtSetStatistics | T::AtSetOptions | T::AtResetOptions => ShareUpdateExclusive,
@@ -218,13 +228,20 @@ fn add_column(cd: &ColumnDef, state: &MigrationState, e: &mut Effect) {
                     column: column.clone(),
                 });
             }
+            // A new column without a default is all nulls, which a foreign key never
+            // rejects: PostgreSQL validates it without reading the table.
             ConstrType::ConstrForeign => {
-                e.scans = true;
+                e.scans |= ast::column_default(cd).is_some();
                 if let Some(pk) = &c.pktable {
                     e.lock(&ast::relation(pk), ShareRowExclusive);
                 }
             }
             ConstrType::ConstrCheck | ConstrType::ConstrPrimary | ConstrType::ConstrUnique => {
+                e.scans = true;
+            }
+            // Without a default every existing row would be null: PostgreSQL reads the table
+            // to check it has none (and fails on the first row).
+            ConstrType::ConstrNotnull if ast::column_default(cd).is_none() => {
                 e.scans = true;
             }
             _ => {}
@@ -251,8 +268,13 @@ fn add_constraint(c: &Constraint, e: &mut Effect) -> LockMode {
             e.scans |= !c.skip_validation;
             AccessExclusive
         }
-        ConstrType::ConstrPrimary | ConstrType::ConstrUnique => {
-            // USING INDEX adopts an index built beforehand: no build under the lock.
+        // USING INDEX adopts an index built beforehand: no build under the lock. A primary
+        // key also makes its columns NOT NULL, which PostgreSQL checks by reading every row.
+        ConstrType::ConstrPrimary => {
+            e.scans = true;
+            AccessExclusive
+        }
+        ConstrType::ConstrUnique => {
             e.scans |= c.indexname.is_empty();
             AccessExclusive
         }
@@ -323,4 +345,53 @@ fn reloptions_lock(def: Option<&NodeEnum>) -> LockMode {
     } else {
         AccessExclusive
     }
+}
+
+/// Whether the snapshot holds a validated `CHECK (column IS NOT NULL)` on the table.
+fn proven_not_null(state: &MigrationState, table: &str, column: &str) -> bool {
+    state.table(table).is_some_and(|t| {
+        t.constraints.iter().any(|c| {
+            c.kind == autodb_core::schema::model::ConstraintKind::Check
+                && c.validated
+                && checks_not_null(&c.definition, column)
+        })
+    })
+}
+
+/// Whether a constraint definition, as `pg_get_constraintdef` writes it, is exactly
+/// `CHECK (column IS NOT NULL)`. Asked of the parser, not of the text's spelling.
+fn checks_not_null(definition: &str, column: &str) -> bool {
+    let Ok(parsed) = pg_query::parse(
+        &format!("ALTER TABLE t ADD {definition}"),
+        pg_query::ParserOptions::DEFAULT,
+    ) else {
+        return false;
+    };
+    let Some(NodeEnum::AlterTableStmt(stmt)) = parsed
+        .protobuf
+        .stmts
+        .first()
+        .and_then(|s| s.stmt.as_ref())
+        .and_then(|n| n.node.as_ref())
+    else {
+        return false;
+    };
+    let [cmd] = stmt.cmds.as_slice() else {
+        return false;
+    };
+    let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node else {
+        return false;
+    };
+    let Some(NodeEnum::Constraint(c)) = cmd.def.as_ref().and_then(|d| d.node.as_ref()) else {
+        return false;
+    };
+    let Some(NodeEnum::NullTest(test)) = c.raw_expr.as_ref().and_then(|e| e.node.as_ref()) else {
+        return false;
+    };
+    let Some(NodeEnum::ColumnRef(col)) = test.arg.as_ref().and_then(|a| a.node.as_ref()) else {
+        return false;
+    };
+    c.contype() == ConstrType::ConstrCheck
+        && test.nulltesttype() == pg_query::protobuf::NullTestType::IsNotNull
+        && ast::strings(&col.fields) == [column]
 }

@@ -135,6 +135,9 @@ pub struct Effect {
     pub scans: bool,
     /// Loses data: rows, columns or tables that cannot be recovered by rolling back later.
     pub destructive: bool,
+    /// The data loss follows foreign keys to tables the statement does not name
+    /// (`TRUNCATE … CASCADE`).
+    pub cascades: bool,
     /// Breaks running application code that uses the old name or shape (renames).
     pub breaks_clients: bool,
     pub transactional: bool,
@@ -166,6 +169,7 @@ impl Effect {
             rewrites: false,
             scans: false,
             destructive: false,
+            cascades: false,
             breaks_clients: false,
             transactional,
             locks_all_rows: false,

@@ -88,7 +88,7 @@ pub(super) fn classify(node: &NodeEnum, state: &MigrationState, e: &mut Effect) 
                 if let Some(NodeEnum::RangeVar(r)) = &rel.node {
                     let table = ast::relation(r);
                     if cascade {
-                        for child in referencing(state, &table) {
+                        for child in referencing_transitively(state, &table) {
                             e.target(&child, AccessExclusive);
                         }
                     }
@@ -96,6 +96,7 @@ pub(super) fn classify(node: &NodeEnum, state: &MigrationState, e: &mut Effect) 
                 }
             }
             e.destructive = true;
+            e.cascades = cascade;
         }
         NodeEnum::RenameStmt(r) => rename(r, state, e),
         NodeEnum::AlterObjectSchemaStmt(a) => {
@@ -169,6 +170,8 @@ pub(super) fn classify(node: &NodeEnum, state: &MigrationState, e: &mut Effect) 
                 );
             }
             e.scans = !r.skip_data;
+            // A plain refresh fills a new heap and swaps it in; CONCURRENTLY updates in place.
+            e.rewrites = !r.concurrent;
             e.read_only_target = true;
         }
         NodeEnum::LockStmt(l) => {
@@ -482,6 +485,26 @@ fn referencing(state: &MigrationState, table: &str) -> Vec<String> {
         .map(|t| t.qualified_name())
         .filter(|t| t != table)
         .collect()
+}
+
+/// Tables that reference `table` through foreign keys, and the tables that reference those,
+/// and so on: what `TRUNCATE … CASCADE` empties.
+fn referencing_transitively(state: &MigrationState, table: &str) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    let mut next = 0;
+    let mut current = table.to_string();
+    loop {
+        for child in referencing(state, &current) {
+            if child != table && !found.contains(&child) {
+                found.push(child);
+            }
+        }
+        let Some(t) = found.get(next) else {
+            return found;
+        };
+        current = t.clone();
+        next += 1;
+    }
 }
 
 /// Tables that `table`'s foreign keys reference.

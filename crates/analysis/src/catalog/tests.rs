@@ -137,8 +137,28 @@ fn alter_table_columns() {
             "orders",
             "WB",
         ),
+        // Required without a default: the table is read to check it has no rows.
+        (
+            "ALTER TABLE orders ADD COLUMN r text NOT NULL",
+            AE,
+            "orders",
+            "SWB",
+        ),
+        (
+            "ALTER TABLE orders ADD COLUMN r text NOT NULL DEFAULT 'x'",
+            AE,
+            "orders",
+            "WB",
+        ),
+        // All nulls, which the foreign key never rejects: validated without a scan.
         (
             "ALTER TABLE orders ADD COLUMN c bigint REFERENCES customers (id)",
+            AE,
+            "orders,customers",
+            "WB",
+        ),
+        (
+            "ALTER TABLE orders ADD COLUMN c bigint DEFAULT 1 REFERENCES customers (id)",
             AE,
             "orders,customers",
             "SWB",
@@ -272,7 +292,9 @@ fn alter_table_constraints() {
         ("ALTER TABLE orders ADD CONSTRAINT f FOREIGN KEY (c) REFERENCES customers (id) NOT VALID", SRE, "orders,customers", "W"),
         ("ALTER TABLE orders VALIDATE CONSTRAINT f", SUE, "orders", "S"),
         ("ALTER TABLE orders ADD PRIMARY KEY (id)", AE, "orders", "SWB"),
-        ("ALTER TABLE orders ADD CONSTRAINT pk PRIMARY KEY USING INDEX orders_id_idx", AE, "orders", "WB"),
+        // The primary key makes `id` NOT NULL: PostgreSQL reads every row to check it.
+        ("ALTER TABLE orders ADD CONSTRAINT pk PRIMARY KEY USING INDEX orders_id_idx", AE, "orders", "SWB"),
+        ("ALTER TABLE orders ADD CONSTRAINT u UNIQUE USING INDEX orders_note_idx", AE, "orders", "WB"),
         ("ALTER TABLE orders ADD CONSTRAINT u UNIQUE (note)", AE, "orders", "SWB"),
         ("ALTER TABLE orders ADD CONSTRAINT x EXCLUDE USING gist (note WITH =)", AE, "orders", "SWB"),
         // Dropping a foreign key also locks the referenced table (its triggers live there).
@@ -458,7 +480,8 @@ fn tables_views_and_types() {
             "orders",
             "",
         ),
-        ("REFRESH MATERIALIZED VIEW mv", AE, "mv", "SWB"),
+        // A new heap is filled and swapped in (its relfilenode changes).
+        ("REFRESH MATERIALIZED VIEW mv", AE, "mv", "RSWB"),
         (
             "REFRESH MATERIALIZED VIEW CONCURRENTLY mv",
             Some("EXCLUSIVE"),
@@ -526,7 +549,13 @@ fn triggers_and_rules() {
 fn maintenance_and_locks() {
     check(&[
         ("TRUNCATE orders", AE, "orders", "DWB"),
-        ("TRUNCATE customers CASCADE", AE, "orders,customers", "DWB"),
+        // order_items references orders, which references customers: emptied too.
+        (
+            "TRUNCATE customers CASCADE",
+            AE,
+            "orders,order_items,customers",
+            "DWB",
+        ),
         ("VACUUM orders", SUE, "orders", "SN"),
         ("VACUUM FULL orders", AE, "orders", "RSNWB"),
         ("ANALYZE orders", SUE, "orders", "S"),
@@ -604,4 +633,63 @@ fn roles_databases_and_servers() {
         ),
         ("ALTER SERVER other OPTIONS (SET host 'db2')", None, "", ""),
     ]);
+}
+
+/// Claims that depend on what the snapshot knows about a column or a constraint.
+#[test]
+fn snapshot_facts_remove_a_rewrite_or_a_scan() {
+    use autodb_core::schema::model::{Constraint, ConstraintKind};
+    let flags_of = |t: autodb_core::schema::model::Table, sql: &str| {
+        let snap = snapshot(vec![t]);
+        let stmts = autodb_core::sql::parse(sql).unwrap();
+        let analysis = crate::analyze(&stmts, Some(&snap));
+        flags(&analysis.statements[0], true)
+    };
+    let with_generated = |kind: &str| {
+        let mut t = table(
+            "orders",
+            1_000_000,
+            &[("total", "integer"), ("g", "integer")],
+        );
+        t.columns[1].generated = Some(kind.into());
+        t
+    };
+    let set_expression = "ALTER TABLE orders ALTER COLUMN g SET EXPRESSION AS (total * 2)";
+    // A virtual generated column stores nothing: nothing to recompute.
+    assert_eq!(flags_of(with_generated("v"), set_expression), "WB");
+    assert_eq!(flags_of(with_generated("s"), set_expression), "RWB");
+
+    let with_check = |definition: &str, validated: bool| {
+        let mut t = table("orders", 1_000_000, &[("note", "text"), ("other", "text")]);
+        t.constraints.push(Constraint {
+            name: "c".into(),
+            kind: ConstraintKind::Check,
+            definition: definition.into(),
+            columns: vec!["note".into()],
+            validated,
+            references: None,
+            on_delete: None,
+        });
+        t
+    };
+    let set_not_null = "ALTER TABLE orders ALTER COLUMN note SET NOT NULL";
+    // A validated CHECK (note IS NOT NULL) proves it: PostgreSQL skips the scan.
+    assert_eq!(
+        flags_of(with_check("CHECK ((note IS NOT NULL))", true), set_not_null),
+        "WB"
+    );
+    for (definition, validated) in [
+        ("CHECK ((note IS NOT NULL))", false),
+        ("CHECK ((other IS NOT NULL))", true),
+        ("CHECK ((note IS NULL))", true),
+        ("CHECK (((note IS NOT NULL) OR (other IS NOT NULL)))", true),
+        ("UNIQUE (note)", true),
+        ("not a definition", true),
+    ] {
+        assert_eq!(
+            flags_of(with_check(definition, validated), set_not_null),
+            "SWB",
+            "{definition} validated={validated}"
+        );
+    }
 }

@@ -85,3 +85,29 @@ fn many_files_keep_their_order_and_verdicts() {
         assert_eq!(high, i % 3 == 0, "{i}");
     }
 }
+
+#[test]
+fn psql_meta_commands_are_info_and_refused_ones_a_parse_error() {
+    let sql = "\\set ON_ERROR_STOP 1\nCREATE TABLE t (id bigint PRIMARY KEY);\n";
+    let r = reports(&[("psql.sql", sql)]);
+    assert_eq!(lint_exit_code(&r, RiskCategory::Low), 0);
+    let text = render_text(&r);
+    assert!(
+        text.contains("psql.sql:1 psql \\set — left out: sets whether psql stops"),
+        "{text}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&render_json(&r)).unwrap();
+    assert_eq!(json["psql_commands"][0]["line"], 1);
+    assert_eq!(json["psql_commands"][0]["command"], "\\set");
+    let plain = reports(&[("plain.sql", "SELECT 1;")]);
+    let json: serde_json::Value = serde_json::from_str(&render_json(&plain)).unwrap();
+    assert!(json.get("psql_commands").is_none());
+
+    let r = reports(&[("include.sql", "SELECT 1;\n\\i other.sql\n")]);
+    assert_eq!(lint_exit_code(&r, RiskCategory::Critical), 2);
+    assert!(
+        render_text(&r).contains("include.sql:2:1: parse error: psql meta-command \\i on line 2"),
+        "{}",
+        render_text(&r)
+    );
+}

@@ -12,9 +12,14 @@
 //! comment also ends at `\r`) and an approved `CREATE TABLE` executed as a `DROP TABLE`.
 //! [`verify`] then proves, for the statements that will be sent, that each text parses alone
 //! to the very tree the analysis judged.
+//!
+//! Before any of this, [`blank`] takes the accepted psql meta-commands (`\set ON_ERROR_STOP
+//! 1`, `\echo`) out of the text, keeping every offset, and refuses the others; everything
+//! here works on that text.
 
 mod error;
 mod operation;
+mod psql;
 mod renames;
 mod transaction;
 mod verify;
@@ -24,6 +29,7 @@ use pg_query::NodeEnum;
 
 pub use error::{line_col, ParseError};
 pub use operation::operation;
+pub use psql::{blank, Blanked, PsqlCommand};
 pub use renames::renames;
 pub use transaction::{
     is_transactional, plan, transaction_wrapper, tx_control, Plan, PlanError, Segment, TxControl,
@@ -51,9 +57,23 @@ pub struct ParsedStatement {
     pub ast: NodeEnum,
 }
 
+/// A parsed migration file.
+#[derive(Debug, Clone)]
+pub struct Migration {
+    pub statements: Vec<ParsedStatement>,
+    /// The accepted psql meta-commands, which were blanked out before parsing ([`blank`]).
+    pub psql_commands: Vec<PsqlCommand>,
+}
+
 /// Parses a whole migration. An input with no statements (only comments or whitespace)
-/// yields an empty list; the caller decides whether that is an error.
+/// yields an empty list; the caller decides whether that is an error. Accepted psql
+/// meta-commands are left out, as in [`parse_migration`], which also lists them.
 pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>, ParseError> {
+    parse_migration(sql).map(|m| m.statements)
+}
+
+/// [`parse`], also returning the psql meta-commands that were left out.
+pub fn parse_migration(sql: &str) -> Result<Migration, ParseError> {
     if let Some(offset) = sql.find('\0') {
         return Err(error::error_at(
             sql,
@@ -62,6 +82,16 @@ pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>, ParseError> {
             "SQL must not contain NUL bytes".into(),
         ));
     }
+    let blanked = blank(sql)?;
+    Ok(Migration {
+        statements: parse_blanked(&blanked.text)?,
+        psql_commands: blanked.commands,
+    })
+}
+
+/// Parses a migration whose meta-commands were blanked: positions in it are positions in the
+/// submitted text.
+fn parse_blanked(sql: &str) -> Result<Vec<ParsedStatement>, ParseError> {
     let result = pg_query::parse(sql, pg_query::ParserOptions::DEFAULT)
         .map_err(|err| error::locate_error(sql, &err.to_string()))?;
     // The parser accepted the text, so the scanner does too; if it ever did not, refuse
