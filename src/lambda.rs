@@ -8,6 +8,8 @@
 //! - `AUTODB_SECRET_PREFIX`: name prefix for connection-credential secrets
 //!   (default `autodb/connections/`);
 //! - `AUTODB_TOKEN_TTL_SECONDS` (default 3600), `AUTODB_LOCK_LEASE_SECONDS` (default 900);
+//! - `AUTODB_KEY_RELOAD_SECONDS` (default 300): how often a warm function reads the signing
+//!   key ring again (key rotation, see `app::keys`);
 //! - `AUTODB_DEAD_LETTER_QUEUE_ARN` (executor only): records from this queue are jobs SQS gave
 //!   up on, and end their requests;
 //! - `RUST_LOG` (default `info`); the AWS SDK's own variables (`AWS_REGION`,
@@ -67,6 +69,7 @@ impl LambdaConfig {
             token_ttl_seconds,
             request_expiry_seconds: token_ttl_seconds,
             lock_lease_seconds: seconds("AUTODB_LOCK_LEASE_SECONDS", 900)?,
+            key_reload_seconds: seconds("AUTODB_KEY_RELOAD_SECONDS", 300)?,
             // A Lambda invocation lasts at most 15 minutes: a statement must end (and the
             // executor record it) before the function is killed.
             statement_timeout_ms: LAMBDA_STATEMENT_TIMEOUT_MS,

@@ -62,8 +62,9 @@ pub async fn analyze(app: &App, connection_id: &str, sql: Sql) -> Result<Analysi
     };
     let analysis = autodb_analysis::analyze_for(&parsed, Some(&snapshot.schema), runner);
     let now = app.clock.now().timestamp();
+    let ring = app.key_ring().await;
     let (approval_token, claims) = token::issue(
-        &app.keys,
+        &ring,
         Approval {
             connection_id: &connection.id,
             sql: &sql,

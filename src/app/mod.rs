@@ -5,6 +5,7 @@ pub mod analyze;
 pub mod connections;
 pub mod execute;
 pub mod introspect;
+pub mod keys;
 pub mod ports;
 
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use autodb_core::sql::ParseError;
 
 use crate::domain::{ConnectionId, SqlError};
 use crate::token::{KeyRing, TokenError};
+use keys::Keys;
 use ports::{Clock, JobQueue, PortError, SecretStore, Store};
 
 /// Tunables, with the defaults of DESIGN §3–4.
@@ -44,6 +46,9 @@ pub struct Settings {
     pub secret_prefix: String,
     /// How old a schema snapshot may be before analyze takes a new one.
     pub snapshot_max_age_seconds: i64,
+    /// How old the signing key ring may grow before it is read again from its secret
+    /// (AWS; see `app::keys`).
+    pub key_reload_seconds: i64,
 }
 
 impl Default for Settings {
@@ -60,6 +65,7 @@ impl Default for Settings {
             idle_in_transaction_timeout_ms: 60 * 1000,
             secret_prefix: "autodb/connections/".into(),
             snapshot_max_age_seconds: 300,
+            key_reload_seconds: 300,
         }
     }
 }
@@ -85,7 +91,8 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub queue: Arc<dyn JobQueue>,
     pub secrets: Arc<dyn SecretStore>,
-    pub keys: Arc<KeyRing>,
+    /// The signing key ring; read it with [`App::key_ring`].
+    pub keys: Keys,
     pub clock: Arc<dyn Clock>,
     pub settings: Settings,
     /// Connections to registered databases: cached credentials and idle connections.
@@ -105,11 +112,17 @@ impl App {
             store,
             queue,
             secrets,
-            keys,
+            keys: Keys::fixed(keys),
             clock,
             settings,
             targets: Default::default(),
         }
+    }
+
+    /// Replaces the fixed key ring of [`App::new`] (e.g. with one that reloads).
+    pub fn with_keys(mut self, keys: Keys) -> Self {
+        self.keys = keys;
+        self
     }
 }
 

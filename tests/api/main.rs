@@ -10,5 +10,6 @@ mod helpers;
 mod lambda;
 mod local;
 mod lock_window;
+mod rotation;
 mod tls;
 mod what_runs;

@@ -9,9 +9,9 @@ pub mod sqs;
 
 use std::sync::Arc;
 
-use crate::app::ports::{Clock, PortError, SecretStore};
+use crate::app::keys::Keys;
+use crate::app::ports::{Clock, PortError};
 use crate::app::{App, Settings};
-use crate::token::KeyRing;
 
 pub use dynamo::DynamoStore;
 pub use secrets::SecretsManager;
@@ -47,13 +47,13 @@ pub async fn build_app(
     clock: Arc<dyn Clock>,
 ) -> Result<App, PortError> {
     let secrets = SecretsManager::new(aws_sdk_secretsmanager::Client::new(sdk));
-    let ring = secrets.get(&resources.signing_key_secret).await?;
-    let keys = KeyRing::from_secret(secrecy::ExposeSecret::expose_secret(&ring)).map_err(|e| {
-        PortError::Corrupt {
-            what: "signing key secret",
-            detail: e.to_string(),
-        }
-    })?;
+    let ring = Arc::new(crate::app::keys::load(&secrets, &resources.signing_key_secret).await?);
+    let keys = Keys::reloading(
+        Arc::clone(&ring),
+        resources.signing_key_secret.clone(),
+        chrono::Duration::seconds(settings.key_reload_seconds),
+        clock.now(),
+    );
     Ok(App::new(
         Arc::new(DynamoStore::new(
             aws_sdk_dynamodb::Client::new(sdk),
@@ -64,8 +64,9 @@ pub async fn build_app(
             &resources.queue_url,
         )),
         Arc::new(secrets),
-        Arc::new(keys),
+        ring,
         clock,
         settings,
-    ))
+    )
+    .with_keys(keys))
 }
