@@ -17,6 +17,7 @@ pub mod executor;
 pub mod lambda;
 pub mod pgcluster;
 pub mod pgconn;
+pub mod rds;
 pub mod schema;
 pub mod target;
 pub mod token;

@@ -10,6 +10,7 @@ mod helpers;
 mod lambda;
 mod local;
 mod lock_window;
+mod rds_secret;
 mod rotation;
 mod tls;
 mod what_runs;
