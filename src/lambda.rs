@@ -10,6 +10,8 @@
 //! - `AUTODB_TOKEN_TTL_SECONDS` (default 3600), `AUTODB_LOCK_LEASE_SECONDS` (default 900);
 //! - `AUTODB_KEY_RELOAD_SECONDS` (default 300): how often a warm function reads the signing
 //!   key ring again (key rotation, see `app::keys`);
+//! - `AUTODB_EVENT_BUS_NAME` (executor): the EventBridge bus the end of every request is
+//!   published to (`events`); unset, the events are only logged;
 //! - `AUTODB_DEAD_LETTER_QUEUE_ARN` (executor only): records from this queue are jobs SQS gave
 //!   up on, and end their requests;
 //! - `RUST_LOG` (default `info`); the AWS SDK's own variables (`AWS_REGION`,
@@ -39,6 +41,7 @@ pub struct LambdaConfig {
     pub resources: AwsResources,
     pub settings: Settings,
     pub dead_letter_queue_arn: Option<String>,
+    pub event_bus: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +89,7 @@ impl LambdaConfig {
             },
             settings,
             dead_letter_queue_arn: var("AUTODB_DEAD_LETTER_QUEUE_ARN").filter(|v| !v.is_empty()),
+            event_bus: var("AUTODB_EVENT_BUS_NAME").filter(|v| !v.is_empty()),
         })
     }
 }
@@ -139,7 +143,15 @@ impl Executor {
             Arc::new(SystemClock),
         )
         .await
-        .map_err(|e| error_chain(&e))?;
+        .map_err(|e| error_chain(&e))?
+        .with_metrics(crate::metrics::Metrics::Stdout);
+        let app = match &config.event_bus {
+            Some(bus) => app.with_events(Arc::new(crate::adapters::aws::EventBridge::new(
+                aws_sdk_eventbridge::Client::new(&sdk),
+                bus,
+            ))),
+            None => app,
+        };
         Ok(Self {
             app: Arc::new(app),
             dead_letter_queue_arn: config.dead_letter_queue_arn,

@@ -81,6 +81,10 @@ pub async fn analyze(app: &App, connection_id: &str, sql: Sql) -> Result<Analysi
             ttl_seconds: app.settings.token_ttl_seconds,
         },
     );
+    app.metrics.emit(crate::metrics::analyzed(
+        app.clock.now().timestamp_millis(),
+        analysis.risk_category.as_str(),
+    ));
     Ok(AnalysisReport {
         analysis_id: format!("ana_{}", uuid::Uuid::new_v4().simple()),
         connection_id: connection.id.to_string(),

@@ -97,6 +97,10 @@ pub struct App {
     pub settings: Settings,
     /// Connections to registered databases: cached credentials and idle connections.
     pub targets: crate::target::Targets,
+    /// Where the end of every request is announced (`events`).
+    pub events: Arc<dyn crate::events::EventPublisher>,
+    /// Where EMF metric lines go (`metrics`).
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl App {
@@ -116,7 +120,21 @@ impl App {
             clock,
             settings,
             targets: Default::default(),
+            events: Arc::new(crate::events::LogEvents),
+            metrics: Default::default(),
         }
+    }
+
+    /// Replaces the log-line publisher of [`App::new`].
+    pub fn with_events(mut self, events: Arc<dyn crate::events::EventPublisher>) -> Self {
+        self.events = events;
+        self
+    }
+
+    /// Sends EMF metric lines to `metrics` (off by default).
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Replaces the fixed key ring of [`App::new`] (e.g. with one that reloads).

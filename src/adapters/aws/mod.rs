@@ -1,9 +1,10 @@
-//! The AWS backends: DynamoDB, SQS and Secrets Manager through the official SDK.
+//! The AWS backends: DynamoDB, SQS, Secrets Manager and EventBridge through the official SDK.
 //!
 //! Endpoints come from the SDK's own configuration chain, so `AWS_ENDPOINT_URL` points every
 //! client at a moto server in tests without any code path of its own.
 
 pub mod dynamo;
+pub mod eventbridge;
 pub mod secrets;
 pub mod sqs;
 
@@ -14,6 +15,7 @@ use crate::app::ports::{Clock, PortError};
 use crate::app::{App, Settings};
 
 pub use dynamo::DynamoStore;
+pub use eventbridge::EventBridge;
 pub use secrets::SecretsManager;
 pub use sqs::SqsQueue;
 
