@@ -324,3 +324,30 @@ async fn handle_record(
     }
     !retry
 }
+
+/// The executor function's two kinds of event: SQS batches (jobs and dead letters) and S3
+/// notifications (uploaded migrations, `adapters::aws::uploads`), told apart by their
+/// records' `eventSource`.
+pub async fn handle_executor_event(
+    executor: &Executor,
+    uploads: &crate::adapters::aws::uploads::Uploads,
+    payload: serde_json::Value,
+    deadline: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<serde_json::Value, lambda_runtime::Error> {
+    if payload["Records"][0]["eventSource"] == "aws:s3" {
+        let event = serde_json::from_value(payload)?;
+        let until = deadline.unwrap_or_else(|| {
+            executor.app.clock.now()
+                + chrono::Duration::seconds(executor.app.settings.claim_seconds)
+        });
+        uploads
+            .handle(&executor.app, event, until)
+            .await
+            .map_err(|e| error_chain(&e))?;
+        return Ok(serde_json::Value::Null);
+    }
+    let event: SqsEvent = serde_json::from_value(payload)?;
+    Ok(serde_json::to_value(
+        executor.handle(event, deadline).await,
+    )?)
+}

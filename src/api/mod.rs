@@ -39,6 +39,10 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/connections/{id}/schema", get(routes::connection_schema))
         .route(
+            "/connections/{id}/auto-approve",
+            axum::routing::put(routes::set_auto_approve),
+        )
+        .route(
             "/connections/{id}/migrations/analyze",
             post(routes::analyze_for_connection),
         )

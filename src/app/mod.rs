@@ -7,6 +7,7 @@ pub mod execute;
 pub mod introspect;
 pub mod keys;
 pub mod ports;
+pub mod upload;
 
 use std::sync::Arc;
 

@@ -15,4 +15,5 @@ mod rds_secret;
 mod request_id;
 mod rotation;
 mod tls;
+mod uploads;
 mod what_runs;

@@ -1,4 +1,5 @@
-//! The AWS backends: DynamoDB, SQS, Secrets Manager and EventBridge through the official SDK.
+//! The AWS backends: DynamoDB, SQS, Secrets Manager, EventBridge and S3 (uploaded
+//! migrations) through the official SDK.
 //!
 //! Endpoints come from the SDK's own configuration chain, so `AWS_ENDPOINT_URL` points every
 //! client at a moto server in tests without any code path of its own.
@@ -7,6 +8,7 @@ pub mod dynamo;
 pub mod eventbridge;
 pub mod secrets;
 pub mod sqs;
+pub mod uploads;
 
 use std::sync::Arc;
 
