@@ -6,18 +6,17 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use autodb::adapters::aws::{build_app, EventBridge};
-use autodb::app::connections::{register, Credentials, NewConnection};
+use autodb::adapters::aws::EventBridge;
 use autodb::app::execute::{execute, ExecuteCommand};
-use autodb::app::ports::{Clock, ManualClock, PortError};
+use autodb::app::ports::{ManualClock, PortError};
 use autodb::app::{analyze::analyze, App};
-use autodb::domain::{DbType, RequestId, RequestStatus, Sql};
+use autodb::domain::{RequestId, RequestStatus, Sql};
 use autodb::events::{EventPublisher, MigrationEvent};
 use autodb::executor::{give_up, run_job, Outcome};
 use chrono::{TimeZone, Utc};
 use serde_json::{json, Value};
 
-use crate::helpers::{aws_resources, aws_sdk, create_database, settings};
+use crate::helpers::{aws_app, aws_sdk, register_database};
 
 /// A bus with a rule that sends `source: autodb` events to a fresh queue; returns the bus
 /// name and the queue URL.
@@ -95,31 +94,11 @@ async fn received(sdk: &aws_config::SdkConfig, url: &str) -> Vec<Value> {
 }
 
 async fn app_with(events: Arc<dyn EventPublisher>) -> (App, String) {
-    let sdk = aws_sdk().await;
-    let app = build_app(
-        &sdk,
-        &aws_resources(&sdk).await,
-        settings(),
-        Arc::new(ManualClock::new(
-            Utc.with_ymd_and_hms(2026, 2, 1, 8, 0, 0).unwrap(),
-        )) as Arc<dyn Clock>,
-    )
-    .await
-    .expect("app")
-    .with_events(events);
-    let conn = register(
-        &app,
-        NewConnection {
-            name: "events".into(),
-            db_type: DbType::Postgresql,
-            credentials: Credentials::ConnectionString(create_database().await.into()),
-            lock_timeout_ms: None,
-        },
-    )
-    .await
-    .expect("register")
-    .id
-    .to_string();
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 2, 1, 8, 0, 0).unwrap(),
+    ));
+    let app = aws_app(&aws_sdk().await, clock).await.0.with_events(events);
+    let conn = register_database(&app).await;
     (app, conn)
 }
 

@@ -4,17 +4,15 @@
 
 use std::sync::Arc;
 
-use autodb::adapters::aws::build_app;
-use autodb::app::connections::{register, Credentials, NewConnection};
 use autodb::app::execute::{execute, ExecuteCommand};
 use autodb::app::ports::{Clock, ManualClock};
 use autodb::app::{analyze::analyze, App, AppError};
-use autodb::domain::{DbType, Sql};
+use autodb::domain::Sql;
 use autodb::token::{verify_signature, KeyRing, TokenError};
 use base64::Engine;
 use chrono::{Duration, TimeZone, Utc};
 
-use crate::helpers::{aws_resources, aws_sdk, create_database, settings};
+use crate::helpers::{aws_app, aws_sdk, register_database, settings};
 
 struct Rotating {
     app: App,
@@ -26,31 +24,11 @@ struct Rotating {
 
 async fn spawn() -> Rotating {
     let sdk = aws_sdk().await;
-    let resources = aws_resources(&sdk).await;
     let clock = Arc::new(ManualClock::new(
         Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap(),
     ));
-    let app = build_app(
-        &sdk,
-        &resources,
-        settings(),
-        clock.clone() as Arc<dyn Clock>,
-    )
-    .await
-    .expect("build AWS app");
-    let connection = register(
-        &app,
-        NewConnection {
-            name: "rotation".into(),
-            db_type: DbType::Postgresql,
-            credentials: Credentials::ConnectionString(create_database().await.into()),
-            lock_timeout_ms: None,
-        },
-    )
-    .await
-    .expect("register")
-    .id
-    .to_string();
+    let (app, resources) = aws_app(&sdk, clock.clone()).await;
+    let connection = register_database(&app).await;
     Rotating {
         app,
         clock,
@@ -63,17 +41,20 @@ async fn spawn() -> Rotating {
 impl Rotating {
     /// Adds `kid` to the stored ring and makes it the active key (the README's procedure,
     /// in one step).
-    async fn rotate_to(&self, kid: &str) {
-        let stored = self
-            .secrets
+    /// The key ring as stored in Secrets Manager.
+    async fn stored_ring(&self) -> String {
+        self.secrets
             .get_secret_value()
             .secret_id(&self.secret)
             .send()
             .await
             .expect("read ring")
             .secret_string
-            .expect("ring");
-        let mut ring: serde_json::Value = serde_json::from_str(&stored).unwrap();
+            .expect("ring")
+    }
+
+    async fn rotate_to(&self, kid: &str) {
+        let mut ring: serde_json::Value = serde_json::from_str(&self.stored_ring().await).unwrap();
         ring["keys"][kid] = base64::engine::general_purpose::STANDARD
             .encode(rand::random::<[u8; 32]>())
             .into();
@@ -142,15 +123,7 @@ async fn a_token_signed_with_a_key_not_yet_loaded_reloads_the_ring_early() {
     let sql = Sql::parse("CREATE TABLE early (id int);".into()).unwrap();
     r.rotate_to("k3").await;
     // Another function (reloaded already) signs with k3.
-    let stored = r
-        .secrets
-        .get_secret_value()
-        .secret_id(&r.secret)
-        .send()
-        .await
-        .unwrap()
-        .secret_string
-        .unwrap();
+    let stored = r.stored_ring().await;
     let elsewhere = App::new(
         Arc::clone(&r.app.store),
         Arc::clone(&r.app.queue),
