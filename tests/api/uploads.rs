@@ -187,3 +187,29 @@ async fn an_upload_above_the_policy_or_unreadable_is_not_executed() {
         "{body}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_stores_keep_the_policy_and_new_connections_have_none() {
+    for backend in [Backend::Local, Backend::Aws] {
+        let t = TestApp::spawn(backend).await;
+        let conn = t.connect().await;
+        let (_, fresh) = t.get(&format!("/connections/{conn}")).await;
+        assert!(
+            fresh["data"].get("auto_approve_max_risk").is_none(),
+            "{backend:?}: {fresh}"
+        );
+        let (status, _) = set_policy(&t, &conn, json!("high")).await;
+        assert_eq!(status, 200, "{backend:?}");
+        let (_, listed) = t.get("/connections").await;
+        assert_eq!(
+            listed["data"][0]["auto_approve_max_risk"], "high",
+            "{backend:?}"
+        );
+        let (status, missing) =
+            set_policy(&t, "conn_00000000000000000000000000000000", json!("low")).await;
+        assert_eq!(
+            (status, &missing["error"]["code"]),
+            (404, &json!("NOT_FOUND"))
+        );
+    }
+}
