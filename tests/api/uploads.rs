@@ -10,6 +10,15 @@ use serde_json::{json, Value};
 
 use crate::helpers::{aws_sdk, Backend, TestApp};
 
+/// The executor function's handler over the test's application.
+fn executor(t: &TestApp) -> Executor {
+    Executor {
+        app: Arc::clone(&t.app),
+        dead_letter_queue_arn: None,
+        jobs: None,
+    }
+}
+
 struct Bucket {
     s3: aws_sdk_s3::Client,
     name: String,
@@ -52,12 +61,7 @@ impl Bucket {
                 .replace("PLACEHOLDER_KEY", key),
         )
         .unwrap();
-        let executor = Executor {
-            app: Arc::clone(&t.app),
-            dead_letter_queue_arn: None,
-            jobs: None,
-        };
-        handle_executor_event(&executor, &Uploads::new(self.s3.clone()), event, None)
+        handle_executor_event(&executor(t), &Uploads::new(self.s3.clone()), event, None)
             .await
             .expect("handled");
     }
@@ -212,4 +216,17 @@ async fn both_stores_keep_the_policy_and_new_connections_have_none() {
             (404, &json!("NOT_FOUND"))
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_executor_function_still_takes_sqs_batches() {
+    let t = TestApp::spawn(Backend::Aws).await;
+    let b = bucket().await;
+    let path = format!("{}/infra/events/sqs-job.json", env!("CARGO_MANIFEST_DIR"));
+    // An unreadable job is dropped, not retried: an empty list of batch item failures.
+    let event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let response = handle_executor_event(&executor(&t), &Uploads::new(b.s3.clone()), event, None)
+        .await
+        .expect("handled");
+    assert_eq!(response, json!({"batchItemFailures": []}));
 }
