@@ -68,6 +68,10 @@ pub struct Connection {
     /// This database's `lock_timeout` for migration statements, when it differs from the
     /// service's (`Settings::lock_timeout_ms`): a busy database wants a shorter one.
     pub lock_timeout_ms: Option<u64>,
+    /// Uploaded migrations (the S3 trigger, `app::upload`) whose risk is at or below this
+    /// are executed without a person's approval. `None` (the default): never. Changed only
+    /// through the API.
+    pub auto_approve_max_risk: Option<autodb_analysis::RiskCategory>,
 }
 
 impl Connection {

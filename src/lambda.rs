@@ -8,6 +8,10 @@
 //! - `AUTODB_SECRET_PREFIX`: name prefix for connection-credential secrets
 //!   (default `autodb/connections/`);
 //! - `AUTODB_TOKEN_TTL_SECONDS` (default 3600), `AUTODB_LOCK_LEASE_SECONDS` (default 900);
+//! - `AUTODB_KEY_RELOAD_SECONDS` (default 300): how often a warm function reads the signing
+//!   key ring again (key rotation, see `app::keys`);
+//! - `AUTODB_EVENT_BUS_NAME` (executor): the EventBridge bus the end of every request is
+//!   published to (`events`); unset, the events are only logged;
 //! - `AUTODB_DEAD_LETTER_QUEUE_ARN` (executor only): records from this queue are jobs SQS gave
 //!   up on, and end their requests;
 //! - `AUTODB_SANDBOX_SECRET_ID` (analyze only, optional): the secret holding the sandbox
@@ -40,6 +44,7 @@ pub struct LambdaConfig {
     pub settings: Settings,
     pub dead_letter_queue_arn: Option<String>,
     pub sandbox_secret_id: Option<String>,
+    pub event_bus: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +75,7 @@ impl LambdaConfig {
             token_ttl_seconds,
             request_expiry_seconds: token_ttl_seconds,
             lock_lease_seconds: seconds("AUTODB_LOCK_LEASE_SECONDS", 900)?,
+            key_reload_seconds: seconds("AUTODB_KEY_RELOAD_SECONDS", 300)?,
             // A Lambda invocation lasts at most 15 minutes: a statement must end (and the
             // executor record it) before the function is killed.
             statement_timeout_ms: LAMBDA_STATEMENT_TIMEOUT_MS,
@@ -87,6 +93,7 @@ impl LambdaConfig {
             settings,
             dead_letter_queue_arn: var("AUTODB_DEAD_LETTER_QUEUE_ARN").filter(|v| !v.is_empty()),
             sandbox_secret_id: var("AUTODB_SANDBOX_SECRET_ID").filter(|v| !v.is_empty()),
+            event_bus: var("AUTODB_EVENT_BUS_NAME").filter(|v| !v.is_empty()),
         })
     }
 }
@@ -140,7 +147,15 @@ impl Executor {
             Arc::new(SystemClock),
         )
         .await
-        .map_err(|e| error_chain(&e))?;
+        .map_err(|e| error_chain(&e))?
+        .with_metrics(crate::metrics::Metrics::Stdout);
+        let app = match &config.event_bus {
+            Some(bus) => app.with_events(Arc::new(crate::adapters::aws::EventBridge::new(
+                aws_sdk_eventbridge::Client::new(&sdk),
+                bus,
+            ))),
+            None => app,
+        };
         if let Some(secret_id) = config.sandbox_secret_id {
             let server = crate::sandbox::SecretServer {
                 secrets: Arc::clone(&app.secrets),
@@ -322,4 +337,31 @@ async fn handle_record(
         }
     }
     !retry
+}
+
+/// The executor function's two kinds of event: SQS batches (jobs and dead letters) and S3
+/// notifications (uploaded migrations, `adapters::aws::uploads`), told apart by their
+/// records' `eventSource`.
+pub async fn handle_executor_event(
+    executor: &Executor,
+    uploads: &crate::adapters::aws::uploads::Uploads,
+    payload: serde_json::Value,
+    deadline: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<serde_json::Value, lambda_runtime::Error> {
+    if payload["Records"][0]["eventSource"] == "aws:s3" {
+        let event = serde_json::from_value(payload)?;
+        let until = deadline.unwrap_or_else(|| {
+            executor.app.clock.now()
+                + chrono::Duration::seconds(executor.app.settings.claim_seconds)
+        });
+        uploads
+            .handle(&executor.app, event, until)
+            .await
+            .map_err(|e| error_chain(&e))?;
+        return Ok(serde_json::Value::Null);
+    }
+    let event: SqsEvent = serde_json::from_value(payload)?;
+    Ok(serde_json::to_value(
+        executor.handle(event, deadline).await,
+    )?)
 }

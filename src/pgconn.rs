@@ -18,15 +18,18 @@
 
 use std::sync::Arc;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+mod verify;
+
+use rustls::client::danger::ServerCertVerifier;
 use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::pki_types::CertificateDer;
+use rustls::{ClientConfig, RootCertStore};
 use secrecy::{ExposeSecret, SecretString};
 use tokio_postgres::config::SslMode;
 use tokio_postgres::{Client, Config};
 use tokio_postgres_rustls::MakeRustlsConnect;
+use verify::{AcceptAny, ChainOnly};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verify {
@@ -35,12 +38,24 @@ pub enum Verify {
     ChainAndHost,
 }
 
+/// The certificates a `verify-*` or `sslrootcert` connection trusts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Roots {
+    /// The public web roots and the RDS/Aurora CAs ([`crate::rds::CA_BUNDLE`]), so
+    /// `verify-full` to RDS works without a certificate file.
+    Default,
+    /// `sslrootcert`: a PEM file.
+    File(String),
+    /// PEM text (a connection secret's `ca_pem`).
+    Pem(String),
+}
+
 /// A parsed connection string: the driver configuration and how to check the server.
 #[derive(Clone)]
 pub struct Target {
     pub config: Config,
     pub verify: Verify,
-    root_cert: Option<String>,
+    pub(crate) roots: Roots,
 }
 
 /// Why a connection string was refused. Messages never quote the string: it holds a password.
@@ -52,9 +67,11 @@ pub enum TargetError {
     SslMode,
     #[error("sslrootcert {0} could not be read as PEM certificates")]
     RootCert(String),
+    #[error("the credentials secret is not a usable RDS secret: {0}")]
+    Secret(&'static str),
 }
 
-fn percent_decode(raw: &str) -> String {
+pub(crate) fn percent_decode(raw: &str) -> String {
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -98,32 +115,41 @@ impl Target {
                 format!("{base}?{}", kept.join("&"))
             };
         }
-        let mut config: Config = rest.parse().map_err(|_| TargetError::Invalid)?;
-        let (mode, verify) = match sslmode.as_deref() {
+        let config: Config = rest.parse().map_err(|_| TargetError::Invalid)?;
+        Self::with_ssl(config, sslmode.as_deref(), root_cert.map(Roots::File))
+    }
+
+    /// Reads a connection secret's value: the standard RDS secret JSON
+    /// ([`crate::rds::parse_secret`]) or a connection string.
+    pub fn from_secret(value: &str) -> Result<Self, TargetError> {
+        if value.trim_start().starts_with('{') {
+            crate::rds::parse_secret(value)
+        } else {
+            Self::parse(value)
+        }
+    }
+
+    /// Applies libpq's `sslmode` (`None`: the configuration's own) and the timeouts every
+    /// connection has. `roots`, when given, are trusted even by `prefer`/`require`, as libpq
+    /// does with `sslrootcert`.
+    pub(crate) fn with_ssl(
+        mut config: Config,
+        sslmode: Option<&str>,
+        roots: Option<Roots>,
+    ) -> Result<Self, TargetError> {
+        let some_roots = if roots.is_some() {
+            Verify::Chain
+        } else {
+            Verify::Nothing
+        };
+        let (mode, verify) = match sslmode {
             None => match config.get_ssl_mode() {
                 SslMode::Disable => (SslMode::Disable, Verify::Nothing),
-                mode => (
-                    mode,
-                    if root_cert.is_some() {
-                        Verify::Chain
-                    } else {
-                        Verify::Nothing
-                    },
-                ),
+                mode => (mode, some_roots),
             },
             Some("disable") => (SslMode::Disable, Verify::Nothing),
-            Some(m @ ("prefer" | "require")) => (
-                if m == "prefer" {
-                    SslMode::Prefer
-                } else {
-                    SslMode::Require
-                },
-                if root_cert.is_some() {
-                    Verify::Chain
-                } else {
-                    Verify::Nothing
-                },
-            ),
+            Some("prefer") => (SslMode::Prefer, some_roots),
+            Some("require") => (SslMode::Require, some_roots),
             Some("verify-ca") => (SslMode::Require, Verify::Chain),
             Some("verify-full") => (SslMode::Require, Verify::ChainAndHost),
             Some(_) => return Err(TargetError::SslMode),
@@ -146,7 +172,7 @@ impl Target {
         Ok(Self {
             config,
             verify,
-            root_cert,
+            roots: roots.unwrap_or(Roots::Default),
         })
     }
 
@@ -162,18 +188,25 @@ impl Target {
                 .with_no_client_auth(),
             Verify::Chain | Verify::ChainAndHost => {
                 let mut roots = RootCertStore::empty();
-                match &self.root_cert {
-                    Some(path) => {
+                match &self.roots {
+                    Roots::File(path) => {
                         let certs: Vec<CertificateDer<'static>> =
                             CertificateDer::pem_file_iter(path)
                                 .and_then(|it| it.collect::<Result<_, _>>())
                                 .map_err(|_| TargetError::RootCert(path.clone()))?;
-                        let (added, _) = roots.add_parsable_certificates(certs);
-                        if added == 0 {
+                        if roots.add_parsable_certificates(certs).0 == 0 {
                             return Err(TargetError::RootCert(path.clone()));
                         }
                     }
-                    None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+                    Roots::Pem(pem) => {
+                        if roots.add_parsable_certificates(pem_certificates(pem)).0 == 0 {
+                            return Err(TargetError::Secret("ca_pem holds no PEM certificate"));
+                        }
+                    }
+                    Roots::Default => {
+                        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+                        roots.add_parsable_certificates(pem_certificates(crate::rds::CA_BUNDLE));
+                    }
                 }
                 let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
                     .build()
@@ -220,106 +253,18 @@ pub enum ConnectError {
     Postgres(#[from] tokio_postgres::Error),
 }
 
-/// Connects with a connection string kept secret.
+/// Connects with a connection secret's value: a connection string or the RDS secret JSON.
 pub async fn connect(connection: &SecretString) -> Result<Client, ConnectError> {
-    Target::parse(connection.expose_secret())?.connect().await
+    Target::from_secret(connection.expose_secret())?
+        .connect()
+        .await
 }
 
-/// `sslmode=require` without a root certificate, as libpq: encrypt, do not authenticate.
-#[derive(Debug)]
-struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// `verify-ca`: the chain must lead to a trusted root; the host name is not checked.
-#[derive(Debug)]
-struct ChainOnly(Arc<WebPkiServerVerifier>);
-
-impl ServerCertVerifier for ChainOnly {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
-            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName))
-            | Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
+/// The certificates in PEM text; unreadable blocks are skipped.
+fn pem_certificates(pem: &str) -> Vec<CertificateDer<'static>> {
+    CertificateDer::pem_slice_iter(pem.as_bytes())
+        .filter_map(Result::ok)
+        .collect()
 }
 
 #[cfg(test)]
@@ -331,7 +276,7 @@ mod tests {
         let t = Target::parse("postgresql://u:p@db.example.com:5432/app?sslmode=verify-full&sslrootcert=%2Ftmp%2Fca.pem&application_name=x").unwrap();
         assert_eq!(t.verify, Verify::ChainAndHost);
         assert_eq!(t.config.get_ssl_mode(), SslMode::Require);
-        assert_eq!(t.root_cert.as_deref(), Some("/tmp/ca.pem"));
+        assert_eq!(t.roots, Roots::File("/tmp/ca.pem".into()));
         assert_eq!(t.config.get_application_name(), Some("x"));
         assert_eq!(
             Target::parse("postgresql://h/db?sslmode=verify-ca")

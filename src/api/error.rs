@@ -2,7 +2,8 @@
 //!
 //! Policy:
 //! - every error body is the envelope `{"success": false, "data": null, "error": {code,
-//!   message, details}}` with a stable `code` from DESIGN §2;
+//!   message, details, request_id}}` with a stable `code` from DESIGN §2 and the id the
+//!   `x-request-id` header carries (`request_id`);
 //! - client mistakes (4xx) carry a message that says what to fix, and are logged at most at
 //!   `info` — they are not our errors;
 //! - dependency failures are 503 `DEPENDENCY_UNAVAILABLE`, other failures 500 `INTERNAL`;
@@ -169,7 +170,12 @@ impl IntoResponse for ApiError {
         let body = json!({
             "success": false,
             "data": null,
-            "error": {"code": self.code, "message": self.message, "details": self.details},
+            "error": {
+                "code": self.code,
+                "message": self.message,
+                "details": self.details,
+                "request_id": super::request_id::current(),
+            },
         });
         (self.status, Json(body)).into_response()
     }

@@ -1,11 +1,13 @@
 //! The HTTP contract (DESIGN §2): one axum `Router` for `autodb serve` and every Lambda.
 //!
 //! Success bodies are the envelope `{"success": true, "data": …, "error": null}`, except the
-//! status poll, which returns the bare status object. Errors are mapped in `error`.
+//! status poll, which returns the bare status object. Errors are mapped in `error`. Every
+//! response carries `x-request-id` (`request_id`).
 
 mod auth;
 mod error;
 mod extract;
+pub mod request_id;
 mod routes;
 
 use std::sync::Arc;
@@ -37,6 +39,10 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/connections/{id}/schema", get(routes::connection_schema))
         .route(
+            "/connections/{id}/auto-approve",
+            axum::routing::put(routes::set_auto_approve),
+        )
+        .route(
             "/connections/{id}/migrations/analyze",
             post(routes::analyze_for_connection),
         )
@@ -65,5 +71,6 @@ pub fn router(app: Arc<App>) -> Router {
         .nest("/api/v1", api)
         .fallback(|| async { ApiError::not_found("route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(request_id::assign))
         .with_state(app)
 }

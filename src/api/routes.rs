@@ -45,6 +45,9 @@ struct ConnectionView {
     created_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     lock_timeout_ms: Option<u64>,
+    /// Uploaded migrations at or below this risk run without approval; absent: never.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auto_approve_max_risk: Option<&'static str>,
 }
 
 impl From<Connection> for ConnectionView {
@@ -55,6 +58,7 @@ impl From<Connection> for ConnectionView {
             db_type: c.db_type,
             created_at: c.created_at,
             lock_timeout_ms: c.lock_timeout_ms,
+            auto_approve_max_risk: c.auto_approve_max_risk.map(|r| r.as_str()),
         }
     }
 }
@@ -120,6 +124,27 @@ pub async fn get_connection(
     PathParam(id): PathParam,
 ) -> Result<Response> {
     let connection = connections::get(&app, &id).await?;
+    Ok(ok(StatusCode::OK, ConnectionView::from(connection)))
+}
+
+#[derive(Deserialize)]
+pub struct AutoApproveBody {
+    max_risk: Option<String>,
+}
+
+/// `PUT /connections/{id}/auto-approve`: the only way to change the policy.
+pub async fn set_auto_approve(
+    State(app): State<Arc<App>>,
+    PathParam(id): PathParam,
+    JsonBody(body): JsonBody<AutoApproveBody>,
+) -> Result<Response> {
+    let max_risk = match body.max_risk.as_deref() {
+        None => None,
+        Some(raw) => Some(raw.parse().map_err(|_| {
+            ApiError::validation("max_risk must be low, medium, high, critical or null")
+        })?),
+    };
+    let connection = connections::set_auto_approve(&app, &id, max_risk).await?;
     Ok(ok(StatusCode::OK, ConnectionView::from(connection)))
 }
 

@@ -72,8 +72,9 @@ pub async fn analyze(
         .collect();
     autodb_analysis::sandbox::apply(&mut analysis, &sandbox_result, &new_tables);
     let now = app.clock.now().timestamp();
+    let ring = app.key_ring().await;
     let (approval_token, claims) = token::issue(
-        &app.keys,
+        &ring,
         Approval {
             connection_id: &connection.id,
             sql: &sql,
@@ -90,6 +91,10 @@ pub async fn analyze(
             ttl_seconds: app.settings.token_ttl_seconds,
         },
     );
+    app.metrics.emit(crate::metrics::analyzed(
+        app.clock.now().timestamp_millis(),
+        analysis.risk_category.as_str(),
+    ));
     Ok(AnalysisReport {
         analysis_id: format!("ana_{}", uuid::Uuid::new_v4().simple()),
         connection_id: connection.id.to_string(),

@@ -54,6 +54,7 @@ pub async fn register(app: &App, new: NewConnection) -> Result<Connection, AppEr
     let connection = Connection {
         database_key: None,
         lock_timeout_ms: new.lock_timeout_ms,
+        auto_approve_max_risk: None,
         id,
         name: name.to_string(),
         db_type: new.db_type,
@@ -76,4 +77,17 @@ pub async fn list(app: &App) -> Result<Vec<Connection>, AppError> {
     let mut all = app.store.list_connections().await?;
     all.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
     Ok(all)
+}
+
+/// Sets (or, with `None`, turns off) a connection's auto-approve policy for uploaded
+/// migrations ([`Connection::auto_approve_max_risk`]).
+pub async fn set_auto_approve(
+    app: &App,
+    id: &str,
+    max_risk: Option<autodb_analysis::RiskCategory>,
+) -> Result<Connection, AppError> {
+    let mut connection = get(app, id).await?;
+    connection.auto_approve_max_risk = max_risk;
+    app.store.put_connection(&connection).await?;
+    Ok(connection)
 }

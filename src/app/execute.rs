@@ -25,7 +25,11 @@ pub struct Accepted {
 }
 
 pub async fn execute(app: &App, cmd: ExecuteCommand) -> Result<Accepted, AppError> {
-    let claims = token::verify_signature(&app.keys, &cmd.approval_token)?;
+    let claims = match token::verify_signature(&*app.key_ring().await, &cmd.approval_token) {
+        Ok(claims) => claims,
+        // Signed with a key another function loaded first (a rotation in progress)?
+        Err(_) => token::verify_signature(&*app.key_ring_after_miss().await, &cmd.approval_token)?,
+    };
     let now = app.clock.now();
     let bound = claims.check_binding(&cmd.sql, &cmd.connection_id);
     if let Err(expired) = claims.check_expiry(now.timestamp()) {

@@ -5,8 +5,10 @@ pub mod analyze;
 pub mod connections;
 pub mod execute;
 pub mod introspect;
+pub mod keys;
 pub mod ports;
 pub mod sandbox;
+pub mod upload;
 
 use std::sync::Arc;
 
@@ -14,6 +16,7 @@ use autodb_core::sql::ParseError;
 
 use crate::domain::{ConnectionId, SqlError};
 use crate::token::{KeyRing, TokenError};
+use keys::Keys;
 use ports::{Clock, JobQueue, PortError, SecretStore, Store};
 
 /// Tunables, with the defaults of DESIGN §3–4.
@@ -45,6 +48,9 @@ pub struct Settings {
     pub secret_prefix: String,
     /// How old a schema snapshot may be before analyze takes a new one.
     pub snapshot_max_age_seconds: i64,
+    /// How old the signing key ring may grow before it is read again from its secret
+    /// (AWS; see `app::keys`).
+    pub key_reload_seconds: i64,
 }
 
 impl Default for Settings {
@@ -61,6 +67,7 @@ impl Default for Settings {
             idle_in_transaction_timeout_ms: 60 * 1000,
             secret_prefix: "autodb/connections/".into(),
             snapshot_max_age_seconds: 300,
+            key_reload_seconds: 300,
         }
     }
 }
@@ -86,7 +93,8 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub queue: Arc<dyn JobQueue>,
     pub secrets: Arc<dyn SecretStore>,
-    pub keys: Arc<KeyRing>,
+    /// The signing key ring; read it with [`App::key_ring`].
+    pub keys: Keys,
     pub clock: Arc<dyn Clock>,
     pub settings: Settings,
     /// Connections to registered databases: cached credentials and idle connections.
@@ -94,6 +102,10 @@ pub struct App {
     /// Where migrations are tried before approval; `None` when no sandbox server is
     /// configured (analysis then says the sandbox was skipped, and why).
     pub sandbox: std::sync::OnceLock<Arc<crate::sandbox::Sandbox>>,
+    /// Where the end of every request is announced (`events`).
+    pub events: Arc<dyn crate::events::EventPublisher>,
+    /// Where EMF metric lines go (`metrics`).
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl App {
@@ -109,12 +121,32 @@ impl App {
             store,
             queue,
             secrets,
-            keys,
+            keys: Keys::fixed(keys),
             clock,
             settings,
             targets: Default::default(),
             sandbox: std::sync::OnceLock::new(),
+            events: Arc::new(crate::events::LogEvents),
+            metrics: Default::default(),
         }
+    }
+
+    /// Replaces the log-line publisher of [`App::new`].
+    pub fn with_events(mut self, events: Arc<dyn crate::events::EventPublisher>) -> Self {
+        self.events = events;
+        self
+    }
+
+    /// Sends EMF metric lines to `metrics` (off by default).
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Replaces the fixed key ring of [`App::new`] (e.g. with one that reloads).
+    pub fn with_keys(mut self, keys: Keys) -> Self {
+        self.keys = keys;
+        self
     }
 }
 

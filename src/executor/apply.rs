@@ -304,6 +304,9 @@ async fn run_on(
                 {
                     Ok(finish) => break finish,
                     Err(stop) if is_lock_timeout(&stop) => {
+                        app.metrics.emit(crate::metrics::lock_wait(
+                            app.clock.now().timestamp_millis(),
+                        ));
                         let pause = backoff(attempts);
                         if Instant::now() + pause >= retry_until {
                             return Err(lock_timeout(client, stop, attempts, run.statements).await);

@@ -11,7 +11,10 @@
 //!   database (advisory locks are per database, so two registrations of one database share
 //!   it), and the store's lock on that database is re-checked (fencing) just before COMMIT;
 //! - the statements sent are proven to be the statements analyzed, and after each one the
-//!   session's protections are read back (`session`).
+//!   session's protections are read back (`session`);
+//! - every end of a request — applied, failed, expired, lock lost, given up (retries
+//!   exhausted, dead letter) — is announced once it is written (`events::announce`), and
+//!   announcing never changes it.
 
 mod apply;
 mod drift;
@@ -24,6 +27,7 @@ use chrono::Duration;
 use crate::app::ports::{ClaimOutcome, Finish, PortError};
 use crate::app::App;
 use crate::domain::{ConnectionId, ExecutionError, MigrationRequest, RequestId, RequestStatus};
+use crate::events::announce;
 
 /// What one run of a job came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +109,7 @@ pub async fn run_job_until(
         app.store
             .finish_request(id, &finish, app.clock.now())
             .await?;
+        announce(app, id, &request.connection_id, &finish).await;
         return Ok(outcome);
     }
 
@@ -155,6 +160,7 @@ pub async fn run_job_until(
         return Err(err);
     }
     app.store.release_lock(&key, id).await?;
+    announce(app, id, &request.connection_id, &finish).await;
     Ok(outcome)
 }
 
@@ -186,6 +192,7 @@ async fn expire(
         .finish_request(id, &finish, app.clock.now())
         .await?;
     app.store.release_lock(key, id).await?;
+    announce(app, id, &request.connection_id, &finish).await;
     Ok(Some(outcome))
 }
 
@@ -237,6 +244,7 @@ pub async fn give_up(app: &App, id: &RequestId, reason: &str) -> Result<GaveUp, 
         .await?;
     let key = lock_key(app, &request.connection_id).await?;
     app.store.release_lock(&key, id).await?;
+    announce(app, id, &request.connection_id, &finish).await;
     Ok(GaveUp::Ended)
 }
 

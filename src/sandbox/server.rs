@@ -2,7 +2,8 @@
 //! clean.
 //!
 //! [`SandboxServer`] is the port: locally a URL (`--sandbox-url`, or the throwaway cluster
-//! `autodb serve` starts), on AWS a secret holding the server's credentials. Either way the
+//! `autodb serve` starts), on AWS a secret holding the server's credentials (the standard
+//! RDS secret JSON, or a URL). Either way the
 //! server account must be allowed to create databases and roles.
 //!
 //! **Who runs what.** Clones are built by the server account with `SET ROLE` to
@@ -67,7 +68,8 @@ impl SandboxServer for SecretServer {
             tracing::warn!(error = %e, "sandbox secret unreadable");
             SandboxError::Unavailable("the sandbox server's secret could not be read".into())
         })?;
-        Target::parse(value.expose_secret())
+        // The standard RDS secret JSON, or a connection URL.
+        Target::from_secret(value.expose_secret())
             .map_err(|e| SandboxError::Unavailable(format!("the sandbox server's secret: {e}")))
     }
 }

@@ -174,7 +174,7 @@ async fn analyze_reports_blast_radius_and_binds_the_schema() {
     // The token carries the fingerprint of the part of that snapshot the verdict depends on
     // (the drift scope), so the executor can tell whether it still holds.
     let token = report["approval_token"].as_str().unwrap();
-    let claims = autodb::token::verify_signature(&t.app.keys, token).unwrap();
+    let claims = autodb::token::verify_signature(&t.app.keys.current(), token).unwrap();
     let snapshot = t
         .app
         .store

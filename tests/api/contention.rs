@@ -18,7 +18,7 @@ fn patient(t: &TestApp, budget_ms: u64) -> Arc<App> {
         Arc::clone(&t.app.store),
         Arc::clone(&t.app.queue),
         Arc::clone(&t.app.secrets),
-        Arc::clone(&t.app.keys),
+        t.app.keys.current(),
         Arc::clone(&t.app.clock),
         Settings {
             lock_timeout_ms: LOCK_TIMEOUT_MS,

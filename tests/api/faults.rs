@@ -134,7 +134,7 @@ fn losing(t: &TestApp, lose: u32, lose_releases: u32) -> App {
         }),
         Arc::clone(&t.app.queue),
         Arc::clone(&t.app.secrets),
-        Arc::clone(&t.app.keys),
+        t.app.keys.current(),
         Arc::clone(&t.app.clock),
         t.app.settings.clone(),
     )

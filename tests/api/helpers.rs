@@ -150,6 +150,35 @@ pub async fn aws_resources(sdk: &aws_config::SdkConfig) -> AwsResources {
     }
 }
 
+/// The AWS application on fresh moto resources (see [`aws_resources`]), on `clock`.
+pub async fn aws_app(sdk: &aws_config::SdkConfig, clock: Arc<ManualClock>) -> (App, AwsResources) {
+    let resources = aws_resources(sdk).await;
+    let app = build_app(sdk, &resources, settings(), clock as Arc<dyn Clock>)
+        .await
+        .expect("build AWS app");
+    (app, resources)
+}
+
+/// Registers a fresh test database through the use case (no API key needed); returns the
+/// connection id.
+pub async fn register_database(app: &App) -> String {
+    autodb::app::connections::register(
+        app,
+        autodb::app::connections::NewConnection {
+            name: "test".into(),
+            db_type: autodb::domain::DbType::Postgresql,
+            credentials: autodb::app::connections::Credentials::ConnectionString(
+                create_database().await.into(),
+            ),
+            lock_timeout_ms: None,
+        },
+    )
+    .await
+    .expect("register")
+    .id
+    .to_string()
+}
+
 pub fn settings() -> Settings {
     Settings {
         lock_timeout_ms: 2_000,
@@ -179,15 +208,7 @@ impl TestApp {
             }
             Backend::Aws => {
                 let sdk = aws_sdk().await;
-                let resources = aws_resources(&sdk).await;
-                let app = build_app(
-                    &sdk,
-                    &resources,
-                    settings(),
-                    clock.clone() as Arc<dyn Clock>,
-                )
-                .await
-                .expect("build AWS app");
+                let (app, resources) = aws_app(&sdk, clock.clone()).await;
                 let jobs = Jobs::Aws {
                     sqs: aws_sdk_sqs::Client::new(&sdk),
                     queue_url: resources.queue_url.clone(),

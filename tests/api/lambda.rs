@@ -170,11 +170,22 @@ fn lambda_config_reads_the_template_variables() {
         ("AUTODB_QUEUE_URL", "https://q"),
         ("AUTODB_SIGNING_KEY_SECRET_ARN", "arn:k"),
         ("AUTODB_TOKEN_TTL_SECONDS", "60"),
+        ("AUTODB_KEY_RELOAD_SECONDS", "120"),
+        ("AUTODB_EVENT_BUS_NAME", "autodb-bus"),
     ]);
     let config = LambdaConfig::from_vars(|n| vars.get(n).map(|v| v.to_string())).unwrap();
     assert_eq!(config.resources.table, "t");
     assert_eq!(config.settings.token_ttl_seconds, 60);
     assert_eq!(config.settings.lock_lease_seconds, 900);
+    assert_eq!(config.settings.key_reload_seconds, 120);
+    assert_eq!(config.event_bus.as_deref(), Some("autodb-bus"));
+    let defaults = LambdaConfig::from_vars(|n| match n {
+        "AUTODB_KEY_RELOAD_SECONDS" | "AUTODB_EVENT_BUS_NAME" => None,
+        other => vars.get(other).map(|v| v.to_string()),
+    })
+    .unwrap();
+    assert_eq!(defaults.settings.key_reload_seconds, 300);
+    assert_eq!(defaults.event_bus, None, "no bus: events are only logged");
     let missing = LambdaConfig::from_vars(|n| {
         (n != "AUTODB_TABLE")
             .then(|| vars.get(n).map(|v| v.to_string()))

@@ -374,8 +374,14 @@ async fn pagila_is_cloned_filled_and_migrated_in_the_sandbox() {
     assert_eq!(sandbox["status"], "passed", "{sandbox}");
     // Every table of pagila (partitions fill through their parent) holds rows: foreign keys
     // were followed parents first.
-    assert!(sandbox["tables_created"].as_u64().unwrap() >= 15, "{sandbox}");
-    assert!(sandbox["rows_inserted"].as_u64().unwrap() >= 15 * 10, "{sandbox}");
+    assert!(
+        sandbox["tables_created"].as_u64().unwrap() >= 15,
+        "{sandbox}"
+    );
+    assert!(
+        sandbox["rows_inserted"].as_u64().unwrap() >= 15 * 10,
+        "{sandbox}"
+    );
     assert!(sandbox["statements"][0]["observed_locks"]
         .as_array()
         .unwrap()

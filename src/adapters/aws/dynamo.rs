@@ -2,7 +2,7 @@
 //!
 //! | item       | pk                | sk       | notable attributes                         |
 //! |------------|-------------------|----------|--------------------------------------------|
-//! | connection | `CONN`            | id       | name, db_type, secret_ref, created_at, database_key |
+//! | connection | `CONN`            | id       | name, db_type, secret_ref, created_at, database_key, lock_timeout_ms, auto_approve_max_risk |
 //! | API key    | `APIKEY#<sha256>` | `APIKEY` |                                            |
 //! | nonce      | `NONCE#<nonce>`   | `NONCE`  | request_id, `ttl` (epoch s, for DynamoDB TTL) |
 //! | lock       | `LOCK#<key>`      | `LOCK`   | request_id, lease_until (epoch ms); key: `Connection::lock_key` |
@@ -192,6 +192,10 @@ fn parse_connection(item: &Item) -> Option<Connection> {
             .with_timezone(&Utc),
         database_key: get_s(item, "database_key"),
         lock_timeout_ms: get_n(item, "lock_timeout_ms").and_then(|ms| u64::try_from(ms).ok()),
+        auto_approve_max_risk: match get_s(item, "auto_approve_max_risk") {
+            None => None,
+            Some(category) => Some(category.parse().ok()?),
+        },
     })
 }
 
@@ -296,6 +300,9 @@ impl Store for DynamoStore {
         }
         if let Some(ms) = c.lock_timeout_ms.and_then(|ms| i64::try_from(ms).ok()) {
             item.insert("lock_timeout_ms".into(), n(ms));
+        }
+        if let Some(risk) = c.auto_approve_max_risk {
+            item.insert("auto_approve_max_risk".into(), s(risk.as_str()));
         }
         self.put_item(item).await?;
         Ok(())

@@ -1,19 +1,23 @@
-//! The AWS backends: DynamoDB, SQS and Secrets Manager through the official SDK.
+//! The AWS backends: DynamoDB, SQS, Secrets Manager, EventBridge and S3 (uploaded
+//! migrations) through the official SDK.
 //!
 //! Endpoints come from the SDK's own configuration chain, so `AWS_ENDPOINT_URL` points every
 //! client at a moto server in tests without any code path of its own.
 
 pub mod dynamo;
+pub mod eventbridge;
 pub mod secrets;
 pub mod sqs;
+pub mod uploads;
 
 use std::sync::Arc;
 
-use crate::app::ports::{Clock, PortError, SecretStore};
+use crate::app::keys::Keys;
+use crate::app::ports::{Clock, PortError};
 use crate::app::{App, Settings};
-use crate::token::KeyRing;
 
 pub use dynamo::DynamoStore;
+pub use eventbridge::EventBridge;
 pub use secrets::SecretsManager;
 pub use sqs::SqsQueue;
 
@@ -47,13 +51,13 @@ pub async fn build_app(
     clock: Arc<dyn Clock>,
 ) -> Result<App, PortError> {
     let secrets = SecretsManager::new(aws_sdk_secretsmanager::Client::new(sdk));
-    let ring = secrets.get(&resources.signing_key_secret).await?;
-    let keys = KeyRing::from_secret(secrecy::ExposeSecret::expose_secret(&ring)).map_err(|e| {
-        PortError::Corrupt {
-            what: "signing key secret",
-            detail: e.to_string(),
-        }
-    })?;
+    let ring = Arc::new(crate::app::keys::load(&secrets, &resources.signing_key_secret).await?);
+    let keys = Keys::reloading(
+        Arc::clone(&ring),
+        resources.signing_key_secret.clone(),
+        chrono::Duration::seconds(settings.key_reload_seconds),
+        clock.now(),
+    );
     Ok(App::new(
         Arc::new(DynamoStore::new(
             aws_sdk_dynamodb::Client::new(sdk),
@@ -64,8 +68,9 @@ pub async fn build_app(
             &resources.queue_url,
         )),
         Arc::new(secrets),
-        Arc::new(keys),
+        ring,
         clock,
         settings,
-    ))
+    )
+    .with_keys(keys))
 }

@@ -80,6 +80,7 @@ impl SqliteStore {
         for (table, column, kind) in [
             ("connections", "database_key", "TEXT"),
             ("connections", "lock_timeout_ms", "INTEGER"),
+            ("connections", "auto_approve_max_risk", "TEXT"),
             ("requests", "schema_fp", "TEXT"),
             ("requests", "schema_scope", "TEXT"),
         ] {
@@ -223,6 +224,7 @@ fn read_connection(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Connectio
     );
     let database_key: Option<String> = row.get(5)?;
     let lock_timeout_ms: Option<i64> = row.get(6)?;
+    let auto_approve: Option<String> = row.get(7)?;
     Ok((|| {
         Some(Connection {
             id: ConnectionId::parse(&id)?,
@@ -232,6 +234,10 @@ fn read_connection(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Connectio
             created_at: parse_ts(Some(created)).ok()??,
             database_key,
             lock_timeout_ms: lock_timeout_ms.and_then(|ms| u64::try_from(ms).ok()),
+            auto_approve_max_risk: match auto_approve {
+                None => None,
+                Some(category) => Some(category.parse().ok()?),
+            },
         })
     })())
 }
@@ -243,8 +249,9 @@ impl Store for SqliteStore {
         self.with(move |db| {
             db.execute(
                 "INSERT OR REPLACE INTO connections \
-                 (id, name, db_type, secret_ref, created_at, database_key, lock_timeout_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                 (id, name, db_type, secret_ref, created_at, database_key, lock_timeout_ms, \
+                  auto_approve_max_risk) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     c.id.as_str(),
                     c.name,
@@ -252,7 +259,8 @@ impl Store for SqliteStore {
                     c.secret_ref,
                     ts(c.created_at),
                     c.database_key,
-                    c.lock_timeout_ms.and_then(|ms| i64::try_from(ms).ok())
+                    c.lock_timeout_ms.and_then(|ms| i64::try_from(ms).ok()),
+                    c.auto_approve_max_risk.map(|r| r.as_str())
                 ],
             )
             .map_err(unavailable)?;
@@ -265,7 +273,7 @@ impl Store for SqliteStore {
         let id = id.clone();
         self.with(move |db| {
             db.query_row(
-                "SELECT id, name, db_type, secret_ref, created_at, database_key, lock_timeout_ms FROM connections WHERE id = ?1",
+                "SELECT id, name, db_type, secret_ref, created_at, database_key, lock_timeout_ms, auto_approve_max_risk FROM connections WHERE id = ?1",
                 [id.as_str()],
                 read_connection,
             )
@@ -279,7 +287,7 @@ impl Store for SqliteStore {
     async fn list_connections(&self) -> Result<Vec<Connection>, PortError> {
         self.with(|db| {
             let mut stmt = db
-                .prepare("SELECT id, name, db_type, secret_ref, created_at, database_key, lock_timeout_ms FROM connections")
+                .prepare("SELECT id, name, db_type, secret_ref, created_at, database_key, lock_timeout_ms, auto_approve_max_risk FROM connections")
                 .map_err(unavailable)?;
             let rows = stmt
                 .query_map([], read_connection)

@@ -1,0 +1,153 @@
+//! The S3 trigger: a migration file put under `migrations/<connection-id>/` in the stack's
+//! uploads bucket is handled by `app::upload`, and `<key>.analysis.json` and
+//! `<key>.result.json` are written beside it.
+//!
+//! It runs in the executor function (decided so because that function already reaches the
+//! target databases, has the 15-minute timeout an auto-approved migration may need, and
+//! holds the executor's permissions; a fifth function would duplicate all three). The
+//! bucket notifies it for keys under `migrations/` ending in `.sql`, so the JSON it writes
+//! back never triggers it again; keys that do not name a connection are ignored.
+
+use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::Client;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::app::ports::PortError;
+use crate::app::upload::{handle_upload, UploadOutcome};
+use crate::app::{App, AppError};
+
+/// Where uploaded migrations go: `migrations/<connection-id>/<name>.sql`.
+pub const PREFIX: &str = "migrations/";
+
+/// Files larger than this are not read (the request body cap of the HTTP API).
+const MAX_UPLOAD_BYTES: i64 = crate::api::MAX_BODY_BYTES as i64;
+
+pub struct Uploads {
+    s3: Client,
+}
+
+/// The connection id a key names, if it is an uploaded migration.
+pub fn connection_of(key: &str) -> Option<&str> {
+    let rest = key.strip_prefix(PREFIX)?;
+    let (connection, name) = rest.split_once('/')?;
+    (name.ends_with(".sql") && !connection.is_empty()).then_some(connection)
+}
+
+/// An S3 event's key: URL-encoded, with `+` for spaces.
+fn decoded_key(record: &S3EventRecord) -> Option<String> {
+    let raw = record.s3.object.key.as_deref()?;
+    Some(crate::pgconn::percent_decode(&raw.replace('+', " ")))
+}
+
+impl Uploads {
+    pub fn new(s3: Client) -> Self {
+        Self { s3 }
+    }
+
+    /// From the SDK's configuration in the environment (the executor function).
+    pub async fn from_env() -> Self {
+        Self::new(Client::new(&super::sdk_config().await))
+    }
+
+    /// Handles every record; `Err` (a backing service failed) makes Lambda retry the event,
+    /// which is safe: an upload already executed replays to its request.
+    pub async fn handle(
+        &self,
+        app: &App,
+        event: S3Event,
+        deadline: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        for record in event.records {
+            let (Some(bucket), Some(key)) = (record.s3.bucket.name.clone(), decoded_key(&record))
+            else {
+                continue;
+            };
+            let Some(connection) = connection_of(&key) else {
+                tracing::info!(key = %key, "ignoring an object that is not an uploaded migration");
+                continue;
+            };
+            let outcome = match self.read(&bucket, &key).await? {
+                Ok(sql) => handle_upload(app, connection, sql, deadline).await,
+                Err(reason) => Ok(UploadOutcome {
+                    analysis: Value::Null,
+                    result: serde_json::json!({"status": "rejected", "reason": reason}),
+                }),
+            };
+            let outcome = match outcome {
+                Ok(outcome) => outcome,
+                Err(AppError::Port(err)) => return Err(err),
+                Err(other) => UploadOutcome {
+                    analysis: Value::Null,
+                    result: serde_json::json!({"status": "rejected", "reason": other.to_string()}),
+                },
+            };
+            tracing::info!(key = %key, status = %outcome.result["status"], "uploaded migration handled");
+            self.write(&bucket, &format!("{key}.analysis.json"), &outcome.analysis)
+                .await?;
+            self.write(&bucket, &format!("{key}.result.json"), &outcome.result)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The object's text; the inner `Err` says why it cannot be a migration.
+    async fn read(&self, bucket: &str, key: &str) -> Result<Result<String, String>, PortError> {
+        let object = self
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| PortError::unavailable("s3", e))?;
+        if object.content_length.unwrap_or(0) > MAX_UPLOAD_BYTES {
+            return Ok(Err(format!(
+                "the file is larger than {MAX_UPLOAD_BYTES} bytes"
+            )));
+        }
+        let bytes = object
+            .body
+            .collect()
+            .await
+            .map_err(|e| PortError::unavailable("s3", e))?
+            .into_bytes();
+        Ok(String::from_utf8(bytes.to_vec()).map_err(|_| "the file is not UTF-8 text".into()))
+    }
+
+    async fn write(&self, bucket: &str, key: &str, body: &Value) -> Result<(), PortError> {
+        let text = serde_json::to_vec_pretty(body).unwrap_or_default();
+        self.s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type("application/json")
+            .body(ByteStream::from(text))
+            .send()
+            .await
+            .map_err(|e| PortError::unavailable("s3", e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_sql_files_under_a_connection_are_uploads() {
+        assert_eq!(
+            connection_of("migrations/conn_1/0001_add.sql"),
+            Some("conn_1")
+        );
+        assert_eq!(connection_of("migrations/conn_1/a/b.sql"), Some("conn_1"));
+        assert_eq!(
+            connection_of("migrations/conn_1/0001.sql.result.json"),
+            None
+        );
+        assert_eq!(connection_of("migrations/x.sql"), None);
+        assert_eq!(connection_of("other/conn_1/x.sql"), None);
+        assert_eq!(connection_of("migrations//x.sql"), None);
+    }
+}

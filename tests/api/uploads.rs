@@ -1,0 +1,232 @@
+//! The S3 trigger on moto: a migration put under `migrations/<connection-id>/` is analyzed,
+//! executed only as far as the connection's auto-approve policy (set through the API)
+//! allows, and its analysis and outcome are written beside it.
+
+use std::sync::Arc;
+
+use autodb::adapters::aws::uploads::Uploads;
+use autodb::lambda::{handle_executor_event, Executor};
+use serde_json::{json, Value};
+
+use crate::helpers::{aws_sdk, Backend, TestApp};
+
+/// The executor function's handler over the test's application.
+fn executor(t: &TestApp) -> Executor {
+    Executor {
+        app: Arc::clone(&t.app),
+        dead_letter_queue_arn: None,
+        jobs: None,
+    }
+}
+
+struct Bucket {
+    s3: aws_sdk_s3::Client,
+    name: String,
+}
+
+async fn bucket() -> Bucket {
+    let sdk = aws_sdk().await;
+    // moto answers path-style requests; AWS itself takes either.
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    let name = format!("uploads-{}", uuid::Uuid::new_v4().simple());
+    s3.create_bucket()
+        .bucket(&name)
+        .send()
+        .await
+        .expect("bucket");
+    Bucket { s3, name }
+}
+
+impl Bucket {
+    /// Puts `sql` at `key` and delivers the S3 notification to the executor function's
+    /// handler, as Lambda would.
+    async fn upload(&self, t: &TestApp, key: &str, sql: &str) {
+        self.s3
+            .put_object()
+            .bucket(&self.name)
+            .key(key)
+            .body(sql.as_bytes().to_vec().into())
+            .send()
+            .await
+            .expect("put");
+        let path = format!("{}/infra/events/s3-upload.json", env!("CARGO_MANIFEST_DIR"));
+        let event: Value = serde_json::from_str(
+            &std::fs::read_to_string(path)
+                .unwrap()
+                .replace("PLACEHOLDER_BUCKET", &self.name)
+                .replace("PLACEHOLDER_KEY", key),
+        )
+        .unwrap();
+        handle_executor_event(&executor(t), &Uploads::new(self.s3.clone()), event, None)
+            .await
+            .expect("handled");
+    }
+
+    async fn json(&self, key: &str) -> Value {
+        let body = self
+            .s3
+            .get_object()
+            .bucket(&self.name)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{key}: {e}"))
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes();
+        serde_json::from_slice(&body).unwrap()
+    }
+}
+
+async fn set_policy(t: &TestApp, conn: &str, max_risk: Value) -> (u16, Value) {
+    let req = t.request(
+        axum::http::Method::PUT,
+        &format!("/connections/{conn}/auto-approve"),
+        Some(&json!({ "max_risk": max_risk })),
+    );
+    let (status, body) = t.send(req).await;
+    (status.as_u16(), body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_within_the_policy_runs_and_its_outcome_is_written_beside_it() {
+    let t = TestApp::spawn(Backend::Aws).await;
+    let conn = t.connect().await;
+    let b = bucket().await;
+
+    // Off by default: analyzed and written back, not executed.
+    let key = format!("migrations/{conn}/0001_create.sql");
+    b.upload(&t, &key, "CREATE TABLE uploaded (id int);").await;
+    let analysis = b.json(&format!("{key}.analysis.json")).await;
+    assert_eq!(analysis["connection_id"], conn.as_str());
+    assert_eq!(analysis["risk_category"], "low");
+    assert!(
+        analysis.get("approval_token").is_none(),
+        "no token in the bucket"
+    );
+    let result = b.json(&format!("{key}.result.json")).await;
+    assert_eq!(result["status"], "not_executed", "{result}");
+    assert_eq!(
+        t.count("SELECT count(*) FROM pg_tables WHERE tablename = 'uploaded'")
+            .await,
+        0
+    );
+
+    // Turned on through the API only, with a maximum risk.
+    let (status, body) = set_policy(&t, &conn, json!("sometimes")).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (422, &json!("VALIDATION_ERROR"))
+    );
+    let (status, body) = set_policy(&t, &conn, json!("medium")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["auto_approve_max_risk"], "medium");
+    let (_, shown) = t.get(&format!("/connections/{conn}")).await;
+    assert_eq!(shown["data"]["auto_approve_max_risk"], "medium");
+
+    b.upload(&t, &key, "CREATE TABLE uploaded (id int);").await;
+    let result = b.json(&format!("{key}.result.json")).await;
+    assert_eq!(result["status"], "completed", "{result}");
+    assert_eq!(result["result"]["tables_added"], json!(["uploaded"]));
+    let request_id = result["request_id"].as_str().expect("request id");
+    assert_eq!(t.status(request_id).await["status"], "completed");
+    assert_eq!(
+        t.count("SELECT count(*) FROM pg_tables WHERE tablename = 'uploaded'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_above_the_policy_or_unreadable_is_not_executed() {
+    let t = TestApp::spawn(Backend::Aws).await;
+    let conn = t.connect().await;
+    t.db()
+        .await
+        .batch_execute("CREATE TABLE accounts (id int PRIMARY KEY, email text)")
+        .await
+        .unwrap();
+    let b = bucket().await;
+    let (status, _) = set_policy(&t, &conn, json!("low")).await;
+    assert_eq!(status, 200);
+
+    let risky = format!("migrations/{conn}/0002_drop.sql");
+    b.upload(&t, &risky, "ALTER TABLE accounts DROP COLUMN email;")
+        .await;
+    let analysis = b.json(&format!("{risky}.analysis.json")).await;
+    assert_ne!(analysis["risk_category"], "low", "{analysis}");
+    let result = b.json(&format!("{risky}.result.json")).await;
+    assert_eq!(result["status"], "not_executed");
+    assert!(
+        result["reason"].as_str().unwrap().contains("above"),
+        "{result}"
+    );
+    assert_eq!(
+        t.count("SELECT count(*) FROM information_schema.columns WHERE column_name = 'email'")
+            .await,
+        1
+    );
+
+    let broken = format!("migrations/{conn}/0003_broken.sql");
+    b.upload(&t, &broken, "ALTER TABLE accounts ADD COLUMN;")
+        .await;
+    let result = b.json(&format!("{broken}.result.json")).await;
+    assert_eq!(result["status"], "rejected", "{result}");
+    assert_eq!(
+        b.json(&format!("{broken}.analysis.json")).await,
+        Value::Null
+    );
+
+    // Off again: `null` turns the policy off.
+    let (status, body) = set_policy(&t, &conn, Value::Null).await;
+    assert_eq!(status, 200);
+    assert!(
+        body["data"].get("auto_approve_max_risk").is_none(),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_stores_keep_the_policy_and_new_connections_have_none() {
+    for backend in [Backend::Local, Backend::Aws] {
+        let t = TestApp::spawn(backend).await;
+        let conn = t.connect().await;
+        let (_, fresh) = t.get(&format!("/connections/{conn}")).await;
+        assert!(
+            fresh["data"].get("auto_approve_max_risk").is_none(),
+            "{backend:?}: {fresh}"
+        );
+        let (status, _) = set_policy(&t, &conn, json!("high")).await;
+        assert_eq!(status, 200, "{backend:?}");
+        let (_, listed) = t.get("/connections").await;
+        assert_eq!(
+            listed["data"][0]["auto_approve_max_risk"], "high",
+            "{backend:?}"
+        );
+        let (status, missing) =
+            set_policy(&t, "conn_00000000000000000000000000000000", json!("low")).await;
+        assert_eq!(
+            (status, &missing["error"]["code"]),
+            (404, &json!("NOT_FOUND"))
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_executor_function_still_takes_sqs_batches() {
+    let t = TestApp::spawn(Backend::Aws).await;
+    let b = bucket().await;
+    let path = format!("{}/infra/events/sqs-job.json", env!("CARGO_MANIFEST_DIR"));
+    // An unreadable job is dropped, not retried: an empty list of batch item failures.
+    let event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let response = handle_executor_event(&executor(&t), &Uploads::new(b.s3.clone()), event, None)
+        .await
+        .expect("handled");
+    assert_eq!(response, json!({"batchItemFailures": []}));
+}
