@@ -59,6 +59,8 @@ pub async fn analyze(app: &App, connection_id: &str, sql: Sql) -> Result<Analysi
     let runner = autodb_analysis::Runner {
         sets_lock_timeout: true,
         limits,
+        // The executor runs the transactional statements in one transaction.
+        autocommit: false,
     };
     let analysis = autodb_analysis::analyze_for(&parsed, Some(&snapshot.schema), runner);
     let now = app.clock.now().timestamp();
