@@ -5,6 +5,7 @@ mod analysis;
 mod cli;
 mod contention;
 mod contract;
+mod corpus;
 mod faults;
 mod helpers;
 mod lambda;

@@ -218,6 +218,7 @@ fn report(
         sql: stmt.sql.clone(),
         operation: stmt.operation.clone(),
         line: stmt.line,
+        offset: stmt.offset,
         tables: effect.tables.clone(),
         columns: effect.columns.clone(),
         lock: LockReport {
