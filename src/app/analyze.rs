@@ -48,6 +48,8 @@ pub async fn analyze(
     let runner = autodb_analysis::Runner {
         sets_lock_timeout: true,
         limits,
+        // The executor runs the transactional statements in one transaction.
+        autocommit: false,
     };
     let mut analysis = autodb_analysis::Analysis {
         psql_commands,

@@ -10,7 +10,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -19,9 +18,11 @@ use autodb::api::{self, MAX_BODY_BYTES};
 use autodb::app::ports::SystemClock;
 use autodb::app::Settings;
 use autodb::domain::sha256_hex;
-use autodb_analysis::{lint, RiskCategory};
 use clap::{Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
+
+#[path = "autodb/lint.rs"]
+mod lint;
 
 #[derive(Parser)]
 #[command(name = "autodb", version, about = "Migration safety for PostgreSQL")]
@@ -34,9 +35,10 @@ struct Cli {
 enum Command {
     /// Run the HTTP service with embedded stand-ins for the AWS services.
     Serve(ServeArgs),
-    /// Analyze migration files offline, without a database (like squawk). Exits 1 when a
-    /// file is riskier than --max-risk, 2 when a file cannot be read or parsed.
-    Lint(LintArgs),
+    /// Lint a migration history offline, without a database (like squawk): each file is
+    /// judged against the schema the earlier ones built. Exits 1 when a file is riskier than
+    /// --max-risk, 2 when a file cannot be read or parsed.
+    Lint(lint::LintArgs),
     /// Manage API keys.
     Keys {
         #[command(subcommand)]
@@ -77,66 +79,6 @@ struct Tuning {
     lock_lease_seconds: i64,
 }
 
-#[derive(clap::Args)]
-struct LintArgs {
-    /// Print the analyze report's JSON (statements, risk_score, risk_category) instead of text.
-    #[arg(long)]
-    json: bool,
-    /// The highest risk category that passes.
-    #[arg(long, default_value = "high", value_parser = parse_risk)]
-    max_risk: RiskCategory,
-    /// Migration files.
-    #[arg(required = true)]
-    files: Vec<PathBuf>,
-}
-
-fn parse_risk(raw: &str) -> Result<RiskCategory, String> {
-    raw.parse()
-        .map_err(|_| "one of low, medium, high, critical".to_string())
-}
-
-/// Files larger than this are refused rather than read into memory.
-const MAX_LINT_FILE_BYTES: u64 = 64 * 1024 * 1024;
-
-fn lint(args: LintArgs) -> ExitCode {
-    let mut inputs = Vec::with_capacity(args.files.len());
-    for path in &args.files {
-        let shown = path.display().to_string();
-        let read = std::fs::metadata(path).and_then(|m| {
-            if m.len() > MAX_LINT_FILE_BYTES {
-                Err(std::io::Error::other(format!(
-                    "larger than {MAX_LINT_FILE_BYTES} bytes"
-                )))
-            } else {
-                std::fs::read_to_string(path)
-            }
-        });
-        match read {
-            Ok(sql) => inputs.push((shown, sql)),
-            Err(err) => {
-                eprintln!("autodb lint: {shown}: {err}");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    let reports = lint::lint_sources(&inputs);
-    let output = if args.json {
-        lint::render_json(&reports) + "\n"
-    } else {
-        lint::render_text(&reports)
-    };
-    let mut stdout = std::io::stdout().lock();
-    if let Err(err) = stdout
-        .write_all(output.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        eprintln!("autodb lint: {err}");
-        return ExitCode::from(2);
-    }
-    let code = lint::lint_exit_code(&reports, args.max_risk);
-    ExitCode::from(u8::try_from(code).unwrap_or(2))
-}
-
 #[derive(Subcommand)]
 enum KeysCommand {
     /// Create an API key, store its hash, and print the key once.
@@ -165,7 +107,7 @@ async fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         // Offline and synchronous: no logging setup, nothing but the files.
-        Command::Lint(args) => Ok(lint(args)),
+        Command::Lint(args) => Ok(lint::run(args)),
         Command::Serve(args) => {
             init_tracing();
             serve(args).await.map(|()| ExitCode::SUCCESS)

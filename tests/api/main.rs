@@ -7,6 +7,7 @@ mod cli;
 mod clone;
 mod contention;
 mod contract;
+mod corpus;
 mod events;
 mod faults;
 mod helpers;

@@ -1,23 +1,24 @@
-//! A stand-in for `autodb lint` until the CLI wires in `autodb_analysis::lint`: reads the
-//! files, prints the report, exits with the lint exit code.
+//! `autodb lint`'s engine without the service around it: builds in seconds in release mode,
+//! so `scripts/bench-lint` measures the lint, not a build of the AWS SDK. Lints the files as
+//! one history, streamed, and prints the report; exits with the lint exit code.
 //!
 //! `cargo run -p autodb-analysis --example lint -- [--json] [--max-risk LEVEL] FILE...`
 
+use std::io::Write;
 use std::process::ExitCode;
 
-use std::io::Write;
-
-use autodb_analysis::lint::{lint_exit_code, lint_sources, render_json, render_text};
+use autodb_analysis::history::History;
+use autodb_analysis::lint::{lint_history, Config, Format, Renderer, Verdict};
 use autodb_analysis::RiskCategory;
 
 fn main() -> ExitCode {
-    let mut json = false;
+    let mut format = Format::Text { color: false };
     let mut max_risk = RiskCategory::High;
     let mut files = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--json" => json = true,
+            "--json" => format = Format::Json,
             "--max-risk" => match args.next().map(|v| v.parse::<RiskCategory>()) {
                 Some(Ok(level)) => max_risk = level,
                 Some(Err(e)) => return usage(&e.to_string()),
@@ -29,25 +30,35 @@ fn main() -> ExitCode {
     if files.is_empty() {
         return usage("no files");
     }
-    let mut inputs = Vec::with_capacity(files.len());
-    for path in files {
-        match std::fs::read_to_string(&path) {
-            Ok(sql) => inputs.push((path, sql)),
-            Err(e) => return usage(&format!("{path}: {e}")),
-        }
-    }
-    let reports = lint_sources(&inputs);
+    let config = Config::default();
+    let mut history = History::new(config.runner());
+    let mut renderer = Renderer::new(format, files.len(), false);
+    let mut verdict = Verdict::default();
     let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-    let written = if json {
-        writeln!(stdout, "{}", render_json(&reports))
-    } else {
-        stdout.write_all(render_text(&reports).as_bytes())
-    };
-    if let Err(e) = written.and_then(|()| stdout.flush()) {
+    let mut written = stdout.write_all(renderer.start().as_bytes());
+    let walked = lint_history(
+        &files,
+        |p: &str| std::fs::read_to_string(p),
+        &mut history,
+        &config,
+        |source, report| {
+            verdict.add(&report);
+            if written.is_ok() {
+                written = stdout.write_all(renderer.file(&report, source).as_bytes());
+            }
+        },
+    );
+    if let Err((path, e)) = walked {
+        return usage(&format!("{path}: {e}"));
+    }
+    if let Err(e) = written
+        .and_then(|()| stdout.write_all(renderer.finish().as_bytes()))
+        .and_then(|()| stdout.flush())
+    {
         eprintln!("lint: {e}");
         return ExitCode::from(2);
     }
-    ExitCode::from(lint_exit_code(&reports, max_risk) as u8)
+    ExitCode::from(u8::try_from(verdict.exit_code(max_risk)).unwrap_or(2))
 }
 
 fn usage(problem: &str) -> ExitCode {

@@ -21,6 +21,7 @@ mod ast;
 pub mod blast;
 pub mod catalog;
 pub mod guard;
+pub mod history;
 pub mod lint;
 pub mod report;
 pub mod rules;
@@ -48,6 +49,19 @@ pub struct Runner {
     pub sets_lock_timeout: bool,
     /// The executor's timeouts, which a migration may tighten but not loosen.
     pub limits: Limits,
+    /// Each statement commits on its own instead of the file running in one transaction
+    /// (`transaction = false` in `autodb.toml`): locks are not held across statements.
+    pub autocommit: bool,
+}
+
+/// What a lint of a migration history knows before a file: the schema the earlier files
+/// built (or a saved snapshot they start from), whether its sizes are measured, and the
+/// domains with a `CHECK` declared so far.
+#[derive(Debug, Clone, Copy)]
+pub struct Baseline<'a> {
+    pub schema: &'a SchemaSnapshot,
+    pub sizes_known: bool,
+    pub constrained_domains: &'a [String],
 }
 
 /// Analyzes a parsed migration against an optional snapshot of the target schema, assuming
@@ -62,9 +76,26 @@ pub fn analyze_for(
     snapshot: Option<&SchemaSnapshot>,
     runner: Runner,
 ) -> Analysis {
+    run(stmts, state::MigrationState::new(stmts, snapshot), runner)
+}
+
+/// [`analyze_for`] against what the earlier files of a history established: the structure
+/// of `baseline.schema` is known (types, defaults, constraints, indexes); its sizes only when
+/// `baseline.sizes_known`, else every existing table counts as of unknown size.
+pub fn analyze_against(stmts: &[ParsedStatement], baseline: &Baseline, runner: Runner) -> Analysis {
+    let mut state = state::MigrationState::new(stmts, Some(baseline.schema))
+        .with_constrained_domains(baseline.constrained_domains);
+    state.sizes_known = baseline.sizes_known;
+    run(stmts, state, runner)
+}
+
+fn run(stmts: &[ParsedStatement], mut state: state::MigrationState, runner: Runner) -> Analysis {
+    let snapshot = state.snapshot;
+    let sized = snapshot.filter(|_| state.sizes_known);
     let graph = blast::Graph::new(snapshot);
-    let mut state = state::MigrationState::new(stmts, snapshot);
     state.lock_timeout = runner.sets_lock_timeout;
+    state.autocommit = runner.autocommit;
+    state.mixes_transactional &= !runner.autocommit;
     let mut statements = Vec::with_capacity(stmts.len());
     let mut direct: Vec<String> = Vec::new();
     let mut blocked: Vec<String> = Vec::new();
@@ -120,7 +151,7 @@ pub fn analyze_for(
         total_statements: statements.len(),
         risk_score,
         risk_category: RiskCategory::of(risk_score),
-        affected_tables: blast::affected_tables(&graph, snapshot, &direct, &blocked),
+        affected_tables: blast::affected_tables(&graph, sized, &direct, &blocked),
         dependent_views: graph.views(&existing_direct),
         statements,
         transactions,
@@ -189,6 +220,7 @@ fn report(
         sql: stmt.sql.clone(),
         operation: stmt.operation.clone(),
         line: stmt.line,
+        offset: stmt.offset,
         tables: effect.tables.clone(),
         columns: effect.columns.clone(),
         lock: LockReport {

@@ -1,16 +1,29 @@
-//! Offline lint (`autodb lint [--json] [--max-risk …] FILE...`): static analysis of
-//! migration files without a database, like squawk.
+//! Offline lint (`autodb lint [--reporter …] DIR | FILE...`): static analysis of a migration
+//! history without a database, like squawk but history-aware.
 //!
-//! The CLI reads the files and hands their contents here; this module parses, analyzes
-//! without a snapshot, renders the text or JSON report and decides the exit code, so every
-//! front end gives the same verdict. Exit codes: 2 when any file fails to parse, else 1 when
-//! any file's risk category is above `max_risk` or autodb would refuse to run it
-//! (`crate::guard`), else 0.
+//! The files are one history: each is judged against the schema the earlier ones produced
+//! ([`crate::history`]). They are streamed: parsing (most of the cost) runs ahead on every
+//! core, a bounded number of files at a time, while analysis walks them in order and each
+//! file's report is rendered and dropped before the next — so peak memory depends on the
+//! largest file and the schema, not on how many files there are. The caller supplies the
+//! loader (this crate does no I/O) and writes what [`Renderer`] returns.
+//!
+//! Exit codes: 2 when any file fails to parse, else 1 when any file's risk category is above
+//! `max_risk` or autodb would refuse to run it (`crate::guard`), else 0.
 
-use autodb_core::sql::ParseError;
+mod ci;
+mod config;
+mod text;
+
+use std::sync::mpsc;
+
+use autodb_core::sql::{ParseError, ParsedStatement};
 use serde::Serialize;
 
-use crate::report::{Analysis, RiskCategory, Severity};
+use crate::history::History;
+use crate::report::{Analysis, RiskCategory};
+
+pub use config::{Config, ConfigError};
 
 /// The verdict for one file.
 #[derive(Debug, Clone)]
@@ -19,7 +32,7 @@ pub struct FileReport {
     pub outcome: Result<Analysis, ParseError>,
 }
 
-/// Lints one file's contents.
+/// Lints one file's contents on its own (no history).
 pub fn lint_source(path: &str, sql: &str) -> FileReport {
     let outcome = autodb_core::sql::parse_migration(sql).map(|m| crate::Analysis {
         psql_commands: m.psql_commands,
@@ -31,164 +44,230 @@ pub fn lint_source(path: &str, sql: &str) -> FileReport {
     }
 }
 
-/// Lints many files, spread over the machine's cores (parsing dominates and each file is
-/// independent). Reports come back in input order. `inputs` are `(path, contents)`.
-pub fn lint_sources(inputs: &[(String, String)]) -> Vec<FileReport> {
-    par_map(inputs, |(p, sql)| lint_source(p, sql))
+/// A file loaded and parsed by a worker, waiting for its turn in the history.
+struct Parsed<E> {
+    source: Result<String, E>,
+    stmts: Result<autodb_core::sql::Migration, ParseError>,
 }
 
-/// Maps `f` over `items` on up to one thread per core, keeping the order.
-fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+/// How many parsed files each worker may hold before analysis takes them.
+const AHEAD: usize = 2;
+
+/// Lints `paths` as one history, in the order given: `load` reads a file (on worker
+/// threads), `each` receives every file's source and report in order. Stops at the first
+/// file `load` fails on and returns its path and error.
+pub fn lint_history<E: Send>(
+    paths: &[String],
+    load: impl Fn(&str) -> Result<String, E> + Sync,
+    history: &mut History,
+    config: &Config,
+    mut each: impl FnMut(&str, FileReport),
+) -> Result<(), (String, E)> {
     let workers = std::thread::available_parallelism()
         .map_or(1, usize::from)
-        .min(items.len().max(1));
-    if workers <= 1 {
-        return items.iter().map(f).collect();
-    }
-    let chunk = items.len().div_ceil(workers);
-    let f = &f;
+        .min(paths.len())
+        .max(1);
+    let load = &load;
     std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        let receivers: Vec<mpsc::Receiver<Parsed<E>>> = (0..workers)
+            .map(|w| {
+                let (tx, rx) = mpsc::sync_channel(AHEAD);
+                scope.spawn(move || {
+                    for path in paths.iter().skip(w).step_by(workers) {
+                        let source = load(path);
+                        let stmts = match &source {
+                            Ok(sql) => autodb_core::sql::parse_migration(sql),
+                            Err(_) => Ok(autodb_core::sql::Migration::default()),
+                        };
+                        // A closed channel means the walk stopped: nothing more is wanted.
+                        if tx.send(Parsed { source, stmts }).is_err() {
+                            return;
+                        }
+                    }
+                });
+                rx
             })
-            .collect()
+            .collect();
+        for (i, path) in paths.iter().enumerate() {
+            let Ok(parsed) = receivers[i % workers].recv() else {
+                break;
+            };
+            let source = parsed.source.map_err(|e| (path.clone(), e))?;
+            let outcome = parsed.stmts.map(|migration| {
+                let mut analysis = crate::Analysis {
+                    psql_commands: migration.psql_commands,
+                    ..history.next(&migration.statements)
+                };
+                config.apply(&mut analysis);
+                analysis
+            });
+            each(
+                &source,
+                FileReport {
+                    path: path.clone(),
+                    outcome,
+                },
+            );
+        }
+        Ok(())
     })
 }
 
-/// 2 on a parse error, 1 when a file is riskier than `max_risk` or refused, 0 otherwise.
-pub fn lint_exit_code(reports: &[FileReport], max_risk: RiskCategory) -> i32 {
-    if reports.iter().any(|r| r.outcome.is_err()) {
-        return 2;
+/// The exit code, accumulated file by file so reports need not be kept.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Verdict {
+    parse_error: bool,
+    worst: Option<RiskCategory>,
+    refused: bool,
+}
+
+impl Verdict {
+    pub fn add(&mut self, report: &FileReport) {
+        match &report.outcome {
+            Err(_) => self.parse_error = true,
+            Ok(a) => {
+                self.worst = self.worst.max(Some(a.risk_category));
+                self.refused |= !a.refused.is_empty();
+            }
+        }
     }
-    let above = reports.iter().any(
-        |r| matches!(&r.outcome, Ok(a) if a.risk_category > max_risk || !a.refused.is_empty()),
-    );
-    i32::from(above)
+
+    /// 2 on a parse error, 1 when a file is riskier than `max_risk` or refused, 0 otherwise.
+    pub fn exit_code(&self, max_risk: RiskCategory) -> i32 {
+        if self.parse_error {
+            return 2;
+        }
+        i32::from(self.refused || self.worst.is_some_and(|w| w > max_risk))
+    }
+}
+
+/// [`Verdict::exit_code`] over reports already collected.
+pub fn lint_exit_code(reports: &[FileReport], max_risk: RiskCategory) -> i32 {
+    let mut verdict = Verdict::default();
+    reports.iter().for_each(|r| verdict.add(r));
+    verdict.exit_code(max_risk)
+}
+
+/// The output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Readable, with a code frame per finding; ANSI colours when `color`.
+    Text { color: bool },
+    /// For one file, the analyze report's fields plus `file` and `sizes_known`; for several,
+    /// an array of those. A file that does not parse has `error` instead of the report.
+    Json,
+    /// GitHub Actions workflow commands (`::error file=…,line=…,col=…::…`).
+    Github,
+    /// A GitLab Code Quality report (a JSON array of issues).
+    Gitlab,
+}
+
+/// Renders a stream of file reports: [`Renderer::start`], then [`Renderer::file`] per file,
+/// then [`Renderer::finish`]; the caller writes each piece as it comes.
+#[derive(Debug)]
+pub struct Renderer {
+    format: Format,
+    files: usize,
+    seen: usize,
+    findings: usize,
+    /// Code Quality issues written so far (they are comma-separated across files).
+    issues: usize,
+    sizes_known: bool,
+}
+
+impl Renderer {
+    /// For `files` files; `sizes_known` when the history started from a measured snapshot.
+    pub fn new(format: Format, files: usize, sizes_known: bool) -> Self {
+        Self {
+            format,
+            files,
+            seen: 0,
+            findings: 0,
+            issues: 0,
+            sizes_known,
+        }
+    }
+
+    pub fn start(&self) -> String {
+        match self.format {
+            Format::Json if self.files != 1 => "[".into(),
+            Format::Gitlab => "[".into(),
+            _ => String::new(),
+        }
+    }
+
+    /// One file's report; `source` is the file's text (for code frames).
+    pub fn file(&mut self, report: &FileReport, source: &str) -> String {
+        let first = self.seen == 0;
+        self.seen += 1;
+        if let Ok(a) = &report.outcome {
+            self.findings += a.statements.iter().map(|s| s.findings.len()).sum::<usize>();
+        }
+        match self.format {
+            Format::Text { color } => text::file(report, source, color),
+            Format::Json => {
+                let sep = if first { "" } else { "," };
+                format!("{sep}{}", json_file(report, self.sizes_known))
+            }
+            Format::Github => ci::github(report, source),
+            Format::Gitlab => {
+                let issues = ci::gitlab(report, source);
+                let sep = if self.issues == 0 || issues.is_empty() {
+                    ""
+                } else {
+                    ","
+                };
+                self.issues += issues.len();
+                format!("{sep}{}", issues.join(","))
+            }
+        }
+    }
+
+    pub fn finish(&self) -> String {
+        match self.format {
+            Format::Text { color } => {
+                text::summary(self.seen, self.findings, self.sizes_known, color)
+            }
+            Format::Json if self.files != 1 => "]\n".into(),
+            Format::Json => "\n".into(),
+            Format::Gitlab => "]\n".into(),
+            Format::Github => String::new(),
+        }
+    }
 }
 
 #[derive(Serialize)]
 struct JsonFile<'a> {
     file: &'a str,
+    sizes_known: bool,
     #[serde(flatten)]
     analysis: Option<&'a Analysis>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a ParseError>,
 }
 
-/// The JSON report: for one file, the analyze report's fields (`total_statements`,
-/// `risk_score`, `risk_category`, `statements`, …) plus `file`; for several, an array of those.
-/// A file that does not parse has `error` instead. Serialized straight from the report types
-/// (no intermediate `Value`): on a large corpus rendering costs as much as analysis otherwise.
-pub fn render_json(reports: &[FileReport]) -> String {
+/// One file's JSON object, serialized straight from the report types (no intermediate
+/// `Value`: on a large corpus rendering costs as much as analysis otherwise).
+fn json_file(r: &FileReport, sizes_known: bool) -> String {
     // The report types serialize infallibly (string keys, no non-finite floats).
-    let files = par_map(reports, |r| {
-        serde_json::to_string(&JsonFile {
-            file: &r.path,
-            analysis: r.outcome.as_ref().ok(),
-            error: r.outcome.as_ref().err(),
-        })
-        .unwrap_or_default()
-    });
-    match files.as_slice() {
-        [one] => one.clone(),
-        many => format!("[{}]", many.join(",")),
-    }
+    serde_json::to_string(&JsonFile {
+        file: &r.path,
+        sizes_known,
+        analysis: r.outcome.as_ref().ok(),
+        error: r.outcome.as_ref().err(),
+    })
+    .unwrap_or_default()
 }
 
-/// The human-readable report.
-pub fn render_text(reports: &[FileReport]) -> String {
-    let mut out = String::new();
-    for r in reports {
-        match &r.outcome {
-            Err(e) => {
-                out.push_str(&format!(
-                    "{}:{}:{}: parse error: {}\n",
-                    r.path, e.line, e.column, e.message
-                ));
-            }
-            Ok(a) => render_file(&mut out, &r.path, a),
-        }
+/// Renders reports already collected (tests, small inputs), as the streaming CLI would.
+pub fn render(format: Format, reports: &[(FileReport, &str)], sizes_known: bool) -> String {
+    let mut r = Renderer::new(format, reports.len(), sizes_known);
+    let mut out = r.start();
+    for (report, source) in reports {
+        out.push_str(&r.file(report, source));
     }
-    let findings: usize = reports
-        .iter()
-        .filter_map(|r| r.outcome.as_ref().ok())
-        .flat_map(|a| &a.statements)
-        .map(|s| s.findings.len())
-        .sum();
-    out.push_str(&format!(
-        "{} file(s), {findings} finding(s)\n",
-        reports.len()
-    ));
+    out.push_str(&r.finish());
     out
-}
-
-fn render_file(out: &mut String, path: &str, a: &Analysis) {
-    out.push_str(&format!(
-        "{path}: risk {} ({}), {} statement(s)\n",
-        a.risk_score,
-        a.risk_category.as_str(),
-        a.total_statements
-    ));
-    for c in &a.psql_commands {
-        out.push_str(&format!(
-            "  {path}:{} psql {} — left out: {}\n",
-            c.line, c.command, c.effect
-        ));
-    }
-    for r in &a.refused {
-        let line = a.statements.get(r.statement_index).map_or(0, |s| s.line);
-        out.push_str(&format!(
-            "  {path}:{line} {} — refused: {}\n      fix: {}\n",
-            r.operation, r.reason, r.safe_alternative
-        ));
-    }
-    for s in &a.statements {
-        let lock = s.lock.mode.map_or("no lock".to_string(), |m| {
-            format!("{} on {}", m.name(), s.lock.tables.join(", "))
-        });
-        let mut work = vec![];
-        if s.rewrites_table {
-            work.push("rewrites");
-        } else if s.scans_table {
-            work.push("scans");
-        }
-        if s.destructive {
-            work.push("destructive");
-        }
-        if !s.transactional {
-            work.push("non-transactional");
-        }
-        let work = if work.is_empty() {
-            String::new()
-        } else {
-            format!(", {}", work.join(", "))
-        };
-        out.push_str(&format!(
-            "  {path}:{} {} — risk {} ({}), {lock}{work}\n",
-            s.line,
-            s.operation,
-            s.risk_score,
-            s.risk_category.as_str()
-        ));
-        for f in &s.findings {
-            let mark = match f.severity {
-                Severity::Error => "error",
-                Severity::Warning => "warning",
-                Severity::Info => "info",
-            };
-            out.push_str(&format!("    {mark}[{}]: {}\n", f.rule, f.message));
-            if let Some(alt) = &f.safe_alternative {
-                out.push_str(&format!("      fix: {alt}\n"));
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -55,6 +55,9 @@ pub struct StatementReport {
     /// 1-based line of the statement in the migration (for editors and the text report).
     #[serde(skip)]
     pub line: usize,
+    /// Byte offset of the statement in the migration (for code frames).
+    #[serde(skip)]
+    pub offset: usize,
     pub tables: Vec<String>,
     pub columns: Vec<String>,
     pub lock: LockReport,

@@ -103,7 +103,7 @@ fn holds_data(table: &str, state: &MigrationState) -> bool {
         return false;
     }
     state
-        .table(table)
+        .sized_table(table)
         .is_none_or(|t| t.estimated_rows > 0 || t.total_bytes > EMPTY_TABLE_BYTES)
 }
 
@@ -111,7 +111,7 @@ fn table_size(table: &str, state: &MigrationState) -> f64 {
     if state.is_new(table) {
         return 0.0;
     }
-    state.table(table).map_or(UNKNOWN_SIZE, |t| {
+    state.sized_table(table).map_or(UNKNOWN_SIZE, |t| {
         size_factor(t.estimated_rows, t.total_bytes)
     })
 }

@@ -20,6 +20,12 @@ use crate::catalog::{Effect, LockMode};
 #[derive(Debug, Clone)]
 pub struct MigrationState<'a> {
     pub snapshot: Option<&'a SchemaSnapshot>,
+    /// The snapshot's row counts and sizes are measured. A schema replayed from earlier
+    /// migration files knows structure only: its tables count as of unknown size.
+    pub sizes_known: bool,
+    /// Each statement commits on its own (a runner that does not wrap a file in a
+    /// transaction): locks end with the statement that took them.
+    pub autocommit: bool,
     pub statement_count: usize,
     /// The migration has both statements that need a transaction and statements that cannot
     /// run in one, so it cannot be applied atomically.
@@ -80,6 +86,8 @@ impl<'a> MigrationState<'a> {
         }
         Self {
             snapshot,
+            sizes_known: true,
+            autocommit: false,
             unclosed_begin,
             statement_count: stmts.len(),
             mixes_transactional: non_tx > 0 && real.len() > non_tx,
@@ -105,6 +113,17 @@ impl<'a> MigrationState<'a> {
 
     pub fn table(&self, name: &str) -> Option<&'a Table> {
         self.snapshot?.table(name)
+    }
+
+    /// The table when its row count and size are measured; `None` when they are unknown.
+    pub fn sized_table(&self, name: &str) -> Option<&'a Table> {
+        self.table(name).filter(|_| self.sizes_known)
+    }
+
+    /// Starts from a history's domains that have a `CHECK` (declared by earlier files).
+    pub fn with_constrained_domains(mut self, domains: &[String]) -> Self {
+        self.constrained_domains.extend(domains.iter().cloned());
+        self
     }
 
     pub fn index_table(&self, index: &str) -> Option<String> {
@@ -225,6 +244,9 @@ impl<'a> MigrationState<'a> {
             }
             NodeEnum::AlterTableStmt(a) => self.record_alter(a),
             _ => {}
+        }
+        if self.autocommit && !self.explicit_tx {
+            self.end_transaction();
         }
     }
 

@@ -122,7 +122,7 @@ impl Ctx<'_, '_> {
 
     /// A table's name with its size when the snapshot knows it: `orders (~2.0M rows)`.
     pub fn describe(&self, table: &str) -> String {
-        match self.state.table(table) {
+        match self.state.sized_table(table) {
             Some(t) if !self.state.is_new(table) => {
                 format!("`{table}` (~{} rows)", human(t.estimated_rows))
             }

@@ -58,7 +58,7 @@ pub struct ParsedStatement {
 }
 
 /// A parsed migration file.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Migration {
     pub statements: Vec<ParsedStatement>,
     /// The accepted psql meta-commands, which were blanked out before parsing ([`blank`]).

@@ -1,0 +1,417 @@
+//! Replays parsed DDL onto an in-memory [`SchemaSnapshot`], so the next migration file of a
+//! history is judged against the schema the earlier files built (Atlas's directory replay,
+//! without a database).
+//!
+//! Only structure is replayed: tables and their columns (type as written, nullability,
+//! whether a default exists), constraints, indexes, partitions, views, enums, sequences and
+//! schemas — what the catalog and the rules read from a snapshot. What a statement does to
+//! data (`UPDATE`, `INSERT`) changes no structure and is skipped, and so is every statement
+//! the replay does not model (functions, triggers, grants): they cannot make a later verdict
+//! wrong, only less informed. A default's expression is not kept (`Some("")`): the analysis
+//! only asks whether there is one.
+
+use autodb_core::schema::model::{
+    Column, Constraint, ConstraintKind, EnumType, Index, Sequence, Table, TableKind, View,
+};
+use autodb_core::schema::{qualified, SchemaSnapshot};
+use pg_query::protobuf::{
+    AlterTableCmd, AlterTableType, ColumnDef, ConstrType, Constraint as PgConstraint, ObjectType,
+    RangeVar,
+};
+use pg_query::NodeEnum;
+
+use crate::ast::{self, TypeSpec};
+
+/// Folds one statement into `schema`. `domains` collects domains declared with a `CHECK`
+/// (adding a column of such a type validates every row).
+pub fn apply(schema: &mut SchemaSnapshot, domains: &mut Vec<String>, ast: &NodeEnum) {
+    match ast {
+        NodeEnum::CreateStmt(c) => {
+            let Some(rel) = &c.relation else { return };
+            let (schema_name, name) = split(rel);
+            let mut table = Table {
+                schema: schema_name,
+                name,
+                kind: if c.partspec.is_some() {
+                    TableKind::Partitioned
+                } else {
+                    TableKind::Regular
+                },
+                columns: Vec::new(),
+                indexes: Vec::new(),
+                constraints: Vec::new(),
+                estimated_rows: 0,
+                total_bytes: 0,
+                partition_of: c
+                    .inh_relations
+                    .first()
+                    .filter(|_| c.partbound.is_some())
+                    .and_then(|n| match &n.node {
+                        Some(NodeEnum::RangeVar(p)) => Some(ast::relation(p)),
+                        _ => None,
+                    }),
+            };
+            for elt in &c.table_elts {
+                match &elt.node {
+                    Some(NodeEnum::ColumnDef(cd)) => add_column(&mut table, cd),
+                    Some(NodeEnum::Constraint(k)) => add_constraint(&mut table, k, &[]),
+                    _ => {}
+                }
+            }
+            remove_table(schema, &table.qualified_name());
+            schema.tables.push(table);
+        }
+        NodeEnum::CreateTableAsStmt(c) => {
+            if let Some(rel) = c.into.as_ref().and_then(|i| i.rel.as_ref()) {
+                let (s, name) = split(rel);
+                schema.views.push(View {
+                    schema: s,
+                    name,
+                    materialized: c.objtype() == ObjectType::ObjectMatview,
+                    depends_on: Vec::new(),
+                });
+            }
+        }
+        NodeEnum::ViewStmt(v) => {
+            if let Some(rel) = &v.view {
+                let (s, name) = split(rel);
+                schema.views.retain(|x| !(x.schema == s && x.name == name));
+                schema.views.push(View {
+                    schema: s,
+                    name,
+                    materialized: false,
+                    depends_on: Vec::new(),
+                });
+            }
+        }
+        NodeEnum::AlterTableStmt(a) => {
+            let Some(rel) = &a.relation else { return };
+            let name = ast::relation(rel);
+            for cmd in &a.cmds {
+                if let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node {
+                    alter(schema, &name, cmd);
+                }
+            }
+        }
+        NodeEnum::IndexStmt(i) => {
+            let (Some(rel), false) = (&i.relation, i.idxname.is_empty()) else {
+                return;
+            };
+            if let Some(t) = table_mut(schema, &ast::relation(rel)) {
+                t.indexes.retain(|x| x.name != i.idxname);
+                t.indexes.push(Index {
+                    name: i.idxname.clone(),
+                    definition: String::new(),
+                    unique: i.unique,
+                    primary: i.primary,
+                    valid: true,
+                });
+            }
+        }
+        NodeEnum::RenameStmt(r) => rename(schema, r),
+        NodeEnum::DropStmt(d) => {
+            for object in &d.objects {
+                let Some(name) = ast::object_name(object) else {
+                    continue;
+                };
+                drop_object(schema, d.remove_type(), &name);
+            }
+        }
+        NodeEnum::CreateEnumStmt(e) => {
+            let (s, name) = split_dotted(&ast::dotted(&e.type_name));
+            schema.enums.retain(|x| !(x.schema == s && x.name == name));
+            schema.enums.push(EnumType {
+                schema: s,
+                name,
+                labels: ast::strings(&e.vals),
+            });
+        }
+        NodeEnum::AlterEnumStmt(e) if !e.new_val.is_empty() && e.old_val.is_empty() => {
+            let (s, name) = split_dotted(&ast::dotted(&e.type_name));
+            if let Some(t) = schema
+                .enums
+                .iter_mut()
+                .find(|x| x.schema == s && x.name == name)
+            {
+                t.labels.push(e.new_val.clone());
+            }
+        }
+        NodeEnum::CreateSeqStmt(c) => {
+            if let Some(rel) = &c.sequence {
+                let (s, name) = split(rel);
+                // The replay knows the sequence exists, not its options: PostgreSQL's defaults.
+                schema.sequences.push(Sequence {
+                    schema: s,
+                    name,
+                    owned_by: None,
+                    owner: None,
+                    identity: false,
+                    data_type: "bigint".into(),
+                    start: 1,
+                    increment: 1,
+                    min: 1,
+                    max: i64::MAX,
+                    cache: 1,
+                    cycle: false,
+                });
+            }
+        }
+        NodeEnum::CreateSchemaStmt(c) if !schema.schemas.contains(&c.schemaname) => {
+            schema.schemas.push(c.schemaname.clone());
+        }
+        NodeEnum::CreateDomainStmt(d) => {
+            let checked = d.constraints.iter().any(|c| {
+                matches!(&c.node, Some(NodeEnum::Constraint(k)) if k.contype() == ConstrType::ConstrCheck)
+            });
+            let name = ast::dotted(&d.domainname);
+            if checked && !domains.contains(&name) {
+                domains.push(name);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn alter(schema: &mut SchemaSnapshot, table: &str, cmd: &AlterTableCmd) {
+    let def = cmd.def.as_ref().and_then(|d| d.node.as_ref());
+    if cmd.subtype() == AlterTableType::AtAttachPartition {
+        if let Some(NodeEnum::PartitionCmd(p)) = def {
+            if let Some(part) = p.name.as_ref().map(ast::relation) {
+                if let Some(t) = table_mut(schema, &part) {
+                    t.partition_of = Some(table.to_string());
+                }
+            }
+        }
+        return;
+    }
+    let Some(t) = table_mut(schema, table) else {
+        return;
+    };
+    let column = |t: &mut Table| {
+        let name = cmd.name.clone();
+        t.columns.iter_mut().position(|c| c.name == name)
+    };
+    match (cmd.subtype(), def) {
+        (AlterTableType::AtAddColumn, Some(NodeEnum::ColumnDef(cd)))
+            if t.column(&cd.colname).is_none() =>
+        {
+            add_column(t, cd);
+        }
+        (AlterTableType::AtDropColumn, _) => {
+            t.columns.retain(|c| c.name != cmd.name);
+            t.constraints.retain(|c| !c.columns.contains(&cmd.name));
+        }
+        (AlterTableType::AtAlterColumnType, Some(NodeEnum::ColumnDef(cd))) => {
+            if let (Some(i), Some(tn)) = (column(t), &cd.type_name) {
+                t.columns[i].data_type = TypeSpec::from_ast(tn).to_string();
+            }
+        }
+        (AlterTableType::AtColumnDefault, _) => {
+            if let Some(i) = column(t) {
+                t.columns[i].default = def.map(|_| String::new());
+            }
+        }
+        (AlterTableType::AtSetNotNull | AlterTableType::AtDropNotNull, _) => {
+            if let Some(i) = column(t) {
+                t.columns[i].nullable = cmd.subtype() == AlterTableType::AtDropNotNull;
+            }
+        }
+        (AlterTableType::AtAddConstraint, Some(NodeEnum::Constraint(k))) => {
+            add_constraint(t, k, &[]);
+        }
+        (AlterTableType::AtValidateConstraint, _) => {
+            if let Some(c) = t.constraints.iter_mut().find(|c| c.name == cmd.name) {
+                c.validated = true;
+            }
+        }
+        (AlterTableType::AtDropConstraint, _) => {
+            t.constraints.retain(|c| c.name != cmd.name);
+            t.indexes.retain(|i| i.name != cmd.name);
+        }
+        _ => {}
+    }
+}
+
+fn add_column(table: &mut Table, cd: &ColumnDef) {
+    let has = |kind| ast::has_constraint(cd, kind);
+    table.columns.push(Column {
+        name: cd.colname.clone(),
+        data_type: cd
+            .type_name
+            .as_ref()
+            .map(|tn| TypeSpec::from_ast(tn).to_string())
+            .unwrap_or_default(),
+        nullable: !(has(ConstrType::ConstrNotnull) || has(ConstrType::ConstrPrimary)),
+        default: ast::column_default(cd).map(|_| String::new()),
+        identity: has(ConstrType::ConstrIdentity).then(|| "a".to_string()),
+        generated: has(ConstrType::ConstrGenerated).then(|| "s".to_string()),
+    });
+    let own = [cd.colname.clone()];
+    for k in ast::column_constraints(cd) {
+        add_constraint(table, k, &own);
+    }
+}
+
+/// Adds a table or column constraint; `column` names the column of a column constraint.
+fn add_constraint(table: &mut Table, k: &PgConstraint, column: &[String]) {
+    let kind = match k.contype() {
+        ConstrType::ConstrPrimary => ConstraintKind::PrimaryKey,
+        ConstrType::ConstrUnique => ConstraintKind::Unique,
+        ConstrType::ConstrCheck => ConstraintKind::Check,
+        ConstrType::ConstrForeign => ConstraintKind::ForeignKey,
+        ConstrType::ConstrExclusion => ConstraintKind::Exclusion,
+        _ => return,
+    };
+    let mut columns = ast::strings(&k.keys);
+    columns.extend(ast::strings(&k.fk_attrs));
+    if columns.is_empty() {
+        columns = column.to_vec();
+    }
+    if kind == ConstraintKind::PrimaryKey {
+        for c in table
+            .columns
+            .iter_mut()
+            .filter(|c| columns.contains(&c.name))
+        {
+            c.nullable = false;
+        }
+    }
+    let name = if k.conname.is_empty() {
+        default_name(&table.name, &columns, kind)
+    } else {
+        k.conname.clone()
+    };
+    if matches!(
+        kind,
+        ConstraintKind::PrimaryKey | ConstraintKind::Unique | ConstraintKind::Exclusion
+    ) {
+        table.indexes.push(Index {
+            name: if k.indexname.is_empty() {
+                name.clone()
+            } else {
+                k.indexname.clone()
+            },
+            definition: String::new(),
+            unique: kind != ConstraintKind::Exclusion,
+            primary: kind == ConstraintKind::PrimaryKey,
+            valid: true,
+        });
+    }
+    table.constraints.retain(|c| c.name != name);
+    table.constraints.push(Constraint {
+        name,
+        kind,
+        definition: String::new(),
+        columns,
+        validated: !k.skip_validation,
+        references: k.pktable.as_ref().map(ast::relation),
+        on_delete: (kind == ConstraintKind::ForeignKey).then(|| k.fk_del_action.clone()),
+    });
+}
+
+/// The name PostgreSQL gives an unnamed constraint: `orders_pkey`, `orders_email_key`,
+/// `orders_customer_id_fkey`, `orders_total_check`.
+fn default_name(table: &str, columns: &[String], kind: ConstraintKind) -> String {
+    let suffix = match kind {
+        ConstraintKind::PrimaryKey => return format!("{table}_pkey"),
+        ConstraintKind::Unique => "key",
+        ConstraintKind::ForeignKey => "fkey",
+        ConstraintKind::Exclusion => "excl",
+        _ => "check",
+    };
+    match columns {
+        [] => format!("{table}_{suffix}"),
+        cols => format!("{table}_{}_{suffix}", cols.join("_")),
+    }
+}
+
+fn rename(schema: &mut SchemaSnapshot, r: &pg_query::protobuf::RenameStmt) {
+    let Some(rel) = &r.relation else { return };
+    let name = ast::relation(rel);
+    match r.rename_type() {
+        ObjectType::ObjectTable => {
+            if let Some(t) = table_mut(schema, &name) {
+                t.name = r.newname.clone();
+            }
+        }
+        ObjectType::ObjectColumn => {
+            if let Some(t) = table_mut(schema, &name) {
+                for c in t.columns.iter_mut().filter(|c| c.name == r.subname) {
+                    c.name = r.newname.clone();
+                }
+                for k in &mut t.constraints {
+                    for c in k.columns.iter_mut().filter(|c| **c == r.subname) {
+                        c.clone_from(&r.newname);
+                    }
+                }
+            }
+        }
+        ObjectType::ObjectTabconstraint => {
+            if let Some(t) = table_mut(schema, &name) {
+                for k in t.constraints.iter_mut().filter(|k| k.name == r.subname) {
+                    k.name = r.newname.clone();
+                }
+            }
+        }
+        ObjectType::ObjectIndex => {
+            let (s, bare) = split(rel);
+            for t in schema.tables.iter_mut().filter(|t| t.schema == s) {
+                for i in t.indexes.iter_mut().filter(|i| i.name == bare) {
+                    i.name = r.newname.clone();
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn drop_object(schema: &mut SchemaSnapshot, kind: ObjectType, name: &str) {
+    let (s, bare) = split_dotted(name);
+    match kind {
+        ObjectType::ObjectTable => remove_table(schema, &qualified(&s, &bare)),
+        ObjectType::ObjectIndex => {
+            for t in schema.tables.iter_mut().filter(|t| t.schema == s) {
+                t.indexes.retain(|i| i.name != bare);
+            }
+        }
+        ObjectType::ObjectView | ObjectType::ObjectMatview => {
+            schema.views.retain(|v| !(v.schema == s && v.name == bare));
+        }
+        ObjectType::ObjectType => schema.enums.retain(|e| !(e.schema == s && e.name == bare)),
+        ObjectType::ObjectSequence => {
+            schema
+                .sequences
+                .retain(|q| !(q.schema == s && q.name == bare));
+        }
+        _ => {}
+    }
+}
+
+fn remove_table(schema: &mut SchemaSnapshot, name: &str) {
+    let (s, bare) = split_dotted(name);
+    schema.tables.retain(|t| !(t.schema == s && t.name == bare));
+}
+
+fn table_mut<'s>(schema: &'s mut SchemaSnapshot, name: &str) -> Option<&'s mut Table> {
+    let (s, bare) = split_dotted(name);
+    schema
+        .tables
+        .iter_mut()
+        .find(|t| t.schema == s && t.name == bare)
+}
+
+fn split(rel: &RangeVar) -> (String, String) {
+    let schema = if rel.schemaname.is_empty() {
+        "public".to_string()
+    } else {
+        rel.schemaname.clone()
+    };
+    (schema, rel.relname.clone())
+}
+
+fn split_dotted(name: &str) -> (String, String) {
+    match name.split_once('.') {
+        Some((s, n)) => (s.to_string(), n.to_string()),
+        None => ("public".to_string(), name.to_string()),
+    }
+}

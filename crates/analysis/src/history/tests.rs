@@ -1,0 +1,122 @@
+//! History-aware lint: what an earlier file created is known to a later one.
+
+use super::*;
+use crate::StatementReport;
+
+fn parse(sql: &str) -> Vec<ParsedStatement> {
+    autodb_core::sql::parse(sql).unwrap()
+}
+
+fn last(history: &mut History, sql: &str) -> StatementReport {
+    history.next(&parse(sql)).statements.pop().unwrap()
+}
+
+const CREATE: &str = "CREATE TABLE accounts (id bigint PRIMARY KEY, bio varchar(1024), n int);";
+
+#[test]
+fn varchar_to_text_is_no_rewrite_when_an_earlier_file_created_the_varchar() {
+    let change = "ALTER TABLE accounts ALTER COLUMN bio TYPE text;";
+    let alone = crate::analyze(&parse(change), None);
+    assert!(
+        alone.statements[0].rewrites_table,
+        "offline, the old type is unknown"
+    );
+    let mut history = History::new(Runner::default());
+    history.next(&parse(CREATE));
+    let s = last(&mut history, change);
+    assert!(!s.rewrites_table, "{s:?}");
+    assert!(s.risk_score < alone.risk_score);
+}
+
+#[test]
+fn int_to_bigint_stays_a_rewrite_and_the_table_counts_as_unknown_size() {
+    let change = "ALTER TABLE accounts ALTER COLUMN n TYPE bigint;";
+    let alone = crate::analyze(&parse(change), None);
+    let mut history = History::new(Runner::default());
+    history.next(&parse(CREATE));
+    let s = last(&mut history, change);
+    assert!(s.rewrites_table);
+    assert!(!history.sizes_known());
+    assert_eq!(s.risk_score, alone.statements[0].risk_score);
+}
+
+#[test]
+fn a_checked_domain_created_earlier_is_known_to_a_later_file() {
+    let mut history = History::new(Runner::default());
+    history.next(&parse(
+        "CREATE DOMAIN positive AS int CHECK (VALUE > 0); CREATE TABLE t (id int);",
+    ));
+    let with = last(&mut history, "ALTER TABLE t ADD COLUMN p positive;");
+    let alone = crate::analyze(&parse("ALTER TABLE t ADD COLUMN p positive;"), None);
+    assert!(with.scans_table || with.rewrites_table, "{with:?}");
+    assert!(!(alone.statements[0].scans_table || alone.statements[0].rewrites_table));
+}
+
+#[test]
+fn renames_and_drops_carry_over() {
+    let mut history = History::new(Runner::default());
+    history.next(&parse(CREATE));
+    history.next(&parse(
+        "ALTER TABLE accounts RENAME COLUMN bio TO about; ALTER TABLE accounts RENAME TO users;",
+    ));
+    let s = last(
+        &mut history,
+        "ALTER TABLE users ALTER COLUMN about TYPE text;",
+    );
+    assert!(!s.rewrites_table);
+    history.next(&parse("DROP TABLE users;"));
+    assert!(history.schema().table("users").is_none());
+}
+
+#[test]
+fn constraints_and_indexes_are_replayed_with_postgres_names() {
+    let mut history = History::new(Runner::default());
+    history.next(&parse(
+        "CREATE TABLE a (id int PRIMARY KEY, email text UNIQUE);
+         CREATE TABLE b (id int, a_id int REFERENCES a);
+         CREATE INDEX b_a_id_idx ON b (a_id);
+         ALTER TABLE b ADD CONSTRAINT b_id_check CHECK (id > 0) NOT VALID;",
+    ));
+    let b = history.schema().table("b").unwrap();
+    let names: Vec<&str> = b.constraints.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["b_a_id_fkey", "b_id_check"]);
+    assert!(!b.constraints[1].validated);
+    assert_eq!(b.constraints[0].references.as_deref(), Some("a"));
+    assert_eq!(b.indexes[0].name, "b_a_id_idx");
+    let a = history.schema().table("a").unwrap();
+    assert!(!a.column("id").unwrap().nullable);
+    let idx: Vec<&str> = a.indexes.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(idx, ["a_pkey", "a_email_key"]);
+}
+
+#[test]
+fn a_snapshot_with_sizes_scores_as_analyze_does() {
+    let mut schema = SchemaSnapshot::default();
+    let mut history = History::new(Runner::default());
+    history.next(&parse(CREATE));
+    schema.tables = history.schema().tables.clone();
+    schema.tables[0].estimated_rows = 10;
+    schema.tables[0].total_bytes = 8192;
+    let change = "ALTER TABLE accounts ALTER COLUMN n TYPE bigint;";
+    let mut sized = History::from_snapshot(schema.clone(), Runner::default());
+    assert!(sized.sizes_known());
+    let small = last(&mut sized, change);
+    let analyzed = crate::analyze(&parse(change), Some(&schema));
+    assert_eq!(small.risk_score, analyzed.statements[0].risk_score);
+    let unknown = last(&mut history, change);
+    assert!(small.risk_score < unknown.risk_score);
+}
+
+#[test]
+fn a_schema_dump_is_replayed() {
+    let dump = include_str!("../../../../tests/fixtures/pagila.sql");
+    let history = History::from_dump(dump, Runner::default()).unwrap();
+    let film = history.schema().table("film").unwrap();
+    assert!(film.column("title").is_some());
+    assert!(history
+        .schema()
+        .enums
+        .iter()
+        .any(|e| e.name == "mpaa_rating"));
+    assert!(!history.sizes_known());
+}

@@ -1,0 +1,225 @@
+//! `autodb lint`: the files (or the `.sql` files under directories, in version order) as one
+//! migration history, streamed through `autodb_analysis::lint`, with the settings of the
+//! nearest `autodb.toml` and, with `--schema`, a known starting schema.
+
+use std::cmp::Ordering;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use autodb_analysis::history::History;
+use autodb_analysis::lint::{lint_history, Config, Format, Renderer, Verdict};
+use autodb_analysis::{RiskCategory, Runner};
+use autodb_core::schema::SchemaSnapshot;
+
+#[derive(clap::Args)]
+pub struct LintArgs {
+    /// Same as `--reporter json`: the analyze report's JSON per file.
+    #[arg(long, conflicts_with = "reporter")]
+    json: bool,
+    /// Output format: text, json, github (Actions annotations), gitlab (Code Quality JSON).
+    #[arg(long, value_parser = ["text", "json", "github", "gitlab"])]
+    reporter: Option<String>,
+    /// The highest risk category that passes.
+    #[arg(long, default_value = "high", value_parser = parse_risk)]
+    max_risk: RiskCategory,
+    /// Start from this schema: a snapshot saved from `GET /connections/{id}/schema` (JSON,
+    /// with sizes) or a `pg_dump --schema-only` file.
+    #[arg(long)]
+    schema: Option<PathBuf>,
+    /// Migration files, in order, or directories of them.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+}
+
+fn parse_risk(raw: &str) -> Result<RiskCategory, String> {
+    raw.parse()
+        .map_err(|_| "one of low, medium, high, critical".to_string())
+}
+
+/// Files larger than this are refused rather than read into memory.
+const MAX_LINT_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+pub fn run(args: LintArgs) -> ExitCode {
+    match lint(args) {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(2)),
+        Err(err) => {
+            eprintln!("autodb lint: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn lint(args: LintArgs) -> anyhow::Result<i32> {
+    let files = expand(&args.paths)?;
+    let config = find_config(&args.paths[0])?;
+    let mut history = start(args.schema.as_deref(), config.runner())?;
+    let format = match (args.json, args.reporter.as_deref()) {
+        (true, _) | (_, Some("json")) => Format::Json,
+        (_, Some("github")) => Format::Github,
+        (_, Some("gitlab")) => Format::Gitlab,
+        _ => Format::Text {
+            color: std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        },
+    };
+    let mut renderer = Renderer::new(format, files.len(), history.sizes_known());
+    let mut verdict = Verdict::default();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut written = out.write_all(renderer.start().as_bytes());
+    lint_history(&files, read, &mut history, &config, |source, report| {
+        verdict.add(&report);
+        if written.is_ok() {
+            written = out.write_all(renderer.file(&report, source).as_bytes());
+        }
+    })
+    .map_err(|(path, err)| anyhow::anyhow!("{path}: {err}"))?;
+    written?;
+    out.write_all(renderer.finish().as_bytes())?;
+    out.flush()?;
+    Ok(verdict.exit_code(args.max_risk))
+}
+
+fn read(path: &str) -> std::io::Result<String> {
+    let len = std::fs::metadata(path)?.len();
+    if len > MAX_LINT_FILE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "larger than {MAX_LINT_FILE_BYTES} bytes"
+        )));
+    }
+    std::fs::read_to_string(path)
+}
+
+/// The files to lint, in order: each file as given, each directory's `.sql` files (at any
+/// depth) in version order. Every path is checked before anything is printed.
+fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<String>> {
+    let mut files = Vec::new();
+    for path in paths {
+        let meta = std::fs::metadata(path).with_context(|| path.display().to_string())?;
+        if meta.is_dir() {
+            let mut found = Vec::new();
+            walk(path, &mut found).with_context(|| path.display().to_string())?;
+            found.sort_by(|a, b| version_cmp(a, b));
+            files.extend(found);
+        } else {
+            files.push(path.display().to_string());
+        }
+    }
+    Ok(files)
+}
+
+fn walk(dir: &Path, found: &mut Vec<String>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            walk(&path, found)?;
+        } else if path.extension().is_some_and(|e| e == "sql") {
+            found.push(path.display().to_string());
+        }
+    }
+    Ok(())
+}
+
+/// Lexical order, except that runs of digits compare as numbers: `v1.9` < `v1.10`,
+/// `9_add.sql` < `10_add.sql`.
+pub fn version_cmp(a: &str, b: &str) -> Ordering {
+    let (mut a, mut b) = (a, b);
+    loop {
+        let (Some(ca), Some(cb)) = (a.chars().next(), b.chars().next()) else {
+            return a.len().cmp(&b.len());
+        };
+        if ca.is_ascii_digit() && cb.is_ascii_digit() {
+            let da = a.len() - a.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+            let db = b.len() - b.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+            let (na, nb) = (
+                a[..da].trim_start_matches('0'),
+                b[..db].trim_start_matches('0'),
+            );
+            let order = na.len().cmp(&nb.len()).then_with(|| na.cmp(nb));
+            if order != Ordering::Equal {
+                return order;
+            }
+            (a, b) = (&a[da..], &b[db..]);
+        } else {
+            if ca != cb {
+                return ca.cmp(&cb);
+            }
+            (a, b) = (&a[ca.len_utf8()..], &b[cb.len_utf8()..]);
+        }
+    }
+}
+
+/// The `autodb.toml` nearest to `path`, looking up to the repository root (the first
+/// directory with `.git`); the defaults when there is none.
+fn find_config(path: &Path) -> anyhow::Result<Config> {
+    let start = std::fs::canonicalize(path).with_context(|| path.display().to_string())?;
+    for dir in start.ancestors().filter(|d| d.is_dir()) {
+        let file = dir.join("autodb.toml");
+        if file.is_file() {
+            let text =
+                std::fs::read_to_string(&file).with_context(|| file.display().to_string())?;
+            let config: Config =
+                toml::from_str(&text).with_context(|| file.display().to_string())?;
+            return config
+                .validated()
+                .with_context(|| file.display().to_string());
+        }
+        if dir.join(".git").exists() {
+            break;
+        }
+    }
+    Ok(Config::default())
+}
+
+/// The history's starting point: empty, a saved snapshot (JSON) or a schema dump (SQL).
+fn start(schema: Option<&Path>, runner: Runner) -> anyhow::Result<History> {
+    let Some(path) = schema else {
+        return Ok(History::new(runner));
+    };
+    let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+    if !text.trim_start().starts_with('{') {
+        return History::from_dump(&text, runner)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
+    }
+    let value: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| path.display().to_string())?;
+    // The response of GET /connections/{id}/schema, with or without its envelope, or a bare
+    // snapshot.
+    let snapshot = value
+        .pointer("/data/schema")
+        .or_else(|| value.get("schema"))
+        .unwrap_or(&value);
+    let snapshot: SchemaSnapshot = serde_json::from_value(snapshot.clone())
+        .with_context(|| format!("{}: not a schema snapshot", path.display()))?;
+    Ok(History::from_snapshot(snapshot, runner))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::version_cmp;
+
+    #[test]
+    fn version_order_compares_digit_runs_as_numbers() {
+        let mut v = vec![
+            "v1.10/a.sql",
+            "v1.9/b.sql",
+            "v1.2/a.sql",
+            "002_x.sql",
+            "10_y.sql",
+        ];
+        v.sort_by(|a, b| version_cmp(a, b));
+        assert_eq!(
+            v,
+            [
+                "002_x.sql",
+                "10_y.sql",
+                "v1.2/a.sql",
+                "v1.9/b.sql",
+                "v1.10/a.sql"
+            ]
+        );
+        assert_eq!(version_cmp("a", "a"), std::cmp::Ordering::Equal);
+        assert_eq!(version_cmp("a", "ab"), std::cmp::Ordering::Less);
+    }
+}

@@ -1,0 +1,1 @@
+ALTER TABLE "selfservice_registration_requests" RENAME TO "selfservice_registration_flows";

@@ -1,0 +1,1 @@
+DROP INDEX "identity_verifiable_addresses_code_uq_idx";

@@ -1,0 +1,1 @@
+UPDATE selfservice_settings_flows SET ui='{}';

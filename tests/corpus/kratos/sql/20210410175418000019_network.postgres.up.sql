@@ -1,0 +1,1 @@
+CREATE INDEX "selfservice_errors_nid_idx" ON "selfservice_errors" (id, nid);

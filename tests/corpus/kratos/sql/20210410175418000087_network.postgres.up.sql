@@ -1,0 +1,1 @@
+UPDATE sessions SET nid = (SELECT id FROM networks LIMIT 1);

@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS identity_credentials_nid_idx;
