@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use autodb::core::schema::clone_script;
 use autodb::schema::introspect;
-use bench_support::{connect, db_url, median};
+use bench_support::{connect, db_url, generated, median};
 
 mod bench_support;
 
@@ -31,28 +31,6 @@ async fn fresh(base: &str, name: &str) -> String {
         admin.batch_execute(&sql).await.expect("create database");
     }
     db_url(base, name)
-}
-
-/// `tables` tables; every one but the first has a foreign key to the one before it and an
-/// index on that column, and every one a unique index on its name.
-fn generated(tables: usize) -> String {
-    let mut ddl = String::new();
-    for i in 0..tables {
-        ddl.push_str(&format!(
-            "CREATE TABLE t_{i} (id bigserial PRIMARY KEY, name text NOT NULL, \
-             created_at timestamptz NOT NULL DEFAULT now(), amount numeric(12,2) CHECK (amount >= 0)"
-        ));
-        if i > 0 {
-            ddl.push_str(&format!(
-                ", parent_id bigint REFERENCES t_{} (id));\nCREATE INDEX ON t_{i} (parent_id);\n",
-                i - 1
-            ));
-        } else {
-            ddl.push_str(");\n");
-        }
-        ddl.push_str(&format!("CREATE UNIQUE INDEX ON t_{i} (name);\n"));
-    }
-    ddl
 }
 
 fn ms(started: Instant) -> f64 {

@@ -25,6 +25,8 @@ use autodb::executor::{run_job, Outcome};
 use bench_support::{connect as admin, db_url, median};
 use secrecy::SecretString;
 
+// Each example uses part of the shared module.
+#[allow(dead_code)]
 mod bench_support;
 
 const MIGRATION: &str = "ALTER TABLE t_0 ADD COLUMN note text;

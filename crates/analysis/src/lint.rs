@@ -17,7 +17,7 @@ mod text;
 
 use std::sync::mpsc;
 
-use autodb_core::sql::{ParseError, ParsedStatement};
+use autodb_core::sql::ParseError;
 use serde::Serialize;
 
 use crate::history::History;
