@@ -101,6 +101,7 @@ pub async fn try_migration(
     options: &SandboxOptions,
 ) -> SandboxResult {
     let touched = touched_tables(analysis, snapshot);
+    let scaling = scaling_statements(analysis);
     if !options.enabled {
         return SandboxResult::skipped(
             "the sandbox was turned off for this request (sandbox=false)",
@@ -126,6 +127,7 @@ pub async fn try_migration(
             rows_per_table: options.rows_per_table,
             validation_queries: &options.validation_queries,
             touched: &touched,
+            scaling: &scaling,
             lock_timeout_ms: app.settings.lock_timeout_for(connection),
             statement_timeout_ms: app.settings.statement_timeout_ms,
             idle_in_transaction_timeout_ms: app.settings.idle_in_transaction_timeout_ms,
@@ -150,6 +152,27 @@ fn touched_tables(analysis: &autodb_analysis::Analysis, snapshot: &SchemaSnapsho
     out.sort();
     out.dedup();
     out
+}
+
+/// The statements whose time grows with the table: they scan or rewrite it, or write or
+/// index every row.
+pub fn scaling_statements(analysis: &autodb_analysis::Analysis) -> Vec<usize> {
+    const ROW_BY_ROW: [&str; 8] = [
+        "UPDATE",
+        "DELETE",
+        "INSERT",
+        "CREATE INDEX",
+        "REINDEX",
+        "CLUSTER",
+        "VACUUM",
+        "REFRESH MATERIALIZED VIEW",
+    ];
+    analysis
+        .statements
+        .iter()
+        .filter(|s| s.rewrites_table || s.scans_table || ROW_BY_ROW.contains(&s.operation.as_str()))
+        .map(|s| s.index)
+        .collect()
 }
 
 /// Says so when the sandbox's major version is not production's.
@@ -179,6 +202,16 @@ mod tests {
             .contains("PostgreSQL 15"));
         assert_eq!(version_note(&snapshot, Some("16.1")), None);
         assert_eq!(version_note(&SchemaSnapshot::default(), Some("15.4")), None);
+    }
+
+    #[test]
+    fn only_statements_whose_work_grows_with_the_rows_are_extrapolated() {
+        let sql = "ALTER TABLE t ADD COLUMN c int;\nCREATE INDEX i ON t (c);\n\
+                   UPDATE t SET c = 1;\nALTER TABLE t ALTER COLUMN c TYPE bigint;\n\
+                   COMMENT ON TABLE t IS 'x';";
+        let stmts = autodb_core::sql::parse(sql).unwrap();
+        let analysis = autodb_analysis::analyze(&stmts, None);
+        assert_eq!(scaling_statements(&analysis), vec![1, 2, 3]);
     }
 
     #[test]

@@ -17,7 +17,9 @@
 //!    cancelled midway (a guard spawns the drop), and after a crash by the next process's
 //!    sweep of its prefix.
 
+mod ephemeral;
 mod observe;
+pub mod pool;
 mod rows;
 pub mod server;
 
@@ -32,6 +34,8 @@ use autodb_analysis::sandbox::{
 use autodb_core::schema::SchemaSnapshot;
 use autodb_core::sql::{ParsedStatement, Plan};
 use tokio_postgres::Client;
+
+use ephemeral::Ephemeral;
 
 pub use server::{SandboxServer, SecretServer, UrlServer};
 
@@ -116,6 +120,11 @@ pub struct Request<'a> {
     /// Existing tables the migration works on (`schema.name`, bare in `public`): they get
     /// more rows in the estimate's run.
     pub touched: &'a [String],
+    /// The statements whose work grows with the rows (they scan, rewrite, index or write
+    /// every row): only their timings are extrapolated. The others (catalog-only changes)
+    /// take in production what they took in the sandbox; a slope measured on them would be
+    /// noise multiplied by a million.
+    pub scaling: &'a [usize],
     pub lock_timeout_ms: u64,
     pub statement_timeout_ms: u64,
     pub idle_in_transaction_timeout_ms: u64,
@@ -202,6 +211,15 @@ async fn attempt(sandbox: &Sandbox, request: &Request<'_>) -> Result<SandboxResu
         )
         .await?;
     }
+    // Copies of the template for the next runs, made while nobody waits for them.
+    tokio::spawn({
+        let (target, prefix) = (target.clone(), settings.prefix.clone());
+        async move {
+            if let Ok(admin) = server::connect(&target, maintenance_db(&target), None).await {
+                pool::replenish(&admin, &prefix, &template).await;
+            }
+        }
+    });
     let applied = run.error.is_none();
     Ok(SandboxResult {
         status: if applied {
@@ -512,13 +530,18 @@ async fn estimate(
     for s in statements.iter() {
         let production = rows_of(s);
         let estimate = match (larger.get(&s.index), production) {
-            (Some(d2), Some(rows)) if s.not_run.is_none() => extrapolate(
-                Timing {
-                    small: (small as f64, s.duration_ms),
-                    large: (large as f64, *d2),
-                },
-                rows,
-            ),
+            (Some(d2), Some(rows))
+                if s.not_run.is_none()
+                    && (request.scaling.contains(&s.index) || !s.rewritten_tables.is_empty()) =>
+            {
+                extrapolate(
+                    Timing {
+                        small: (small as f64, s.duration_ms),
+                        large: (large as f64, *d2),
+                    },
+                    rows,
+                )
+            }
             _ => s.duration_ms,
         };
         estimates.push(estimate);
@@ -541,91 +564,4 @@ async fn estimate(
         }
     }
     Ok(())
-}
-
-/// A database (and the role of the same name that owns it) that lives for one step of a
-/// run. Dropped explicitly; if the run is cancelled first, the guard's `Drop` spawns the
-/// drop, and if the process dies, the next sweep removes it.
-struct Ephemeral {
-    name: String,
-    login: server::Login,
-    cleanup: Option<crate::pgconn::Target>,
-}
-
-impl Ephemeral {
-    async fn create(
-        target: &crate::pgconn::Target,
-        admin: &Client,
-        prefix: &str,
-        template: &str,
-        now: i64,
-    ) -> Result<Self, SandboxError> {
-        Self::create_owned(target, admin, prefix, template, now, None).await
-    }
-
-    /// [`Ephemeral::create`], with the database owned by `owner` instead of the new role.
-    async fn create_owned(
-        target: &crate::pgconn::Target,
-        admin: &Client,
-        prefix: &str,
-        template: &str,
-        now: i64,
-        owner: Option<&str>,
-    ) -> Result<Self, SandboxError> {
-        let name = server::ephemeral_name(prefix, now);
-        let login = server::create_login(admin, &name).await?;
-        let mut guard = Self {
-            name,
-            login,
-            cleanup: Some(target.clone()),
-        };
-        let created = admin
-            .batch_execute(&format!(
-                "CREATE DATABASE {} TEMPLATE {} OWNER {}",
-                server::ident(&guard.name),
-                server::ident(template),
-                server::ident(owner.unwrap_or(&guard.name))
-            ))
-            .await;
-        if let Err(err) = created {
-            guard.drop_now(admin).await;
-            return Err(SandboxError::server(err));
-        }
-        guard.cleanup = Some(target.clone());
-        Ok(guard)
-    }
-
-    async fn connect(&self, target: &crate::pgconn::Target) -> Result<Client, SandboxError> {
-        server::connect(target, &self.name, Some(&self.login)).await
-    }
-
-    /// Drops the database and its role now. A failure is logged and left to the sweep.
-    async fn drop_now(mut self, admin: &Client) {
-        self.cleanup = None;
-        if let Err(err) = server::drop_ephemeral(admin, &self.name).await {
-            tracing::warn!(database = %self.name, error = %err, "sandbox database not dropped; the next sweep will");
-        }
-    }
-
-    /// The database lives on under another name (a published template); only its role goes.
-    fn forget(mut self) {
-        self.cleanup = None;
-    }
-}
-
-impl Drop for Ephemeral {
-    fn drop(&mut self) {
-        let Some(target) = self.cleanup.take() else {
-            return;
-        };
-        let name = self.name.clone();
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                let admin = server::connect(&target, maintenance_db(&target), None).await;
-                if let Ok(admin) = admin {
-                    let _ = server::drop_ephemeral(&admin, &name).await;
-                }
-            });
-        }
-    }
 }

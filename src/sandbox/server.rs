@@ -251,14 +251,20 @@ pub async fn sweep(
         }
     }
     templates.sort_by(|a, b| b.cmp(a));
+    let mut kept = Vec::new();
     for (i, (created, name)) in templates.iter().enumerate() {
         if i >= max_templates || now - created > max_age_seconds {
             drop_template(admin, name)
                 .await
                 .map_err(SandboxError::server)?;
             swept.templates += 1;
+        } else {
+            kept.push(name.clone());
         }
     }
+    swept.databases += super::pool::sweep(admin, prefix, &kept)
+        .await
+        .map_err(SandboxError::server)?;
     // Roles whose database is gone (a crash between the two drops) or stale.
     let roles = admin
         .query(

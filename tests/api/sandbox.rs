@@ -45,6 +45,7 @@ async fn leftovers(prefix: &str) -> Vec<String> {
         .await
         .query(
             "SELECT datname::text FROM pg_database WHERE datname LIKE $1 || '\\_%' AND NOT datistemplate
+               AND datname NOT LIKE $1 || '\\_rdy\\_%'
              UNION ALL
              SELECT rolname::text FROM pg_roles WHERE rolname LIKE $1 || '\\_%'",
             &[&prefix],
@@ -184,6 +185,15 @@ async fn a_warm_clone_comes_from_the_template_cache() {
                                              "SELECT count(*) = 0 FROM orders",
                                              "SELECT no_such_column FROM orders"]});
     let cold = analyze(&t, &conn, body.clone()).await["sandbox_result"].clone();
+    // After the run, copies of the template are made ahead for the next runs.
+    let ready = format!(
+        "SELECT count(*) FROM (SELECT 1 WHERE (SELECT count(*) FROM pg_database
+             WHERE datname LIKE '{prefix}\\_rdy\\_%') = 2) x"
+    );
+    assert!(
+        wait_until(&admin().await, &ready).await,
+        "no ready copies made"
+    );
     let warm = analyze(&t, &conn, body).await["sandbox_result"].clone();
     assert_eq!(cold["cached_clone"], false, "{cold}");
     assert_eq!(warm["cached_clone"], true, "{warm}");
@@ -255,7 +265,8 @@ async fn a_cancelled_run_leaves_nothing_behind() {
     run.abort();
     let gone = format!(
         "SELECT count(*) FROM (SELECT 1 WHERE NOT EXISTS (
-             SELECT 1 FROM pg_database WHERE datname LIKE '{prefix}\\_%' AND NOT datistemplate)) x"
+             SELECT 1 FROM pg_database WHERE datname LIKE '{prefix}\\_%' AND NOT datistemplate
+                AND datname NOT LIKE '{prefix}\\_rdy\\_%')) x"
     );
     assert!(
         wait_until(&admin, &gone).await,
