@@ -22,7 +22,10 @@ pub use sqs::SqsQueue;
 pub struct AwsResources {
     pub table: String,
     pub queue_url: String,
-    pub signing_key_secret: String,
+    /// The token key ring's secret; `None` for a function that neither signs nor verifies
+    /// tokens (status, executor), which then never reads it and holds only a random key of
+    /// its own that verifies nothing issued elsewhere.
+    pub signing_key_secret: Option<String>,
 }
 
 /// Builds the application on AWS clients made from one SDK configuration.
@@ -47,13 +50,18 @@ pub async fn build_app(
     clock: Arc<dyn Clock>,
 ) -> Result<App, PortError> {
     let secrets = SecretsManager::new(aws_sdk_secretsmanager::Client::new(sdk));
-    let ring = secrets.get(&resources.signing_key_secret).await?;
-    let keys = KeyRing::from_secret(secrecy::ExposeSecret::expose_secret(&ring)).map_err(|e| {
-        PortError::Corrupt {
-            what: "signing key secret",
-            detail: e.to_string(),
+    let keys = match &resources.signing_key_secret {
+        Some(arn) => {
+            let ring = secrets.get(arn).await?;
+            KeyRing::from_secret(secrecy::ExposeSecret::expose_secret(&ring)).map_err(|e| {
+                PortError::Corrupt {
+                    what: "signing key secret",
+                    detail: e.to_string(),
+                }
+            })?
         }
-    })?;
+        None => KeyRing::generate(),
+    };
     Ok(App::new(
         Arc::new(DynamoStore::new(
             aws_sdk_dynamodb::Client::new(sdk),
