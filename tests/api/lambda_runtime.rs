@@ -18,7 +18,7 @@ use autodb::domain::sha256_hex;
 use serde_json::{json, Value};
 
 use crate::helpers::{aws_resources, aws_sdk, create_database};
-use crate::runtime::{http_answer, http_event, Function};
+use crate::runtime::{http_event, Function};
 
 /// An SQS event from a message actually on `queue_url`, as Lambda's event source delivers it.
 async fn sqs_event_from_queue(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Value {
@@ -137,24 +137,20 @@ async fn the_function_binaries_speak_the_runtime_protocol_end_to_end() {
     let executor = Function::start("executor", &common).await;
 
     // analyze: connections and analysis, each answer through the runtime API.
-    let (code, created) = http_answer(
-        analyze
-            .invoke(http_event(
-                "POST",
-                "/api/v1/connections",
-                &api_key,
-                Some(&json!({"name": "app", "db_type": "postgresql", "connection_string": db_url})),
-            ))
-            .await,
-    );
+    let (code, created) = analyze
+        .http(http_event(
+            "POST",
+            "/api/v1/connections",
+            &api_key,
+            Some(&json!({"name": "app", "db_type": "postgresql", "connection_string": db_url})),
+        ))
+        .await;
     let analyze_first = analyze.started.elapsed();
     assert_eq!(code, 201, "{created}");
     let conn = created["data"]["id"].as_str().unwrap().to_string();
-    let (code, listed) = http_answer(
-        analyze
-            .invoke(http_event("GET", "/api/v1/connections", &api_key, None))
-            .await,
-    );
+    let (code, listed) = analyze
+        .http(http_event("GET", "/api/v1/connections", &api_key, None))
+        .await;
     assert_eq!(
         (code, listed["data"][0]["id"].as_str()),
         (200, Some(conn.as_str()))
@@ -169,9 +165,9 @@ async fn the_function_binaries_speak_the_runtime_protocol_end_to_end() {
     };
     let first_sql = "ALTER TABLE users ADD COLUMN email varchar(20);";
     let second_sql = "CREATE TABLE orders (id int);";
-    let (code, first) = http_answer(analyze.invoke(approve(first_sql)).await);
+    let (code, first) = analyze.http(approve(first_sql)).await;
     assert_eq!(code, 200, "{first}");
-    let (code, second) = http_answer(analyze.invoke(approve(second_sql)).await);
+    let (code, second) = analyze.http(approve(second_sql)).await;
     assert_eq!(code, 200, "{second}");
 
     // execute: the first is accepted; the second finds the connection busy.
@@ -183,19 +179,15 @@ async fn the_function_binaries_speak_the_runtime_protocol_end_to_end() {
             Some(&json!({"approval_token": token, "sql": sql, "connection_id": conn})),
         )
     };
-    let (code, accepted) = http_answer(
-        execute
-            .invoke(execute_event(&first["data"]["approval_token"], first_sql))
-            .await,
-    );
+    let (code, accepted) = execute
+        .http(execute_event(&first["data"]["approval_token"], first_sql))
+        .await;
     let execute_first = execute.started.elapsed();
     assert_eq!(code, 202, "{accepted}");
     let request_id = accepted["data"]["request_id"].as_str().unwrap().to_string();
-    let (code, busy) = http_answer(
-        execute
-            .invoke(execute_event(&second["data"]["approval_token"], second_sql))
-            .await,
-    );
+    let (code, busy) = execute
+        .http(execute_event(&second["data"]["approval_token"], second_sql))
+        .await;
     assert_eq!(
         (code, busy["error"]["code"].as_str()),
         (409, Some("MIGRATION_IN_PROGRESS")),
@@ -210,16 +202,14 @@ async fn the_function_binaries_speak_the_runtime_protocol_end_to_end() {
     assert_eq!(batch["batchItemFailures"], json!([]), "{batch}");
 
     // status: completed, with the schema diff.
-    let (code, polled) = http_answer(
-        status
-            .invoke(http_event(
-                "GET",
-                &format!("/api/v1/migrations/requests/{request_id}"),
-                &api_key,
-                None,
-            ))
-            .await,
-    );
+    let (code, polled) = status
+        .http(http_event(
+            "GET",
+            &format!("/api/v1/migrations/requests/{request_id}"),
+            &api_key,
+            None,
+        ))
+        .await;
     let status_first = status.started.elapsed();
     assert_eq!(code, 200, "{polled}");
     assert_eq!(polled["status"], "completed", "{polled}");

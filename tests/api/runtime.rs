@@ -320,6 +320,11 @@ impl Function {
         self.emulator.invoke(event).await
     }
 
+    /// Invokes an HTTP function; its status and decoded JSON body.
+    pub async fn http(&self, event: Value) -> (u16, Value) {
+        http_answer(self.invoke(event).await)
+    }
+
     /// Peak resident set so far, in KiB (`VmHWM`).
     pub fn peak_rss_kib(&self) -> u64 {
         let pid = self.child.id().expect("the function is running");
@@ -365,7 +370,7 @@ pub fn http_event(method: &str, path: &str, api_key: &str, body: Option<&Value>)
 }
 
 /// An HTTP function's answer: status and decoded JSON body.
-pub fn http_answer(outcome: Outcome) -> (u16, Value) {
+fn http_answer(outcome: Outcome) -> (u16, Value) {
     let response = outcome.unwrap_or_else(|e| panic!("the function reported an error: {e}"));
     let status = response["statusCode"].as_u64().expect("statusCode") as u16;
     let body = response["body"].as_str().unwrap_or("null");
