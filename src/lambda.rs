@@ -4,7 +4,9 @@
 //! Environment (set by `template.yaml`):
 //! - `AUTODB_TABLE`: the DynamoDB table;
 //! - `AUTODB_QUEUE_URL`: the jobs queue;
-//! - `AUTODB_SIGNING_KEY_SECRET_ARN`: the secret holding the token key ring;
+//! - `AUTODB_SIGNING_KEY_SECRET_ARN`: the secret holding the token key ring (analyze and
+//!   execute only: status and the executor neither sign nor verify tokens, so are not given
+//!   it and never read it);
 //! - `AUTODB_SECRET_PREFIX`: name prefix for connection-credential secrets
 //!   (default `autodb/connections/`);
 //! - `AUTODB_TOKEN_TTL_SECONDS` (default 3600), `AUTODB_LOCK_LEASE_SECONDS` (default 900);
@@ -54,9 +56,19 @@ pub struct ConfigError {
     problem: &'static str,
 }
 
+/// Whether a function signs or verifies approval tokens, and so needs the key ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tokens {
+    Used,
+    Unused,
+}
+
 impl LambdaConfig {
     /// Reads the variables listed in the module doc through `var`, so tests can pass a map.
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub fn from_vars(
+        var: impl Fn(&str) -> Option<String>,
+        tokens: Tokens,
+    ) -> Result<Self, ConfigError> {
         let required = |name: &'static str| {
             var(name).filter(|v| !v.is_empty()).ok_or(ConfigError {
                 name,
@@ -88,7 +100,10 @@ impl LambdaConfig {
             resources: AwsResources {
                 table: required("AUTODB_TABLE")?,
                 queue_url: required("AUTODB_QUEUE_URL")?,
-                signing_key_secret: required("AUTODB_SIGNING_KEY_SECRET_ARN")?,
+                signing_key_secret: match tokens {
+                    Tokens::Used => Some(required("AUTODB_SIGNING_KEY_SECRET_ARN")?),
+                    Tokens::Unused => None,
+                },
             },
             settings,
             dead_letter_queue_arn: var("AUTODB_DEAD_LETTER_QUEUE_ARN").filter(|v| !v.is_empty()),
@@ -112,8 +127,8 @@ pub fn init_tracing() {
 }
 
 /// Builds the application from the function's environment, once per cold start.
-pub async fn app_from_env() -> Result<Arc<App>, lambda_runtime::Error> {
-    Ok(Executor::from_env().await?.app)
+pub async fn app_from_env(tokens: Tokens) -> Result<Arc<App>, lambda_runtime::Error> {
+    Ok(Executor::from_env_for(tokens).await?.app)
 }
 
 /// The SQS side: the application, which queue's records are dead letters, and the jobs
@@ -137,8 +152,13 @@ pub fn retry_delay_seconds(receives: u32) -> i32 {
 }
 
 impl Executor {
+    /// The executor function's: it never touches a token.
     pub async fn from_env() -> Result<Self, lambda_runtime::Error> {
-        let config = LambdaConfig::from_vars(|name| std::env::var(name).ok())?;
+        Self::from_env_for(Tokens::Unused).await
+    }
+
+    async fn from_env_for(tokens: Tokens) -> Result<Self, lambda_runtime::Error> {
+        let config = LambdaConfig::from_vars(|name| std::env::var(name).ok(), tokens)?;
         let sdk = crate::adapters::aws::sdk_config().await;
         let app = build_app(
             &sdk,

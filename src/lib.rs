@@ -7,16 +7,22 @@
 //! sets of adapters (`adapters::aws`, `adapters::local`).
 //!
 //! The pure core (SQL parsing, the schema model and diff) is the `autodb-core` crate.
+//!
+//! Feature `local` (on by default) adds what only `autodb serve` needs — the SQLite store, the
+//! in-process queue, file secrets, the throwaway cluster and the demo — and the `autodb`
+//! binary. The Lambda functions build without it, so none of that is linked into them.
 
 pub mod adapters;
 pub mod api;
 pub mod app;
+#[cfg(feature = "local")]
 pub mod demo;
 pub mod domain;
 pub mod events;
 pub mod executor;
 pub mod lambda;
 pub mod metrics;
+#[cfg(feature = "local")]
 pub mod pgcluster;
 pub mod pgconn;
 pub mod rds;

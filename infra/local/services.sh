@@ -5,10 +5,11 @@
 #   tested against 127.0.0.1); exports AUTODB_TEST_PG_URL (superuser, database `postgres`)
 #   and AUTODB_TEST_PG_CA (the CA's PEM). As root, the server runs as the `postgres` system
 #   user (PostgreSQL refuses to run as root).
-# start_moto: a moto server on a free loopback port; exports AWS_ENDPOINT_URL and dummy
-#   credentials so the AWS SDK talks to it and nothing else.
+# start_moto: a moto server (.venv/, see scripts/bootstrap) on a free loopback port; exports
+#   AWS_ENDPOINT_URL and dummy credentials so the AWS SDK talks to it and nothing else.
 # stop_services: stops both and removes the temp directory (installed as an EXIT trap).
 
+AUTODB_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 AUTODB_SERVICES_DIR=""
 AUTODB_MOTO_PID=""
 
@@ -67,7 +68,8 @@ make_certificates() {
 start_moto() {
   local port i
   port=$(free_port)
-  moto_server -H 127.0.0.1 -p "$port" >"${AUTODB_SERVICES_DIR:-/tmp}/moto.log" 2>&1 &
+  # moto from the repository's virtual environment (scripts/bootstrap).
+  "$AUTODB_REPO/.venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"${AUTODB_SERVICES_DIR:-/tmp}/moto.log" 2>&1 &
   AUTODB_MOTO_PID=$!
   for i in $(seq 1 100); do
     if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/')" 2>/dev/null; then

@@ -1,4 +1,6 @@
 //! Implementations of the ports in `app::ports`: AWS services and their local stand-ins.
 
 pub mod aws;
+/// SQLite, the in-process queue and file secrets: `autodb serve` only (feature `local`).
+#[cfg(feature = "local")]
 pub mod local;

@@ -82,6 +82,33 @@ pub enum Finish {
     Failed(ExecutionError),
 }
 
+impl Finish {
+    /// `(status, progress, result JSON, error JSON)` of a finished request, so that both
+    /// stores write the same thing.
+    pub fn columns(&self) -> (&'static str, String, Option<String>, Option<String>) {
+        match self {
+            Finish::Completed(result) => (
+                "completed",
+                format!(
+                    "Completed {} of {} statements",
+                    result.statements_executed, result.statements_executed
+                ),
+                serde_json::to_string(result).ok(),
+                None,
+            ),
+            Finish::Failed(error) => (
+                "failed",
+                match error.statement_index {
+                    Some(i) => format!("Failed at statement {}", i + 1),
+                    None => "Failed".to_string(),
+                },
+                None,
+                serde_json::to_string(error).ok(),
+            ),
+        }
+    }
+}
+
 /// Connections, API keys, nonces, requests and connection locks.
 #[async_trait]
 pub trait Store: Send + Sync {

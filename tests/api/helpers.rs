@@ -146,7 +146,7 @@ pub async fn aws_resources(sdk: &aws_config::SdkConfig) -> AwsResources {
     AwsResources {
         table,
         queue_url,
-        signing_key_secret,
+        signing_key_secret: Some(signing_key_secret),
     }
 }
 

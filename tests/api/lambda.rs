@@ -3,7 +3,7 @@
 //! takes from event to response.
 
 use autodb::app::ports::Clock;
-use autodb::lambda::{handle_sqs, LambdaConfig};
+use autodb::lambda::{handle_sqs, LambdaConfig, Tokens};
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_http::request::LambdaRequest;
 use lambda_runtime::{Context, LambdaEvent};
@@ -173,30 +173,55 @@ fn lambda_config_reads_the_template_variables() {
         ("AUTODB_KEY_RELOAD_SECONDS", "120"),
         ("AUTODB_EVENT_BUS_NAME", "autodb-bus"),
     ]);
-    let config = LambdaConfig::from_vars(|n| vars.get(n).map(|v| v.to_string())).unwrap();
+    let get = |n: &str| vars.get(n).map(|v| v.to_string());
+    let config = LambdaConfig::from_vars(get, Tokens::Used).unwrap();
     assert_eq!(config.resources.table, "t");
+    assert_eq!(
+        config.resources.signing_key_secret.as_deref(),
+        Some("arn:k")
+    );
+    // Status and the executor never read the key ring, even when given its secret.
+    let keyless = LambdaConfig::from_vars(get, Tokens::Unused).unwrap();
+    assert_eq!(keyless.resources.signing_key_secret, None);
+    let unkeyed = |n: &str| {
+        (n != "AUTODB_SIGNING_KEY_SECRET_ARN")
+            .then(|| get(n))
+            .flatten()
+    };
+    assert!(LambdaConfig::from_vars(unkeyed, Tokens::Unused).is_ok());
+    let err = LambdaConfig::from_vars(unkeyed, Tokens::Used).unwrap_err();
+    assert!(err.to_string().contains("AUTODB_SIGNING_KEY_SECRET_ARN"));
     assert_eq!(config.settings.token_ttl_seconds, 60);
     assert_eq!(config.settings.lock_lease_seconds, 900);
     assert_eq!(config.settings.key_reload_seconds, 120);
     assert_eq!(config.event_bus.as_deref(), Some("autodb-bus"));
-    let defaults = LambdaConfig::from_vars(|n| match n {
-        "AUTODB_KEY_RELOAD_SECONDS" | "AUTODB_EVENT_BUS_NAME" => None,
-        other => vars.get(other).map(|v| v.to_string()),
-    })
+    let defaults = LambdaConfig::from_vars(
+        |n| match n {
+            "AUTODB_KEY_RELOAD_SECONDS" | "AUTODB_EVENT_BUS_NAME" => None,
+            other => vars.get(other).map(|v| v.to_string()),
+        },
+        Tokens::Used,
+    )
     .unwrap();
     assert_eq!(defaults.settings.key_reload_seconds, 300);
     assert_eq!(defaults.event_bus, None, "no bus: events are only logged");
-    let missing = LambdaConfig::from_vars(|n| {
-        (n != "AUTODB_TABLE")
-            .then(|| vars.get(n).map(|v| v.to_string()))
-            .flatten()
-    })
+    let missing = LambdaConfig::from_vars(
+        |n| {
+            (n != "AUTODB_TABLE")
+                .then(|| vars.get(n).map(|v| v.to_string()))
+                .flatten()
+        },
+        Tokens::Used,
+    )
     .unwrap_err();
     assert!(missing.to_string().contains("AUTODB_TABLE"));
-    let bad = LambdaConfig::from_vars(|n| match n {
-        "AUTODB_LOCK_LEASE_SECONDS" => Some("-1".into()),
-        other => vars.get(other).map(|v| v.to_string()),
-    })
+    let bad = LambdaConfig::from_vars(
+        |n| match n {
+            "AUTODB_LOCK_LEASE_SECONDS" => Some("-1".into()),
+            other => vars.get(other).map(|v| v.to_string()),
+        },
+        Tokens::Used,
+    )
     .unwrap_err();
     assert!(bad.to_string().contains("AUTODB_LOCK_LEASE_SECONDS"));
 }

@@ -33,7 +33,7 @@ async fn spawn() -> Rotating {
         app,
         clock,
         secrets: aws_sdk_secretsmanager::Client::new(&sdk),
-        secret: resources.signing_key_secret,
+        secret: resources.signing_key_secret.expect("a key ring"),
         connection,
     }
 }

@@ -4,6 +4,6 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     autodb::lambda::init_tracing();
-    let app = autodb::lambda::app_from_env().await?;
+    let app = autodb::lambda::app_from_env(autodb::lambda::Tokens::Unused).await?;
     lambda_http::run(autodb::api::router(app)).await
 }

@@ -27,7 +27,6 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteIte
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 
-use crate::adapters::local::store::finish_columns;
 use crate::app::ports::{BeginExecution, BeginOutcome, ClaimOutcome, Finish, PortError, Store};
 use crate::domain::{
     Connection, ConnectionId, DbType, MigrationRequest, RequestId, RequestStatus, SnapshotRecord,
@@ -558,7 +557,7 @@ impl Store for DynamoStore {
         finish: &Finish,
         now: DateTime<Utc>,
     ) -> Result<(), PortError> {
-        let (status, progress, result, error) = finish_columns(finish);
+        let (status, progress, result, error) = finish.columns();
         let (field, value) = match (result, error) {
             (Some(r), _) => ("result", r),
             (None, Some(e)) => ("error", e),

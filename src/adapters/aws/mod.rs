@@ -15,6 +15,7 @@ use std::sync::Arc;
 use crate::app::keys::Keys;
 use crate::app::ports::{Clock, PortError};
 use crate::app::{App, Settings};
+use crate::token::KeyRing;
 
 pub use dynamo::DynamoStore;
 pub use eventbridge::EventBridge;
@@ -26,10 +27,12 @@ pub use sqs::SqsQueue;
 pub struct AwsResources {
     pub table: String,
     pub queue_url: String,
-    pub signing_key_secret: String,
+    /// The token key ring's secret; `None` for a function that neither signs nor verifies
+    /// tokens (status, executor), which then never reads it and holds only a random key of
+    /// its own that verifies nothing issued elsewhere.
+    pub signing_key_secret: Option<String>,
 }
 
-/// Builds the application on AWS clients made from one SDK configuration.
 /// The AWS SDK's configuration from the environment, with timeouts on every call: a service
 /// that stops answering must not hold an executor (and its lease) or an HTTP request open.
 pub async fn sdk_config() -> aws_config::SdkConfig {
@@ -44,6 +47,7 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
         .await
 }
 
+/// Builds the application on AWS clients made from one SDK configuration.
 pub async fn build_app(
     sdk: &aws_config::SdkConfig,
     resources: &AwsResources,
@@ -51,13 +55,19 @@ pub async fn build_app(
     clock: Arc<dyn Clock>,
 ) -> Result<App, PortError> {
     let secrets = SecretsManager::new(aws_sdk_secretsmanager::Client::new(sdk));
-    let ring = Arc::new(crate::app::keys::load(&secrets, &resources.signing_key_secret).await?);
-    let keys = Keys::reloading(
-        Arc::clone(&ring),
-        resources.signing_key_secret.clone(),
-        chrono::Duration::seconds(settings.key_reload_seconds),
-        clock.now(),
-    );
+    // Functions that neither sign nor verify tokens (status, executor) never read the key.
+    let keys = match &resources.signing_key_secret {
+        Some(secret) => {
+            let ring = Arc::new(crate::app::keys::load(&secrets, secret).await?);
+            Keys::reloading(
+                ring,
+                secret.clone(),
+                chrono::Duration::seconds(settings.key_reload_seconds),
+                clock.now(),
+            )
+        }
+        None => Keys::fixed(Arc::new(KeyRing::generate())),
+    };
     Ok(App::new(
         Arc::new(DynamoStore::new(
             aws_sdk_dynamodb::Client::new(sdk),
@@ -68,7 +78,7 @@ pub async fn build_app(
             &resources.queue_url,
         )),
         Arc::new(secrets),
-        ring,
+        keys.current(),
         clock,
         settings,
     )

@@ -526,7 +526,7 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<(), PortError> {
         let id = id.clone();
-        let (status, progress, result, error) = finish_columns(finish);
+        let (status, progress, result, error) = finish.columns();
         let now = ts(now);
         self.with(move |db| {
             db.execute(
@@ -571,32 +571,5 @@ impl Store for SqliteStore {
             Ok(())
         })
         .await
-    }
-}
-
-/// `(status, progress, result JSON, error JSON)` of a finished request; shared with the
-/// DynamoDB store so both write the same thing.
-pub(crate) fn finish_columns(
-    finish: &Finish,
-) -> (&'static str, String, Option<String>, Option<String>) {
-    match finish {
-        Finish::Completed(result) => (
-            "completed",
-            format!(
-                "Completed {} of {} statements",
-                result.statements_executed, result.statements_executed
-            ),
-            serde_json::to_string(result).ok(),
-            None,
-        ),
-        Finish::Failed(error) => (
-            "failed",
-            match error.statement_index {
-                Some(i) => format!("Failed at statement {}", i + 1),
-                None => "Failed".to_string(),
-            },
-            None,
-            serde_json::to_string(error).ok(),
-        ),
     }
 }
