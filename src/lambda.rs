@@ -16,8 +16,9 @@
 //!   published to (`events`); unset, the events are only logged;
 //! - `AUTODB_DEAD_LETTER_QUEUE_ARN` (executor only): records from this queue are jobs SQS gave
 //!   up on, and end their requests;
-//! - `AUTODB_SANDBOX_SECRET_ID` (analyze only, optional): the secret holding the sandbox
-//!   server's connection URL; without it analysis reports the sandbox as skipped;
+//! - `AUTODB_SANDBOX_SECRET_ID` (analyze and the executor, optional): the secret holding the
+//!   sandbox server's connection URL; without it analysis reports the sandbox as skipped (and
+//!   the executor auto-approves no upload);
 //! - `RUST_LOG` (default `info`); the AWS SDK's own variables (`AWS_REGION`,
 //!   `AWS_ENDPOINT_URL`, …).
 

@@ -2,12 +2,14 @@
 //! trigger, `adapters::aws::uploads`). The file is analyzed like any migration; it runs
 //! without a person's approval only when its connection's auto-approve policy
 //! ([`crate::domain::Connection::auto_approve_max_risk`], off by default, set only through
-//! the API) allows its risk. Either way the caller gets two documents to write back beside
-//! the file: the analysis and the outcome.
+//! the API) allows its risk and the migration passed the sandbox (nobody looks at it before
+//! it runs, so the sandbox run is a condition, not a best effort). Either way the caller gets
+//! two documents to write back beside the file: the analysis and the outcome.
 //!
 //! The approval token is removed from the analysis written back: whoever can read the
 //! bucket must not be able to approve through the API what the policy refused.
 
+use autodb_analysis::sandbox::SandboxStatus;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
@@ -73,6 +75,21 @@ pub async fn handle_upload(
             "risk {} is above this connection's auto-approve maximum ({})",
             risk.as_str(),
             max.as_str()
+        )));
+    }
+    // No person looks at an auto-approved migration, so it must have run in the sandbox
+    // first: the product's promise that a change is tried before production is the policy's
+    // condition, not a best effort.
+    let sandbox = &report.sandbox_result;
+    if sandbox.status != SandboxStatus::Passed {
+        let why = sandbox.reason.as_deref().unwrap_or("");
+        return Ok(not_executed(format!(
+            "auto-approve runs only migrations that passed the sandbox; the sandbox {}{}{why}",
+            match sandbox.status {
+                SandboxStatus::Failed => "failed",
+                _ => "was skipped",
+            },
+            if why.is_empty() { "" } else { ": " },
         )));
     }
     let accepted = execute(

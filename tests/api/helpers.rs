@@ -13,6 +13,7 @@ use autodb::app::ports::{Clock, ManualClock};
 use autodb::app::{App, Settings};
 use autodb::domain::{sha256_hex, RequestId};
 use autodb::executor::{run_job, Outcome};
+use autodb::sandbox::{Sandbox, SandboxSettings, UrlServer};
 use autodb::token::KeyRing;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
@@ -189,6 +190,26 @@ pub fn settings() -> Settings {
 }
 
 impl TestApp {
+    /// Gives this app a sandbox on the test cluster, under its own database name prefix
+    /// (returned), so tests sharing the cluster never sweep each other's databases.
+    pub fn with_sandbox(&self) -> String {
+        let prefix = format!(
+            "autodb_t{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..10]
+        );
+        let url = std::env::var("AUTODB_TEST_PG_URL").expect("AUTODB_TEST_PG_URL");
+        let sandbox = Sandbox::new(
+            Arc::new(UrlServer(url.into())),
+            SandboxSettings {
+                prefix: prefix.clone(),
+                estimate_rows: 500,
+                ..SandboxSettings::default()
+            },
+        );
+        assert!(self.app.sandbox.set(Arc::new(sandbox)).is_ok());
+        prefix
+    }
+
     pub async fn spawn(backend: Backend) -> Self {
         let clock = Arc::new(ManualClock::new(
             Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap(),

@@ -122,9 +122,30 @@ async fn the_function_binaries_speak_the_runtime_protocol_end_to_end() {
         .send()
         .await
         .expect("an event bus on moto");
+    // The executor analyzes uploads, and runs them only after they pass the sandbox: its
+    // server is the test cluster, named by a secret as the template does.
+    let sandbox_secret = aws_sdk_secretsmanager::Client::new(&sdk)
+        .create_secret()
+        .name(format!(
+            "autodb-test/{}/sandbox",
+            uuid::Uuid::new_v4().simple()
+        ))
+        .secret_string(std::env::var("AUTODB_TEST_PG_URL").expect("AUTODB_TEST_PG_URL"))
+        .send()
+        .await
+        .expect("a sandbox secret on moto")
+        .arn
+        .expect("the secret's ARN");
     let executor = Function::start(
         "executor",
-        &[common.clone(), vec![("AUTODB_EVENT_BUS_NAME", bus)]].concat(),
+        &[
+            common.clone(),
+            vec![
+                ("AUTODB_EVENT_BUS_NAME", bus),
+                ("AUTODB_SANDBOX_SECRET_ID", sandbox_secret),
+            ],
+        ]
+        .concat(),
     )
     .await;
 

@@ -7,30 +7,10 @@
 
 use std::sync::Arc;
 
-use autodb::sandbox::{Sandbox, SandboxSettings, UrlServer};
 use serde_json::{json, Value};
 use tokio_postgres::NoTls;
 
 use crate::helpers::{wait_until, Backend, TestApp};
-
-/// Gives `t` a sandbox on the test cluster; returns its name prefix.
-fn with_sandbox(t: &TestApp) -> String {
-    let prefix = format!(
-        "autodb_t{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..10]
-    );
-    let url = std::env::var("AUTODB_TEST_PG_URL").expect("AUTODB_TEST_PG_URL");
-    let sandbox = Sandbox::new(
-        Arc::new(UrlServer(url.into())),
-        SandboxSettings {
-            prefix: prefix.clone(),
-            estimate_rows: 500,
-            ..SandboxSettings::default()
-        },
-    );
-    assert!(t.app.sandbox.set(Arc::new(sandbox)).is_ok());
-    prefix
-}
 
 async fn admin() -> tokio_postgres::Client {
     let url = std::env::var("AUTODB_TEST_PG_URL").expect("AUTODB_TEST_PG_URL");
@@ -79,7 +59,7 @@ const SHOP: &str =
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_required_column_without_default_fails_with_its_statement_index() {
     let t = TestApp::spawn(Backend::Local).await;
-    let prefix = with_sandbox(&t);
+    let prefix = t.with_sandbox();
     let conn = setup(&t, SHOP).await;
     let sql = "ALTER TABLE orders ADD COLUMN shipped boolean;\nALTER TABLE orders ADD COLUMN code text NOT NULL;";
     let report = analyze(&t, &conn, json!({"sql": sql})).await;
@@ -108,7 +88,7 @@ async fn a_required_column_without_default_fails_with_its_statement_index() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn int_to_bigint_is_seen_rewriting_and_varchar_widening_is_not() {
     let t = TestApp::spawn(Backend::Local).await;
-    let prefix = with_sandbox(&t);
+    let prefix = t.with_sandbox();
     let conn = setup(&t, SHOP).await;
     let sql = "ALTER TABLE orders ALTER COLUMN id TYPE bigint;\nALTER TABLE customers ALTER COLUMN email TYPE varchar(40);";
     let report = analyze(&t, &conn, json!({"sql": sql})).await;
@@ -135,7 +115,7 @@ async fn int_to_bigint_is_seen_rewriting_and_varchar_widening_is_not() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plain_create_index_is_seen_holding_share() {
     let t = TestApp::spawn(Backend::Local).await;
-    with_sandbox(&t);
+    t.with_sandbox();
     let conn = setup(&t, SHOP).await;
     let report = analyze(
         &t,
@@ -158,7 +138,7 @@ async fn a_plain_create_index_is_seen_holding_share() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_syntax_error_of_the_server_is_reported_with_its_position() {
     let t = TestApp::spawn(Backend::Local).await;
-    with_sandbox(&t);
+    t.with_sandbox();
     let conn = setup(&t, SHOP).await;
     // PostgreSQL 17 syntax: autodb's parser (PG 18 grammar) accepts it, the 15 server not.
     let sql = "ALTER TABLE orders ADD COLUMN a int;\nALTER TABLE orders ALTER COLUMN a SET EXPRESSION AS (id + 1);";
@@ -178,7 +158,7 @@ async fn a_syntax_error_of_the_server_is_reported_with_its_position() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_warm_clone_comes_from_the_template_cache() {
     let t = TestApp::spawn(Backend::Local).await;
-    let prefix = with_sandbox(&t);
+    let prefix = t.with_sandbox();
     let conn = setup(&t, SHOP).await;
     let body = json!({"sql": "ALTER TABLE orders ADD COLUMN shipped boolean;",
                       "validation_queries": ["SELECT count(*) = 15 FROM orders",
@@ -228,7 +208,7 @@ async fn a_warm_clone_comes_from_the_template_cache() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_migration_runs_without_the_server_accounts_privileges() {
     let t = TestApp::spawn(Backend::Local).await;
-    with_sandbox(&t);
+    t.with_sandbox();
     let conn = setup(&t, SHOP).await;
     let marker = std::env::temp_dir().join(format!("autodb-{}", uuid::Uuid::new_v4().simple()));
     let sql = format!(
@@ -244,7 +224,7 @@ async fn a_migration_runs_without_the_server_accounts_privileges() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_run_leaves_nothing_behind() {
     let t = Arc::new(TestApp::spawn(Backend::Local).await);
-    let prefix = with_sandbox(&t);
+    let prefix = t.with_sandbox();
     let conn = setup(&t, SHOP).await;
     let run = tokio::spawn({
         let t = Arc::clone(&t);
@@ -287,7 +267,7 @@ async fn a_cancelled_run_leaves_nothing_behind() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_a_crash_left_behind_is_swept_by_the_next_process() {
     let t = TestApp::spawn(Backend::Local).await;
-    let prefix = with_sandbox(&t);
+    let prefix = t.with_sandbox();
     let conn = setup(&t, SHOP).await;
     // A crashed run: its database and role, named an hour before the test clock's now.
     let then = t.app.clock.now().timestamp() - 3600;
@@ -340,7 +320,7 @@ async fn without_a_server_or_when_turned_off_the_sandbox_is_skipped_never_passed
             .as_str()
             .unwrap()
             .contains("no sandbox server"));
-        with_sandbox(&t);
+        t.with_sandbox();
         let (status, body) = t
             .post(
                 &format!("/connections/{conn}/migrations/analyze?sandbox=false"),
@@ -372,7 +352,7 @@ async fn without_a_server_or_when_turned_off_the_sandbox_is_skipped_never_passed
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pagila_is_cloned_filled_and_migrated_in_the_sandbox() {
     let t = TestApp::spawn(Backend::Local).await;
-    with_sandbox(&t);
+    t.with_sandbox();
     let pagila = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/pagila.sql"

@@ -130,9 +130,21 @@ async fn an_upload_within_the_policy_runs_and_its_outcome_is_written_beside_it()
     let (_, shown) = t.get(&format!("/connections/{conn}")).await;
     assert_eq!(shown["data"]["auto_approve_max_risk"], "medium");
 
+    // Within the policy, but nobody would have tried it first: not executed.
+    b.upload(&t, &key, "CREATE TABLE uploaded (id int);").await;
+    let result = b.json(&format!("{key}.result.json")).await;
+    assert_eq!(result["status"], "not_executed", "{result}");
+    let reason = result["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("passed the sandbox"), "{reason}");
+    assert!(reason.contains("no sandbox server"), "{reason}");
+
+    // With a sandbox it passes there and then runs.
+    t.with_sandbox();
     b.upload(&t, &key, "CREATE TABLE uploaded (id int);").await;
     let result = b.json(&format!("{key}.result.json")).await;
     assert_eq!(result["status"], "completed", "{result}");
+    let analysis = b.json(&format!("{key}.analysis.json")).await;
+    assert_eq!(analysis["sandbox_result"]["status"], "passed", "{analysis}");
     assert_eq!(result["result"]["tables_added"], json!(["uploaded"]));
     let request_id = result["request_id"].as_str().expect("request id");
     assert_eq!(t.status(request_id).await["status"], "completed");
@@ -144,7 +156,7 @@ async fn an_upload_within_the_policy_runs_and_its_outcome_is_written_beside_it()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_upload_above_the_policy_or_unreadable_is_not_executed() {
+async fn an_upload_above_the_policy_failed_in_the_sandbox_or_unreadable_is_not_executed() {
     let t = TestApp::spawn(Backend::Aws).await;
     let conn = t.connect().await;
     t.db()
@@ -181,6 +193,34 @@ async fn an_upload_above_the_policy_or_unreadable_is_not_executed() {
     assert_eq!(
         b.json(&format!("{broken}.analysis.json")).await,
         Value::Null
+    );
+
+    // Even the widest policy does not run what failed in the sandbox.
+    t.with_sandbox();
+    let (status, _) = set_policy(&t, &conn, json!("critical")).await;
+    assert_eq!(status, 200);
+    let failing = format!("migrations/{conn}/0004_required.sql");
+    b.upload(
+        &t,
+        &failing,
+        "ALTER TABLE accounts ADD COLUMN code text NOT NULL;",
+    )
+    .await;
+    let analysis = b.json(&format!("{failing}.analysis.json")).await;
+    assert_eq!(analysis["sandbox_result"]["status"], "failed", "{analysis}");
+    let result = b.json(&format!("{failing}.result.json")).await;
+    assert_eq!(result["status"], "not_executed", "{result}");
+    assert!(
+        result["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the sandbox failed"),
+        "{result}"
+    );
+    assert_eq!(
+        t.count("SELECT count(*) FROM information_schema.columns WHERE column_name = 'code'")
+            .await,
+        0
     );
 
     // Off again: `null` turns the policy off.
