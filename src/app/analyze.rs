@@ -65,13 +65,7 @@ pub async fn analyze(
         sandbox_options,
     )
     .await;
-    let new_tables: Vec<String> = sandbox_result
-        .statements
-        .iter()
-        .flat_map(|s| s.observed_locks.iter().map(|l| &l.table))
-        .filter(|t| snapshot.schema.table(t).is_none())
-        .cloned()
-        .collect();
+    let new_tables = crate::sandbox::new_tables(&sandbox_result, &snapshot.schema);
     autodb_analysis::sandbox::apply(&mut analysis, &sandbox_result, &new_tables);
     let now = app.clock.now().timestamp();
     let ring = app.key_ring().await;

@@ -106,8 +106,8 @@ fn init_tracing() {
 async fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
-        // Offline and synchronous: no logging setup, nothing but the files.
-        Command::Lint(args) => Ok(lint::run(args)),
+        // Offline unless a sandbox server is given: no logging setup, nothing but the files.
+        Command::Lint(args) => Ok(lint::run(args).await),
         Command::Serve(args) => {
             init_tracing();
             serve(args).await.map(|()| ExitCode::SUCCESS)

@@ -18,6 +18,7 @@
 //!    sweep of its prefix.
 
 mod ephemeral;
+pub mod history;
 mod observe;
 pub mod pool;
 mod rows;
@@ -150,28 +151,17 @@ async fn attempt(sandbox: &Sandbox, request: &Request<'_>) -> Result<SandboxResu
     let target = sandbox.server.target().await?;
     let settings = &sandbox.settings;
     let admin = server::connect(&target, maintenance_db(&target), None).await?;
-    sandbox
-        .swept
-        .get_or_try_init(|| async {
-            server::ensure_owner_role(&admin).await?;
-            let swept = server::sweep(
-                &admin,
-                &settings.prefix,
-                request.now,
-                settings.max_templates,
-                settings.template_max_age_seconds,
-            )
-            .await?;
-            tracing::info!(?swept, "sandbox server swept");
-            Ok::<_, SandboxError>(())
-        })
-        .await?;
-    let version: String = admin
-        .query_one("SELECT current_setting('server_version')", &[])
-        .await
-        .map_err(SandboxError::server)?
-        .get(0);
-    let (template, cached, clone) = template(sandbox, &target, &admin, request).await?;
+    prepare(sandbox, &admin, request.now).await?;
+    let version = server_version(&admin).await?;
+    let (template, cached, clone) = template(
+        sandbox,
+        &target,
+        &admin,
+        request.snapshot,
+        request.rows_per_table,
+        request.now,
+    )
+    .await?;
 
     // The observed run.
     let first =
@@ -187,19 +177,7 @@ async fn attempt(sandbox: &Sandbox, request: &Request<'_>) -> Result<SandboxResu
     drop((client, monitor));
     first.drop_now(&admin).await;
 
-    let mut statements: Vec<ObservedStatement> = run
-        .statements
-        .iter()
-        .map(|r| ObservedStatement {
-            index: r.index,
-            duration_ms: (r.duration_ms * 1000.0).round() / 1000.0,
-            observed_locks: r.locks.clone(),
-            rewritten_tables: r.rewritten.clone(),
-            estimated_duration_ms: None,
-            estimated_lock_ms: None,
-            not_run: r.not_run.clone(),
-        })
-        .collect();
+    let mut statements = observed_statements(&run);
     if run.error.is_none() && !request.touched.is_empty() {
         estimate(
             sandbox,
@@ -242,6 +220,64 @@ async fn attempt(sandbox: &Sandbox, request: &Request<'_>) -> Result<SandboxResu
     })
 }
 
+/// The tables a run locked that `before` does not have: the migration created them, and
+/// locks on them hurt nobody (`autodb_analysis::sandbox::apply`).
+pub fn new_tables(result: &SandboxResult, before: &SchemaSnapshot) -> Vec<String> {
+    result
+        .statements
+        .iter()
+        .flat_map(|s| s.observed_locks.iter().map(|l| &l.table))
+        .filter(|t| before.table(t).is_none())
+        .cloned()
+        .collect()
+}
+
+/// Once per process: the owner role exists, and what earlier processes left behind is swept.
+async fn prepare(sandbox: &Sandbox, admin: &Client, now: i64) -> Result<(), SandboxError> {
+    let settings = &sandbox.settings;
+    sandbox
+        .swept
+        .get_or_try_init(|| async {
+            server::ensure_owner_role(admin).await?;
+            let swept = server::sweep(
+                admin,
+                &settings.prefix,
+                now,
+                settings.max_templates,
+                settings.template_max_age_seconds,
+            )
+            .await?;
+            tracing::info!(?swept, "sandbox server swept");
+            Ok::<_, SandboxError>(())
+        })
+        .await?;
+    Ok(())
+}
+
+async fn server_version(admin: &Client) -> Result<String, SandboxError> {
+    Ok(admin
+        .query_one("SELECT current_setting('server_version')", &[])
+        .await
+        .map_err(SandboxError::server)?
+        .get(0))
+}
+
+/// Each statement of a run as the report shows it (no estimate yet).
+fn observed_statements(run: &observe::Run) -> Vec<ObservedStatement> {
+    run.statements
+        .iter()
+        .map(|r| ObservedStatement {
+            index: r.index,
+            duration_ms: (r.duration_ms * 1000.0).round() / 1000.0,
+            observed_locks: r.locks.clone(),
+            rewritten_tables: r.rewritten.clone(),
+            estimated_duration_ms: None,
+            estimated_lock_ms: None,
+            not_run: r.not_run.clone(),
+        })
+        .collect()
+}
+
 /// The database named in the server's URL, or `postgres`.
 fn maintenance_db(target: &crate::pgconn::Target) -> &str {
     target.config.get_dbname().unwrap_or("postgres")
@@ -259,14 +295,12 @@ async fn template(
     sandbox: &Sandbox,
     target: &crate::pgconn::Target,
     admin: &Client,
-    request: &Request<'_>,
+    snapshot: &SchemaSnapshot,
+    rows_per_table: u32,
+    now: i64,
 ) -> Result<(String, bool, Clone), SandboxError> {
     let prefix = &sandbox.settings.prefix;
-    let name = server::template_name(
-        prefix,
-        &request.snapshot.fingerprint(),
-        request.rows_per_table,
-    );
+    let name = server::template_name(prefix, &snapshot.fingerprint(), rows_per_table);
     let cached = admin
         .query_opt(
             "SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database \
@@ -285,11 +319,11 @@ async fn template(
         admin,
         prefix,
         "template0",
-        request.now,
+        now,
         Some(server::OWNER_ROLE),
     )
     .await?;
-    let clone = build_clone(target, &build.name, request).await;
+    let clone = build_clone(target, &build.name, snapshot, rows_per_table).await;
     let clone = match clone {
         Ok(c) => c,
         Err(err) => {
@@ -317,7 +351,7 @@ async fn template(
                      COMMENT ON DATABASE {0} IS '{2}'",
                     server::ident(&name),
                     server::ident(&build_role),
-                    server::template_comment(request.now, clone.tables, clone.rows)
+                    server::template_comment(now, clone.tables, clone.rows)
                 ))
                 .await
                 .map_err(SandboxError::server)?;
@@ -332,10 +366,11 @@ async fn template(
 async fn build_clone(
     target: &crate::pgconn::Target,
     database: &str,
-    request: &Request<'_>,
+    snapshot: &SchemaSnapshot,
+    rows_per_table: u32,
 ) -> Result<Clone, SandboxError> {
     let admin_db = server::connect(target, database, None).await?;
-    let script = autodb_core::schema::render::clone_script(request.snapshot);
+    let script = autodb_core::schema::render::clone_script(snapshot);
     let (extensions, rest): (Vec<&String>, Vec<&String>) = script.iter().partition(|s| {
         s.trim_start()
             .to_ascii_uppercase()
@@ -374,7 +409,7 @@ async fn build_clone(
         .batch_execute("COMMIT")
         .await
         .map_err(SandboxError::server)?;
-    let filled = rows::fill(&admin_db, 1, i64::from(request.rows_per_table), None).await?;
+    let filled = rows::fill(&admin_db, 1, i64::from(rows_per_table), None).await?;
     admin_db
         .batch_execute("ANALYZE")
         .await

@@ -61,3 +61,88 @@ fn lint_exit_codes_follow_max_risk_and_parse_errors() {
     assert_eq!(code, 2, "a usage error");
     assert!(err.contains("low, medium, high, critical"), "{err}");
 }
+
+/// With a sandbox server every file also runs there, in order, on one database: what
+/// PostgreSQL refused is reported with its statement, and the next file runs on (and is
+/// judged against) the database without the refused one.
+#[test]
+fn lint_with_a_sandbox_runs_the_history_on_postgres_in_order() {
+    let url = std::env::var("AUTODB_TEST_PG_URL").expect("AUTODB_TEST_PG_URL");
+    let dir = TempDir::new();
+    for (name, sql) in [
+        (
+            "001_accounts.sql",
+            "CREATE TABLE accounts (id bigint PRIMARY KEY);\nINSERT INTO accounts VALUES (1);\n",
+        ),
+        (
+            "002_function.sql",
+            "CREATE FUNCTION normalized(t text) RETURNS text LANGUAGE sql IMMUTABLE \
+             AS $$ SELECT lower(t) $$;\n",
+        ),
+        // The row inserted by 001 has no value for it.
+        (
+            "003_required.sql",
+            "ALTER TABLE accounts ADD COLUMN code text NOT NULL;\n",
+        ),
+        // Needs 002's function, which only the database knows.
+        (
+            "004_email.sql",
+            "ALTER TABLE accounts ADD COLUMN email text;\n\
+             CREATE INDEX accounts_email ON accounts (normalized(email));\n",
+        ),
+        // 003 did not run, so there is no `code` to change.
+        (
+            "005_code.sql",
+            "ALTER TABLE accounts ALTER COLUMN code TYPE varchar(10);\n",
+        ),
+    ] {
+        std::fs::write(dir.0.join(name), sql).unwrap();
+    }
+    let path = dir.0.to_string_lossy().into_owned();
+    let sandbox_findings = |json: &str| -> Vec<String> {
+        let reports: serde_json::Value = serde_json::from_str(json).expect("JSON");
+        reports
+            .as_array()
+            .expect("one report per file")
+            .iter()
+            .map(|r| {
+                r["statements"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|s| s["findings"].as_array().into_iter().flatten())
+                    .filter(|f| f["rule"] == "sandbox-observed")
+                    .map(|f| f["message"].as_str().unwrap_or_default().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            })
+            .collect()
+    };
+
+    let (_, offline, err) = lint(&["--json", &path]);
+    assert_eq!(sandbox_findings(&offline), vec![""; 5], "{err}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_autodb"))
+        .args(["lint", "--json", &path])
+        .env("AUTODB_SANDBOX_URL", &url)
+        .output()
+        .expect("run autodb");
+    let (json, err) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    let found = sandbox_findings(&json);
+    assert_eq!(found.len(), 5, "{json}\n{err}");
+    assert_eq!(found[..3], ["", "", found[2].as_str()]);
+    assert!(
+        found[2].contains("failed in the sandbox (SQLSTATE 23502)"),
+        "{found:?}"
+    );
+    assert_eq!(found[3], "", "the function 002 created is known: {found:?}");
+    assert!(
+        found[4].contains("SQLSTATE 42703") && found[4].contains("code"),
+        "{found:?}"
+    );
+    // The URL (and its password) is never echoed.
+    assert!(!err.contains(&url) && !json.contains(&url));
+}

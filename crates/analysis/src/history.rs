@@ -9,9 +9,11 @@
 //! replayed like a migration (structure only). Without measured sizes every table the earlier
 //! files created counts as of unknown size, as in a plain offline lint — the report says so.
 //!
-//! Running the earlier files on a sandbox database would know everything PostgreSQL knows
-//! (functions, triggers, defaults' volatility); that is a different source for the same
-//! [`Baseline`], which is why the baseline is a snapshot and not this module's own type.
+//! Running the earlier files on a sandbox database knows everything PostgreSQL knows
+//! (functions, triggers, defaults' volatility): `autodb lint --sandbox-url` does, and hands
+//! the database's schema after each file to [`History::observed`]. It is a different source
+//! for the same [`Baseline`], which is why the baseline is a snapshot and not this module's
+//! own type.
 
 mod replay;
 
@@ -78,6 +80,23 @@ impl History {
         );
         self.replay(stmts);
         analysis
+    }
+
+    /// Replaces the schema reached with what a database that ran every file so far holds
+    /// (the sandbox's, introspected). Its tables hold synthetic rows, not production's: the
+    /// sizes stay those the history knows (a table it does not know is of unknown size, or
+    /// new), and so does whether sizes are known at all.
+    pub fn observed(&mut self, mut schema: SchemaSnapshot) {
+        for table in &mut schema.tables {
+            let known = self
+                .schema
+                .tables
+                .iter()
+                .find(|t| t.schema == table.schema && t.name == table.name);
+            (table.estimated_rows, table.total_bytes) =
+                known.map_or((0, 0), |t| (t.estimated_rows, t.total_bytes));
+        }
+        self.schema = schema;
     }
 
     fn replay(&mut self, stmts: &[ParsedStatement]) {

@@ -1,6 +1,9 @@
 //! `autodb lint`: the files (or the `.sql` files under directories, in version order) as one
 //! migration history, streamed through `autodb_analysis::lint`, with the settings of the
-//! nearest `autodb.toml` and, with `--schema`, a known starting schema.
+//! nearest `autodb.toml` and, with `--schema`, a known starting schema. With a sandbox server
+//! (`--sandbox-url`), every file also runs there in order (`autodb::sandbox::history`): what
+//! PostgreSQL saw is added to its report, and the database's schema after it is what the next
+//! file is judged against.
 
 use std::cmp::Ordering;
 use std::io::{IsTerminal, Write};
@@ -8,10 +11,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use autodb::sandbox::history::{HistoryRun, Timeouts};
 use autodb_analysis::history::History;
-use autodb_analysis::lint::{lint_history, Config, Format, Renderer, Verdict};
+use autodb_analysis::lint::{lint_history, Config, FileReport, Format, Renderer, Verdict};
 use autodb_analysis::{RiskCategory, Runner};
 use autodb_core::schema::SchemaSnapshot;
+use secrecy::SecretString;
 
 #[derive(clap::Args)]
 pub struct LintArgs {
@@ -28,6 +33,10 @@ pub struct LintArgs {
     /// with sizes) or a `pg_dump --schema-only` file.
     #[arg(long)]
     schema: Option<PathBuf>,
+    /// Also run every file, in order, on a throwaway database of this PostgreSQL server (an
+    /// account that may create databases and roles), as the executor would run it.
+    #[arg(long, env = "AUTODB_SANDBOX_URL", hide_env_values = true)]
+    sandbox_url: Option<String>,
     /// Migration files, in order, or directories of them.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
@@ -41,8 +50,8 @@ fn parse_risk(raw: &str) -> Result<RiskCategory, String> {
 /// Files larger than this are refused rather than read into memory.
 const MAX_LINT_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
-pub fn run(args: LintArgs) -> ExitCode {
-    match lint(args) {
+pub async fn run(args: LintArgs) -> ExitCode {
+    match lint(args).await {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(2)),
         Err(err) => {
             eprintln!("autodb lint: {err:#}");
@@ -51,7 +60,7 @@ pub fn run(args: LintArgs) -> ExitCode {
     }
 }
 
-fn lint(args: LintArgs) -> anyhow::Result<i32> {
+async fn lint(args: LintArgs) -> anyhow::Result<i32> {
     let files = expand(&args.paths)?;
     let config = find_config(&args.paths[0])?;
     let mut history = start(args.schema.as_deref(), config.runner())?;
@@ -68,17 +77,90 @@ fn lint(args: LintArgs) -> anyhow::Result<i32> {
     let mut verdict = Verdict::default();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut written = out.write_all(renderer.start().as_bytes());
-    lint_history(&files, read, &mut history, &config, |source, report| {
+    let mut each = |source: &str, report: FileReport| {
         verdict.add(&report);
         if written.is_ok() {
             written = out.write_all(renderer.file(&report, source).as_bytes());
         }
-    })
-    .map_err(|(path, err)| anyhow::anyhow!("{path}: {err}"))?;
+    };
+    match args.sandbox_url {
+        None => lint_history(&files, read, &mut history, &config, each)
+            .map_err(|(path, err)| anyhow::anyhow!("{path}: {err}"))?,
+        Some(url) => {
+            let start = (!history.schema().tables.is_empty()).then(|| history.schema().clone());
+            let server = autodb::sandbox::UrlServer(SecretString::from(url));
+            let sandbox = autodb::sandbox::Sandbox::new(
+                std::sync::Arc::new(server),
+                autodb::sandbox::SandboxSettings::default(),
+            );
+            let settings = autodb::app::Settings::default();
+            let timeouts = Timeouts {
+                lock_timeout_ms: settings.lock_timeout_ms,
+                statement_timeout_ms: settings.statement_timeout_ms,
+                idle_in_transaction_timeout_ms: settings.idle_in_transaction_timeout_ms,
+            };
+            let now = chrono::Utc::now().timestamp();
+            let mut run = HistoryRun::start(&sandbox, start.as_ref(), timeouts, now)
+                .await
+                .context("the sandbox server")?;
+            let linted = in_sandbox(&files, &mut run, &mut history, &config, &mut each).await;
+            run.finish().await;
+            linted?;
+        }
+    }
     written?;
     out.write_all(renderer.finish().as_bytes())?;
     out.flush()?;
     Ok(verdict.exit_code(args.max_risk))
+}
+
+/// The files one after the other, each analyzed against the schema the sandbox database
+/// holds after the earlier ones, then run there. Progress goes to stderr on a terminal.
+async fn in_sandbox(
+    files: &[String],
+    run: &mut HistoryRun,
+    history: &mut History,
+    config: &Config,
+    each: &mut impl FnMut(&str, FileReport),
+) -> anyhow::Result<()> {
+    let progress = std::io::stderr().is_terminal();
+    for (i, path) in files.iter().enumerate() {
+        if progress {
+            eprint!(
+                "\rautodb lint: sandbox {}/{} {path}\x1b[K",
+                i + 1,
+                files.len()
+            );
+        }
+        let source = read(path).with_context(|| path.clone())?;
+        let outcome = match autodb_core::sql::parse_migration(&source) {
+            Err(err) => Err(err),
+            Ok(migration) => {
+                let before = history.schema().clone();
+                let mut analysis = autodb_analysis::Analysis {
+                    psql_commands: migration.psql_commands,
+                    ..history.next(&migration.statements)
+                };
+                let result = run.file(&source, &migration.statements).await;
+                let new_tables = autodb::sandbox::new_tables(&result, &before);
+                autodb_analysis::sandbox::apply(&mut analysis, &result, &new_tables);
+                history.observed(run.schema().await.context("the sandbox database")?);
+                config.apply(&mut analysis);
+                Ok(analysis)
+            }
+        };
+        each(
+            &source,
+            FileReport {
+                path: path.clone(),
+                outcome,
+            },
+        );
+    }
+    if progress {
+        eprint!("\r\x1b[K");
+    }
+    Ok(())
 }
 
 fn read(path: &str) -> std::io::Result<String> {

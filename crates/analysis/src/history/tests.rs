@@ -120,3 +120,49 @@ fn a_schema_dump_is_replayed() {
         .any(|e| e.name == "mpaa_rating"));
     assert!(!history.sizes_known());
 }
+
+#[test]
+fn an_observed_schema_replaces_the_replayed_one_but_keeps_the_known_sizes() {
+    let mut known = History::new(Runner::default()).schema().clone();
+    let mut accounts = crate::rules::testing::table("accounts", 2_000_000, &[("id", "bigint")]);
+    accounts.total_bytes = 900_000_000;
+    known.tables.push(accounts);
+    let mut history = History::from_snapshot(known, Runner::default());
+
+    // The sandbox's database: `accounts` with its synthetic rows and a column the replay
+    // would not know (added by a function), and a table the files created.
+    let mut observed = history.schema().clone();
+    observed.tables[0].estimated_rows = 15;
+    observed.tables[0].total_bytes = 16_384;
+    observed.tables[0]
+        .columns
+        .push(autodb_core::schema::model::Column {
+            name: "bio".into(),
+            data_type: "character varying(1024)".into(),
+            nullable: true,
+            default: None,
+            identity: None,
+            generated: None,
+        });
+    observed.tables.push(crate::rules::testing::table(
+        "audit",
+        15,
+        &[("id", "bigint")],
+    ));
+    history.observed(observed);
+
+    let accounts = history.schema().table("accounts").unwrap();
+    assert_eq!(
+        (accounts.estimated_rows, accounts.total_bytes),
+        (2_000_000, 900_000_000)
+    );
+    let audit = history.schema().table("audit").unwrap();
+    assert_eq!((audit.estimated_rows, audit.total_bytes), (0, 0));
+    assert!(history.sizes_known());
+    // The observed column's type is what the next file is judged against.
+    let s = last(
+        &mut history,
+        "ALTER TABLE accounts ALTER COLUMN bio TYPE text;",
+    );
+    assert!(!s.rewrites_table, "{s:?}");
+}
