@@ -50,6 +50,8 @@ pub async fn analyze(
         limits,
         // The executor runs the transactional statements in one transaction.
         autocommit: false,
+        // Judged as the target server behaves (the newest known when its version is not).
+        postgres_version: autodb_analysis::PostgresVersion::of_snapshot(&snapshot.schema),
     };
     let mut analysis = autodb_analysis::Analysis {
         psql_commands,

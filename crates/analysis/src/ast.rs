@@ -253,6 +253,16 @@ pub fn column_default(cd: &ColumnDef) -> Option<&Node> {
         .or(cd.raw_default.as_deref())
 }
 
+/// Whether an expression is the null constant (`NULL`, `NULL::text`): a default that adds
+/// nothing to the rows.
+pub fn is_null(expr: &Node) -> bool {
+    match expr.node.as_ref() {
+        Some(NodeEnum::AConst(c)) => c.isnull,
+        Some(NodeEnum::TypeCast(t)) => t.arg.as_deref().is_some_and(is_null),
+        _ => false,
+    }
+}
+
 /// Functions known not to be volatile. A default calling anything else is treated as
 /// volatile, as PostgreSQL treats a function declared without a volatility.
 const NON_VOLATILE: &[&str] = &[

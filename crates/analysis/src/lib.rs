@@ -29,6 +29,7 @@ pub mod sandbox;
 pub mod scope;
 pub mod score;
 mod state;
+pub mod version;
 
 use autodb_core::schema::SchemaSnapshot;
 use autodb_core::sql::ParsedStatement;
@@ -40,6 +41,7 @@ pub use report::{
     StatementReport, Transaction,
 };
 pub use rules::Rule;
+pub use version::PostgresVersion;
 
 /// What the analysis may assume about the runner that will apply the migration.
 #[derive(Debug, Clone, Copy, Default)]
@@ -52,6 +54,9 @@ pub struct Runner {
     /// Each statement commits on its own instead of the file running in one transaction
     /// (`transaction = false` in `autodb.toml`): locks are not held across statements.
     pub autocommit: bool,
+    /// The server's major version (`postgres_version` in `autodb.toml`, or the target's
+    /// `server_version_num`); the newest the parser knows by default.
+    pub postgres_version: PostgresVersion,
 }
 
 /// What a lint of a migration history knows before a file: the schema the earlier files
@@ -95,6 +100,7 @@ fn run(stmts: &[ParsedStatement], mut state: state::MigrationState, runner: Runn
     let graph = blast::Graph::new(snapshot);
     state.lock_timeout = runner.sets_lock_timeout;
     state.autocommit = runner.autocommit;
+    state.postgres_version = runner.postgres_version;
     state.mixes_transactional &= !runner.autocommit;
     let mut statements = Vec::with_capacity(stmts.len());
     let mut direct: Vec<String> = Vec::new();
@@ -159,6 +165,7 @@ fn run(stmts: &[ParsedStatement], mut state: state::MigrationState, runner: Runn
         refused,
         drift_scope: scope::scope(stmts, snapshot),
         psql_commands: Vec::new(),
+        postgres_version: runner.postgres_version,
     }
 }
 

@@ -35,6 +35,8 @@ pub struct Analysis {
     /// them (`autodb_core::sql::blank`). Absent when there are none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub psql_commands: Vec<autodb_core::sql::PsqlCommand>,
+    /// The PostgreSQL major version the verdicts assume (`crate::version`).
+    pub postgres_version: crate::PostgresVersion,
 }
 
 /// One transaction of the executor's plan, or one statement that runs outside any.

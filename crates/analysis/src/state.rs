@@ -16,6 +16,7 @@ use pg_query::NodeEnum;
 
 use crate::ast::{self, TypeSpec};
 use crate::catalog::{Effect, LockMode};
+use crate::PostgresVersion;
 
 #[derive(Debug, Clone)]
 pub struct MigrationState<'a> {
@@ -26,6 +27,9 @@ pub struct MigrationState<'a> {
     /// Each statement commits on its own (a runner that does not wrap a file in a
     /// transaction): locks end with the statement that took them.
     pub autocommit: bool,
+    /// The server the migration will run on: some locks, rewrites and statement forms
+    /// depend on its release.
+    pub postgres_version: PostgresVersion,
     pub statement_count: usize,
     /// The migration has both statements that need a transaction and statements that cannot
     /// run in one, so it cannot be applied atomically.
@@ -88,6 +92,7 @@ impl<'a> MigrationState<'a> {
             snapshot,
             sizes_known: true,
             autocommit: false,
+            postgres_version: PostgresVersion::default(),
             unclosed_begin,
             statement_count: stmts.len(),
             mixes_transactional: non_tx > 0 && real.len() > non_tx,

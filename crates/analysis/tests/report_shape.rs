@@ -21,6 +21,7 @@ fn statement_fields_match_the_contract() {
             "atomic",
             "dependent_views",
             "drift_scope",
+            "postgres_version",
             "refused",
             "risk_category",
             "risk_score",

@@ -14,7 +14,7 @@ use anyhow::Context;
 use autodb::sandbox::history::{HistoryRun, Timeouts};
 use autodb_analysis::history::History;
 use autodb_analysis::lint::{lint_history, Config, FileReport, Format, Renderer, Verdict};
-use autodb_analysis::{RiskCategory, Runner};
+use autodb_analysis::{PostgresVersion, RiskCategory};
 use autodb_core::schema::SchemaSnapshot;
 use secrecy::SecretString;
 
@@ -63,7 +63,7 @@ pub async fn run(args: LintArgs) -> ExitCode {
 async fn lint(args: LintArgs) -> anyhow::Result<i32> {
     let files = expand(&args.paths)?;
     let config = find_config(&args.paths[0])?;
-    let mut history = start(args.schema.as_deref(), config.runner())?;
+    let mut history = start(args.schema.as_deref(), &config)?;
     let format = match (args.json, args.reporter.as_deref()) {
         (true, _) | (_, Some("json")) => Format::Json,
         (_, Some("github")) => Format::Github,
@@ -255,7 +255,9 @@ fn find_config(path: &Path) -> anyhow::Result<Config> {
 }
 
 /// The history's starting point: empty, a saved snapshot (JSON) or a schema dump (SQL).
-fn start(schema: Option<&Path>, runner: Runner) -> anyhow::Result<History> {
+/// A saved snapshot also gives its server's version, unless `autodb.toml` sets one.
+fn start(schema: Option<&Path>, config: &Config) -> anyhow::Result<History> {
+    let mut runner = config.runner();
     let Some(path) = schema else {
         return Ok(History::new(runner));
     };
@@ -274,6 +276,9 @@ fn start(schema: Option<&Path>, runner: Runner) -> anyhow::Result<History> {
         .unwrap_or(&value);
     let snapshot: SchemaSnapshot = serde_json::from_value(snapshot.clone())
         .with_context(|| format!("{}: not a schema snapshot", path.display()))?;
+    if config.postgres_version().is_none() {
+        runner.postgres_version = PostgresVersion::of_snapshot(&snapshot);
+    }
     Ok(History::from_snapshot(snapshot, runner))
 }
 

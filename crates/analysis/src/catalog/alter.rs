@@ -52,9 +52,9 @@ fn subcommand(
             AccessExclusive
         }
         // A validated `CHECK (col IS NOT NULL)` proves the column has no nulls, and
-        // PostgreSQL then skips the scan.
+        // PostgreSQL 12 and later then skip the scan.
         T::AtSetNotNull => {
-            e.scans = !proven_not_null(state, table, &cmd.name);
+            e.scans = !(state.postgres_version.has(12) && proven_not_null(state, table, &cmd.name));
             AccessExclusive
         }
         // A virtual generated column (PostgreSQL 18) stores nothing: only a stored one is
@@ -206,11 +206,18 @@ fn add_column(cd: &ColumnDef, state: &MigrationState, e: &mut Effect) {
             });
         }
     }
-    if let Some(function) = ast::column_default(cd).and_then(ast::volatile_call) {
+    let default = ast::column_default(cd);
+    if let Some(function) = default.and_then(ast::volatile_call) {
         e.rewrites = true;
         e.hazards.push(Hazard::VolatileDefault {
             column: column.clone(),
             function,
+        });
+    } else if default.is_some_and(|d| !ast::is_null(d)) && !state.postgres_version.has(11) {
+        // Before 11 (no "fast default" in the catalog) every row gets the value written.
+        e.rewrites = true;
+        e.hazards.push(Hazard::DefaultBeforeFastDefault {
+            column: column.clone(),
         });
     }
     for c in ast::column_constraints(cd) {
@@ -317,7 +324,12 @@ fn attach_partition(def: Option<&NodeEnum>, state: &MigrationState, e: &mut Effe
             e.target(&part, AccessExclusive);
         }
     }
-    ShareUpdateExclusive
+    // Before 12 the partitioned table itself was locked ACCESS EXCLUSIVE.
+    if state.postgres_version.has(12) {
+        ShareUpdateExclusive
+    } else {
+        AccessExclusive
+    }
 }
 
 /// Storage and autovacuum parameters need only SHARE UPDATE EXCLUSIVE; the rest (e.g.

@@ -12,6 +12,7 @@
 
 mod alter;
 mod disruption;
+mod features;
 mod other;
 mod types;
 
@@ -24,6 +25,7 @@ pub use disruption::{
     disruptive_calls, is_system_catalog, restricts_role, written_system_catalogs, Disruption,
     DisruptiveCall,
 };
+pub use features::{features, Feature};
 pub use types::{binary_coercible, Coercion};
 
 /// PostgreSQL's table lock modes, weakest first.
@@ -91,6 +93,10 @@ pub enum Hazard {
     VolatileDefault {
         column: String,
         function: String,
+    },
+    /// A non-null default on a new column, which PostgreSQL before 11 writes into every row.
+    DefaultBeforeFastDefault {
+        column: String,
     },
     SerialColumn {
         column: String,

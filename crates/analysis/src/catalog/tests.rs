@@ -693,3 +693,61 @@ fn snapshot_facts_remove_a_rewrite_or_a_scan() {
         );
     }
 }
+
+/// Claims that changed between releases, at the last release before the change and the
+/// first after it.
+#[test]
+fn claims_follow_the_assumed_postgres_version() {
+    use super::{classify, Effect, LockMode};
+    use autodb_core::schema::model::{Constraint, ConstraintKind};
+    let at = |sql: &str, snap: Option<&autodb_core::schema::SchemaSnapshot>, major| -> Effect {
+        let stmts = autodb_core::sql::parse(sql).unwrap();
+        let mut state = crate::state::MigrationState::new(&stmts, snap);
+        state.postgres_version = crate::PostgresVersion::new(major).unwrap();
+        classify(&stmts[0].ast, &state)
+    };
+
+    // Fast defaults (11): a constant or stable default no longer writes every row.
+    for sql in [
+        "ALTER TABLE orders ADD COLUMN status text NOT NULL DEFAULT 'new'",
+        "ALTER TABLE orders ADD COLUMN seen_at timestamptz DEFAULT now()",
+    ] {
+        assert!(at(sql, None, 10).rewrites, "{sql}");
+        assert!(!at(sql, None, 11).rewrites, "{sql}");
+    }
+    let null_default = "ALTER TABLE orders ADD COLUMN note text DEFAULT NULL::text";
+    assert!(!at(null_default, None, 10).rewrites);
+    let volatile = "ALTER TABLE orders ADD COLUMN r float8 DEFAULT random()";
+    assert!(at(volatile, None, 18).rewrites);
+
+    // ATTACH PARTITION (12): the parent is no longer locked ACCESS EXCLUSIVE.
+    let attach = "ALTER TABLE m ATTACH PARTITION m_2024 FOR VALUES FROM (1) TO (2)";
+    assert_eq!(
+        at(attach, None, 11).mode_on("m"),
+        Some(LockMode::AccessExclusive)
+    );
+    assert_eq!(
+        at(attach, None, 12).mode_on("m"),
+        Some(LockMode::ShareUpdateExclusive)
+    );
+    assert_eq!(
+        at(attach, None, 11).mode_on("m_2024"),
+        Some(LockMode::AccessExclusive)
+    );
+
+    // SET NOT NULL (12): a validated CHECK (col IS NOT NULL) spares the scan.
+    let mut orders = table("orders", 1_000_000, &[("note", "text")]);
+    orders.constraints.push(Constraint {
+        name: "note_nn".into(),
+        kind: ConstraintKind::Check,
+        definition: "CHECK ((note IS NOT NULL))".into(),
+        columns: vec!["note".into()],
+        validated: true,
+        references: None,
+        on_delete: None,
+    });
+    let snap = snapshot(vec![orders]);
+    let set_not_null = "ALTER TABLE orders ALTER COLUMN note SET NOT NULL";
+    assert!(at(set_not_null, Some(&snap), 11).scans);
+    assert!(!at(set_not_null, Some(&snap), 12).scans);
+}

@@ -3,6 +3,7 @@
 //! ```toml
 //! exclude = ["require-concurrent-index-creation"]  # rules never reported
 //! transaction = false   # each statement commits alone (default: a file is one transaction)
+//! postgres_version = 13  # the server's major version, 10 to 18 (default: 18, the parser's)
 //! ```
 //!
 //! The CLI reads the file and parses it into this type (`toml`); this module says what the
@@ -12,7 +13,7 @@
 use serde::Deserialize;
 
 use crate::report::Analysis;
-use crate::{Rule, Runner};
+use crate::{PostgresVersion, Rule, Runner};
 
 /// The settings, as written in `autodb.toml`.
 #[derive(Debug, Clone, Deserialize)]
@@ -27,6 +28,11 @@ pub struct Config {
     /// one statement to the next.
     #[serde(default = "yes")]
     transaction: bool,
+    /// The major version of the server the migrations run on; a version outside 10–18 is
+    /// an error (`PostgresVersion`'s deserialization). Unset: the newest, or with `--schema`
+    /// a snapshot's own server version.
+    #[serde(default)]
+    postgres_version: Option<PostgresVersion>,
     #[serde(skip)]
     excluded: Vec<Rule>,
 }
@@ -40,6 +46,7 @@ impl Default for Config {
         Self {
             exclude: Vec::new(),
             transaction: true,
+            postgres_version: None,
             excluded: Vec::new(),
         }
     }
@@ -69,8 +76,14 @@ impl Config {
     pub fn runner(&self) -> Runner {
         Runner {
             autocommit: !self.transaction,
+            postgres_version: self.postgres_version.unwrap_or_default(),
             ..Runner::default()
         }
+    }
+
+    /// The server version the file sets, if it sets one.
+    pub fn postgres_version(&self) -> Option<PostgresVersion> {
+        self.postgres_version
     }
 
     /// Drops the excluded rules' findings from a report.

@@ -258,6 +258,29 @@ fn config_without_a_transaction_holds_no_lock_across_statements() {
 }
 
 #[test]
+fn config_sets_the_postgres_version_the_verdicts_assume() {
+    let sql = "ALTER TABLE t ADD COLUMN status text DEFAULT 'new';";
+    let stmts = autodb_core::sql::parse(sql).unwrap();
+    let on = |c: &Config| crate::analyze_for(&stmts, None, c.runner());
+    let pg10 = config(&[("postgres_version", serde_json::json!(10))]).unwrap();
+    assert_eq!(pg10.postgres_version().map(|v| v.major()), Some(10));
+    // No fast default before 11, and the report says what it assumed.
+    let old = on(&pg10);
+    assert!(old.statements[0].rewrites_table);
+    assert_eq!(serde_json::to_value(&old).unwrap()["postgres_version"], 10);
+    // The default is the parser's release.
+    let newest = on(&Config::default());
+    assert!(!newest.statements[0].rewrites_table);
+    assert_eq!(newest.postgres_version.major(), 18);
+    for bad in [9, 19] {
+        let err = config(&[("postgres_version", bad.into())]).unwrap_err();
+        assert!(err.contains("between 10 and 18"), "{err}");
+    }
+    assert!(config(&[("postgres_version", "13".into())]).is_err());
+    assert!(config(&[("postgres", 13.into())]).is_err());
+}
+
+#[test]
 fn psql_meta_commands_are_info_and_refused_ones_a_parse_error() {
     let sql = "\\set ON_ERROR_STOP 1\nCREATE TABLE t (id bigint PRIMARY KEY);\n";
     let r = reports(&[("psql.sql", sql)]);

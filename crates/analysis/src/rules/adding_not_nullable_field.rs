@@ -15,7 +15,11 @@ pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
                     cmd.name,
                     ctx.describe(&table)
                 ),
-                "Add `CHECK (col IS NOT NULL) NOT VALID`, VALIDATE it in a later transaction, then SET NOT NULL (PostgreSQL uses the valid CHECK and skips the scan) and drop the CHECK; on PostgreSQL 18, `ADD CONSTRAINT … NOT NULL col NOT VALID` then VALIDATE.",
+                if ctx.state.postgres_version.has(12) {
+                    "Add `CHECK (col IS NOT NULL) NOT VALID`, VALIDATE it in a later transaction, then SET NOT NULL (PostgreSQL uses the valid CHECK and skips the scan) and drop the CHECK; on PostgreSQL 18, `ADD CONSTRAINT … NOT NULL col NOT VALID` then VALIDATE."
+                } else {
+                    "Add `CHECK (col IS NOT NULL) NOT VALID` and VALIDATE it in a later transaction, and keep the CHECK instead of NOT NULL: before PostgreSQL 12, SET NOT NULL scans even when a valid CHECK proves it."
+                },
             );
         }
     }
@@ -23,7 +27,7 @@ pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
 
 #[cfg(test)]
 mod tests {
-    use crate::rules::testing::{findings, render};
+    use crate::rules::testing::{findings, findings_at, render};
     use crate::rules::Rule;
 
     #[test]
@@ -34,6 +38,19 @@ mod tests {
         );
         assert_eq!(f.len(), 1);
         insta::assert_snapshot!(render(&f));
+    }
+
+    #[test]
+    fn before_12_the_check_does_not_spare_the_scan() {
+        let sql = "ALTER TABLE orders ALTER COLUMN customer_id SET NOT NULL";
+        let alt = |major| {
+            findings_at(sql, major, Rule::AddingNotNullableField)[0]
+                .safe_alternative
+                .clone()
+                .unwrap_or_default()
+        };
+        assert!(alt(11).contains("keep the CHECK instead of NOT NULL"));
+        assert!(alt(12).contains("then SET NOT NULL"));
     }
 
     #[test]

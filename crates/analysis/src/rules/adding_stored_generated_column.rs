@@ -15,7 +15,11 @@ pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
                     "Adding the stored generated column `{column}` rewrites {} while holding ACCESS EXCLUSIVE.",
                     ctx.describe(table)
                 ),
-                "Use a VIRTUAL generated column (PostgreSQL 18), or add a plain column kept up to date by a trigger and backfilled in batches.",
+                if ctx.state.postgres_version.has(18) {
+                    "Use a VIRTUAL generated column (PostgreSQL 18), or add a plain column kept up to date by a trigger and backfilled in batches."
+                } else {
+                    "Add a plain column kept up to date by a trigger and backfilled in batches (virtual generated columns need PostgreSQL 18)."
+                },
             );
         }
     }

@@ -266,6 +266,7 @@ rules! {
     ServerSideFile => server_side_file, "server-side-file", Error;
     CrossDatabaseCall => cross_database_call, "cross-database-call", Warning;
     UnknownStatement => unknown_statement, "unknown-statement", Warning;
+    NeedsNewerPostgres => needs_newer_postgres, "needs-newer-postgres", Error;
     SandboxObserved => sandbox_observed, "sandbox-observed", Error;
 }
 

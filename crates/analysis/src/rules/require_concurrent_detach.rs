@@ -14,7 +14,11 @@ pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
             out.push(
                 Rule::RequireConcurrentDetach,
                 format!("Detaching a partition without CONCURRENTLY takes ACCESS EXCLUSIVE on the whole partitioned table `{table}`."),
-                "`ALTER TABLE … DETACH PARTITION … CONCURRENTLY` (PostgreSQL 14+, outside a transaction), which takes SHARE UPDATE EXCLUSIVE.",
+                if ctx.state.postgres_version.has(14) {
+                    "`ALTER TABLE … DETACH PARTITION … CONCURRENTLY` (PostgreSQL 14+, outside a transaction), which takes SHARE UPDATE EXCLUSIVE."
+                } else {
+                    "Run it alone under a short `lock_timeout` and retry; DETACH PARTITION … CONCURRENTLY, which takes SHARE UPDATE EXCLUSIVE, needs PostgreSQL 14."
+                },
             );
         }
     }
@@ -22,7 +26,7 @@ pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
 
 #[cfg(test)]
 mod tests {
-    use crate::rules::testing::{findings, render};
+    use crate::rules::testing::{findings, findings_at, render};
     use crate::rules::Rule;
 
     #[test]
@@ -33,6 +37,17 @@ mod tests {
         );
         assert_eq!(f.len(), 1);
         insta::assert_snapshot!(render(&f));
+    }
+
+    #[test]
+    fn before_14_concurrently_is_not_offered() {
+        let f = findings_at(
+            "ALTER TABLE measurements DETACH PARTITION measurements_2020",
+            13,
+            Rule::RequireConcurrentDetach,
+        );
+        let alt = f[0].safe_alternative.as_deref().unwrap_or_default();
+        assert!(alt.starts_with("Run it alone under a short `lock_timeout`"), "{alt}");
     }
 
     #[test]

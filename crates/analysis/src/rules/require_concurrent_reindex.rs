@@ -18,13 +18,17 @@ pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
     out.push(
         Rule::RequireConcurrentReindex,
         format!("REINDEX without CONCURRENTLY blocks writes to {what}, and reads that plan with the index, until the rebuild ends."),
-        "`REINDEX INDEX CONCURRENTLY …` (PostgreSQL 12+), in its own migration.",
+        if ctx.state.postgres_version.has(12) {
+            "`REINDEX INDEX CONCURRENTLY …` (PostgreSQL 12+), in its own migration."
+        } else {
+            "Build a copy with `CREATE INDEX CONCURRENTLY`, then `DROP INDEX CONCURRENTLY` the old index and rename the new one (REINDEX CONCURRENTLY needs PostgreSQL 12)."
+        },
     );
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::rules::testing::{findings, render};
+    use crate::rules::testing::{findings, findings_at, render};
     use crate::rules::Rule;
 
     #[test]
@@ -32,6 +36,19 @@ mod tests {
         let f = findings("REINDEX TABLE orders", Rule::RequireConcurrentReindex);
         assert_eq!(f.len(), 1);
         insta::assert_snapshot!(render(&f));
+    }
+
+    #[test]
+    fn before_12_the_alternative_rebuilds_by_hand() {
+        let sql = "REINDEX INDEX orders_pkey";
+        let alt = |major| {
+            findings_at(sql, major, Rule::RequireConcurrentReindex)[0]
+                .safe_alternative
+                .clone()
+                .unwrap_or_default()
+        };
+        assert!(alt(11).starts_with("Build a copy with `CREATE INDEX CONCURRENTLY`"));
+        assert!(alt(12).starts_with("`REINDEX INDEX CONCURRENTLY"));
     }
 
     #[test]

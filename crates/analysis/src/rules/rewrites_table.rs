@@ -16,7 +16,11 @@ pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
             ),
             Hazard::SetExpression { column } => (
                 format!("Changing the expression of generated column `{column}` rewrites {t} under ACCESS EXCLUSIVE."),
-                "Add a new generated column (VIRTUAL on PostgreSQL 18) and switch readers to it.",
+                if ctx.state.postgres_version.has(18) {
+                    "Add a new generated column (VIRTUAL on PostgreSQL 18) and switch readers to it."
+                } else {
+                    "Add a new generated column and switch readers to it."
+                },
             ),
             Hazard::SetPersistence { logged } => (
                 format!(

@@ -5,14 +5,34 @@ use autodb_core::schema::SchemaSnapshot;
 
 use super::Rule;
 use crate::report::Finding;
+use crate::PostgresVersion;
 
 pub fn findings(sql: &str, rule: Rule) -> Vec<Finding> {
     findings_with(sql, None, rule)
 }
 
 pub fn findings_with(sql: &str, snapshot: Option<&SchemaSnapshot>, rule: Rule) -> Vec<Finding> {
+    findings_on(sql, snapshot, PostgresVersion::default(), rule)
+}
+
+/// [`findings_with`], for a server of release `major`.
+pub fn findings_at(sql: &str, major: u32, rule: Rule) -> Vec<Finding> {
+    let version = PostgresVersion::new(major).expect("a modelled release");
+    findings_on(sql, None, version, rule)
+}
+
+fn findings_on(
+    sql: &str,
+    snapshot: Option<&SchemaSnapshot>,
+    postgres_version: PostgresVersion,
+    rule: Rule,
+) -> Vec<Finding> {
     let stmts = autodb_core::sql::parse(sql).expect("test SQL parses");
-    crate::analyze(&stmts, snapshot)
+    let runner = crate::Runner {
+        postgres_version,
+        ..crate::Runner::default()
+    };
+    crate::analyze_for(&stmts, snapshot, runner)
         .statements
         .into_iter()
         .flat_map(|s| s.findings)
