@@ -18,6 +18,7 @@ mod replay;
 use autodb_core::schema::SchemaSnapshot;
 use autodb_core::sql::{ParseError, ParsedStatement};
 
+use crate::blast::GraphCache;
 use crate::{Analysis, Baseline, Runner};
 
 /// The schema a history has reached, and how much is known about it.
@@ -27,6 +28,7 @@ pub struct History {
     sizes_known: bool,
     constrained_domains: Vec<String>,
     runner: Runner,
+    graph: GraphCache,
 }
 
 impl History {
@@ -45,6 +47,7 @@ impl History {
             sizes_known: true,
             constrained_domains: Vec::new(),
             runner,
+            graph: GraphCache::default(),
         }
     }
 
@@ -73,6 +76,7 @@ impl History {
                 schema: &self.schema,
                 sizes_known: self.sizes_known,
                 constrained_domains: &self.constrained_domains,
+                graph: &self.graph,
             },
             self.runner,
         );
@@ -82,6 +86,9 @@ impl History {
 
     fn replay(&mut self, stmts: &[ParsedStatement]) {
         for stmt in stmts {
+            if replay::changes_graph(&self.schema, &stmt.ast) {
+                self.graph.clear();
+            }
             replay::apply(&mut self.schema, &mut self.constrained_domains, &stmt.ast);
         }
     }

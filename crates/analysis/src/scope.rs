@@ -15,45 +15,71 @@ use autodb_core::schema::{qualified, SchemaSnapshot};
 use autodb_core::sql::ParsedStatement;
 use pg_query::NodeEnum;
 
-use crate::catalog;
+use crate::catalog::{self, Effect};
 use crate::state::MigrationState;
 
 /// The names in a migration's drift scope, sorted.
 pub fn scope(stmts: &[ParsedStatement], snapshot: Option<&SchemaSnapshot>) -> Vec<String> {
     let mut state = MigrationState::new(stmts, snapshot);
-    let mut named = BTreeSet::new();
+    let mut named = Named::default();
     for stmt in stmts {
         let effect = catalog::classify(&stmt.ast, &state);
-        named.extend(effect.tables.iter().cloned());
-        named.extend(effect.locks.iter().map(|(t, _)| t.clone()));
-        named.extend(new_name(&stmt.ast));
+        named.add(&stmt.ast, &effect);
         state.record(stmt, &effect);
     }
-    let mut scope = named.clone();
-    if let Some(snapshot) = snapshot {
-        for table in &snapshot.tables {
-            let name = table.qualified_name();
-            for referenced in table
-                .constraints
-                .iter()
-                .filter_map(|c| c.references.as_ref())
-            {
-                // Either end of a foreign key in the named set brings in the other.
-                if named.contains(&name) {
-                    scope.insert(referenced.clone());
-                }
-                if named.contains(referenced) {
-                    scope.insert(name.clone());
-                }
-            }
-        }
-        for view in &snapshot.views {
-            if view.depends_on.iter().any(|d| named.contains(d)) {
-                scope.insert(view.qualified_name());
-            }
-        }
+    named.scope(snapshot)
+}
+
+/// The relations a migration names, collected statement by statement from the catalog's
+/// effects: the analysis classifies every statement anyway, and classifying them all a
+/// second time only for the scope doubled the catalog's share of a lint.
+#[derive(Debug, Default)]
+pub struct Named(BTreeSet<String>);
+
+impl Named {
+    /// Adds what one classified statement names, locks or creates by a rename.
+    pub fn add(&mut self, ast: &NodeEnum, effect: &Effect) {
+        self.0.extend(effect.tables.iter().cloned());
+        self.0.extend(effect.locks.iter().map(|(t, _)| t.clone()));
+        self.0.extend(new_name(ast));
     }
-    scope.into_iter().collect()
+
+    /// The drift scope: the named relations, their foreign-key neighbours in `snapshot` in
+    /// both directions, and the views that read them; sorted.
+    pub fn scope(self, snapshot: Option<&SchemaSnapshot>) -> Vec<String> {
+        let named = self.0;
+        let mut scope = named.clone();
+        if let (Some(snapshot), false) = (snapshot, named.is_empty()) {
+            for table in &snapshot.tables {
+                let mut references = table
+                    .constraints
+                    .iter()
+                    .filter_map(|c| c.references.as_ref())
+                    .peekable();
+                // Most tables have no foreign key: their name is not even built.
+                if references.peek().is_none() {
+                    continue;
+                }
+                let name = table.qualified_name();
+                let is_named = named.contains(&name);
+                for referenced in references {
+                    // Either end of a foreign key in the named set brings in the other.
+                    if is_named {
+                        scope.insert(referenced.clone());
+                    }
+                    if named.contains(referenced) {
+                        scope.insert(name.clone());
+                    }
+                }
+            }
+            for view in &snapshot.views {
+                if view.depends_on.iter().any(|d| named.contains(d)) {
+                    scope.insert(view.qualified_name());
+                }
+            }
+        }
+        scope.into_iter().collect()
+    }
 }
 
 /// The name a relation has after a rename or a move to another schema: it must be absent
