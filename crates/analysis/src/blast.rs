@@ -37,6 +37,8 @@ impl GraphCache {
 
 #[derive(Debug, Default, Clone)]
 struct Edges {
+    /// table → the tables its foreign keys reference.
+    references: BTreeMap<String, Vec<String>>,
     /// referenced table → tables whose foreign keys reference it.
     referenced_by: BTreeMap<String, Vec<String>>,
     /// table or view → views that read it.
@@ -58,6 +60,11 @@ impl Edges {
             }
             let name = table.qualified_name();
             for fk in fks {
+                edges
+                    .references
+                    .entry(name.clone())
+                    .or_default()
+                    .push(fk.clone());
                 if *fk != name {
                     let children = edges.referenced_by.entry(fk.clone()).or_default();
                     if !children.contains(&name) {
@@ -93,6 +100,29 @@ impl<'s> Graph<'s> {
     fn edges(&self, roots: &[String]) -> Option<&'s Edges> {
         let snapshot = self.snapshot.filter(|_| !roots.is_empty())?;
         Some(self.edges.0.get_or_init(|| Edges::new(snapshot)))
+    }
+
+    /// The relations one step from `table`: the tables its foreign keys reference, the
+    /// tables whose foreign keys reference it, and the views that read it.
+    pub fn neighbours(&self, table: &str) -> Vec<&'s String> {
+        let Some(edges) = self
+            .snapshot
+            .map(|s| self.edges.0.get_or_init(|| Edges::new(s)))
+        else {
+            return Vec::new();
+        };
+        let listed = |map: &'s BTreeMap<String, Vec<String>>| map.get(table).into_iter().flatten();
+        listed(&edges.references)
+            .chain(listed(&edges.referenced_by))
+            .chain(
+                edges
+                    .read_by
+                    .get(table)
+                    .into_iter()
+                    .flatten()
+                    .map(|(v, _)| v),
+            )
+            .collect()
     }
 
     /// Tables reached from `roots` along foreign keys, each with its path from a root.

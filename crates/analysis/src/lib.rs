@@ -169,7 +169,7 @@ fn run(
         transactions,
         atomic,
         refused,
-        drift_scope: named.scope(snapshot),
+        drift_scope: named.scope(&graph),
         psql_commands: Vec::new(),
     }
 }

@@ -15,6 +15,7 @@ use autodb_core::schema::{qualified, SchemaSnapshot};
 use autodb_core::sql::ParsedStatement;
 use pg_query::NodeEnum;
 
+use crate::blast::{Graph, GraphCache};
 use crate::catalog::{self, Effect};
 use crate::state::MigrationState;
 
@@ -27,7 +28,7 @@ pub fn scope(stmts: &[ParsedStatement], snapshot: Option<&SchemaSnapshot>) -> Ve
         named.add(&stmt.ast, &effect);
         state.record(stmt, &effect);
     }
-    named.scope(snapshot)
+    named.scope(&Graph::new(snapshot, &GraphCache::default()))
 }
 
 /// The relations a migration names, collected statement by statement from the catalog's
@@ -44,39 +45,14 @@ impl Named {
         self.0.extend(new_name(ast));
     }
 
-    /// The drift scope: the named relations, their foreign-key neighbours in `snapshot` in
-    /// both directions, and the views that read them; sorted.
-    pub fn scope(self, snapshot: Option<&SchemaSnapshot>) -> Vec<String> {
-        let named = self.0;
-        let mut scope = named.clone();
-        if let (Some(snapshot), false) = (snapshot, named.is_empty()) {
-            for table in &snapshot.tables {
-                let mut references = table
-                    .constraints
-                    .iter()
-                    .filter_map(|c| c.references.as_ref())
-                    .peekable();
-                // Most tables have no foreign key: their name is not even built.
-                if references.peek().is_none() {
-                    continue;
-                }
-                let name = table.qualified_name();
-                let is_named = named.contains(&name);
-                for referenced in references {
-                    // Either end of a foreign key in the named set brings in the other.
-                    if is_named {
-                        scope.insert(referenced.clone());
-                    }
-                    if named.contains(referenced) {
-                        scope.insert(name.clone());
-                    }
-                }
-            }
-            for view in &snapshot.views {
-                if view.depends_on.iter().any(|d| named.contains(d)) {
-                    scope.insert(view.qualified_name());
-                }
-            }
+    /// The drift scope: the named relations, their foreign-key neighbours in both directions
+    /// and the views that read them, from `graph`; sorted. Asking the graph (which a history
+    /// keeps across files) for the named relations' neighbours replaces a walk over every
+    /// table of the schema per file.
+    pub fn scope(self, graph: &Graph) -> Vec<String> {
+        let mut scope = self.0.clone();
+        for name in &self.0 {
+            scope.extend(graph.neighbours(name).into_iter().cloned());
         }
         scope.into_iter().collect()
     }
