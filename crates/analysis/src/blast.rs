@@ -7,36 +7,66 @@
 //! paths are shortest first (breadth-first), so each table appears once, with the path a
 //! DBA would draw.
 
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use autodb_core::schema::SchemaSnapshot;
 
 use crate::report::{AffectedTable, DependentView, Impact};
 
-/// Reverse foreign-key edges and view dependencies of a snapshot.
-#[derive(Debug, Default)]
-pub struct Graph {
+/// Reverse foreign-key edges and view dependencies of a snapshot, built on the first question
+/// that has roots: most statements block no existing table, so most files never need them.
+#[derive(Debug)]
+pub struct Graph<'s> {
+    snapshot: Option<&'s SchemaSnapshot>,
+    edges: &'s GraphCache,
+}
+
+/// A snapshot's graph edges once built. A history keeps one across files and clears it when
+/// a file changes foreign keys or views: rebuilding them for every file walked the whole
+/// schema each time, the largest cost of a lint after parsing.
+#[derive(Debug, Default, Clone)]
+pub struct GraphCache(OnceCell<Edges>);
+
+impl GraphCache {
+    /// Forgets the edges: the snapshot's foreign keys or views changed.
+    pub fn clear(&mut self) {
+        self.0.take();
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct Edges {
+    /// table → the tables its foreign keys reference.
+    references: BTreeMap<String, Vec<String>>,
     /// referenced table → tables whose foreign keys reference it.
     referenced_by: BTreeMap<String, Vec<String>>,
     /// table or view → views that read it.
     read_by: BTreeMap<String, Vec<(String, bool)>>,
 }
 
-impl Graph {
-    pub fn new(snapshot: Option<&SchemaSnapshot>) -> Self {
-        let mut graph = Self::default();
-        let Some(snapshot) = snapshot else {
-            return graph;
-        };
+impl Edges {
+    fn new(snapshot: &SchemaSnapshot) -> Self {
+        let mut edges = Self::default();
         for table in &snapshot.tables {
-            let name = table.qualified_name();
-            for fk in table
+            let mut fks = table
                 .constraints
                 .iter()
                 .filter_map(|c| c.references.as_ref())
-            {
+                .peekable();
+            // Most tables have no foreign key: their name is not even built.
+            if fks.peek().is_none() {
+                continue;
+            }
+            let name = table.qualified_name();
+            for fk in fks {
+                edges
+                    .references
+                    .entry(name.clone())
+                    .or_default()
+                    .push(fk.clone());
                 if *fk != name {
-                    let children = graph.referenced_by.entry(fk.clone()).or_default();
+                    let children = edges.referenced_by.entry(fk.clone()).or_default();
                     if !children.contains(&name) {
                         children.push(name.clone());
                     }
@@ -45,23 +75,64 @@ impl Graph {
         }
         for view in &snapshot.views {
             for source in &view.depends_on {
-                graph
+                edges
                     .read_by
                     .entry(source.clone())
                     .or_default()
                     .push((view.qualified_name(), view.materialized));
             }
         }
-        for list in graph.referenced_by.values_mut() {
+        for list in edges.referenced_by.values_mut() {
             list.sort();
         }
-        graph
+        edges
+    }
+}
+
+impl<'s> Graph<'s> {
+    /// The graph of `snapshot`, reusing (or filling) `edges`, which must be empty or have
+    /// been built from this same snapshot.
+    pub fn new(snapshot: Option<&'s SchemaSnapshot>, edges: &'s GraphCache) -> Self {
+        Self { snapshot, edges }
+    }
+
+    /// The edges, or `None` when there is nothing to walk from (no snapshot, no roots).
+    fn edges(&self, roots: &[String]) -> Option<&'s Edges> {
+        let snapshot = self.snapshot.filter(|_| !roots.is_empty())?;
+        Some(self.edges.0.get_or_init(|| Edges::new(snapshot)))
+    }
+
+    /// The relations one step from `table`: the tables its foreign keys reference, the
+    /// tables whose foreign keys reference it, and the views that read it.
+    pub fn neighbours(&self, table: &str) -> Vec<&'s String> {
+        let Some(edges) = self
+            .snapshot
+            .map(|s| self.edges.0.get_or_init(|| Edges::new(s)))
+        else {
+            return Vec::new();
+        };
+        let listed = |map: &'s BTreeMap<String, Vec<String>>| map.get(table).into_iter().flatten();
+        listed(&edges.references)
+            .chain(listed(&edges.referenced_by))
+            .chain(
+                edges
+                    .read_by
+                    .get(table)
+                    .into_iter()
+                    .flatten()
+                    .map(|(v, _)| v),
+            )
+            .collect()
     }
 
     /// Tables reached from `roots` along foreign keys, each with its path from a root.
     pub fn cascade(&self, roots: &[String]) -> Vec<(String, Vec<String>)> {
+        let Some(edges) = self.edges(roots) else {
+            return Vec::new();
+        };
         bfs(roots, |t| {
-            self.referenced_by
+            edges
+                .referenced_by
                 .get(t)
                 .map(|c| c.iter().map(|n| (n.clone(), ())).collect())
                 .unwrap_or_default()
@@ -73,7 +144,10 @@ impl Graph {
 
     /// Views reading `roots`, directly or through other views.
     pub fn views(&self, roots: &[String]) -> Vec<DependentView> {
-        bfs(roots, |t| self.read_by.get(t).cloned().unwrap_or_default())
+        let Some(edges) = self.edges(roots) else {
+            return Vec::new();
+        };
+        bfs(roots, |t| edges.read_by.get(t).cloned().unwrap_or_default())
             .into_iter()
             .map(|(view, path, materialized)| DependentView {
                 view,

@@ -20,6 +20,7 @@ mod replay;
 use autodb_core::schema::SchemaSnapshot;
 use autodb_core::sql::{ParseError, ParsedStatement};
 
+use crate::blast::GraphCache;
 use crate::{Analysis, Baseline, Runner};
 
 /// The schema a history has reached, and how much is known about it.
@@ -29,6 +30,7 @@ pub struct History {
     sizes_known: bool,
     constrained_domains: Vec<String>,
     runner: Runner,
+    graph: GraphCache,
 }
 
 impl History {
@@ -47,6 +49,7 @@ impl History {
             sizes_known: true,
             constrained_domains: Vec::new(),
             runner,
+            graph: GraphCache::default(),
         }
     }
 
@@ -75,6 +78,7 @@ impl History {
                 schema: &self.schema,
                 sizes_known: self.sizes_known,
                 constrained_domains: &self.constrained_domains,
+                graph: &self.graph,
             },
             self.runner,
         );
@@ -97,10 +101,15 @@ impl History {
                 known.map_or((0, 0), |t| (t.estimated_rows, t.total_bytes));
         }
         self.schema = schema;
+        // Foreign keys and views may differ from the replayed ones.
+        self.graph.clear();
     }
 
     fn replay(&mut self, stmts: &[ParsedStatement]) {
         for stmt in stmts {
+            if replay::changes_graph(&self.schema, &stmt.ast) {
+                self.graph.clear();
+            }
             replay::apply(&mut self.schema, &mut self.constrained_domains, &stmt.ast);
         }
     }

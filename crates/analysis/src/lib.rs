@@ -67,6 +67,9 @@ pub struct Baseline<'a> {
     pub schema: &'a SchemaSnapshot,
     pub sizes_known: bool,
     pub constrained_domains: &'a [String],
+    /// The foreign-key and view edges of `schema`, kept while the history does not change
+    /// them.
+    pub graph: &'a blast::GraphCache,
 }
 
 /// Analyzes a parsed migration against an optional snapshot of the target schema, assuming
@@ -81,7 +84,13 @@ pub fn analyze_for(
     snapshot: Option<&SchemaSnapshot>,
     runner: Runner,
 ) -> Analysis {
-    run(stmts, state::MigrationState::new(stmts, snapshot), runner)
+    let graph = blast::GraphCache::default();
+    run(
+        stmts,
+        state::MigrationState::new(stmts, snapshot),
+        runner,
+        &graph,
+    )
 }
 
 /// [`analyze_for`] against what the earlier files of a history established: the structure
@@ -91,13 +100,18 @@ pub fn analyze_against(stmts: &[ParsedStatement], baseline: &Baseline, runner: R
     let mut state = state::MigrationState::new(stmts, Some(baseline.schema))
         .with_constrained_domains(baseline.constrained_domains);
     state.sizes_known = baseline.sizes_known;
-    run(stmts, state, runner)
+    run(stmts, state, runner, baseline.graph)
 }
 
-fn run(stmts: &[ParsedStatement], mut state: state::MigrationState, runner: Runner) -> Analysis {
+fn run(
+    stmts: &[ParsedStatement],
+    mut state: state::MigrationState,
+    runner: Runner,
+    edges: &blast::GraphCache,
+) -> Analysis {
     let snapshot = state.snapshot;
     let sized = snapshot.filter(|_| state.sizes_known);
-    let graph = blast::Graph::new(snapshot);
+    let graph = blast::Graph::new(snapshot, edges);
     state.lock_timeout = runner.sets_lock_timeout;
     state.autocommit = runner.autocommit;
     state.postgres_version = runner.postgres_version;
@@ -105,13 +119,11 @@ fn run(stmts: &[ParsedStatement], mut state: state::MigrationState, runner: Runn
     let mut statements = Vec::with_capacity(stmts.len());
     let mut direct: Vec<String> = Vec::new();
     let mut blocked: Vec<String> = Vec::new();
+    let mut named = scope::Named::default();
     for stmt in stmts {
         let effect = catalog::classify(&stmt.ast, &state);
-        let findings = rules::check(&rules::Ctx {
-            stmt,
-            effect: &effect,
-            state: &state,
-        });
+        named.add(&stmt.ast, &effect);
+        let findings = rules::check(&rules::Ctx::new(stmt, &effect, &state));
         let existing: Vec<String> = effect
             .locks
             .iter()
@@ -163,7 +175,7 @@ fn run(stmts: &[ParsedStatement], mut state: state::MigrationState, runner: Runn
         transactions,
         atomic,
         refused,
-        drift_scope: scope::scope(stmts, snapshot),
+        drift_scope: named.scope(&graph),
         psql_commands: Vec::new(),
         postgres_version: runner.postgres_version,
     }

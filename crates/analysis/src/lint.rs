@@ -15,6 +15,7 @@ mod ci;
 mod config;
 mod text;
 
+use std::collections::VecDeque;
 use std::sync::mpsc;
 
 use autodb_core::sql::ParseError;
@@ -50,8 +51,19 @@ struct Parsed<E> {
     stmts: Result<autodb_core::sql::Migration, ParseError>,
 }
 
-/// How many parsed files each worker may hold before analysis takes them.
+/// What analysis is done with: handed back to the worker that built it, which frees it
+/// between parses. Memory freed by the thread that allocated it is cheaper to free, and the
+/// analysis thread, the one the whole walk waits for, does not spend its time freeing trees.
+type Spent = (String, Vec<autodb_core::sql::ParsedStatement>);
+
+/// How many batches each worker may hold before analysis takes them.
 const AHEAD: usize = 2;
+
+/// A worker hands files over in batches of up to this many, or fewer when their text
+/// reaches [`BATCH_BYTES`]: one hand-over per file cost the analysis thread a wake-up of a
+/// worker per file, as much as analyzing a small file.
+const BATCH_FILES: usize = 16;
+const BATCH_BYTES: usize = 256 * 1024;
 
 /// Lints `paths` as one history, in the order given: `load` reads a file (on worker
 /// threads), `each` receives every file's source and report in order. Stops at the first
@@ -69,35 +81,32 @@ pub fn lint_history<E: Send>(
         .max(1);
     let load = &load;
     std::thread::scope(|scope| {
-        let receivers: Vec<mpsc::Receiver<Parsed<E>>> = (0..workers)
+        let mut queues: Vec<Queue<E>> = (0..workers)
             .map(|w| {
                 let (tx, rx) = mpsc::sync_channel(AHEAD);
-                scope.spawn(move || {
-                    for path in paths.iter().skip(w).step_by(workers) {
-                        let source = load(path);
-                        let stmts = match &source {
-                            Ok(sql) => autodb_core::sql::parse_migration(sql),
-                            Err(_) => Ok(autodb_core::sql::Migration::default()),
-                        };
-                        // A closed channel means the walk stopped: nothing more is wanted.
-                        if tx.send(Parsed { source, stmts }).is_err() {
-                            return;
-                        }
-                    }
-                });
-                rx
+                let (spent_tx, spent_rx) = mpsc::channel::<Spent>();
+                let mine = paths.iter().skip(w).step_by(workers);
+                scope.spawn(move || parse_ahead(mine, load, &tx, &spent_rx));
+                Queue {
+                    rx,
+                    ready: VecDeque::new(),
+                    spent: spent_tx,
+                }
             })
             .collect();
         for (i, path) in paths.iter().enumerate() {
-            let Ok(parsed) = receivers[i % workers].recv() else {
+            let queue = &mut queues[i % workers];
+            let Some(parsed) = queue.next() else {
                 break;
             };
             let source = parsed.source.map_err(|e| (path.clone(), e))?;
+            let mut statements = Vec::new();
             let outcome = parsed.stmts.map(|migration| {
                 let mut analysis = crate::Analysis {
                     psql_commands: migration.psql_commands,
                     ..history.next(&migration.statements)
                 };
+                statements = migration.statements;
                 config.apply(&mut analysis);
                 analysis
             });
@@ -108,9 +117,57 @@ pub fn lint_history<E: Send>(
                     outcome,
                 },
             );
+            // A worker that has finished drops what it is sent back: freed here instead.
+            let _ = queue.spent.send((source, statements));
         }
         Ok(())
     })
+}
+
+/// One worker's files as analysis takes them: the batches it sent, unpacked in order.
+struct Queue<E> {
+    rx: mpsc::Receiver<Vec<Parsed<E>>>,
+    ready: VecDeque<Parsed<E>>,
+    spent: mpsc::Sender<Spent>,
+}
+
+impl<E> Queue<E> {
+    fn next(&mut self) -> Option<Parsed<E>> {
+        if self.ready.is_empty() {
+            self.ready.extend(self.rx.recv().ok()?);
+        }
+        self.ready.pop_front()
+    }
+}
+
+/// A worker: loads and parses its share of the files in order and sends them in batches,
+/// freeing what analysis hands back between files.
+fn parse_ahead<'p, E>(
+    paths: impl Iterator<Item = &'p String>,
+    load: &(impl Fn(&str) -> Result<String, E> + Sync),
+    tx: &mpsc::SyncSender<Vec<Parsed<E>>>,
+    spent: &mpsc::Receiver<Spent>,
+) {
+    let mut batch = Vec::new();
+    let mut bytes = 0;
+    let mut paths = paths.peekable();
+    while let Some(path) = paths.next() {
+        let source = load(path);
+        let stmts = match &source {
+            Ok(sql) => autodb_core::sql::parse_migration(sql),
+            Err(_) => Ok(autodb_core::sql::Migration::default()),
+        };
+        bytes += source.as_ref().map_or(0, String::len);
+        batch.push(Parsed { source, stmts });
+        if batch.len() >= BATCH_FILES || bytes >= BATCH_BYTES || paths.peek().is_none() {
+            // A closed channel means the walk stopped: nothing more is wanted.
+            if tx.send(std::mem::take(&mut batch)).is_err() {
+                return;
+            }
+            bytes = 0;
+        }
+        spent.try_iter().for_each(drop);
+    }
 }
 
 /// The exit code, accumulated file by file so reports need not be kept.

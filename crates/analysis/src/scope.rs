@@ -15,45 +15,47 @@ use autodb_core::schema::{qualified, SchemaSnapshot};
 use autodb_core::sql::ParsedStatement;
 use pg_query::NodeEnum;
 
-use crate::catalog;
+use crate::blast::{Graph, GraphCache};
+use crate::catalog::{self, Effect};
 use crate::state::MigrationState;
 
 /// The names in a migration's drift scope, sorted.
 pub fn scope(stmts: &[ParsedStatement], snapshot: Option<&SchemaSnapshot>) -> Vec<String> {
     let mut state = MigrationState::new(stmts, snapshot);
-    let mut named = BTreeSet::new();
+    let mut named = Named::default();
     for stmt in stmts {
         let effect = catalog::classify(&stmt.ast, &state);
-        named.extend(effect.tables.iter().cloned());
-        named.extend(effect.locks.iter().map(|(t, _)| t.clone()));
-        named.extend(new_name(&stmt.ast));
+        named.add(&stmt.ast, &effect);
         state.record(stmt, &effect);
     }
-    let mut scope = named.clone();
-    if let Some(snapshot) = snapshot {
-        for table in &snapshot.tables {
-            let name = table.qualified_name();
-            for referenced in table
-                .constraints
-                .iter()
-                .filter_map(|c| c.references.as_ref())
-            {
-                // Either end of a foreign key in the named set brings in the other.
-                if named.contains(&name) {
-                    scope.insert(referenced.clone());
-                }
-                if named.contains(referenced) {
-                    scope.insert(name.clone());
-                }
-            }
-        }
-        for view in &snapshot.views {
-            if view.depends_on.iter().any(|d| named.contains(d)) {
-                scope.insert(view.qualified_name());
-            }
-        }
+    named.scope(&Graph::new(snapshot, &GraphCache::default()))
+}
+
+/// The relations a migration names, collected statement by statement from the catalog's
+/// effects: the analysis classifies every statement anyway, and classifying them all a
+/// second time only for the scope doubled the catalog's share of a lint.
+#[derive(Debug, Default)]
+pub struct Named(BTreeSet<String>);
+
+impl Named {
+    /// Adds what one classified statement names, locks or creates by a rename.
+    pub fn add(&mut self, ast: &NodeEnum, effect: &Effect) {
+        self.0.extend(effect.tables.iter().cloned());
+        self.0.extend(effect.locks.iter().map(|(t, _)| t.clone()));
+        self.0.extend(new_name(ast));
     }
-    scope.into_iter().collect()
+
+    /// The drift scope: the named relations, their foreign-key neighbours in both directions
+    /// and the views that read them, from `graph`; sorted. Asking the graph (which a history
+    /// keeps across files) for the named relations' neighbours replaces a walk over every
+    /// table of the schema per file.
+    pub fn scope(self, graph: &Graph) -> Vec<String> {
+        let mut scope = self.0.clone();
+        for name in &self.0 {
+            scope.extend(graph.neighbours(name).into_iter().cloned());
+        }
+        scope.into_iter().collect()
+    }
 }
 
 /// The name a relation has after a rename or a move to another schema: it must be absent

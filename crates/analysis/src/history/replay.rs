@@ -172,6 +172,56 @@ pub fn apply(schema: &mut SchemaSnapshot, domains: &mut Vec<String>, ast: &NodeE
     }
 }
 
+/// Whether [`apply`]ing `ast` to `schema` may change its foreign keys or views (the edges of
+/// the blast-radius graph, `crate::blast`). Asked before applying it. A history keeps the
+/// graph across files while this says no: most statements create tables without foreign keys,
+/// add columns or indexes, and rebuilding the graph after each of them walked the whole
+/// schema for every file. Errs on the side of yes.
+pub fn changes_graph(schema: &SchemaSnapshot, ast: &NodeEnum) -> bool {
+    let has_fk = |rel: &RangeVar| {
+        table(schema, &ast::relation(rel))
+            .is_some_and(|t| t.constraints.iter().any(|c| c.references.is_some()))
+    };
+    match ast {
+        // A table replaced by one with no foreign key either changes no edge.
+        NodeEnum::CreateStmt(c) => {
+            c.table_elts.iter().any(|e| match &e.node {
+                Some(NodeEnum::Constraint(k)) => k.pktable.is_some(),
+                Some(NodeEnum::ColumnDef(cd)) => declares_fk(cd),
+                _ => false,
+            }) || c.relation.as_ref().is_some_and(has_fk)
+        }
+        NodeEnum::AlterTableStmt(a) => a.cmds.iter().any(|cmd| {
+            let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node else {
+                return false;
+            };
+            match (
+                cmd.subtype(),
+                cmd.def.as_ref().and_then(|d| d.node.as_ref()),
+            ) {
+                (AlterTableType::AtAddColumn, Some(NodeEnum::ColumnDef(cd))) => declares_fk(cd),
+                (AlterTableType::AtAddConstraint, Some(NodeEnum::Constraint(k))) => {
+                    k.pktable.is_some()
+                }
+                (AlterTableType::AtDropColumn | AlterTableType::AtDropConstraint, _) => {
+                    a.relation.as_ref().is_some_and(has_fk)
+                }
+                _ => false,
+            }
+        }),
+        NodeEnum::RenameStmt(r) => {
+            r.rename_type() == ObjectType::ObjectTable && r.relation.as_ref().is_some_and(has_fk)
+        }
+        // A view created as a query result has no known dependencies: no edge.
+        NodeEnum::ViewStmt(_) | NodeEnum::DropStmt(_) => true,
+        _ => false,
+    }
+}
+
+fn declares_fk(cd: &ColumnDef) -> bool {
+    ast::column_constraints(cd).any(|k| k.pktable.is_some())
+}
+
 fn alter(schema: &mut SchemaSnapshot, table: &str, cmd: &AlterTableCmd) {
     let def = cmd.def.as_ref().and_then(|d| d.node.as_ref());
     if cmd.subtype() == AlterTableType::AtAttachPartition {
@@ -389,15 +439,23 @@ fn drop_object(schema: &mut SchemaSnapshot, kind: ObjectType, name: &str) {
 
 fn remove_table(schema: &mut SchemaSnapshot, name: &str) {
     let (s, bare) = split_dotted(name);
-    schema.tables.retain(|t| !(t.schema == s && t.name == bare));
+    schema.tables.retain(|t| !is_named(t, &s, &bare));
+}
+
+fn table<'s>(schema: &'s SchemaSnapshot, name: &str) -> Option<&'s Table> {
+    let (s, bare) = split_dotted(name);
+    schema.tables.iter().find(|t| is_named(t, &s, &bare))
 }
 
 fn table_mut<'s>(schema: &'s mut SchemaSnapshot, name: &str) -> Option<&'s mut Table> {
     let (s, bare) = split_dotted(name);
-    schema
-        .tables
-        .iter_mut()
-        .find(|t| t.schema == s && t.name == bare)
+    schema.tables.iter_mut().find(|t| is_named(t, &s, &bare))
+}
+
+/// Names first: almost every table is in the same schema, so comparing schemas first
+/// compared equal strings for every table of the replayed schema on every lookup.
+fn is_named(table: &Table, schema: &str, name: &str) -> bool {
+    table.name == name && table.schema == schema
 }
 
 fn split(rel: &RangeVar) -> (String, String) {

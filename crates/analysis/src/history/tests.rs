@@ -166,3 +166,41 @@ fn an_observed_schema_replaces_the_replayed_one_but_keeps_the_known_sizes() {
     );
     assert!(!s.rewrites_table, "{s:?}");
 }
+
+/// The blast-radius graph is kept across files: each file that adds, re-creates or drops a
+/// foreign key must be seen by the next one, in the cascade and in the drift scope.
+#[test]
+fn the_kept_graph_follows_foreign_keys_added_and_dropped_by_later_files() {
+    let lock = "ALTER TABLE parents ALTER COLUMN id SET NOT NULL;";
+    let cascade = |a: &Analysis| -> Vec<String> {
+        a.affected_tables
+            .iter()
+            .filter(|t| t.impact == crate::Impact::Cascade)
+            .map(|t| t.table.clone())
+            .collect()
+    };
+    let mut history = History::new(Runner::default());
+    history.next(&parse(
+        "CREATE TABLE parents (id bigint PRIMARY KEY); CREATE TABLE kids (id bigint, p bigint);",
+    ));
+    // Builds the graph (no edges yet) and keeps it.
+    let before = history.next(&parse(lock));
+    assert!(cascade(&before).is_empty(), "{before:?}");
+    history.next(&parse(
+        "ALTER TABLE kids ADD CONSTRAINT kids_p_fkey FOREIGN KEY (p) REFERENCES parents;",
+    ));
+    let added = history.next(&parse(lock));
+    assert_eq!(cascade(&added), ["kids"]);
+    assert_eq!(added.drift_scope, ["kids", "parents"]);
+    // Re-created without the key, then with it inline, then dropped.
+    history.next(&parse("CREATE TABLE kids (id bigint, p bigint);"));
+    assert!(cascade(&history.next(&parse(lock))).is_empty());
+    history.next(&parse(
+        "CREATE TABLE kids (id bigint, p bigint REFERENCES parents);",
+    ));
+    assert_eq!(cascade(&history.next(&parse(lock))), ["kids"]);
+    history.next(&parse("DROP TABLE kids;"));
+    let dropped = history.next(&parse(lock));
+    assert!(cascade(&dropped).is_empty(), "{dropped:?}");
+    assert_eq!(dropped.drift_scope, ["parents"]);
+}

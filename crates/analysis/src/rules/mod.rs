@@ -8,6 +8,8 @@
 //! A comment `-- autodb:ignore rule-name` directly above a statement silences that rule for
 //! that statement (several names may be listed, separated by commas or spaces).
 
+use std::cell::OnceCell;
+
 use autodb_core::sql::ParsedStatement;
 use pg_query::protobuf::{AlterTableCmd, AlterTableType, ColumnDef, Constraint};
 use pg_query::NodeEnum;
@@ -23,6 +25,23 @@ pub struct Ctx<'s, 'a> {
     pub stmt: &'s ParsedStatement,
     pub effect: &'s Effect,
     pub state: &'s MigrationState<'a>,
+    /// [`Ctx::declared_types`], read by six rules and computed once for all of them.
+    declared: OnceCell<Vec<(String, ast::TypeSpec)>>,
+}
+
+impl<'s, 'a> Ctx<'s, 'a> {
+    pub fn new(
+        stmt: &'s ParsedStatement,
+        effect: &'s Effect,
+        state: &'s MigrationState<'a>,
+    ) -> Self {
+        Self {
+            stmt,
+            effect,
+            state,
+            declared: OnceCell::new(),
+        }
+    }
 }
 
 impl Ctx<'_, '_> {
@@ -79,7 +98,11 @@ impl Ctx<'_, '_> {
 
     /// Column types the statement declares: `CREATE TABLE` columns, added columns and
     /// `ALTER COLUMN … TYPE` targets, as `(column, type)`.
-    pub fn declared_types(&self) -> Vec<(String, ast::TypeSpec)> {
+    pub fn declared_types(&self) -> &[(String, ast::TypeSpec)] {
+        self.declared.get_or_init(|| self.read_declared_types())
+    }
+
+    fn read_declared_types(&self) -> Vec<(String, ast::TypeSpec)> {
         let defs: Vec<&ColumnDef> = match &self.stmt.ast {
             NodeEnum::CreateStmt(c) => c
                 .table_elts
