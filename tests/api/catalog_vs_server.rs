@@ -156,7 +156,7 @@ const KNOWN: &[(&str, &str)] = &[
 
 /// What the server did with a case's last statement.
 #[derive(Debug, Default)]
-struct Observed {
+pub(crate) struct Observed {
     /// The strongest lock the statement took on each table that existed before it.
     locks: BTreeMap<String, LockMode>,
     /// The modes the transaction held on each table before the statement: one it asks for
@@ -208,7 +208,7 @@ async fn locks(db: &tokio_postgres::Client) -> BTreeSet<(String, String)> {
     .collect()
 }
 
-async fn run_case(db: &tokio_postgres::Client, statements: &[String]) -> Observed {
+pub(crate) async fn run_case(db: &tokio_postgres::Client, statements: &[String]) -> Observed {
     let mut observed = Observed::default();
     db.batch_execute("BEGIN").await.unwrap();
     let (last, before_last) = statements.split_last().unwrap();
@@ -264,7 +264,10 @@ async fn run_case(db: &tokio_postgres::Client, statements: &[String]) -> Observe
 }
 
 /// The disagreements of one case, each as `aspect: claimed …, server …`.
-fn compare(report: &autodb_analysis::StatementReport, observed: &Observed) -> Vec<String> {
+pub(crate) fn compare(
+    report: &autodb_analysis::StatementReport,
+    observed: &Observed,
+) -> Vec<String> {
     if let Some(error) = &observed.error {
         return vec![format!("server error: {error}")];
     }

@@ -78,10 +78,21 @@ fn env(name: &str) -> String {
 
 /// A fresh, empty database in the test cluster; returns its URL.
 pub async fn create_database() -> String {
+    create_database_as("").await
+}
+
+/// A copy of the database at `template` (a URL [`create_database`] returned, with no session
+/// open on it): a file copy, much faster than running the template's DDL again.
+pub async fn clone_database(template: &str) -> String {
+    let name = template.rsplit_once('/').expect("URL with a database").1;
+    create_database_as(&format!(" TEMPLATE {name}")).await
+}
+
+async fn create_database_as(clause: &str) -> String {
     let name = format!("t_{}", uuid::Uuid::new_v4().simple());
     admin()
         .await
-        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .batch_execute(&format!("CREATE DATABASE {name}{clause}"))
         .await
         .expect("create test database");
     let admin = env("AUTODB_TEST_PG_URL");

@@ -54,8 +54,11 @@ pub struct MigrationState<'a> {
     pub not_valid: Vec<(String, String)>,
     /// ALTER TABLE statements per table in the current transaction.
     pub alters: HashMap<String, usize>,
-    /// Tables that got a CHECK constraint in this migration (ATTACH PARTITION can use it).
+    /// Tables that got a validated CHECK constraint in this migration (ATTACH PARTITION can
+    /// use it; PostgreSQL ignores one still NOT VALID).
     pub checked_tables: HashSet<String>,
+    /// `(table, constraint)` CHECKs added NOT VALID in this migration and not validated yet.
+    unvalidated_checks: HashSet<(String, String)>,
 }
 
 impl<'a> MigrationState<'a> {
@@ -108,6 +111,7 @@ impl<'a> MigrationState<'a> {
             not_valid: Vec::new(),
             alters: HashMap::new(),
             checked_tables: HashSet::new(),
+            unvalidated_checks: HashSet::new(),
         }
     }
 
@@ -275,9 +279,15 @@ impl<'a> MigrationState<'a> {
                         self.not_valid.push((table.clone(), c.conname.clone()));
                     }
                     if c.contype() == ConstrType::ConstrCheck {
-                        self.checked_tables.insert(table.clone());
+                        if c.skip_validation {
+                            self.unvalidated_checks
+                                .insert((table.clone(), c.conname.clone()));
+                        } else {
+                            self.checked_tables.insert(table.clone());
+                        }
                     }
                 }
+                (AlterTableType::AtValidateConstraint, _) => self.validated(&table, &cmd.name),
                 (AlterTableType::AtAddColumn, Some(NodeEnum::ColumnDef(cd))) => {
                     if let Some(tn) = &cd.type_name {
                         self.column_types
@@ -286,6 +296,16 @@ impl<'a> MigrationState<'a> {
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// A CHECK added NOT VALID earlier in the migration now proves what it says.
+    fn validated(&mut self, table: &str, constraint: &str) {
+        if self
+            .unvalidated_checks
+            .remove(&(table.to_string(), constraint.to_string()))
+        {
+            self.checked_tables.insert(table.to_string());
         }
     }
 

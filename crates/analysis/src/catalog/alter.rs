@@ -131,11 +131,19 @@ fn subcommand(
         | T::AtDisableTrigAll
         | T::AtEnableTrigUser
         | T::AtDisableTrigUser => ShareRowExclusive,
+        // The child's row type changes meaning, so it takes the full lock
+        // (`AlterTableGetLockLevel`); the parent is only read, or guarded against a
+        // concurrent change of its own inheritance.
         T::AtAddInherit | T::AtDropInherit => {
             if let Some(NodeEnum::RangeVar(parent)) = def {
-                e.lock(&ast::relation(parent), ShareUpdateExclusive);
+                let parent_mode = if cmd.subtype() == T::AtAddInherit {
+                    ShareUpdateExclusive
+                } else {
+                    LockMode::AccessShare
+                };
+                e.lock(&ast::relation(parent), parent_mode);
             }
-            ShareUpdateExclusive
+            AccessExclusive
         }
         T::AtAttachPartition => attach_partition(def, state, e),
         T::AtDetachPartition => {

@@ -11,6 +11,8 @@
 //! harmless.
 
 mod alter;
+#[doc(hidden)]
+pub mod cases;
 mod disruption;
 mod features;
 mod other;

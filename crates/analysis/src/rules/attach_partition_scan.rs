@@ -20,7 +20,7 @@ pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
                     "Attaching {} scans it under ACCESS EXCLUSIVE to check the partition bound (and scans the default partition, if any).",
                     ctx.describe(&part)
                 ),
-                "First add a CHECK constraint matching the bound with NOT VALID and VALIDATE it; ATTACH then skips the scan. Drop the CHECK afterwards.",
+                "First add a CHECK constraint matching the bound (the key IS NOT NULL too) with NOT VALID and VALIDATE it; ATTACH then skips the scan. Drop the CHECK afterwards.",
             );
         }
     }
@@ -41,10 +41,21 @@ mod tests {
         insta::assert_snapshot!(render(&f));
     }
 
+    /// PostgreSQL proves the bound only from a validated constraint.
+    #[test]
+    fn err_check_not_validated() {
+        let f = findings(
+            "ALTER TABLE m_2024 ADD CONSTRAINT b CHECK (ts IS NOT NULL AND ts >= '2024-01-01' AND ts < '2025-01-01') NOT VALID; \
+             ALTER TABLE measurements ATTACH PARTITION m_2024 FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')",
+            Rule::AttachPartitionScan,
+        );
+        assert_eq!(f.len(), 1);
+    }
+
     #[test]
     fn ok_with_check_first() {
         assert!(findings(
-            "ALTER TABLE m_2024 ADD CONSTRAINT b CHECK (ts >= '2024-01-01' AND ts < '2025-01-01') NOT VALID; \
+            "ALTER TABLE m_2024 ADD CONSTRAINT b CHECK (ts IS NOT NULL AND ts >= '2024-01-01' AND ts < '2025-01-01') NOT VALID; \
              ALTER TABLE m_2024 VALIDATE CONSTRAINT b; \
              ALTER TABLE measurements ATTACH PARTITION m_2024 FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')",
             Rule::AttachPartitionScan

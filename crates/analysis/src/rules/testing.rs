@@ -1,6 +1,7 @@
 //! Helpers for rule tests: run the whole analysis and keep one rule's findings.
 
-use autodb_core::schema::model::{Column, Constraint, ConstraintKind, Table, TableKind};
+pub(crate) use crate::catalog::cases::table;
+use autodb_core::schema::model::Table;
 use autodb_core::schema::SchemaSnapshot;
 
 use super::Rule;
@@ -53,43 +54,6 @@ pub fn render(findings: &[Finding]) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// A table for snapshots: `columns` as `(name, format_type)`.
-pub fn table(name: &str, rows: i64, columns: &[(&str, &str)]) -> Table {
-    Table {
-        schema: "public".into(),
-        name: name.into(),
-        kind: TableKind::Regular,
-        columns: columns
-            .iter()
-            .map(|(n, t)| Column {
-                name: (*n).into(),
-                data_type: (*t).into(),
-                nullable: true,
-                default: None,
-                identity: None,
-                generated: None,
-            })
-            .collect(),
-        indexes: vec![],
-        constraints: vec![],
-        estimated_rows: rows,
-        total_bytes: rows * 120,
-        partition_of: None,
-    }
-}
-
-pub fn foreign_key(name: &str, column: &str, references: &str) -> Constraint {
-    Constraint {
-        name: name.into(),
-        kind: ConstraintKind::ForeignKey,
-        definition: format!("FOREIGN KEY ({column}) REFERENCES {references}(id)"),
-        columns: vec![column.into()],
-        validated: true,
-        references: Some(references.into()),
-        on_delete: Some("a".into()),
-    }
 }
 
 pub fn snapshot(tables: Vec<Table>) -> SchemaSnapshot {
