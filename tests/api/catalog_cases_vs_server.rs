@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use autodb::schema::introspect;
 use autodb_analysis::catalog::cases;
 
-use crate::catalog_vs_server::{compare, run_case};
+use crate::catalog_vs_server::{assert_only_known, compare, run_case};
 use crate::helpers::{clone_database, create_database, drop_database};
 
 /// What the module doc counts.
@@ -437,21 +437,5 @@ async fn every_catalog_case_agrees_with_postgresql() {
         found.extend(disagreements(&template, setup, &group).await);
     }
     drop_database(&template).await;
-    let known: BTreeSet<(String, String)> = KNOWN
-        .iter()
-        .map(|(case, why)| {
-            assert!(
-                !why.is_empty(),
-                "{case}: every listed disagreement says why"
-            );
-            let (sql, disagreement) = case.split_once(" | ").unwrap();
-            (sql.to_string(), disagreement.to_string())
-        })
-        .collect();
-    let new: Vec<_> = found.difference(&known).collect();
-    let gone: Vec<_> = known.difference(&found).collect();
-    assert!(
-        new.is_empty() && gone.is_empty(),
-        "new disagreements: {new:#?}\nlisted but not found: {gone:#?}"
-    );
+    assert_only_known(&found, KNOWN);
 }
