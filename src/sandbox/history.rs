@@ -70,22 +70,14 @@ impl HistoryRun {
             Ephemeral::create(&target, &admin, &sandbox.settings.prefix, &template, now).await?;
         let client = database.connect(&target).await?;
         let monitor = database.connect(&target).await?;
-        let version_num: i32 = client
-            .query_one("SELECT current_setting('server_version_num')::int", &[])
-            .await
-            .map_err(SandboxError::server)?
-            .get(0);
-        client
-            .batch_execute(&crate::executor::session::settings_sql(
-                timeouts.lock_timeout_ms,
-                timeouts
-                    .statement_timeout_ms
-                    .min(sandbox.settings.statement_timeout_ms),
-                timeouts.idle_in_transaction_timeout_ms,
-                version_num,
-            ))
-            .await
-            .map_err(SandboxError::server)?;
+        super::set_session(
+            sandbox,
+            &client,
+            timeouts.lock_timeout_ms,
+            timeouts.statement_timeout_ms,
+            timeouts.idle_in_transaction_timeout_ms,
+        )
+        .await?;
         Ok(Self {
             admin,
             database,
@@ -114,6 +106,7 @@ impl HistoryRun {
                         } else {
                             SandboxStatus::Failed
                         },
+                        reason: None,
                         passed: applied,
                         migration_applied: applied,
                         statements: super::observed_statements(&run),
@@ -124,9 +117,6 @@ impl HistoryRun {
                 }
                 Err(err) => SandboxResult::skipped(err.to_string()),
             };
-        if result.status != SandboxStatus::Skipped {
-            result.reason = None;
-        }
         result.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         result
     }

@@ -427,23 +427,14 @@ async fn execute(
     client: &mut Client,
     monitor: &Client,
 ) -> Result<observe::Run, SandboxError> {
-    let version: i32 = client
-        .query_one("SELECT current_setting('server_version_num')::int", &[])
-        .await
-        .map_err(SandboxError::server)?
-        .get(0);
-    let settings = crate::executor::session::settings_sql(
+    set_session(
+        sandbox,
+        client,
         request.lock_timeout_ms,
-        request
-            .statement_timeout_ms
-            .min(sandbox.settings.statement_timeout_ms),
+        request.statement_timeout_ms,
         request.idle_in_transaction_timeout_ms,
-        version,
-    );
-    client
-        .batch_execute(&settings)
-        .await
-        .map_err(SandboxError::server)?;
+    )
+    .await?;
     observe::run(
         client,
         monitor,
@@ -452,6 +443,32 @@ async fn execute(
         request.plan,
     )
     .await
+}
+
+/// The executor's session settings on a sandbox session, `statement_timeout` capped by the
+/// sandbox's own.
+async fn set_session(
+    sandbox: &Sandbox,
+    client: &Client,
+    lock_timeout_ms: u64,
+    statement_timeout_ms: u64,
+    idle_in_transaction_timeout_ms: u64,
+) -> Result<(), SandboxError> {
+    let version: i32 = client
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .await
+        .map_err(SandboxError::server)?
+        .get(0);
+    let settings = crate::executor::session::settings_sql(
+        lock_timeout_ms,
+        statement_timeout_ms.min(sandbox.settings.statement_timeout_ms),
+        idle_in_transaction_timeout_ms,
+        version,
+    );
+    client
+        .batch_execute(&settings)
+        .await
+        .map_err(SandboxError::server)
 }
 
 /// The validation queries, after the migration. A query passes when it runs without error
