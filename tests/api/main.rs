@@ -11,6 +11,7 @@ mod contract;
 mod corpus;
 mod events;
 mod faults;
+mod features_vs_server;
 mod helpers;
 mod lambda;
 mod lambda_runtime;

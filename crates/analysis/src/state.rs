@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use autodb_core::schema::model::{ConstraintKind, Table};
+use autodb_core::schema::model::{ConstraintKind, Table, TableKind};
 use autodb_core::schema::SchemaSnapshot;
 use autodb_core::sql::ParsedStatement;
 use pg_query::protobuf::{AlterTableType, ConstrType, TransactionStmtKind};
@@ -35,6 +35,8 @@ pub struct MigrationState<'a> {
     /// run in one, so it cannot be applied atomically.
     pub mixes_transactional: bool,
     created_tables: HashSet<String>,
+    /// Tables created `PARTITION BY` earlier in this migration.
+    created_partitioned: HashSet<String>,
     created_indexes: HashMap<String, String>,
     constrained_domains: HashSet<String>,
     column_types: HashMap<(String, String), TypeSpec>,
@@ -100,6 +102,7 @@ impl<'a> MigrationState<'a> {
             statement_count: stmts.len(),
             mixes_transactional: non_tx > 0 && real.len() > non_tx,
             created_tables: HashSet::new(),
+            created_partitioned: HashSet::new(),
             created_indexes: HashMap::new(),
             constrained_domains: HashSet::new(),
             column_types: HashMap::new(),
@@ -122,6 +125,15 @@ impl<'a> MigrationState<'a> {
 
     pub fn table(&self, name: &str) -> Option<&'a Table> {
         self.snapshot?.table(name)
+    }
+
+    /// A partitioned table: created `PARTITION BY` in this migration, or one in the snapshot.
+    pub fn is_partitioned(&self, name: &str) -> bool {
+        self.created_partitioned.contains(name)
+            || (!self.is_new(name)
+                && self
+                    .table(name)
+                    .is_some_and(|t| t.kind == TableKind::Partitioned))
     }
 
     /// The table when its row count and size are measured; `None` when they are unknown.
@@ -223,6 +235,9 @@ impl<'a> MigrationState<'a> {
                                 );
                             }
                         }
+                    }
+                    if c.partspec.is_some() {
+                        self.created_partitioned.insert(table.clone());
                     }
                     self.created_tables.insert(table);
                 }

@@ -501,6 +501,8 @@ pub const PARTITIONS: &[Case] = &[
     ("ALTER TABLE m DETACH PARTITION m_2020 CONCURRENTLY", SUE, "m,m_2020", "N"),
     ("ALTER TABLE m DETACH PARTITION m_2020 FINALIZE", SUE, "m", ""),
     ("CREATE TABLE m_2025 PARTITION OF m FOR VALUES FROM (2) TO (3)", AE, "m", "WB"),
+    // ON ONLY a partitioned table: an invalid index in the parent's catalog, nothing built.
+    ("CREATE TABLE p (k int) PARTITION BY RANGE (k); CREATE TABLE p_1 PARTITION OF p FOR VALUES FROM (0) TO (10); CREATE INDEX p_k ON ONLY p (k)", SHARE, "p", "W"),
 ];
 
 pub const INDEXES: &[Case] = &[

@@ -6,7 +6,7 @@
 //! migration for an older server is told that the statement will fail instead of being
 //! scored as the gentle form it would be on a newer one.
 
-use pg_query::protobuf::{AlterTableCmd, AlterTableType, ColumnDef, ConstrType};
+use pg_query::protobuf::{AlterTableCmd, AlterTableType, ColumnDef, ConstrType, Constraint};
 use pg_query::NodeEnum;
 
 use crate::ast;
@@ -63,6 +63,38 @@ const MERGE: Feature = Feature {
     instead: "`INSERT … ON CONFLICT`, or separate UPDATE and INSERT statements.",
 };
 
+const SET_COMPRESSION: Feature = Feature {
+    syntax: "ALTER COLUMN … SET COMPRESSION",
+    since: 14,
+    instead: "Leave the column's compression as it is (pglz on these releases).",
+};
+const SET_ACCESS_METHOD: Feature = Feature {
+    syntax: "ALTER TABLE … SET ACCESS METHOD",
+    since: 15,
+    instead:
+        "Create a new table with `USING` the access method, copy the rows, and swap the names.",
+};
+const NULLS_NOT_DISTINCT: Feature = Feature {
+    syntax: "UNIQUE NULLS NOT DISTINCT",
+    since: 15,
+    instead: "A unique index on `COALESCE` of the nullable columns, or a partial unique index per null combination.",
+};
+const CREATE_OR_REPLACE_TRIGGER: Feature = Feature {
+    syntax: "CREATE OR REPLACE TRIGGER",
+    since: 14,
+    instead: "`DROP TRIGGER IF EXISTS`, then `CREATE TRIGGER`, in one transaction.",
+};
+const NOT_ENFORCED: Feature = Feature {
+    syntax: "CHECK or FOREIGN KEY … NOT ENFORCED",
+    since: 18,
+    instead: "Add the constraint `NOT VALID` (it is enforced for new rows) or document it outside the schema.",
+};
+const WITHOUT_OVERLAPS: Feature = Feature {
+    syntax: "PRIMARY KEY or UNIQUE (… WITHOUT OVERLAPS)",
+    since: 18,
+    instead: "An exclusion constraint: `EXCLUDE USING gist (key WITH =, period WITH &&)` (needs btree_gist).",
+};
+
 /// The forms in a statement that some modelled release does not have, each once.
 pub fn features(ast: &NodeEnum) -> Vec<Feature> {
     let mut found = Vec::new();
@@ -78,10 +110,15 @@ pub fn features(ast: &NodeEnum) -> Vec<Feature> {
         NodeEnum::MergeStmt(_) => add(MERGE),
         NodeEnum::CreateStmt(c) => {
             for elt in &c.table_elts {
-                if let Some(NodeEnum::ColumnDef(cd)) = &elt.node {
-                    if let Some(f) = generated(cd) {
-                        add(f);
+                match &elt.node {
+                    Some(NodeEnum::ColumnDef(cd)) => {
+                        if let Some(f) = generated(cd) {
+                            add(f);
+                        }
+                        ast::column_constraints(cd).for_each(|k| constraint(k, &mut add));
                     }
+                    Some(NodeEnum::Constraint(k)) => constraint(k, &mut add),
+                    _ => {}
                 }
             }
         }
@@ -91,9 +128,18 @@ pub fn features(ast: &NodeEnum) -> Vec<Feature> {
                     if let Some(f) = subcommand(cmd) {
                         add(f);
                     }
+                    match cmd.def.as_ref().and_then(|d| d.node.as_ref()) {
+                        Some(NodeEnum::ColumnDef(cd)) => {
+                            ast::column_constraints(cd).for_each(|k| constraint(k, &mut add));
+                        }
+                        Some(NodeEnum::Constraint(k)) => constraint(k, &mut add),
+                        _ => {}
+                    }
                 }
             }
         }
+        NodeEnum::IndexStmt(i) if i.nulls_not_distinct => add(NULLS_NOT_DISTINCT),
+        NodeEnum::CreateTrigStmt(t) if t.replace => add(CREATE_OR_REPLACE_TRIGGER),
         _ => {}
     }
     found
@@ -107,6 +153,8 @@ fn subcommand(cmd: &AlterTableCmd) -> Option<Feature> {
         }
         (AlterTableType::AtDetachPartitionFinalize, _) => Some(DETACH_FINALIZE),
         (AlterTableType::AtSetExpression, _) => Some(SET_EXPRESSION),
+        (AlterTableType::AtSetCompression, _) => Some(SET_COMPRESSION),
+        (AlterTableType::AtSetAccessMethod, _) => Some(SET_ACCESS_METHOD),
         (AlterTableType::AtAddColumn, Some(NodeEnum::ColumnDef(cd))) => generated(cd),
         (AlterTableType::AtAddConstraint, Some(NodeEnum::Constraint(c)))
             if c.contype() == ConstrType::ConstrNotnull =>
@@ -114,6 +162,28 @@ fn subcommand(cmd: &AlterTableCmd) -> Option<Feature> {
             Some(NOT_NULL_CONSTRAINT)
         }
         _ => None,
+    }
+}
+
+/// The forms a constraint can take that not every release has. Only CHECK and FOREIGN KEY
+/// accept `NOT ENFORCED`; the parser leaves the flag unset on the other kinds. On a column,
+/// `NOT ENFORCED` is a constraint of its own that follows the one it qualifies.
+fn constraint(k: &Constraint, add: &mut impl FnMut(Feature)) {
+    if k.contype() == ConstrType::ConstrAttrNotEnforced {
+        add(NOT_ENFORCED);
+    }
+    if k.nulls_not_distinct {
+        add(NULLS_NOT_DISTINCT);
+    }
+    if k.without_overlaps {
+        add(WITHOUT_OVERLAPS);
+    }
+    if matches!(
+        k.contype(),
+        ConstrType::ConstrCheck | ConstrType::ConstrForeign
+    ) && !k.is_enforced
+    {
+        add(NOT_ENFORCED);
     }
 }
 

@@ -66,20 +66,26 @@ pub(super) fn classify(node: &NodeEnum, state: &MigrationState, e: &mut Effect) 
             }
         }
         NodeEnum::IndexStmt(i) => {
+            // `ON ONLY` a partitioned table adds an invalid index to the parent's catalog and
+            // builds nothing: the parent holds no rows, and its partitions are not recursed
+            // into.
+            let mut builds = true;
             if let Some(rel) = &i.relation {
                 let mode = if i.concurrent {
                     ShareUpdateExclusive
                 } else {
                     Share
                 };
-                e.target(&ast::relation(rel), mode);
+                let table = ast::relation(rel);
+                builds = rel.inh || !state.is_partitioned(&table);
+                e.target(&table, mode);
             }
             for p in &i.index_params {
                 if let Some(NodeEnum::IndexElem(el)) = &p.node {
                     e.column(&el.name);
                 }
             }
-            e.scans = true;
+            e.scans = builds;
         }
         NodeEnum::DropStmt(d) => drop(d, state, e),
         NodeEnum::TruncateStmt(t) => {

@@ -245,6 +245,7 @@ rules! {
     ChangingColumnType => changing_column_type, "changing-column-type", Error;
     RewritesTable => rewrites_table, "rewrites-table", Error;
     RequireConcurrentIndexCreation => require_concurrent_index_creation, "require-concurrent-index-creation", Error;
+    ConcurrentIndexOnPartitionedTable => concurrent_index_on_partitioned_table, "concurrent-index-on-partitioned-table", Error;
     RequireConcurrentIndexDeletion => require_concurrent_index_deletion, "require-concurrent-index-deletion", Warning;
     RequireConcurrentReindex => require_concurrent_reindex, "require-concurrent-reindex", Error;
     RequireConcurrentRefresh => require_concurrent_refresh, "require-concurrent-refresh", Warning;

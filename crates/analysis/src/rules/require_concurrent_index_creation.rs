@@ -5,9 +5,28 @@ use pg_query::NodeEnum;
 
 use super::{Ctx, Findings, Rule};
 
+/// What builds an index on a partitioned table without blocking writes for the whole build:
+/// PostgreSQL has no `CONCURRENTLY` for one.
+pub(super) const PARTITIONED_RECIPE: &str = "`CREATE INDEX … ON ONLY` the partitioned table (catalog only; the index starts invalid), then `CREATE INDEX CONCURRENTLY` on each partition, each in its own migration, and `ALTER INDEX … ATTACH PARTITION` each partition's index; the parent's index becomes valid when every partition has one attached.";
+
 pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
     let NodeEnum::IndexStmt(i) = &ctx.stmt.ast else { return };
     let Some(table) = ctx.existing_target() else { return };
+    if ctx.state.is_partitioned(table) {
+        // `ON ONLY` builds nothing; `CONCURRENTLY` fails (concurrent-index-on-partitioned-table).
+        let only = i.relation.as_ref().is_some_and(|r| !r.inh);
+        if !i.concurrent && !only {
+            out.push(
+                Rule::RequireConcurrentIndexCreation,
+                format!(
+                    "Building an index on partitioned {} holds SHARE on it and on every partition until the index of each partition is built: every INSERT, UPDATE and DELETE waits for all the builds.",
+                    ctx.describe(table)
+                ),
+                PARTITIONED_RECIPE,
+            );
+        }
+        return;
+    }
     if !i.concurrent {
         out.push(
             Rule::RequireConcurrentIndexCreation,
@@ -22,8 +41,27 @@ pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
 
 #[cfg(test)]
 mod tests {
-    use crate::rules::testing::{findings, render};
+    use crate::rules::testing::{findings, findings_with, partitioned_events, render};
     use crate::rules::Rule;
+
+    #[test]
+    fn err_plain_create_index_on_a_partitioned_table_names_the_recipe() {
+        let snapshot = partitioned_events();
+        let f = findings_with(
+            "CREATE INDEX events_at ON events (at)",
+            Some(&snapshot),
+            Rule::RequireConcurrentIndexCreation,
+        );
+        assert_eq!(f.len(), 1);
+        insta::assert_snapshot!(render(&f));
+        // ON ONLY builds nothing.
+        assert!(findings_with(
+            "CREATE INDEX events_at ON ONLY events (at)",
+            Some(&snapshot),
+            Rule::RequireConcurrentIndexCreation,
+        )
+        .is_empty());
+    }
 
     #[test]
     fn err_plain_create_index() {

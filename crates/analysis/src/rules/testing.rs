@@ -56,6 +56,13 @@ pub fn render(findings: &[Finding]) -> String {
         .join("\n")
 }
 
+/// A snapshot holding one partitioned table `events (at timestamptz)`, a million rows under it.
+pub fn partitioned_events() -> SchemaSnapshot {
+    let mut events = table("events", 1_000_000, &[("at", "timestamptz")]);
+    events.kind = autodb_core::schema::model::TableKind::Partitioned;
+    snapshot(vec![events])
+}
+
 pub fn snapshot(tables: Vec<Table>) -> SchemaSnapshot {
     SchemaSnapshot {
         schemas: vec!["public".into()],
