@@ -1,0 +1,3 @@
+
+DROP TABLE pipes;
+

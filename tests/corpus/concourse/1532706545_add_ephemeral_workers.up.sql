@@ -1,0 +1,4 @@
+
+ALTER TABLE "workers" ADD COLUMN "ephemeral" boolean;
+
+

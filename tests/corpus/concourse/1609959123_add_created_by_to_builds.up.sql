@@ -1,0 +1,3 @@
+
+ALTER TABLE builds
+  ADD COLUMN created_by text;

@@ -1,0 +1,3 @@
+
+CREATE INDEX resources_build_id_idx ON resources (build_id);
+

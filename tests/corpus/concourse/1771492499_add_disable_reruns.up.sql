@@ -1,0 +1,2 @@
+ALTER TABLE jobs
+  ADD COLUMN disable_reruns boolean NOT NULL DEFAULT FALSE;
