@@ -218,3 +218,24 @@ fn claims_follow_the_assumed_postgres_version() {
     assert!(at(set_not_null, Some(&snap), 11).scans);
     assert!(!at(set_not_null, Some(&snap), 12).scans);
 }
+
+/// `ON ONLY` builds nothing on a partitioned table (the parent holds no rows, and its
+/// partitions are not recursed into); on a plain table, or without `ONLY`, the index is built.
+#[test]
+fn an_index_on_only_a_partitioned_table_builds_nothing() {
+    let snap = crate::rules::testing::partitioned_events();
+    let mut with_orders = snap.clone();
+    with_orders
+        .tables
+        .push(table("orders", 1_000_000, &[("note", "text")]));
+    for (sql, expected) in [
+        ("CREATE INDEX e_at ON ONLY events (at)", "W"),
+        ("CREATE INDEX e_at ON events (at)", "SW"),
+        ("CREATE INDEX o_note ON ONLY orders (note)", "SW"),
+        ("CREATE INDEX o_note ON orders (note)", "SW"),
+    ] {
+        let stmts = autodb_core::sql::parse(sql).unwrap();
+        let analysis = crate::analyze(&stmts, Some(&with_orders));
+        assert_eq!(flags(&analysis.statements[0], true), expected, "{sql}");
+    }
+}
