@@ -10,6 +10,7 @@
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
+use autodb_core::schema::model::Table;
 use autodb_core::schema::SchemaSnapshot;
 
 use crate::report::{AffectedTable, DependentView, Impact};
@@ -33,9 +34,48 @@ impl GraphCache {
     pub fn clear(&mut self) {
         self.0.take();
     }
+
+    /// Brings built edges up to date after a change to the foreign keys of the table named
+    /// `table` alone (it was created, replaced or altered; no other table changed): its edges
+    /// are taken out and those of the tables of `snapshot` with that name put in, in snapshot
+    /// order — what a rebuild would give, without walking every table's constraints. Unbuilt
+    /// edges stay unbuilt.
+    pub fn refresh_table(&mut self, snapshot: &SchemaSnapshot, table: &str) {
+        let Some(edges) = self.0.get_mut() else {
+            return;
+        };
+        edges.remove_from(table);
+        for now in snapshot.tables.iter().filter(|t| named(t, table)) {
+            edges.add_from(now);
+        }
+    }
+
+    /// Builds the edges of `snapshot` if they are not built (tests: so that a change has
+    /// something to update).
+    #[cfg(test)]
+    pub(crate) fn build(&self, snapshot: &SchemaSnapshot) {
+        self.0.get_or_init(|| Edges::new(snapshot));
+    }
+
+    /// Whether the edges, if built, are those a rebuild from `snapshot` gives.
+    #[cfg(test)]
+    pub(crate) fn matches(&self, snapshot: &SchemaSnapshot) -> bool {
+        self.0.get().is_none_or(|e| *e == Edges::new(snapshot))
+    }
 }
 
-#[derive(Debug, Default, Clone)]
+/// Whether `qualified` is `table`'s qualified name, without building it.
+fn named(table: &Table, qualified: &str) -> bool {
+    if table.schema == "public" {
+        return table.name == qualified;
+    }
+    qualified
+        .strip_prefix(table.schema.as_str())
+        .and_then(|rest| rest.strip_prefix('.'))
+        .is_some_and(|rest| rest == table.name)
+}
+
+#[derive(Debug, Default, Clone, PartialEq)]
 struct Edges {
     /// table → the tables its foreign keys reference.
     references: BTreeMap<String, Vec<String>>,
@@ -49,29 +89,7 @@ impl Edges {
     fn new(snapshot: &SchemaSnapshot) -> Self {
         let mut edges = Self::default();
         for table in &snapshot.tables {
-            let mut fks = table
-                .constraints
-                .iter()
-                .filter_map(|c| c.references.as_ref())
-                .peekable();
-            // Most tables have no foreign key: their name is not even built.
-            if fks.peek().is_none() {
-                continue;
-            }
-            let name = table.qualified_name();
-            for fk in fks {
-                edges
-                    .references
-                    .entry(name.clone())
-                    .or_default()
-                    .push(fk.clone());
-                if *fk != name {
-                    let children = edges.referenced_by.entry(fk.clone()).or_default();
-                    if !children.contains(&name) {
-                        children.push(name.clone());
-                    }
-                }
-            }
+            edges.add_from(table);
         }
         for view in &snapshot.views {
             for source in &view.depends_on {
@@ -82,10 +100,55 @@ impl Edges {
                     .push((view.qualified_name(), view.materialized));
             }
         }
-        for list in edges.referenced_by.values_mut() {
-            list.sort();
-        }
         edges
+    }
+
+    /// The edges of `table`'s foreign keys: it references each key's table, and is one of
+    /// the tables referencing it (kept sorted, each once; a key on itself is no neighbour).
+    fn add_from(&mut self, table: &Table) {
+        let mut fks = table
+            .constraints
+            .iter()
+            .filter_map(|c| c.references.as_ref())
+            .peekable();
+        // Most tables have no foreign key: their name is not even built.
+        if fks.peek().is_none() {
+            return;
+        }
+        let name = table.qualified_name();
+        for fk in fks.clone() {
+            if *fk == name {
+                continue;
+            }
+            match self.referenced_by.get_mut(fk) {
+                Some(children) => {
+                    if let Err(at) = children.binary_search(&name) {
+                        children.insert(at, name.clone());
+                    }
+                }
+                None => {
+                    self.referenced_by.insert(fk.clone(), vec![name.clone()]);
+                }
+            }
+        }
+        self.references
+            .entry(name)
+            .or_default()
+            .extend(fks.cloned());
+    }
+
+    /// Takes out every edge [`Edges::add_from`] put in for tables named `table`.
+    fn remove_from(&mut self, table: &str) {
+        for fk in self.references.remove(table).unwrap_or_default() {
+            if let Some(children) = self.referenced_by.get_mut(&fk) {
+                if let Ok(at) = children.binary_search_by(|c| c.as_str().cmp(table)) {
+                    children.remove(at);
+                }
+                if children.is_empty() {
+                    self.referenced_by.remove(&fk);
+                }
+            }
+        }
     }
 }
 

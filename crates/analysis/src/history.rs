@@ -107,10 +107,17 @@ impl History {
 
     fn replay(&mut self, stmts: &[ParsedStatement]) {
         for stmt in stmts {
-            if replay::changes_graph(&self.schema, &stmt.ast) {
-                self.graph.clear();
-            }
+            let change = replay::graph_change(&self.schema, &stmt.ast);
             replay::apply(&mut self.schema, &mut self.constrained_domains, &stmt.ast);
+            match change {
+                replay::GraphChange::None => {}
+                replay::GraphChange::Tables(names) => {
+                    for name in names {
+                        self.graph.refresh_table(&self.schema, &name);
+                    }
+                }
+                replay::GraphChange::All => self.graph.clear(),
+            }
         }
     }
 }

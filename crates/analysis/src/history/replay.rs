@@ -172,49 +172,89 @@ pub fn apply(schema: &mut SchemaSnapshot, domains: &mut Vec<String>, ast: &NodeE
     }
 }
 
-/// Whether [`apply`]ing `ast` to `schema` may change its foreign keys or views (the edges of
+/// What [`apply`]ing `ast` to `schema` may change of its foreign keys and views (the edges of
 /// the blast-radius graph, `crate::blast`). Asked before applying it. A history keeps the
-/// graph across files while this says no: most statements create tables without foreign keys,
-/// add columns or indexes, and rebuilding the graph after each of them walked the whole
-/// schema for every file. Errs on the side of yes.
-pub fn changes_graph(schema: &SchemaSnapshot, ast: &NodeEnum) -> bool {
+/// graph across files: most statements create tables without foreign keys, add columns or
+/// indexes, and rebuilding the graph after each of them walked the whole schema for every
+/// file. Errs on the side of a change.
+#[derive(Debug, PartialEq, Eq)]
+pub enum GraphChange {
+    None,
+    /// Only these tables' own foreign keys (their outgoing edges): each is created, replaced,
+    /// altered or dropped, and no other table changes.
+    Tables(Vec<String>),
+    /// Anything: tables renamed, views created or dropped.
+    All,
+}
+
+pub fn graph_change(schema: &SchemaSnapshot, ast: &NodeEnum) -> GraphChange {
     let has_fk = |rel: &RangeVar| {
         table(schema, &ast::relation(rel))
             .is_some_and(|t| t.constraints.iter().any(|c| c.references.is_some()))
     };
+    let one = |rel: &Option<RangeVar>, changes: bool| match rel {
+        Some(rel) if changes => GraphChange::Tables(vec![ast::relation(rel)]),
+        _ => GraphChange::None,
+    };
     match ast {
         // A table replaced by one with no foreign key either changes no edge.
-        NodeEnum::CreateStmt(c) => {
+        NodeEnum::CreateStmt(c) => one(
+            &c.relation,
             c.table_elts.iter().any(|e| match &e.node {
                 Some(NodeEnum::Constraint(k)) => k.pktable.is_some(),
                 Some(NodeEnum::ColumnDef(cd)) => declares_fk(cd),
                 _ => false,
-            }) || c.relation.as_ref().is_some_and(has_fk)
-        }
-        NodeEnum::AlterTableStmt(a) => a.cmds.iter().any(|cmd| {
-            let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node else {
-                return false;
-            };
-            match (
-                cmd.subtype(),
-                cmd.def.as_ref().and_then(|d| d.node.as_ref()),
-            ) {
-                (AlterTableType::AtAddColumn, Some(NodeEnum::ColumnDef(cd))) => declares_fk(cd),
-                (AlterTableType::AtAddConstraint, Some(NodeEnum::Constraint(k))) => {
-                    k.pktable.is_some()
+            }) || c.relation.as_ref().is_some_and(has_fk),
+        ),
+        NodeEnum::AlterTableStmt(a) => one(
+            &a.relation,
+            a.cmds.iter().any(|cmd| {
+                let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node else {
+                    return false;
+                };
+                match (
+                    cmd.subtype(),
+                    cmd.def.as_ref().and_then(|d| d.node.as_ref()),
+                ) {
+                    (AlterTableType::AtAddColumn, Some(NodeEnum::ColumnDef(cd))) => declares_fk(cd),
+                    (AlterTableType::AtAddConstraint, Some(NodeEnum::Constraint(k))) => {
+                        k.pktable.is_some()
+                    }
+                    (AlterTableType::AtDropColumn | AlterTableType::AtDropConstraint, _) => {
+                        a.relation.as_ref().is_some_and(has_fk)
+                    }
+                    _ => false,
                 }
-                (AlterTableType::AtDropColumn | AlterTableType::AtDropConstraint, _) => {
-                    a.relation.as_ref().is_some_and(has_fk)
-                }
-                _ => false,
-            }
-        }),
-        NodeEnum::RenameStmt(r) => {
-            r.rename_type() == ObjectType::ObjectTable && r.relation.as_ref().is_some_and(has_fk)
+            }),
+        ),
+        NodeEnum::RenameStmt(r)
+            if r.rename_type() == ObjectType::ObjectTable
+                && r.relation.as_ref().is_some_and(has_fk) =>
+        {
+            GraphChange::All
         }
+        // Keys that reference a dropped table stay on their tables, as in the replay.
+        NodeEnum::DropStmt(d) if d.remove_type() == ObjectType::ObjectTable => GraphChange::Tables(
+            d.objects
+                .iter()
+                .filter_map(ast::object_name)
+                .map(|name| {
+                    let (s, bare) = split_dotted(&name);
+                    qualified(&s, &bare)
+                })
+                .collect(),
+        ),
         // A view created as a query result has no known dependencies: no edge.
-        NodeEnum::ViewStmt(_) | NodeEnum::DropStmt(_) => true,
-        _ => false,
+        NodeEnum::DropStmt(d)
+            if matches!(
+                d.remove_type(),
+                ObjectType::ObjectView | ObjectType::ObjectMatview
+            ) =>
+        {
+            GraphChange::All
+        }
+        NodeEnum::ViewStmt(_) => GraphChange::All,
+        _ => GraphChange::None,
     }
 }
 

@@ -204,3 +204,78 @@ fn the_kept_graph_follows_foreign_keys_added_and_dropped_by_later_files() {
     assert!(cascade(&dropped).is_empty(), "{dropped:?}");
     assert_eq!(dropped.drift_scope, ["parents"]);
 }
+
+/// The blast-radius edges a history keeps across files, updated table by table, are after
+/// every statement of every vendored real history the edges a rebuild from the replayed
+/// schema gives.
+#[test]
+fn the_kept_graph_is_the_rebuilt_one_after_every_statement_of_the_real_histories() {
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/corpus");
+    let mut refreshed = 0;
+    let histories = std::fs::read_to_string(corpus.join("histories.txt")).unwrap();
+    for name in histories.lines() {
+        let mut files = Vec::new();
+        let mut dirs = vec![corpus.join(name)];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "sql") {
+                    files.push(path);
+                }
+            }
+        }
+        files.sort();
+        let mut history = History::new(Runner::default());
+        for file in files {
+            let sql = std::fs::read_to_string(&file).unwrap();
+            for stmt in autodb_core::sql::parse(&sql).unwrap() {
+                history.graph.build(&history.schema);
+                if matches!(
+                    replay::graph_change(&history.schema, &stmt.ast),
+                    replay::GraphChange::Tables(_)
+                ) {
+                    refreshed += 1;
+                }
+                history.replay(std::slice::from_ref(&stmt));
+                assert!(
+                    history.graph.matches(&history.schema),
+                    "{}: after {}",
+                    file.display(),
+                    stmt.sql
+                );
+            }
+        }
+    }
+    assert!(refreshed > 100, "only {refreshed} updates were checked");
+}
+
+/// The same, on the forms the corpus may not have: a table replaced, a key on itself, two
+/// keys to one table, keys dropped with their column or by name.
+#[test]
+fn the_kept_graph_follows_replaced_tables_and_dropped_keys() {
+    let mut history = History::new(Runner::default());
+    for sql in [
+        "CREATE TABLE a (id int PRIMARY KEY)",
+        "CREATE TABLE b (id int PRIMARY KEY, a1 int REFERENCES a, a2 int REFERENCES a, \
+         parent int REFERENCES b)",
+        "CREATE TABLE c (id int, b_id int CONSTRAINT c_b REFERENCES b)",
+        "ALTER TABLE c ADD COLUMN a_id int REFERENCES a",
+        "CREATE TABLE b (id int PRIMARY KEY)",
+        "ALTER TABLE c DROP CONSTRAINT c_b",
+        "ALTER TABLE c DROP COLUMN a_id",
+        "CREATE TABLE s.d (id int REFERENCES a, c_id int REFERENCES s.d)",
+        "ALTER TABLE c ADD CONSTRAINT c_d FOREIGN KEY (id) REFERENCES s.d",
+        "CREATE TABLE e (id int REFERENCES c, x int REFERENCES a); DROP TABLE IF EXISTS e, nope",
+        "DROP INDEX some_index; DROP TYPE some_type",
+    ] {
+        history.graph.build(&history.schema);
+        history.replay(&parse(sql));
+        assert!(history.graph.matches(&history.schema), "after {sql}");
+    }
+    let graph = crate::blast::Graph::new(Some(&history.schema), &history.graph);
+    // b was replaced without keys, c's key to a went with its column: only s.d is left.
+    assert_eq!(graph.neighbours("a"), ["s.d"]);
+    assert_eq!(graph.neighbours("c"), ["s.d"]);
+}
