@@ -279,3 +279,72 @@ fn the_kept_graph_follows_replaced_tables_and_dropped_keys() {
     assert_eq!(graph.neighbours("a"), ["s.d"]);
     assert_eq!(graph.neighbours("c"), ["s.d"]);
 }
+
+/// What each statement may change of the graph: nothing, the edges of the tables it names,
+/// or anything.
+#[test]
+fn graph_changes_by_statement() {
+    use replay::GraphChange::{All, None as Nothing, Tables};
+    let mut history = History::new(Runner::default());
+    history.replay(&parse(
+        "CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (id int, a_id int REFERENCES a)",
+    ));
+    let change = |sql: &str| replay::graph_change(&history.schema, &parse(sql)[0].ast);
+    let tables = |names: &[&str]| Tables(names.iter().map(|n| n.to_string()).collect());
+    for (sql, expected) in [
+        ("CREATE TABLE c (id int)", Nothing),
+        ("CREATE TABLE c (id int REFERENCES a)", tables(&["c"])),
+        (
+            "CREATE TABLE s.b (id int, FOREIGN KEY (id) REFERENCES a)",
+            tables(&["s.b"]),
+        ),
+        // Replaced: its keys go.
+        ("CREATE TABLE b (id int)", tables(&["b"])),
+        ("ALTER TABLE a ADD COLUMN x int", Nothing),
+        (
+            "ALTER TABLE a ADD COLUMN x int REFERENCES b",
+            tables(&["a"]),
+        ),
+        (
+            "ALTER TABLE a ADD CONSTRAINT f FOREIGN KEY (id) REFERENCES b",
+            tables(&["a"]),
+        ),
+        ("ALTER TABLE a DROP COLUMN id", Nothing),
+        ("ALTER TABLE b DROP COLUMN a_id", tables(&["b"])),
+        ("ALTER TABLE b DROP CONSTRAINT b_a_id_fkey", tables(&["b"])),
+        ("DROP TABLE b, s.c", tables(&["b", "s.c"])),
+        ("DROP INDEX b_idx", Nothing),
+        ("DROP TYPE mood", Nothing),
+        ("DROP VIEW v", All),
+        ("DROP MATERIALIZED VIEW m", All),
+        ("CREATE VIEW v AS SELECT 1", All),
+        ("ALTER TABLE b RENAME TO c", All),
+        ("ALTER TABLE a RENAME TO z", Nothing),
+        ("ALTER TABLE b RENAME COLUMN a_id TO x", Nothing),
+    ] {
+        assert_eq!(change(sql), expected, "{sql}");
+    }
+}
+
+/// A history that starts from a saved snapshot knows views' dependencies: replacing or
+/// dropping such a view changes the graph, and the kept edges follow.
+#[test]
+fn the_kept_graph_follows_views_of_a_saved_snapshot() {
+    use autodb_core::schema::model::View;
+    let view = |name: &str| View {
+        schema: "public".into(),
+        name: name.into(),
+        materialized: false,
+        depends_on: vec!["a".into()],
+    };
+    for sql in ["CREATE OR REPLACE VIEW v AS SELECT 1", "DROP VIEW v"] {
+        let mut start = History::new(Runner::default());
+        start.replay(&parse("CREATE TABLE a (id int)"));
+        let mut schema = start.schema.clone();
+        schema.views = vec![view("v"), view("w")];
+        let mut history = History::from_snapshot(schema, Runner::default());
+        history.graph.build(&history.schema);
+        history.replay(&parse(sql));
+        assert!(history.graph.matches(&history.schema), "after {sql}");
+    }
+}
