@@ -42,6 +42,24 @@ mod tests {
     }
 
     #[test]
+    fn ok_without_concurrently_on_a_partitioned_table() {
+        for sql in [
+            "CREATE INDEX events_at ON events (at)",
+            "CREATE INDEX events_at ON ONLY events (at)",
+        ] {
+            assert!(
+                findings_with(
+                    sql,
+                    Some(&partitioned_events()),
+                    Rule::ConcurrentIndexOnPartitionedTable
+                )
+                .is_empty(),
+                "{sql}"
+            );
+        }
+    }
+
+    #[test]
     fn err_on_one_created_partitioned_earlier_in_the_migration() {
         let f = findings(
             "CREATE TABLE m (k int) PARTITION BY RANGE (k); \

@@ -13,9 +13,9 @@ pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
     let NodeEnum::IndexStmt(i) = &ctx.stmt.ast else { return };
     let Some(table) = ctx.existing_target() else { return };
     if ctx.state.is_partitioned(table) {
-        // `ON ONLY` builds nothing; `CONCURRENTLY` fails (concurrent-index-on-partitioned-table).
-        let only = i.relation.as_ref().is_some_and(|r| !r.inh);
-        if !i.concurrent && !only {
+        // The catalog says whether anything is built (`ON ONLY` builds nothing);
+        // `CONCURRENTLY` fails (concurrent-index-on-partitioned-table).
+        if !i.concurrent && ctx.effect.scans {
             out.push(
                 Rule::RequireConcurrentIndexCreation,
                 format!(
