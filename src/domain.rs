@@ -216,6 +216,24 @@ pub struct MigrationRequest {
     /// The names `schema_fp` covers, from the token: the executor snapshots only these (and
     /// what points at them). `None`: derive them again from a full snapshot.
     pub schema_scope: Option<Vec<String>>,
+    /// How names resolved and what the migration's objects ran when it was analyzed, from
+    /// the token. A request without one applies nothing.
+    pub binding: Option<Binding>,
+}
+
+/// What an approval binds beyond the SQL, the connection and the drift scope's structure
+/// (`crate::schema::effects`): the `search_path` the analysis resolved names through —
+/// the executor sets exactly it, `pg_temp` last — and a short hash of everything that
+/// changes what the approved statements do without changing the tables' structure, per
+/// object: which relation each name resolves to, triggers, rules, policies, view
+/// definitions, inheritance, owners and the code that runs on the tables; and the tables'
+/// sizes on disk, so a table that grew enough to change a verdict is re-analyzed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Binding {
+    pub search_path: Vec<String>,
+    pub effects: std::collections::BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub sizes: std::collections::BTreeMap<String, i64>,
 }
 
 impl MigrationRequest {
@@ -241,6 +259,7 @@ impl MigrationRequest {
             attempts: 0,
             schema_fp: None,
             schema_scope: None,
+            binding: None,
         }
     }
 }

@@ -58,12 +58,46 @@ impl Targets {
 }
 
 /// A connection to a registered database: an idle one if the pool has it, else a new one
-/// (see [`connect`]).
+/// (see [`connect`]); pinned either way ([`pin`]).
 pub async fn checkout(app: &App, reference: &str) -> Result<Result<Client, String>, PortError> {
     if let Some(client) = app.targets.idle(reference) {
-        return Ok(Ok(client));
+        if pin(&client).await.is_ok() {
+            return Ok(Ok(client));
+        }
     }
     connect(app, reference).await
+}
+
+/// What every autodb session on a target runs with before its first query, whatever the
+/// role's or the database's defaults say (a writer on the target can set those): the
+/// `search_path` `pg_catalog, pg_temp`, so no relation, function, type or operator a user
+/// created can answer autodb's own catalog reads, and the settings that change how the
+/// server reads a statement, at the values the parser assumes. The executor sets the
+/// migration's own `search_path` on top (`executor::session`).
+pub const PINNED: &str = "SET search_path = pg_catalog, pg_temp; \
+     SET client_encoding = 'UTF8'; SET standard_conforming_strings = on; \
+     SET backslash_quote = safe_encoding; SET transform_null_equals = off";
+
+/// Pins a session ([`PINNED`]).
+pub async fn pin(client: &Client) -> Result<(), tokio_postgres::Error> {
+    client.batch_execute(PINNED).await
+}
+
+/// The schemas the connection's role finds unqualified names in by default
+/// (`current_schemas(false)` under the role's and database's own `search_path`, `"$user"`
+/// expanded where that schema exists): what the analysis resolves names through and the
+/// executor pins. Read on a pinned session, which it leaves pinned.
+pub async fn role_search_path(client: &Client) -> Result<Vec<String>, tokio_postgres::Error> {
+    client.batch_execute("SET search_path TO DEFAULT").await?;
+    // Only a qualified function runs under the role's own path.
+    let path = client
+        .query_one(
+            "SELECT pg_catalog.current_schemas(false)::pg_catalog.text[]",
+            &[],
+        )
+        .await;
+    pin(client).await?;
+    Ok(path?.get(0))
 }
 
 /// Credentials fetched from the secret store, by reference. Refetched when the database
@@ -110,7 +144,16 @@ pub async fn connect(
             Err(err) => return Err(err),
         };
         let err = match crate::pgconn::connect(&url).await {
-            Ok(client) => return Ok(Ok(client)),
+            Ok(client) => {
+                return Ok(match pin(&client).await {
+                    Ok(()) => Ok(client),
+                    Err(err) => Err(format!(
+                        "could not prepare the session: {}",
+                        err.as_db_error()
+                            .map_or_else(|| err.to_string(), |db| db.message().to_string())
+                    )),
+                })
+            }
             Err(crate::pgconn::ConnectError::Target(err)) => {
                 return Ok(Err(format!("the connection string: {err}")))
             }

@@ -16,9 +16,11 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use crate::domain::{ConnectionId, Sql};
+use crate::domain::{Binding, ConnectionId, Sql};
 
-const VERSION: u8 = 1;
+/// 2: `schema_fp` and `binding` are required (a version-1 token, which could lack them, is
+/// no longer accepted).
+const VERSION: u8 = 2;
 /// Longest token accepted before any decoding work is done. Room for a drift scope of a few
 /// hundred names (see [`MAX_SCOPE_BYTES`]).
 const MAX_TOKEN_LEN: usize = 32 * 1024;
@@ -35,11 +37,13 @@ pub struct Claims {
     pub conn_id: String,
     pub sql_sha256: String,
     pub nonce: String,
-    pub schema_fp: Option<String>,
+    pub schema_fp: String,
     /// The names `schema_fp` covers (the analysis' drift scope), so the executor reads and
     /// checks exactly those. Absent when the scope was too long to carry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<Vec<String>>,
+    /// The search path and the behaviour of the scope's objects at analysis.
+    pub binding: Binding,
     pub iat: i64,
     pub exp: i64,
 }
@@ -163,8 +167,9 @@ impl std::fmt::Debug for KeyRing {
 pub struct Approval<'a> {
     pub connection_id: &'a ConnectionId,
     pub sql: &'a Sql,
-    pub schema_fingerprint: Option<String>,
+    pub schema_fingerprint: String,
     pub scope: Option<Vec<String>>,
+    pub binding: Binding,
     pub issued_at: i64,
     pub ttl_seconds: i64,
 }
@@ -181,6 +186,7 @@ pub fn issue(ring: &KeyRing, approval: Approval<'_>) -> (String, Claims) {
         nonce: hex::encode(nonce),
         schema_fp: approval.schema_fingerprint,
         scope: approval.scope,
+        binding: approval.binding,
         iat: approval.issued_at,
         exp: approval.issued_at + approval.ttl_seconds,
     };
@@ -259,8 +265,18 @@ mod tests {
         Approval {
             connection_id: conn,
             sql,
-            schema_fingerprint: Some("fp".into()),
+            schema_fingerprint: "fp".into(),
             scope: None,
+            binding: Binding {
+                search_path: vec!["public".into()],
+                effects: [(
+                    "relation orders".to_string(),
+                    "0123456789abcdef".to_string(),
+                )]
+                .into_iter()
+                .collect(),
+                sizes: Default::default(),
+            },
             issued_at: at,
             ttl_seconds: 3600,
         }

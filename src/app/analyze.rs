@@ -44,6 +44,13 @@ pub async fn analyze(
     } = statements(app, &connection, &sql)?;
     let limits = app.settings.limits(&connection);
     let snapshot = introspect::current(app, &connection).await?;
+    let server_major = u32::try_from(snapshot.schema.server_version_num / 10_000).unwrap_or(0);
+    if server_major > 0 {
+        let refused = autodb_analysis::guard::lexing_refusals(&parsed, server_major);
+        if !refused.is_empty() {
+            return Err(AppError::Refused(refused));
+        }
+    }
     // The executor sets lock_timeout itself (Settings::lock_timeout_ms).
     let runner = autodb_analysis::Runner {
         sets_lock_timeout: true,
@@ -69,6 +76,7 @@ pub async fn analyze(
     .await;
     let new_tables = crate::sandbox::new_tables(&sandbox_result, &snapshot.schema);
     autodb_analysis::sandbox::apply(&mut analysis, &sandbox_result, &new_tables);
+    let binding = bind(app, &connection, &snapshot.schema, &parsed, &analysis).await?;
     let now = app.clock.now().timestamp();
     let ring = app.key_ring().await;
     let (approval_token, claims) = token::issue(
@@ -78,13 +86,14 @@ pub async fn analyze(
             sql: &sql,
             // The token binds the schema the verdict depends on, not the whole database:
             // changes elsewhere do not invalidate it (`autodb_analysis::scope`).
-            schema_fingerprint: Some(autodb_core::schema::scope_fingerprint(
+            schema_fingerprint: autodb_core::schema::scope_fingerprint(
                 &snapshot.schema,
                 &analysis.drift_scope,
-            )),
+            ),
             scope: (serde_json::to_string(&analysis.drift_scope).map_or(usize::MAX, |s| s.len())
                 <= token::MAX_SCOPE_BYTES)
                 .then(|| analysis.drift_scope.clone()),
+            binding,
             issued_at: now,
             ttl_seconds: app.settings.token_ttl_seconds,
         },
@@ -106,6 +115,98 @@ pub async fn analyze(
             .single()
             .unwrap_or_else(Utc::now),
     })
+}
+
+/// What the token binds beyond the drift scope's structure ([`crate::domain::Binding`]), read
+/// from the live database; or a refusal where the server would resolve a name differently
+/// from the analysis, which judges unqualified names in `public`.
+async fn bind(
+    app: &App,
+    connection: &crate::domain::Connection,
+    schema: &autodb_core::schema::SchemaSnapshot,
+    parsed: &[autodb_core::sql::ParsedStatement],
+    analysis: &Analysis,
+) -> Result<crate::domain::Binding, AppError> {
+    let path = if schema.search_path.is_empty() {
+        vec!["public".to_string()]
+    } else {
+        schema.search_path.clone()
+    };
+    let used = autodb_analysis::names::used(parsed);
+    let client = crate::target::checkout(app, &connection.secret_ref)
+        .await?
+        .map_err(AppError::DatabaseUnreachable)?;
+    let effects = crate::schema::effects::read(&client, &path, &analysis.drift_scope, &used)
+        .await
+        .map_err(|err| {
+            AppError::DatabaseUnreachable(format!(
+                "reading the migration's objects failed: {}",
+                err.as_db_error()
+                    .map_or("the connection was lost", |db| db.message())
+            ))
+        })?;
+    app.targets.give_back(&connection.secret_ref, client).await;
+    let refused = misresolved(parsed, &path, &used, &effects);
+    if !refused.is_empty() {
+        return Err(AppError::Refused(refused));
+    }
+    Ok(effects.binding(&path))
+}
+
+/// Unqualified names the server would resolve outside `public` through `path`, and
+/// unqualified creations it would place there: the analysis judged both in `public`.
+fn misresolved(
+    parsed: &[autodb_core::sql::ParsedStatement],
+    path: &[String],
+    used: &autodb_analysis::names::UsedNames,
+    effects: &crate::schema::effects::Effects,
+) -> Vec<autodb_analysis::Refusal> {
+    let shown = path.join(", ");
+    let mut reasons = Vec::new();
+    for name in used.relations.iter().filter(|n| n.schema.is_empty()) {
+        let Some(target) = effects.resolved.get(&format!("resolves {}", name.name)) else {
+            continue;
+        };
+        if target != "absent" && !target.starts_with("public.") {
+            let target = target.split(" oid=").next().unwrap_or(target);
+            reasons.push((
+                name.name.clone(),
+                format!(
+                    "`{}` resolves to {target} through this connection's search path                      ({shown}); autodb judges unqualified names in `public`",
+                    name.name
+                ),
+            ));
+        }
+    }
+    if path.first().is_some_and(|first| first != "public") {
+        for created in &used.created {
+            reasons.push((
+                created.clone(),
+                format!(
+                    "`{created}` would be created in `{}`, the first schema of this                      connection's search path ({shown}); autodb judges unqualified names in                      `public`",
+                    path[0]
+                ),
+            ));
+        }
+    }
+    reasons
+        .into_iter()
+        .filter_map(|(name, reason)| {
+            // The first statement that names it.
+            let stmt = parsed.iter().find(|s| {
+                autodb_analysis::names::used(std::slice::from_ref(s))
+                    .relations
+                    .iter()
+                    .any(|n| n.schema.is_empty() && n.name == name)
+            })?;
+            Some(autodb_analysis::Refusal {
+                statement_index: stmt.index,
+                operation: stmt.operation.clone(),
+                reason,
+                safe_alternative: "Qualify the name with its schema (`public.orders`).".into(),
+            })
+        })
+        .collect()
 }
 
 /// The migration's statements, exactly as the executor will send them, or why autodb will

@@ -49,8 +49,9 @@ pub async fn execute(app: &App, cmd: ExecuteCommand) -> Result<Accepted, AppErro
     };
     let lock_key = connection.lock_key();
     let mut request = MigrationRequest::new(RequestId::generate(), connection_id, &cmd.sql, now);
-    request.schema_fp = claims.schema_fp.clone();
+    request.schema_fp = Some(claims.schema_fp.clone());
     request.schema_scope = claims.scope.clone();
+    request.binding = Some(claims.binding.clone());
     let begin = BeginExecution {
         request: &request,
         lock_key: &lock_key,

@@ -19,13 +19,19 @@ pub async fn introspect(app: &App, connection: &Connection) -> Result<SnapshotRe
         .batch_execute("SET lock_timeout = '2s'")
         .await
         .map_err(|_| AppError::DatabaseUnreachable("the connection was lost".into()))?;
-    let schema = introspect::snapshot(&client).await.map_err(|err| {
+    let failed = |err: tokio_postgres::Error| {
         AppError::DatabaseUnreachable(format!(
             "introspection failed: {}",
             err.as_db_error()
                 .map_or("the connection was lost", |db| db.message())
         ))
-    })?;
+    };
+    let mut schema = introspect::snapshot(&client).await.map_err(failed)?;
+    // The session runs with autodb's own pinned path; the names of a migration resolve
+    // through the role's (see `crate::target::role_search_path`).
+    schema.search_path = crate::target::role_search_path(&client)
+        .await
+        .map_err(failed)?;
     let record = SnapshotRecord {
         snapshot_id: format!("snap_{}", uuid::Uuid::new_v4().simple()),
         connection_id: connection.id.clone(),

@@ -22,6 +22,7 @@ use crate::app::App;
 use crate::domain::{ExecutionError, ExecutionResult, MigrationRequest};
 
 use super::drift;
+use super::ledger;
 use super::session::{self, Guard};
 
 #[expect(clippy::large_enum_variant, reason = "one value per job, never stored")]
@@ -59,7 +60,7 @@ impl From<PortError> for Stop {
     }
 }
 
-fn failed(code: &str, message: impl Into<String>) -> Stop {
+pub(super) fn failed(code: &str, message: impl Into<String>) -> Stop {
     Stop::Finish(Finish::Failed(ExecutionError {
         code: code.into(),
         message: message.into(),
@@ -207,10 +208,20 @@ async fn run_on(
     client: &mut tokio_postgres::Client,
 ) -> Result<Finish, Stop> {
     let id = request.request_id.as_str();
+    let Some(binding) = &request.binding else {
+        // Tokens have carried a binding since version 2; an older request never runs.
+        return Err(failed(
+            "SCHEMA_DRIFT",
+            "the approval binds no search path or schema fingerprint, so autodb cannot show \
+             the schema is still the one analyzed; nothing was applied — analyze the \
+             migration again",
+        ));
+    };
     let guard = session::prepare(
         app,
         client,
         app.settings.lock_timeout_for(connection),
+        &binding.search_path,
         deadline,
     )
     .await?;
@@ -218,6 +229,7 @@ async fn run_on(
         .batch_execute(LEDGER_DDL)
         .await
         .map_err(pg("PREPARE_FAILED", None))?;
+    ledger::check(client).await?;
 
     // A ledger row means an earlier attempt committed the migration: finish, don't re-apply.
     if let Some(row) = client
@@ -461,6 +473,7 @@ impl Run<'_> {
             .check(client, index, self.committed, in_transaction)
             .await?;
         if record_step {
+            ledger::check(client).await?;
             client
                 .execute(
                     "INSERT INTO autodb.migration_steps (request_id, statement_index) VALUES ($1, $2)",
@@ -488,6 +501,7 @@ impl Run<'_> {
             lock_window_ms: None,
         };
         let stored = serde_json::to_string(&result).unwrap_or_default();
+        ledger::check(client).await?;
         client
             .execute(
                 "INSERT INTO autodb.migration_ledger (request_id, sql_sha256, result) VALUES ($1, $2, $3)",
@@ -554,11 +568,11 @@ async fn lock_timeout(
             "SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.state, ''),
                     coalesce(extract(epoch FROM now() - coalesce(a.xact_start, a.query_start)), 0)::bigint,
                     left(coalesce(a.query, ''), 80)
-               FROM pg_stat_activity a
-              WHERE a.pid <> pg_backend_pid() AND a.pid IN (
-                    SELECT l.pid FROM pg_locks l
-                      JOIN pg_class c ON c.oid = l.relation
-                      JOIN pg_namespace n ON n.oid = c.relnamespace
+               FROM pg_catalog.pg_stat_activity a
+              WHERE a.pid <> pg_catalog.pg_backend_pid() AND a.pid IN (
+                    SELECT l.pid FROM pg_catalog.pg_locks l
+                      JOIN pg_catalog.pg_class c ON c.oid = l.relation
+                      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
                       JOIN unnest($1::text[], $2::text[]) AS s(nsp, rel)
                         ON s.nsp = n.nspname AND s.rel = c.relname
                      WHERE l.granted)

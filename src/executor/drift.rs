@@ -18,7 +18,7 @@ use super::apply::{pg, Stop};
 use crate::app::ports::Finish;
 use crate::app::App;
 use crate::domain::{ExecutionError, MigrationRequest};
-use crate::schema::introspect;
+use crate::schema::{effects, introspect};
 
 /// A snapshot of what the migration can change: its drift scope when the token carried it
 /// (a few catalog reads, whatever the size of the schema), else the whole schema.
@@ -42,9 +42,12 @@ pub(super) async fn checked_snapshot(
     statements: &[ParsedStatement],
     check: bool,
 ) -> Result<SchemaSnapshot, Stop> {
-    let expected = match (&request.schema_fp, check) {
-        (Some(fp), true) => fp,
-        _ => return take(client, request).await,
+    if !check {
+        return take(client, request).await;
+    }
+    let (Some(expected), Some(binding)) = (&request.schema_fp, &request.binding) else {
+        // A request without them cannot be shown to still be what was analyzed.
+        return Err(unbound());
     };
     lock_named(client, &autodb_analysis::scope::scope(statements, None)).await?;
     let before = take(client, request).await?;
@@ -52,10 +55,40 @@ pub(super) async fn checked_snapshot(
         Some(names) => names.clone(),
         None => autodb_analysis::scope::scope(statements, Some(&before)),
     };
-    if scope_fingerprint(&before, &scope) == *expected {
+    if scope_fingerprint(&before, &scope) != *expected {
+        return Err(drift(app, request, statements, &before, &scope, expected).await);
+    }
+    // What the structure does not show: triggers, rules, policies, view definitions,
+    // inheritance, owners, the code that runs, where each name resolves, and sizes.
+    let used = autodb_analysis::names::used(statements);
+    let effects = effects::read(client, &binding.search_path, &scope, &used)
+        .await
+        .map_err(pg("INTROSPECTION_FAILED", None))?;
+    let changes = effects.changes_since(binding);
+    if changes.is_empty() {
         return Ok(before);
     }
-    Err(drift(app, request, statements, &before, &scope, expected).await)
+    Err(Stop::Finish(Finish::Failed(ExecutionError {
+        code: "SCHEMA_DRIFT".into(),
+        message: format!(
+            "what this migration's statements do changed since it was analyzed: {}; nothing \
+             was applied — analyze the migration again",
+            changes.join("; ")
+        ),
+        statement_index: None,
+        sqlstate: None,
+    })))
+}
+
+fn unbound() -> Stop {
+    Stop::Finish(Finish::Failed(ExecutionError {
+        code: "SCHEMA_DRIFT".into(),
+        message: "the approval binds no schema fingerprint, so autodb cannot show the schema \
+                  is still the one analyzed; nothing was applied — analyze the migration again"
+            .into(),
+        statement_index: None,
+        sqlstate: None,
+    }))
 }
 
 /// `SHARE UPDATE EXCLUSIVE` on the named tables and views that exist.
@@ -63,10 +96,10 @@ async fn lock_named(client: &impl GenericClient, names: &[String]) -> Result<(),
     let (schemas, relations) = crate::schema::introspect::split_names(names);
     let existing: Vec<String> = client
         .query(
-            "SELECT format('%I.%I', n.nspname, c.relname)
-               FROM unnest($1::text[], $2::text[]) AS s(nsp, rel)
-               JOIN pg_namespace n ON n.nspname = s.nsp
-               JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = s.rel
+            "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname)
+               FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[])) AS s(nsp, rel)
+               JOIN pg_catalog.pg_namespace n ON n.nspname = s.nsp
+               JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = s.rel
               WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')",
             &[&schemas, &relations],
         )

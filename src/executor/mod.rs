@@ -18,6 +18,7 @@
 
 mod apply;
 mod drift;
+mod ledger;
 pub(crate) mod session;
 
 pub use session::ADVISORY_KEY;

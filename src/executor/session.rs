@@ -1,15 +1,29 @@
 //! The executor's session on the target database, and the protections a migration cannot
 //! take away from it.
 //!
-//! Before the first statement the session gets its timeouts and `application_name`, and takes
-//! the database's advisory lock: one key for every autodb executor, so two registrations of
-//! the same database (advisory locks are per database) never migrate it at once.
+//! Before the first statement the session is *pinned*: every setting that changes how the
+//! server reads the next statement or what it means (`client_encoding`,
+//! `standard_conforming_strings`, `backslash_quote`, `transform_null_equals`) is set
+//! explicitly — never trusting a role's or a database's defaults — and so are the timeouts,
+//! `application_name`, the connection-check interval and the `search_path` the analysis
+//! resolved names through (bound in the token; `pg_temp` last, so a temporary relation never
+//! hides a permanent one). Then the session takes the database's advisory lock: one key for
+//! every autodb executor, so two registrations of the same database never migrate it at once.
 //!
-//! The analysis refuses every statement that would undo these (`crate::guard` in the
+//! The analysis refuses every statement that would change these (`crate::guard` in the
 //! analysis crate). What it cannot see — a `DO` block or a function doing the same through
-//! dynamic SQL — is caught here: after every statement, [`Guard::check`] reads the timeouts,
-//! the roles, the `search_path` and the advisory lock back from the server; if any was
-//! loosened or lost, the migration stops and its open transaction is rolled back.
+//! dynamic SQL — is caught here: after every statement, before the next is sent,
+//! [`Guard::check`] reads all of them back, with the roles and the advisory lock; if any was
+//! changed or lost, the migration stops and its open transaction is rolled back.
+//!
+//! The check runs in a session the migration shares, after a statement that may have created
+//! temporary views named like catalogs or changed the `search_path`: its query names every
+//! relation, function, type and operator with `pg_catalog.`, so nothing the migration defines
+//! can answer it. autodb's other reads in this session (the drift check, the after-snapshot,
+//! the ledger) run only once the check has shown the `search_path` intact, where
+//! `pg_catalog` is searched first and `pg_temp` last.
+
+use std::collections::BTreeMap;
 
 use tokio_postgres::{Client, GenericClient};
 
@@ -26,53 +40,126 @@ const DEADLINE_MARGIN_SECONDS: i64 = 20;
 /// An attempt with less time than this left starts nothing.
 const MIN_STATEMENT_MS: i64 = 1_000;
 
+/// Settings that change how the server lexes or reads a statement, with the value every
+/// autodb session runs with (the one `pg_query` parses by). A database or role default of
+/// `standard_conforming_strings = off` would otherwise make the server read a different
+/// statement than the one analyzed.
+pub(crate) const LEXING: &[(&str, &str)] = &[
+    ("client_encoding", "UTF8"),
+    ("standard_conforming_strings", "on"),
+    ("backslash_quote", "safe_encoding"),
+    ("transform_null_equals", "off"),
+];
+
+/// Every setting the guard reads back after each statement. Timeouts may only have become
+/// stricter; everything else must be exactly as pinned.
+const CHECKED: &[&str] = &[
+    "lock_timeout",
+    "statement_timeout",
+    "idle_in_transaction_session_timeout",
+    "client_connection_check_interval",
+    "application_name",
+    "search_path",
+    "session_replication_role",
+    "client_encoding",
+    "standard_conforming_strings",
+    "backslash_quote",
+    "transform_null_equals",
+];
+
+/// Settings that may be tightened (a smaller positive value) but not loosened.
+const TIGHTENABLE: &[&str] = &[
+    "lock_timeout",
+    "statement_timeout",
+    "idle_in_transaction_session_timeout",
+];
+
 /// What the session must still look like after every statement.
 #[derive(Debug, Clone)]
 pub(super) struct Guard {
-    lock_timeout_ms: i64,
-    statement_timeout_ms: i64,
-    current_user: String,
-    session_user: String,
-    search_path: String,
+    settings: BTreeMap<String, String>,
 }
 
-const STATE: &str = "SELECT
-    (SELECT setting FROM pg_settings WHERE name = 'lock_timeout')::bigint,
-    (SELECT setting FROM pg_settings WHERE name = 'statement_timeout')::bigint,
-    current_user::text, session_user::text, current_setting('search_path'),
-    EXISTS (SELECT 1 FROM pg_locks
-            WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted
-              AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = $1)";
+/// The session's protected state. Every name is `pg_catalog`-qualified, operators included:
+/// it runs after statements that may have changed the `search_path` or created temporary
+/// views named `pg_settings` or `pg_locks`.
+const STATE: &str = "SELECT s.name::pg_catalog.text, s.setting::pg_catalog.text
+       FROM pg_catalog.pg_settings s
+      WHERE s.name OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[])
+     UNION ALL SELECT 'current_user', current_user::pg_catalog.text
+     UNION ALL SELECT 'session_user', session_user::pg_catalog.text
+     UNION ALL SELECT 'advisory_lock', pg_catalog.count(*)::pg_catalog.text
+       FROM pg_catalog.pg_locks l
+      WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory'
+        AND l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()
+        AND l.granted
+        AND l.objsubid OPERATOR(pg_catalog.=) 1
+        AND l.classid OPERATOR(pg_catalog.=) $2::pg_catalog.oid
+        AND l.objid OPERATOR(pg_catalog.=) $3::pg_catalog.oid";
 
-/// The session settings of every migration run, in production and in the sandbox alike:
-/// the timeouts and the `application_name` the protections check.
+/// The session settings of every migration run, in production and in the sandbox alike: the
+/// pinned lexing settings, the timeouts and the `application_name` the protections check.
 pub(crate) fn settings_sql(
     lock_timeout_ms: u64,
     statement_timeout_ms: u64,
     idle_in_transaction_timeout_ms: u64,
     server_version_num: i32,
 ) -> String {
-    let mut settings = format!(
+    let mut settings: Vec<String> = LEXING
+        .iter()
+        .map(|(name, value)| format!("SET {name} = '{value}'"))
+        .collect();
+    settings.push(format!(
         "SET lock_timeout = {lock_timeout_ms}; SET statement_timeout = {statement_timeout_ms}; \
          SET idle_in_transaction_session_timeout = {idle_in_transaction_timeout_ms}; \
          SET application_name = 'autodb'"
-    );
+    ));
     // PostgreSQL 14+ can notice a vanished client while a statement runs: a killed executor's
     // statement (and its locks) then ends within a second instead of at statement_timeout.
     if server_version_num >= 140_000 {
-        settings.push_str("; SET client_connection_check_interval = 1000");
+        settings.push("SET client_connection_check_interval = 1000".into());
     }
-    settings
+    settings.join("; ")
 }
 
-/// Session settings and the advisory lock. `Busy` when another executor holds the lock.
-/// `deadline` bounds this attempt (Lambda: the invocation's end; locally: the claim): no
-/// statement may run past it, so `statement_timeout` is the smaller of the setting and the
-/// time left, less a margin for the bookkeeping after the last statement.
+/// `SET search_path` to exactly `path` (each schema quoted), then `pg_temp`: explicitly last,
+/// so a temporary relation can never take the place of a permanent one, and no `"$user"`
+/// that a schema created after the analysis could fill.
+pub(crate) fn search_path_sql(path: &[String]) -> String {
+    let mut parts: Vec<String> = path
+        .iter()
+        .filter(|s| !s.starts_with("pg_temp"))
+        .map(|s| format!("\"{}\"", s.replace('"', "\"\"")))
+        .collect();
+    parts.push("pg_temp".into());
+    format!("SET search_path = {}", parts.join(", "))
+}
+
+/// Reads the session's protected state ([`STATE`]).
+async fn read_state(
+    client: &impl GenericClient,
+) -> Result<BTreeMap<String, String>, tokio_postgres::Error> {
+    let names: Vec<&str> = CHECKED.to_vec();
+    let key = ADVISORY_KEY as u64;
+    let (classid, objid) = ((key >> 32) as u32, (key & 0xffff_ffff) as u32);
+    Ok(client
+        .query(STATE, &[&names, &classid, &objid])
+        .await?
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect())
+}
+
+/// Pins the session, takes the advisory lock and records what the guard will hold it to.
+/// `Busy` when another executor holds the lock. `deadline` bounds this attempt (Lambda: the
+/// invocation's end; locally: the claim): no statement may run past it, so
+/// `statement_timeout` is the smaller of the setting and the time left, less a margin for
+/// the bookkeeping after the last statement.
 pub(super) async fn prepare(
     app: &App,
     client: &Client,
     lock_timeout_ms: u64,
+    search_path: &[String],
     deadline: chrono::DateTime<chrono::Utc>,
 ) -> Result<Guard, Stop> {
     let left_ms = (deadline - app.clock.now() - chrono::Duration::seconds(DEADLINE_MARGIN_SECONDS))
@@ -86,7 +173,10 @@ pub(super) async fn prepare(
         .statement_timeout_ms
         .min(u64::try_from(left_ms).unwrap_or(0));
     let version: i32 = client
-        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .query_one(
+            "SELECT pg_catalog.current_setting('server_version_num')::pg_catalog.int4",
+            &[],
+        )
         .await
         .map_err(pg("PREPARE_FAILED", None))?
         .get(0);
@@ -97,34 +187,82 @@ pub(super) async fn prepare(
         version,
     );
     client
-        .batch_execute(&settings)
+        .batch_execute(&format!("{settings}; {}", search_path_sql(search_path)))
         .await
         .map_err(pg("PREPARE_FAILED", None))?;
     let locked: bool = client
-        .query_one("SELECT pg_try_advisory_lock($1)", &[&ADVISORY_KEY])
+        .query_one(
+            "SELECT pg_catalog.pg_try_advisory_lock($1)",
+            &[&ADVISORY_KEY],
+        )
         .await
         .map_err(pg("PREPARE_FAILED", None))?
         .get(0);
     if !locked {
         return Err(Stop::Busy);
     }
-    let row = client
-        .query_one(STATE, &[&ADVISORY_KEY])
+    let settings = read_state(client)
         .await
         .map_err(pg("PREPARE_FAILED", None))?;
-    Ok(Guard {
-        lock_timeout_ms: row.get(0),
-        statement_timeout_ms: row.get(1),
-        current_user: row.get(2),
-        session_user: row.get(3),
-        search_path: row.get(4),
-    })
+    // Only a superuser can set it, so it is not pinned but required: `replica` silently
+    // switches off triggers and foreign-key checks for everything the migration does.
+    if let Some(role) = settings
+        .get("session_replication_role")
+        .filter(|r| *r != "origin")
+    {
+        return Err(Stop::Finish(Finish::Failed(ExecutionError {
+            code: "PROTECTION_VIOLATED".into(),
+            message: format!(
+                "the session starts with session_replication_role = {role} (a role or \
+                 database default), which switches off triggers and foreign-key checks; \
+                 nothing was applied"
+            ),
+            statement_index: None,
+            sqlstate: None,
+        })));
+    }
+    Ok(Guard { settings })
 }
 
 impl Guard {
+    /// What changed in `now` against the pinned state, one phrase per change.
+    fn broken(&self, now: &BTreeMap<String, String>) -> Vec<String> {
+        let mut broken = Vec::new();
+        for (name, expected) in &self.settings {
+            let value = now.get(name);
+            let kept = match value {
+                None => false,
+                Some(value) if name == "advisory_lock" => value != "0",
+                Some(value) if TIGHTENABLE.contains(&name.as_str()) => {
+                    match (value.parse::<i64>(), expected.parse::<i64>()) {
+                        (Ok(v), Ok(limit)) if limit > 0 => v > 0 && v <= limit,
+                        (Ok(v), Ok(limit)) => v == limit,
+                        _ => false,
+                    }
+                }
+                Some(value) => value == expected,
+            };
+            if kept {
+                continue;
+            }
+            broken.push(match (name.as_str(), value) {
+                ("advisory_lock", _) => "autodb's advisory lock was released".to_string(),
+                ("current_user" | "session_user", _) => "the role changed".to_string(),
+                (_, None) => format!("{name} can no longer be read"),
+                (_, Some(v)) if TIGHTENABLE.contains(&name.as_str()) => {
+                    format!("{name} is now {v} ms")
+                }
+                (_, Some(v)) => format!("{name} changed to `{v}`"),
+            });
+        }
+        broken.dedup();
+        broken
+    }
+
     /// Reads the session back after statement `index`; stops the migration if the statement
-    /// loosened a timeout, changed a role or the `search_path`, or released the advisory lock.
-    /// `committed` statements stayed applied (a split migration) and the message says so.
+    /// loosened a timeout, changed a pinned setting, a role or the `search_path`, or
+    /// released the advisory lock. `committed` statements stayed applied (a split migration)
+    /// and the message says so.
     pub(super) async fn check(
         &self,
         client: &impl GenericClient,
@@ -132,30 +270,10 @@ impl Guard {
         committed: usize,
         in_transaction: bool,
     ) -> Result<(), Stop> {
-        let row = client
-            .query_one(STATE, &[&ADVISORY_KEY])
+        let now = read_state(client)
             .await
             .map_err(pg("PROTECTION_CHECK_FAILED", Some(index)))?;
-        let lock_timeout: i64 = row.get(0);
-        let statement_timeout: i64 = row.get(1);
-        let mut broken = Vec::new();
-        if lock_timeout <= 0 || lock_timeout > self.lock_timeout_ms {
-            broken.push(format!("lock_timeout is now {lock_timeout} ms"));
-        }
-        if statement_timeout <= 0 || statement_timeout > self.statement_timeout_ms {
-            broken.push(format!("statement_timeout is now {statement_timeout} ms"));
-        }
-        if row.get::<_, String>(2) != self.current_user
-            || row.get::<_, String>(3) != self.session_user
-        {
-            broken.push("the role changed".into());
-        }
-        if row.get::<_, String>(4) != self.search_path {
-            broken.push("search_path changed".into());
-        }
-        if !row.get::<_, bool>(5) {
-            broken.push("autodb's advisory lock was released".into());
-        }
+        let broken = self.broken(&now);
         if broken.is_empty() {
             return Ok(());
         }

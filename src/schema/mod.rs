@@ -2,4 +2,5 @@
 //! `autodb_core::schema`.
 
 pub mod codec;
+pub mod effects;
 pub mod introspect;

@@ -187,10 +187,7 @@ async fn analyze_reports_blast_radius_and_binds_the_schema() {
     assert!(!scope.is_empty());
     assert_eq!(
         claims.schema_fp,
-        Some(autodb_core::schema::scope_fingerprint(
-            &snapshot.schema,
-            &scope
-        ))
+        autodb_core::schema::scope_fingerprint(&snapshot.schema, &scope)
     );
 }
 

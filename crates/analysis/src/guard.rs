@@ -65,7 +65,7 @@ const OWNED: &[(&str, &str)] = &[
     ),
     (
         "search_path",
-        "the analysis resolved every unqualified name against the default search_path",
+        "the analysis resolved every unqualified name through the search path autodb pins for the run",
     ),
     (
         "standard_conforming_strings",
@@ -74,6 +74,20 @@ const OWNED: &[(&str, &str)] = &[
     (
         "backslash_quote",
         "it changes how the statements after it are read",
+    ),
+    (
+        "client_encoding",
+        "it changes how the server reads the bytes of the statements after it (under SJIS or \
+         BIG5 a quote can end a string the analysis saw continue), so they would not be the \
+         statements analyzed",
+    ),
+    (
+        "transform_null_equals",
+        "it changes what `= NULL` means in the statements after it",
+    ),
+    (
+        "client_connection_check_interval",
+        "the executor sets it so that a vanished executor's statement ends at once",
     ),
     (
         "session_replication_role",
@@ -85,10 +99,23 @@ const OWNED: &[(&str, &str)] = &[
     ),
 ];
 
+/// The schema that holds autodb's own ledger in every target database.
+pub const OWN_SCHEMA: &str = "autodb";
+
 /// Checks every statement; the result is empty when the migration may be run.
 pub fn refusals(stmts: &[ParsedStatement], limits: Limits) -> Vec<Refusal> {
     let mut out = Vec::new();
     for stmt in stmts {
+        if let Some(reason) = own_objects(stmt) {
+            out.push(Refusal {
+                statement_index: stmt.index,
+                operation: stmt.operation.clone(),
+                reason,
+                safe_alternative: "Leave the `autodb` schema alone: it holds autodb's ledger of \
+                                   applied migrations, which only the executor writes."
+                    .into(),
+            });
+        }
         let mut refuse = |reason: String, safe: &str| {
             out.push(Refusal {
                 statement_index: stmt.index,
@@ -131,6 +158,102 @@ pub fn refusals(stmts: &[ParsedStatement], limits: Limits) -> Vec<Refusal> {
                     reason,
                     "Remove the call; the executor sets its timeouts and holds its lock itself.",
                 );
+            }
+        }
+    }
+    out
+}
+
+/// Why `stmt` reaches into autodb's own schema, if it does: by a qualified name, by creating,
+/// dropping, renaming or granting on the schema, or in text that may run as SQL later
+/// (dynamic SQL in a `DO` block or a function body).
+fn own_objects(stmt: &ParsedStatement) -> Option<String> {
+    if crate::names::used(std::slice::from_ref(stmt)).touches_schema(OWN_SCHEMA) {
+        return Some(format!(
+            "the statement names an object in the `{OWN_SCHEMA}` schema, autodb's own ledger"
+        ));
+    }
+    // Schemas are named by bare `String` nodes, which the tree walk does not visit.
+    let schema_objects: &[pg_query::protobuf::Node] = match &stmt.ast {
+        NodeEnum::DropStmt(d)
+            if d.remove_type() == pg_query::protobuf::ObjectType::ObjectSchema =>
+        {
+            &d.objects
+        }
+        NodeEnum::GrantStmt(g) => &g.objects,
+        _ => &[],
+    };
+    if crate::ast::strings(schema_objects)
+        .iter()
+        .any(|s| s == OWN_SCHEMA)
+    {
+        return Some(format!(
+            "the statement changes the `{OWN_SCHEMA}` schema, autodb's own ledger"
+        ));
+    }
+    // Dynamic SQL (`EXECUTE '…'` in a `DO` block, a function body) is text the tree does
+    // not parse: any mention of the schema in the statement's text is refused.
+    let lower = stmt.sql.to_ascii_lowercase();
+    if lower.contains(&format!("{OWN_SCHEMA}."))
+        || lower.contains(&format!("\"{OWN_SCHEMA}\""))
+        || matches!(&stmt.ast, NodeEnum::CreateSchemaStmt(c) if c.schemaname == OWN_SCHEMA)
+        || matches!(&stmt.ast, NodeEnum::RenameStmt(r) if r.subname == OWN_SCHEMA)
+    {
+        return Some(format!(
+            "the statement names the `{OWN_SCHEMA}` schema (autodb's own ledger), possibly in \
+             text that can run as SQL"
+        ));
+    }
+    None
+}
+
+/// Numeric literals PostgreSQL 16 reads differently from older servers: non-decimal integers
+/// (`0x1F`, `0o17`, `0b101`) and digit separators (`1_000`). Before 15 the server reads
+/// `0x1F` as `0` followed by the column alias `x1F` and `1_000` as `1 AS _000`; 15 rejects
+/// both. The parser reads them as 16 does, so on an older server the statement analyzed
+/// would not be the statement run.
+pub fn lexing_refusals(stmts: &[ParsedStatement], server_major: u32) -> Vec<Refusal> {
+    if server_major >= 16 {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for stmt in stmts {
+        let Ok(tokens) = pg_query::scan_tokens(&stmt.sql) else {
+            continue;
+        };
+        for token in tokens {
+            let numeric = [
+                pg_query::protobuf::Token::Iconst as i32,
+                pg_query::protobuf::Token::Fconst as i32,
+            ];
+            if !numeric.contains(&token.token) {
+                continue;
+            }
+            let (start, end) = (
+                usize::try_from(token.start).unwrap_or(0),
+                usize::try_from(token.end).unwrap_or(0),
+            );
+            let Some(text) = stmt.sql.get(start..end) else {
+                continue;
+            };
+            let lower = text.to_ascii_lowercase();
+            let prefixed = ["0x", "0o", "0b"].iter().any(|p| lower.starts_with(p));
+            if prefixed || text.contains('_') {
+                out.push(Refusal {
+                    statement_index: stmt.index,
+                    operation: stmt.operation.clone(),
+                    reason: format!(
+                        "the literal `{text}` is read differently by PostgreSQL {server_major}: \
+                         {} before 16 (the analysis read it as PostgreSQL 16 and later do)",
+                        if server_major >= 15 {
+                            "it is a syntax error"
+                        } else {
+                            "it is a number followed by a column alias"
+                        }
+                    ),
+                    safe_alternative: "Write the number in decimal digits without `_`.".into(),
+                });
+                break;
             }
         }
     }

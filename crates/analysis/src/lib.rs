@@ -23,6 +23,7 @@ pub mod catalog;
 pub mod guard;
 pub mod history;
 pub mod lint;
+pub mod names;
 pub mod report;
 pub mod rules;
 pub mod sandbox;

@@ -110,6 +110,12 @@ fn request_item(r: &MigrationRequest) -> Item {
             json_value(serde_json::to_string(scope).unwrap_or_default()),
         );
     }
+    if let Some(binding) = &r.binding {
+        item.insert(
+            "binding".into(),
+            json_value(serde_json::to_string(binding).unwrap_or_default()),
+        );
+    }
     item
 }
 
@@ -177,6 +183,7 @@ fn parse_request(item: &Item) -> Result<MigrationRequest, PortError> {
             .unwrap_or(0),
         schema_fp: get_s(item, "schema_fp"),
         schema_scope: json_attr(item, "schema_scope")?,
+        binding: json_attr(item, "binding")?,
     })
 }
 

@@ -83,6 +83,7 @@ impl SqliteStore {
             ("connections", "auto_approve_max_risk", "TEXT"),
             ("requests", "schema_fp", "TEXT"),
             ("requests", "schema_scope", "TEXT"),
+            ("requests", "binding", "TEXT"),
         ] {
             let present: bool = db
                 .prepare("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")
@@ -133,7 +134,7 @@ impl SqliteStore {
 }
 
 const REQUEST_COLUMNS: &str = "request_id, connection_id, sql, sql_sha256, status, progress, \
-     result, error, created_at, started_at, completed_at, claim_until, attempts, schema_fp, schema_scope";
+     result, error, created_at, started_at, completed_at, claim_until, attempts, schema_fp, schema_scope, binding";
 
 fn read_request(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<MigrationRequest, PortError>> {
     let raw: [Option<String>; 12] = [
@@ -153,14 +154,20 @@ fn read_request(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<MigrationReq
     let attempts: u32 = row.get(12)?;
     let schema_fp: Option<String> = row.get(13)?;
     let scope: Option<String> = row.get(14)?;
+    let binding: Option<String> = row.get(15)?;
     Ok(build_request(raw, attempts).and_then(|r| {
         let schema_scope = scope
+            .map(|s| serde_json::from_str(&s))
+            .transpose()
+            .map_err(corrupt)?;
+        let binding = binding
             .map(|s| serde_json::from_str(&s))
             .transpose()
             .map_err(corrupt)?;
         Ok(MigrationRequest {
             schema_fp,
             schema_scope,
+            binding,
             ..r
         })
     }))
@@ -200,6 +207,7 @@ fn build_request(raw: [Option<String>; 12], attempts: u32) -> Result<MigrationRe
         attempts,
         schema_fp: None,
         schema_scope: None,
+        binding: None,
     })
 }
 
@@ -425,11 +433,12 @@ impl Store for SqliteStore {
             )
             .map_err(unavailable)?;
             tx.execute(
-                &format!("INSERT INTO requests ({REQUEST_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, NULL, ?7, NULL, NULL, NULL, 0, ?8, ?9)"),
+                &format!("INSERT INTO requests ({REQUEST_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, NULL, ?7, NULL, NULL, NULL, 0, ?8, ?9, ?10)"),
                 params![
                     r.request_id.as_str(), r.connection_id.as_str(), r.sql, r.sql_sha256,
                     r.status.as_str(), r.progress, ts(r.created_at), r.schema_fp,
-                    r.schema_scope.as_ref().and_then(|s| serde_json::to_string(s).ok())
+                    r.schema_scope.as_ref().and_then(|s| serde_json::to_string(s).ok()),
+                    r.binding.as_ref().and_then(|b| serde_json::to_string(b).ok())
                 ],
             )
             .map_err(unavailable)?;

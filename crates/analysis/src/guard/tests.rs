@@ -153,3 +153,75 @@ fn each_refusal_says_what_to_do_instead() {
     );
     assert!(role[0].reason.starts_with("RESET role"), "{role:?}");
 }
+
+#[test]
+fn settings_that_change_how_the_next_statement_is_read_are_refused() {
+    for sql in [
+        "SET NAMES 'SJIS'",
+        "SET client_encoding = 'BIG5'",
+        "SET client_encoding TO DEFAULT",
+        "RESET client_encoding",
+        "SELECT set_config('client_encoding', 'SJIS', false)",
+        "SET standard_conforming_strings = off",
+        "SELECT set_config('standard_conforming_strings', 'off', false)",
+        "SET backslash_quote = on",
+        "SET transform_null_equals = on",
+        "SET client_connection_check_interval = 0",
+        "SET session_replication_role = replica",
+    ] {
+        assert!(is_refused(sql), "{sql}");
+    }
+}
+
+#[test]
+fn autodbs_own_schema_is_off_limits() {
+    for sql in [
+        "CREATE TRIGGER t AFTER INSERT ON autodb.migration_ledger FOR EACH ROW EXECUTE FUNCTION f()",
+        "UPDATE autodb.migration_ledger SET result = '{}'",
+        "DROP TABLE autodb.migration_steps",
+        "DROP SCHEMA autodb CASCADE",
+        "ALTER SCHEMA autodb RENAME TO elsewhere",
+        "CREATE SCHEMA autodb",
+        "GRANT ALL ON SCHEMA autodb TO PUBLIC",
+        "SELECT autodb.f()",
+        "DO $$ BEGIN EXECUTE 'DELETE FROM autodb.migration_ledger'; END $$",
+        "CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN UPDATE \"autodb\".migration_steps SET statement_index = 0; RETURN NULL; END $$",
+    ] {
+        let refused = refused(sql);
+        assert_eq!(refused.len(), 1, "{sql}: {refused:?}");
+        assert!(refused[0].reason.contains("autodb"), "{sql}");
+    }
+    for sql in [
+        "CREATE TABLE autodb_settings (id int)",
+        "CREATE SCHEMA autodbx",
+        "INSERT INTO notes VALUES ('autodb is a service')",
+    ] {
+        assert!(refused(sql).is_empty(), "{sql}: {:?}", refused(sql));
+    }
+}
+
+#[test]
+fn literals_older_servers_read_differently_are_refused_for_them() {
+    let stmts = autodb_core::sql::parse(
+        "SELECT 1.5, 10; SELECT 0x1F; UPDATE t SET n = 1_000; SELECT 0B101",
+    )
+    .unwrap();
+    let at = |major| {
+        lexing_refusals(&stmts, major)
+            .iter()
+            .map(|r| r.statement_index)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(at(14), [1, 2, 3]);
+    assert_eq!(at(15), [1, 2, 3]);
+    assert!(at(16).is_empty());
+    assert!(at(18).is_empty());
+    let reason = &lexing_refusals(&stmts, 14)[0].reason;
+    assert!(
+        reason.contains("`0x1F`") && reason.contains("alias"),
+        "{reason}"
+    );
+    assert!(lexing_refusals(&stmts, 15)[0]
+        .reason
+        .contains("syntax error"));
+}
