@@ -300,3 +300,111 @@ impl Guard {
         })))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn pinned() -> Guard {
+        Guard {
+            settings: state(&[
+                ("lock_timeout", "2000"),
+                ("statement_timeout", "60000"),
+                ("idle_in_transaction_session_timeout", "0"),
+                ("standard_conforming_strings", "on"),
+                ("search_path", "\"public\", pg_temp"),
+                ("current_user", "app"),
+                ("session_user", "app"),
+                ("advisory_lock", "1"),
+            ]),
+        }
+    }
+
+    fn with(changes: &[(&str, &str)]) -> BTreeMap<String, String> {
+        let mut now = pinned().settings;
+        for (k, v) in changes {
+            now.insert(k.to_string(), v.to_string());
+        }
+        now
+    }
+
+    #[test]
+    fn an_unchanged_or_stricter_session_is_kept() {
+        let guard = pinned();
+        assert!(guard.broken(&guard.settings).is_empty());
+        assert!(guard
+            .broken(&with(&[
+                ("lock_timeout", "500"),
+                ("statement_timeout", "60000")
+            ]))
+            .is_empty());
+        // A held lock counted twice is still held.
+        assert!(guard.broken(&with(&[("advisory_lock", "2")])).is_empty());
+    }
+
+    #[test]
+    fn every_loosened_or_changed_setting_is_named() {
+        let guard = pinned();
+        for (change, phrase) in [
+            (("lock_timeout", "0"), "lock_timeout is now 0 ms"),
+            (("lock_timeout", "2001"), "lock_timeout is now 2001 ms"),
+            (
+                ("statement_timeout", "-1"),
+                "statement_timeout is now -1 ms",
+            ),
+            (
+                ("idle_in_transaction_session_timeout", "1"),
+                "idle_in_transaction_session_timeout is now 1 ms",
+            ),
+            (("lock_timeout", "soon"), "lock_timeout is now soon ms"),
+            (
+                ("standard_conforming_strings", "off"),
+                "standard_conforming_strings changed to `off`",
+            ),
+            (("search_path", "evil, public"), "search_path changed"),
+            (("current_user", "postgres"), "the role changed"),
+            (("session_user", "postgres"), "the role changed"),
+            (("advisory_lock", "0"), "advisory lock was released"),
+        ] {
+            let broken = guard.broken(&with(&[change]));
+            assert_eq!(broken.len(), 1, "{change:?}: {broken:?}");
+            assert!(broken[0].contains(phrase), "{change:?}: {broken:?}");
+        }
+        let mut gone = pinned().settings;
+        gone.remove("standard_conforming_strings");
+        assert_eq!(
+            guard.broken(&gone),
+            ["standard_conforming_strings can no longer be read"]
+        );
+        let both = guard.broken(&with(&[("current_user", "x"), ("session_user", "x")]));
+        assert_eq!(both, ["the role changed"]);
+    }
+
+    #[test]
+    fn the_session_is_pinned_to_what_the_parser_assumes() {
+        let sql = settings_sql(2000, 60_000, 0, 150_000);
+        for pin in [
+            "SET client_encoding = 'UTF8'",
+            "SET standard_conforming_strings = 'on'",
+            "SET backslash_quote = 'safe_encoding'",
+            "SET transform_null_equals = 'off'",
+            "SET lock_timeout = 2000",
+            "SET client_connection_check_interval = 1000",
+        ] {
+            assert!(sql.contains(pin), "{pin}: {sql}");
+        }
+        assert!(!settings_sql(2000, 60_000, 0, 130_000).contains("client_connection_check"));
+        assert_eq!(
+            search_path_sql(&["app".into(), "we\"ird".into(), "pg_temp_3".into()]),
+            "SET search_path = \"app\", \"we\"\"ird\", pg_temp"
+        );
+        assert_eq!(search_path_sql(&[]), "SET search_path = pg_temp");
+    }
+}

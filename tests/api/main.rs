@@ -13,6 +13,7 @@ mod events;
 mod faults;
 mod features_vs_server;
 mod helpers;
+mod hostile;
 mod lambda;
 mod lambda_runtime;
 mod local;

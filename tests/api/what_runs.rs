@@ -218,6 +218,35 @@ async fn protections_removed_at_run_time_stop_the_migration() {
             "statement_timeout",
         ),
         ("EXECUTE 'SET ROLE pg_monitor'", "the role changed"),
+        (
+            "EXECUTE 'SET idle_in_transaction_session_timeout = 0'",
+            "idle_in_transaction_session_timeout",
+        ),
+        (
+            "EXECUTE 'SET application_name = ''psql'''",
+            "application_name",
+        ),
+        (
+            "EXECUTE 'SET client_connection_check_interval = 0'",
+            "client_connection_check_interval",
+        ),
+        (
+            "EXECUTE 'SET standard_conforming_strings = off'",
+            "standard_conforming_strings",
+        ),
+        (
+            "EXECUTE 'SET transform_null_equals = on'",
+            "transform_null_equals",
+        ),
+        ("EXECUTE 'SET backslash_quote = on'", "backslash_quote"),
+        (
+            "EXECUTE 'SET client_encoding = ''LATIN1'''",
+            "client_encoding",
+        ),
+        (
+            "EXECUTE 'SET search_path = public, \"$user\"'",
+            "search_path",
+        ),
     ] {
         let t = TestApp::spawn(Backend::Local).await;
         let conn = t.connect().await;

@@ -38,6 +38,9 @@ pub struct MigrationState<'a> {
     /// Tables created `PARTITION BY` earlier in this migration.
     created_partitioned: HashSet<String>,
     created_indexes: HashMap<String, String>,
+    /// Views (re)defined earlier in this migration, temporary ones included, and the
+    /// relations their queries read.
+    view_sources: HashMap<String, Vec<String>>,
     constrained_domains: HashSet<String>,
     column_types: HashMap<(String, String), TypeSpec>,
     /// The index of a `BEGIN` that no `COMMIT`/`ROLLBACK` closes.
@@ -104,6 +107,7 @@ impl<'a> MigrationState<'a> {
             created_tables: HashSet::new(),
             created_partitioned: HashSet::new(),
             created_indexes: HashMap::new(),
+            view_sources: HashMap::new(),
             constrained_domains: HashSet::new(),
             column_types: HashMap::new(),
             explicit_tx: false,
@@ -116,6 +120,37 @@ impl<'a> MigrationState<'a> {
             checked_tables: HashSet::new(),
             unvalidated_checks: HashSet::new(),
         }
+    }
+
+    /// The tables a write to `name` reaches when `name` is a view — defined earlier in this
+    /// migration (a temporary one too) or in the snapshot — following views of views: an
+    /// `UPDATE` or `DELETE` on an updatable view changes its base table. Empty for a table.
+    pub fn written_through(&self, name: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut todo = vec![name.to_string()];
+        while let Some(next) = todo.pop() {
+            if !seen.insert(next.clone()) {
+                continue;
+            }
+            let sources = match self.view_sources.get(&next) {
+                Some(sources) => Some(sources.clone()),
+                None => self.snapshot.and_then(|s| {
+                    s.views
+                        .iter()
+                        .find(|v| !v.materialized && v.qualified_name() == next)
+                        .map(|v| v.depends_on.clone())
+                }),
+            };
+            match sources {
+                Some(sources) => todo.extend(sources),
+                None if next != name => out.push(next),
+                None => {}
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// Created earlier in this migration, hence empty and unseen by other sessions.
@@ -247,9 +282,19 @@ impl<'a> MigrationState<'a> {
                     self.created_tables.insert(ast::relation(rel));
                 }
             }
-            NodeEnum::ViewStmt(v) if !v.replace => {
+            NodeEnum::ViewStmt(v) => {
                 if let Some(view) = &v.view {
-                    self.created_tables.insert(ast::relation(view));
+                    let name = ast::relation(view);
+                    let sources = v
+                        .query
+                        .as_ref()
+                        .and_then(|q| q.node.as_ref())
+                        .map(read_relations)
+                        .unwrap_or_default();
+                    self.view_sources.insert(name.clone(), sources);
+                    if !v.replace {
+                        self.created_tables.insert(name);
+                    }
                 }
             }
             NodeEnum::IndexStmt(i) => {
@@ -330,4 +375,31 @@ impl<'a> MigrationState<'a> {
         self.not_valid.clear();
         self.alters.clear();
     }
+}
+
+/// The relations a query reads (its `FROM` items, subqueries included), without the names
+/// of its own common table expressions.
+fn read_relations(query: &NodeEnum) -> Vec<String> {
+    let nodes = query.nodes();
+    let ctes: HashSet<&str> = nodes
+        .iter()
+        .filter_map(|(node, ..)| match node {
+            pg_query::NodeRef::CommonTableExpr(c) => Some(c.ctename.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut out: Vec<String> = nodes
+        .iter()
+        .filter_map(|(node, ..)| match node {
+            pg_query::NodeRef::RangeVar(rv)
+                if !(rv.schemaname.is_empty() && ctes.contains(rv.relname.as_str())) =>
+            {
+                Some(ast::relation(rv))
+            }
+            _ => None,
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }

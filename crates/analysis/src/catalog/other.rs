@@ -248,7 +248,7 @@ pub(super) fn classify(node: &NodeEnum, state: &MigrationState, e: &mut Effect) 
         }
         NodeEnum::InsertStmt(i) => {
             if let Some(rel) = &i.relation {
-                e.target(&ast::relation(rel), RowExclusive);
+                write_target(&ast::relation(rel), state, e);
             }
             if let Some(q) = &i.select_stmt {
                 e.scans = read_sources(q.node.as_ref(), e);
@@ -256,7 +256,7 @@ pub(super) fn classify(node: &NodeEnum, state: &MigrationState, e: &mut Effect) 
         }
         NodeEnum::UpdateStmt(u) => {
             if let Some(rel) = &u.relation {
-                e.target(&ast::relation(rel), RowExclusive);
+                write_target(&ast::relation(rel), state, e);
             }
             for t in &u.target_list {
                 if let Some(NodeEnum::ResTarget(r)) = &t.node {
@@ -268,7 +268,7 @@ pub(super) fn classify(node: &NodeEnum, state: &MigrationState, e: &mut Effect) 
         }
         NodeEnum::DeleteStmt(d) => {
             if let Some(rel) = &d.relation {
-                e.target(&ast::relation(rel), RowExclusive);
+                write_target(&ast::relation(rel), state, e);
             }
             e.scans = true;
             e.locks_all_rows = d.where_clause.is_none();
@@ -276,7 +276,7 @@ pub(super) fn classify(node: &NodeEnum, state: &MigrationState, e: &mut Effect) 
         }
         NodeEnum::MergeStmt(m) => {
             if let Some(rel) = &m.relation {
-                e.target(&ast::relation(rel), RowExclusive);
+                write_target(&ast::relation(rel), state, e);
             }
             e.scans = true;
         }
@@ -309,6 +309,14 @@ pub(super) fn classify(node: &NodeEnum, state: &MigrationState, e: &mut Effect) 
 /// Statements that touch no user table: types, functions, sequences, schemas, privileges,
 /// roles, databases, foreign servers, session settings and transaction control (what some of
 /// them disrupt beyond tables is `disruption.rs`'s business).
+/// The target of a write, and when it is a view, the tables the write reaches through it.
+fn write_target(name: &str, state: &MigrationState, e: &mut Effect) {
+    e.target(name, RowExclusive);
+    for base in state.written_through(name) {
+        e.target(&base, RowExclusive);
+    }
+}
+
 fn is_catalog_only(node: &NodeEnum) -> bool {
     matches!(
         node,
