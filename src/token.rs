@@ -40,6 +40,11 @@ pub struct Claims {
     /// checks exactly those. Absent when the scope was too long to carry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<Vec<String>>,
+    /// Whether the migration ran in the sandbox before it was approved (passed or failed
+    /// there). False when no sandbox is configured or the connection's policy allowed
+    /// approval without it. Tokens issued before the field existed read as false.
+    #[serde(default)]
+    pub sandboxed: bool,
     pub iat: i64,
     pub exp: i64,
 }
@@ -165,6 +170,7 @@ pub struct Approval<'a> {
     pub sql: &'a Sql,
     pub schema_fingerprint: Option<String>,
     pub scope: Option<Vec<String>>,
+    pub sandboxed: bool,
     pub issued_at: i64,
     pub ttl_seconds: i64,
 }
@@ -181,6 +187,7 @@ pub fn issue(ring: &KeyRing, approval: Approval<'_>) -> (String, Claims) {
         nonce: hex::encode(nonce),
         schema_fp: approval.schema_fingerprint,
         scope: approval.scope,
+        sandboxed: approval.sandboxed,
         iat: approval.issued_at,
         exp: approval.issued_at + approval.ttl_seconds,
     };
@@ -261,6 +268,7 @@ mod tests {
             sql,
             schema_fingerprint: Some("fp".into()),
             scope: None,
+            sandboxed: true,
             issued_at: at,
             ttl_seconds: 3600,
         }
