@@ -148,7 +148,10 @@ async fn main() {
             let accepted = execute(
                 &app,
                 ExecuteCommand {
-                    approval_token: report.approval_token.clone(),
+                    approval_token: report
+                        .approval_token
+                        .clone()
+                        .expect("no sandbox in this bench: a token"),
                     sql,
                     connection_id: connection.id.to_string(),
                 },

@@ -72,6 +72,10 @@ pub struct Connection {
     /// are executed without a person's approval. `None` (the default): never. Changed only
     /// through the API.
     pub auto_approve_max_risk: Option<autodb_analysis::RiskCategory>,
+    /// With a sandbox configured, whether analyze may issue a token for a migration whose
+    /// sandbox run did not happen (no capacity, the sandbox's own failure, turned off).
+    /// Off by default: such a migration gets no token.
+    pub allow_unsandboxed_approval: bool,
 }
 
 impl Connection {

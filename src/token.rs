@@ -44,6 +44,11 @@ pub struct Claims {
     pub scope: Option<Vec<String>>,
     /// The search path and the behaviour of the scope's objects at analysis.
     pub binding: Binding,
+    /// Whether the migration ran in the sandbox before it was approved (passed or failed
+    /// there). False when no sandbox is configured or the connection's policy allowed
+    /// approval without it. Tokens issued before the field existed read as false.
+    #[serde(default)]
+    pub sandboxed: bool,
     pub iat: i64,
     pub exp: i64,
 }
@@ -170,6 +175,7 @@ pub struct Approval<'a> {
     pub schema_fingerprint: String,
     pub scope: Option<Vec<String>>,
     pub binding: Binding,
+    pub sandboxed: bool,
     pub issued_at: i64,
     pub ttl_seconds: i64,
 }
@@ -187,6 +193,7 @@ pub fn issue(ring: &KeyRing, approval: Approval<'_>) -> (String, Claims) {
         schema_fp: approval.schema_fingerprint,
         scope: approval.scope,
         binding: approval.binding,
+        sandboxed: approval.sandboxed,
         iat: approval.issued_at,
         exp: approval.issued_at + approval.ttl_seconds,
     };
@@ -277,6 +284,7 @@ mod tests {
                 .collect(),
                 sizes: Default::default(),
             },
+            sandboxed: true,
             issued_at: at,
             ttl_seconds: 3600,
         }

@@ -43,6 +43,10 @@ pub fn router(app: Arc<App>) -> Router {
             axum::routing::put(routes::set_auto_approve),
         )
         .route(
+            "/connections/{id}/sandbox-policy",
+            axum::routing::put(routes::set_sandbox_policy),
+        )
+        .route(
             "/connections/{id}/migrations/analyze",
             post(routes::analyze_for_connection),
         )

@@ -48,6 +48,8 @@ struct ConnectionView {
     /// Uploaded migrations at or below this risk run without approval; absent: never.
     #[serde(skip_serializing_if = "Option::is_none")]
     auto_approve_max_risk: Option<&'static str>,
+    /// Whether a migration whose sandbox run did not happen may still be approved.
+    allow_unsandboxed_approval: bool,
 }
 
 impl From<Connection> for ConnectionView {
@@ -59,6 +61,7 @@ impl From<Connection> for ConnectionView {
             created_at: c.created_at,
             lock_timeout_ms: c.lock_timeout_ms,
             auto_approve_max_risk: c.auto_approve_max_risk.map(|r| r.as_str()),
+            allow_unsandboxed_approval: c.allow_unsandboxed_approval,
         }
     }
 }
@@ -145,6 +148,23 @@ pub async fn set_auto_approve(
         })?),
     };
     let connection = connections::set_auto_approve(&app, &id, max_risk).await?;
+    Ok(ok(StatusCode::OK, ConnectionView::from(connection)))
+}
+
+#[derive(Deserialize)]
+pub struct SandboxPolicyBody {
+    allow_unsandboxed_approval: bool,
+}
+
+/// `PUT /connections/{id}/sandbox-policy`: whether analyze may approve a migration the
+/// sandbox did not run (off by default).
+pub async fn set_sandbox_policy(
+    State(app): State<Arc<App>>,
+    PathParam(id): PathParam,
+    JsonBody(body): JsonBody<SandboxPolicyBody>,
+) -> Result<Response> {
+    let connection =
+        connections::set_sandbox_policy(&app, &id, body.allow_unsandboxed_approval).await?;
     Ok(ok(StatusCode::OK, ConnectionView::from(connection)))
 }
 

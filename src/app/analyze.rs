@@ -1,6 +1,7 @@
 //! Analyze: parse the migration, judge it against a fresh snapshot of the target schema, and
 //! issue the approval token bound to the SQL, the connection and that schema.
 
+use autodb_analysis::sandbox::SandboxStatus;
 use autodb_analysis::Analysis;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
@@ -24,8 +25,16 @@ pub struct AnalysisReport {
     /// The migration tried on a clone of the schema (`status: "skipped"` with the reason
     /// when it was not).
     pub sandbox_result: autodb_analysis::sandbox::SandboxResult,
-    pub approval_token: String,
-    pub expires_at: DateTime<Utc>,
+    /// Whether the migration ran in the sandbox (it passed or failed there); the token
+    /// carries the same fact.
+    pub sandboxed: bool,
+    /// `None` when a sandbox is configured, the run did not happen (no capacity, the
+    /// sandbox's own failure, turned off) and the connection's policy does not allow
+    /// approval without it: `approval_withheld` says why.
+    pub approval_token: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_withheld: Option<String>,
 }
 
 pub async fn analyze(
@@ -78,26 +87,48 @@ pub async fn analyze(
     autodb_analysis::sandbox::apply(&mut analysis, &sandbox_result, &new_tables);
     let binding = bind(app, &connection, &snapshot.schema, &parsed, &analysis).await?;
     let now = app.clock.now().timestamp();
-    let ring = app.key_ring().await;
-    let (approval_token, claims) = token::issue(
-        &ring,
-        Approval {
-            connection_id: &connection.id,
-            sql: &sql,
-            // The token binds the schema the verdict depends on, not the whole database:
-            // changes elsewhere do not invalidate it (`autodb_analysis::scope`).
-            schema_fingerprint: autodb_core::schema::scope_fingerprint(
-                &snapshot.schema,
-                &analysis.drift_scope,
-            ),
-            scope: (serde_json::to_string(&analysis.drift_scope).map_or(usize::MAX, |s| s.len())
-                <= token::MAX_SCOPE_BYTES)
-                .then(|| analysis.drift_scope.clone()),
-            binding,
-            issued_at: now,
-            ttl_seconds: app.settings.token_ttl_seconds,
-        },
+    let sandboxed = matches!(
+        sandbox_result.status,
+        SandboxStatus::Passed | SandboxStatus::Failed
     );
+    // With a sandbox configured, a run that did not happen is never a pass: no token,
+    // unless this connection's policy explicitly allows approval without the sandbox.
+    let approval_withheld = (app.sandbox.get().is_some()
+        && !sandboxed
+        && !connection.allow_unsandboxed_approval)
+        .then(|| {
+            format!(
+                "no approval token: the sandbox run did not happen ({}), and this connection's \
+                 policy requires one (allow_unsandboxed_approval is off); analyze again",
+                sandbox_result.reason.as_deref().unwrap_or("skipped")
+            )
+        });
+    let issued = if approval_withheld.is_none() {
+        let ring = app.key_ring().await;
+        Some(token::issue(
+            &ring,
+            Approval {
+                connection_id: &connection.id,
+                sql: &sql,
+                // The token binds the schema the verdict depends on, not the whole database:
+                // changes elsewhere do not invalidate it (`autodb_analysis::scope`).
+                schema_fingerprint: autodb_core::schema::scope_fingerprint(
+                    &snapshot.schema,
+                    &analysis.drift_scope,
+                ),
+                scope: (serde_json::to_string(&analysis.drift_scope)
+                    .map_or(usize::MAX, |s| s.len())
+                    <= token::MAX_SCOPE_BYTES)
+                    .then(|| analysis.drift_scope.clone()),
+                binding,
+                sandboxed,
+                issued_at: now,
+                ttl_seconds: app.settings.token_ttl_seconds,
+            },
+        ))
+    } else {
+        None
+    };
     app.metrics.emit(crate::metrics::analyzed(
         app.clock.now().timestamp_millis(),
         analysis.risk_category.as_str(),
@@ -109,11 +140,14 @@ pub async fn analyze(
         snapshot_id: snapshot.snapshot_id,
         schema_fingerprint: snapshot.fingerprint,
         sandbox_result,
-        approval_token,
-        expires_at: Utc
-            .timestamp_opt(claims.exp, 0)
-            .single()
-            .unwrap_or_else(Utc::now),
+        sandboxed,
+        expires_at: issued.as_ref().map(|(_, claims)| {
+            Utc.timestamp_opt(claims.exp, 0)
+                .single()
+                .unwrap_or_else(Utc::now)
+        }),
+        approval_token: issued.map(|(token, _)| token),
+        approval_withheld,
     })
 }
 

@@ -55,6 +55,7 @@ pub async fn register(app: &App, new: NewConnection) -> Result<Connection, AppEr
         database_key: None,
         lock_timeout_ms: new.lock_timeout_ms,
         auto_approve_max_risk: None,
+        allow_unsandboxed_approval: false,
         id,
         name: name.to_string(),
         db_type: new.db_type,
@@ -88,6 +89,19 @@ pub async fn set_auto_approve(
 ) -> Result<Connection, AppError> {
     let mut connection = get(app, id).await?;
     connection.auto_approve_max_risk = max_risk;
+    app.store.put_connection(&connection).await?;
+    Ok(connection)
+}
+
+/// Sets whether analyze may approve a migration whose sandbox run did not happen
+/// ([`Connection::allow_unsandboxed_approval`]).
+pub async fn set_sandbox_policy(
+    app: &App,
+    id: &str,
+    allow_unsandboxed_approval: bool,
+) -> Result<Connection, AppError> {
+    let mut connection = get(app, id).await?;
+    connection.allow_unsandboxed_approval = allow_unsandboxed_approval;
     app.store.put_connection(&connection).await?;
     Ok(connection)
 }

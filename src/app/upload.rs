@@ -92,10 +92,18 @@ pub async fn handle_upload(
             if why.is_empty() { "" } else { ": " },
         )));
     }
+    let Some(approval_token) = report.approval_token.clone() else {
+        return Ok(not_executed(
+            report
+                .approval_withheld
+                .clone()
+                .unwrap_or_else(|| "no approval token was issued".into()),
+        ));
+    };
     let accepted = execute(
         app,
         ExecuteCommand {
-            approval_token: report.approval_token.clone(),
+            approval_token,
             sql,
             connection_id: connection_id.to_string(),
         },

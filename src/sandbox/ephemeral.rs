@@ -1,4 +1,10 @@
 //! A database that lives for one step of a run, and the role of the same name that owns it.
+//!
+//! The role is made for this database alone: a login without privileges, member of no role.
+//! Its database is a copy of a template; everything in it that the template's owner role
+//! owned is reassigned to it (`REASSIGN OWNED`, run by the server account in that database
+//! only), so the run may alter its copy as the schema's owner would, and owns nothing else
+//! on the server. `CONNECT` on the database is revoked from `PUBLIC` and granted to the role.
 
 use tokio_postgres::Client;
 
@@ -14,6 +20,9 @@ pub(super) struct Ephemeral {
 }
 
 impl Ephemeral {
+    /// A copy of `template` owned by a new role, which owns the copy's objects.
+    /// `template_owner` is the role that owns the template's objects (`None` for
+    /// `template0`, which has none).
     pub(super) async fn create(
         target: &crate::pgconn::Target,
         admin: &Client,
@@ -21,46 +30,66 @@ impl Ephemeral {
         template: &str,
         now: i64,
     ) -> Result<Self, SandboxError> {
-        Self::create_owned(target, admin, prefix, template, now, None).await
-    }
-
-    /// [`Ephemeral::create`], with the database owned by `owner` instead of the new role.
-    pub(super) async fn create_owned(
-        target: &crate::pgconn::Target,
-        admin: &Client,
-        prefix: &str,
-        template: &str,
-        now: i64,
-        owner: Option<&str>,
-    ) -> Result<Self, SandboxError> {
         let name = server::ephemeral_name(prefix, now);
         let login = server::create_login(admin, &name).await?;
-        let mut guard = Self {
+        let guard = Self {
             name,
             login,
             cleanup: Some(target.clone()),
         };
-        let owner = owner.unwrap_or(&guard.name);
-        // A copy made ahead of time is taken by renaming it (milliseconds); else one is made.
-        let created = match pool::claim(admin, prefix, template, &guard.name, owner).await {
-            true => Ok(()),
-            false => {
-                admin
-                    .batch_execute(&format!(
-                        "CREATE DATABASE {} TEMPLATE {} OWNER {}",
-                        server::ident(&guard.name),
-                        server::ident(template),
-                        server::ident(owner)
-                    ))
-                    .await
+        let owner = server::template_owner(prefix, template);
+        match guard
+            .make(target, admin, prefix, template, owner.as_deref())
+            .await
+        {
+            Ok(()) => Ok(guard),
+            Err(err) => {
+                guard.drop_now(admin).await;
+                Err(err)
             }
-        };
-        if let Err(err) = created {
-            guard.drop_now(admin).await;
-            return Err(SandboxError::server(err));
         }
-        guard.cleanup = Some(target.clone());
-        Ok(guard)
+    }
+
+    async fn make(
+        &self,
+        target: &crate::pgconn::Target,
+        admin: &Client,
+        prefix: &str,
+        template: &str,
+        template_owner: Option<&str>,
+    ) -> Result<(), SandboxError> {
+        // A copy made ahead of time is taken by renaming it (milliseconds); else one is made.
+        if !pool::claim(admin, prefix, template, &self.name).await {
+            admin
+                .batch_execute(&format!(
+                    "CREATE DATABASE {} TEMPLATE {} OWNER {}",
+                    server::ident(&self.name),
+                    server::ident(template),
+                    server::ident(&self.name)
+                ))
+                .await
+                .map_err(SandboxError::server)?;
+        }
+        server::seal_database(admin, &self.name, Some(&self.name))
+            .await
+            .map_err(SandboxError::server)?;
+        if let Some(owner) = template_owner {
+            // Only autodb's own statement runs in this session: REASSIGN runs no user code.
+            let inside = server::connect(target, &self.name, None).await?;
+            inside
+                .batch_execute(&format!(
+                    "REASSIGN OWNED BY {} TO {}",
+                    server::ident(owner),
+                    server::ident(&self.name)
+                ))
+                .await
+                .map_err(SandboxError::server)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn role(&self) -> &str {
+        &self.login.name
     }
 
     pub(super) async fn connect(
@@ -77,10 +106,79 @@ impl Ephemeral {
             tracing::warn!(database = %self.name, error = %err, "sandbox database not dropped; the next sweep will");
         }
     }
+}
 
-    /// The database lives on under another name (a published template); only its role goes.
-    pub(super) fn forget(mut self) {
-        self.cleanup = None;
+/// A template being built: a database from `template0` owned by a login role made for the
+/// build, which creates the clone's objects and fills them logged in as itself.
+pub(super) struct Build {
+    pub(super) inner: Ephemeral,
+}
+
+impl Build {
+    pub(super) async fn create(
+        target: &crate::pgconn::Target,
+        admin: &Client,
+        prefix: &str,
+        now: i64,
+    ) -> Result<Self, SandboxError> {
+        Ephemeral::create(target, admin, prefix, "template0", now)
+            .await
+            .map(|inner| Self { inner })
+    }
+
+    /// The database becomes the template `name` and its role the template's owner role,
+    /// without login: unless another process published the same template meanwhile (then
+    /// ours is dropped and theirs used). The template belongs to the server account, takes
+    /// no connections, and keeps no settings the fill may have made.
+    pub(super) async fn publish(
+        mut self,
+        admin: &Client,
+        prefix: &str,
+        name: &str,
+        comment: &str,
+    ) -> Result<(), SandboxError> {
+        let owner = server::template_owner(prefix, name)
+            .ok_or_else(|| SandboxError::Server(format!("{name} is not a template name")))?;
+        let build = self.inner.name.clone();
+        // End the build role's sessions first: a rename needs the database to itself.
+        let _ = server::end_sessions(admin, &build).await;
+        let renamed = admin
+            .batch_execute(&format!(
+                "ALTER DATABASE {} RENAME TO {}",
+                server::ident(&build),
+                server::ident(name)
+            ))
+            .await;
+        if renamed.is_err() {
+            self.inner.drop_now(admin).await;
+            return Ok(());
+        }
+        self.inner.cleanup = None;
+        // A role of that name left by a template dropped earlier owns nothing any more.
+        let _ = admin
+            .batch_execute(&format!("DROP ROLE IF EXISTS {}", server::ident(&owner)))
+            .await;
+        let sealed = admin
+            .batch_execute(&format!(
+                "ALTER ROLE {build} RENAME TO {owner}; \
+                 ALTER ROLE {owner} NOLOGIN PASSWORD NULL; ALTER ROLE {owner} RESET ALL; \
+                 ALTER DATABASE {name} OWNER TO CURRENT_USER; \
+                 ALTER DATABASE {name} RESET ALL; \
+                 REVOKE ALL ON DATABASE {name} FROM PUBLIC; \
+                 ALTER DATABASE {name} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false; \
+                 COMMENT ON DATABASE {name} IS '{comment}'",
+                build = server::ident(&build),
+                owner = server::ident(&owner),
+                name = server::ident(name),
+            ))
+            .await;
+        if let Err(err) = sealed {
+            // Half published: not a template anyone may use.
+            let _ = server::drop_template(admin, name).await;
+            let _ = server::drop_ephemeral(admin, &build).await;
+            return Err(SandboxError::server(err));
+        }
+        Ok(())
     }
 }
 

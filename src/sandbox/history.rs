@@ -37,6 +37,8 @@ pub struct HistoryRun {
     client: Client,
     monitor: Client,
     version: String,
+    protections: super::watch::Protections,
+    deadline: std::time::Duration,
 }
 
 impl HistoryRun {
@@ -78,12 +80,15 @@ impl HistoryRun {
             timeouts.idle_in_transaction_timeout_ms,
         )
         .await?;
+        let protections = super::watch::Protections::read(&client).await?;
         Ok(Self {
             admin,
             database,
             client,
             monitor,
             version,
+            protections,
+            deadline: std::time::Duration::from_millis(sandbox.settings.run_deadline_ms),
         })
     }
 
@@ -96,27 +101,43 @@ impl HistoryRun {
             Ok(plan) => plan,
             Err(err) => return SandboxResult::skipped(format!("not runnable as written: {err}")),
         };
-        let mut result =
-            match observe::run(&mut self.client, &self.monitor, sql, statements, &plan).await {
-                Ok(run) => {
-                    let applied = run.error.is_none();
-                    SandboxResult {
-                        status: if applied {
-                            SandboxStatus::Passed
-                        } else {
-                            SandboxStatus::Failed
-                        },
-                        reason: None,
-                        passed: applied,
-                        migration_applied: applied,
-                        statements: super::observed_statements(&run),
-                        migration_error: run.error,
-                        server_version: Some(self.version.clone()),
-                        ..SandboxResult::skipped("")
-                    }
+        let running = std::sync::atomic::AtomicUsize::new(0);
+        let run = super::watch::deadline(
+            &self.admin,
+            self.database.role(),
+            self.deadline,
+            &running,
+            observe::run(
+                &mut self.client,
+                &self.monitor,
+                sql,
+                statements,
+                &plan,
+                &self.protections,
+                &running,
+            ),
+        )
+        .await;
+        let mut result = match run {
+            Ok(run) => {
+                let applied = run.error.is_none();
+                SandboxResult {
+                    status: if applied {
+                        SandboxStatus::Passed
+                    } else {
+                        SandboxStatus::Failed
+                    },
+                    reason: None,
+                    passed: applied,
+                    migration_applied: applied,
+                    statements: super::observed_statements(&run),
+                    migration_error: run.error,
+                    server_version: Some(self.version.clone()),
+                    ..SandboxResult::skipped("")
                 }
-                Err(err) => SandboxResult::skipped(err.to_string()),
-            };
+            }
+            Err(err) => SandboxResult::skipped(err.to_string()),
+        };
         result.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         result
     }

@@ -7,8 +7,10 @@
 //!    a template database keyed by the snapshot's fingerprint and the row count, so the next
 //!    analysis of the same schema starts with `CREATE DATABASE … TEMPLATE …` (milliseconds).
 //! 2. **Observed run** (`observe`): the run's database is created from the template, owned by
-//!    a login role made for this run alone (`server`: no superuser, a random password), and
-//!    the migration runs there exactly as the executor would run it.
+//!    a login role made for this run alone (`server`: no privileges, member of no role, a
+//!    random password; `ephemeral`: it owns its copy's objects and nothing else), and the
+//!    migration runs there exactly as the executor would run it, checked after every
+//!    statement and bounded by a watchdog outside the session (`watch`).
 //! 3. **Estimate.** A second database from the same template gets more rows in the tables the
 //!    migration works on, and the migration runs again. The two timings give each statement a
 //!    line (duration against rows), evaluated at the production row counts in the snapshot
@@ -16,6 +18,11 @@
 //! 4. **Clean up.** Both databases and the run's role are dropped — also when the run is
 //!    cancelled midway (a guard spawns the drop), and after a crash by the next process's
 //!    sweep of its prefix.
+//!
+//! At most [`SandboxSettings::max_concurrent_runs`] runs at once per process; a run that
+//! waits longer than [`SandboxSettings::queue_timeout_ms`] for its turn is `skipped`. A
+//! skipped run is never a pass (and analyze then issues no token unless the connection's
+//! policy allows approval without the sandbox).
 
 mod ephemeral;
 pub mod history;
@@ -23,10 +30,12 @@ mod observe;
 pub mod pool;
 mod rows;
 pub mod server;
+mod watch;
 
 use std::collections::HashSet;
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use autodb_analysis::sandbox::{
     extrapolate, lock_times, ObservedStatement, SandboxResult, SandboxStatus, Timing,
@@ -36,7 +45,7 @@ use autodb_core::schema::SchemaSnapshot;
 use autodb_core::sql::{ParsedStatement, Plan};
 use tokio_postgres::Client;
 
-use ephemeral::Ephemeral;
+use ephemeral::{Build, Ephemeral};
 
 pub use server::{SandboxServer, SecretServer, UrlServer};
 
@@ -79,6 +88,13 @@ pub struct SandboxSettings {
     pub estimate_rows: u32,
     /// `statement_timeout` in the sandbox: the executor's, but at most this.
     pub statement_timeout_ms: u64,
+    /// Wall-clock bound of one run of the migration (the observed run, and the estimate's),
+    /// kept by the watchdog from the server account's session whatever the migration sets.
+    pub run_deadline_ms: u64,
+    /// Runs at once in this process; the others wait their turn.
+    pub max_concurrent_runs: usize,
+    /// How long a run waits for its turn before it is skipped (never passed).
+    pub queue_timeout_ms: u64,
 }
 
 impl Default for SandboxSettings {
@@ -89,6 +105,9 @@ impl Default for SandboxSettings {
             template_max_age_seconds: 24 * 3600,
             estimate_rows: 10_000,
             statement_timeout_ms: 20_000,
+            run_deadline_ms: 30_000,
+            max_concurrent_runs: 4,
+            queue_timeout_ms: 30_000,
         }
     }
 }
@@ -98,12 +117,17 @@ pub struct Sandbox {
     pub server: Arc<dyn SandboxServer>,
     pub settings: SandboxSettings,
     swept: tokio::sync::OnceCell<()>,
+    /// One permit per run that may be under way.
+    capacity: Arc<tokio::sync::Semaphore>,
 }
 
 impl Sandbox {
     pub fn new(server: Arc<dyn SandboxServer>, settings: SandboxSettings) -> Self {
         Self {
             server,
+            capacity: Arc::new(tokio::sync::Semaphore::new(
+                settings.max_concurrent_runs.max(1),
+            )),
             settings,
             swept: tokio::sync::OnceCell::new(),
         }
@@ -136,6 +160,17 @@ pub struct Request<'a> {
 /// (`skipped` with the reason when the sandbox itself could not be used).
 pub async fn run(sandbox: &Sandbox, request: &Request<'_>) -> SandboxResult {
     let started = Instant::now();
+    let queue = Duration::from_millis(sandbox.settings.queue_timeout_ms);
+    let permit = tokio::time::timeout(queue, sandbox.capacity.clone().acquire_owned()).await;
+    let Ok(Ok(_permit)) = permit else {
+        let mut result = SandboxResult::skipped(format!(
+            "no sandbox capacity: {} runs were under way and none ended within {} ms",
+            sandbox.settings.max_concurrent_runs,
+            queue.as_millis()
+        ));
+        result.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        return result;
+    };
     let mut result = match attempt(sandbox, request).await {
         Ok(result) => result,
         Err(err) => {
@@ -168,7 +203,7 @@ async fn attempt(sandbox: &Sandbox, request: &Request<'_>) -> Result<SandboxResu
         Ephemeral::create(&target, &admin, &settings.prefix, &template, request.now).await?;
     let mut client = first.connect(&target).await?;
     let monitor = first.connect(&target).await?;
-    let run = execute(sandbox, request, &mut client, &monitor).await?;
+    let run = execute(sandbox, request, &admin, &first, &mut client, &monitor).await?;
     let validation_results = if run.error.is_none() {
         validate(&client, request.validation_queries).await
     } else {
@@ -232,13 +267,12 @@ pub fn new_tables(result: &SandboxResult, before: &SchemaSnapshot) -> Vec<String
         .collect()
 }
 
-/// Once per process: the owner role exists, and what earlier processes left behind is swept.
+/// Once per process: what earlier processes left behind is swept.
 async fn prepare(sandbox: &Sandbox, admin: &Client, now: i64) -> Result<(), SandboxError> {
     let settings = &sandbox.settings;
     sandbox
         .swept
         .get_or_try_init(|| async {
-            server::ensure_owner_role(admin).await?;
             let swept = server::sweep(
                 admin,
                 &settings.prefix,
@@ -256,7 +290,7 @@ async fn prepare(sandbox: &Sandbox, admin: &Client, now: i64) -> Result<(), Sand
 
 async fn server_version(admin: &Client) -> Result<String, SandboxError> {
     Ok(admin
-        .query_one("SELECT current_setting('server_version')", &[])
+        .query_one("SELECT pg_catalog.current_setting('server_version')", &[])
         .await
         .map_err(SandboxError::server)?
         .get(0))
@@ -303,8 +337,8 @@ async fn template(
     let name = server::template_name(prefix, &snapshot.fingerprint(), rows_per_table);
     let cached = admin
         .query_opt(
-            "SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database \
-             WHERE datname = $1 AND datistemplate",
+            "SELECT COALESCE(pg_catalog.shobj_description(oid, 'pg_database'), '') \
+             FROM pg_catalog.pg_database WHERE datname = $1 AND datistemplate",
             &[&name],
         )
         .await
@@ -313,89 +347,56 @@ async fn template(
     if let Some((_, tables, rows)) = cached {
         return Ok((name, true, Clone { tables, rows }));
     }
-    // The clone's database, and so its `public` schema, belongs to the owner role.
-    let build = Ephemeral::create_owned(
-        target,
-        admin,
-        prefix,
-        "template0",
-        now,
-        Some(server::OWNER_ROLE),
-    )
-    .await?;
-    let clone = build_clone(target, &build.name, snapshot, rows_per_table).await;
+    // Built by a login role made for it, which becomes the template's owner role.
+    let build = Build::create(target, admin, prefix, now).await?;
+    let clone = build_clone(target, &build.inner, snapshot, rows_per_table).await;
     let clone = match clone {
         Ok(c) => c,
         Err(err) => {
-            build.drop_now(admin).await;
+            build.inner.drop_now(admin).await;
             return Err(err);
         }
     };
-    // Publish: the built database becomes the template, unless another process published
-    // one for the same schema meanwhile (then ours goes and theirs is used).
-    let published = admin
-        .batch_execute(&format!(
-            "ALTER DATABASE {} RENAME TO {}",
-            server::ident(&build.name),
-            server::ident(&name)
-        ))
-        .await;
-    match published {
-        Ok(()) => {
-            let build_role = build.name.clone();
-            build.forget();
-            admin
-                .batch_execute(&format!(
-                    "DROP ROLE IF EXISTS {1}; \
-                     ALTER DATABASE {0} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false; \
-                     COMMENT ON DATABASE {0} IS '{2}'",
-                    server::ident(&name),
-                    server::ident(&build_role),
-                    server::template_comment(now, clone.tables, clone.rows)
-                ))
-                .await
-                .map_err(SandboxError::server)?;
-        }
-        Err(_) => build.drop_now(admin).await,
-    }
+    let comment = server::template_comment(now, clone.tables, clone.rows);
+    build.publish(admin, prefix, &name, &comment).await?;
     Ok((name, false, clone))
 }
 
-/// Applies the clone's DDL and fills it. Extensions are created by the server account;
-/// everything else as the owner role.
+/// Applies the clone's DDL and fills it. Extensions are created by the server account (in a
+/// database that holds nothing else yet); everything else, and the fill that evaluates the
+/// schema's defaults, triggers and checks, by the build's own unprivileged login.
 async fn build_clone(
     target: &crate::pgconn::Target,
-    database: &str,
+    build: &Ephemeral,
     snapshot: &SchemaSnapshot,
     rows_per_table: u32,
 ) -> Result<Clone, SandboxError> {
-    let admin_db = server::connect(target, database, None).await?;
     let script = autodb_core::schema::render::clone_script(snapshot);
     let (extensions, rest): (Vec<&String>, Vec<&String>) = script.iter().partition(|s| {
         s.trim_start()
             .to_ascii_uppercase()
             .starts_with("CREATE EXTENSION")
     });
-    for statement in extensions {
-        if let Err(err) = admin_db.batch_execute(statement).await {
-            return Err(SandboxError::Unavailable(format!(
-                "the sandbox server cannot provide an extension the schema uses ({statement}): {}",
-                err.as_db_error()
-                    .map_or(err.to_string(), |d| d.message().to_string())
-            )));
+    if !extensions.is_empty() {
+        let admin_db = server::connect(target, &build.name, None).await?;
+        for statement in extensions {
+            if let Err(err) = admin_db.batch_execute(statement).await {
+                return Err(SandboxError::Unavailable(format!(
+                    "the sandbox server cannot provide an extension the schema uses ({statement}): {}",
+                    err.as_db_error()
+                        .map_or(err.to_string(), |d| d.message().to_string())
+                )));
+            }
         }
     }
-    admin_db
-        .batch_execute(&format!("SET ROLE {}", server::ident(server::OWNER_ROLE)))
-        .await
-        .map_err(SandboxError::server)?;
-    admin_db
+    let owner = build.connect(target).await?;
+    owner
         .batch_execute("BEGIN")
         .await
         .map_err(SandboxError::server)?;
     for statement in rest {
-        if let Err(err) = admin_db.batch_execute(statement).await {
-            let _ = admin_db.batch_execute("ROLLBACK").await;
+        if let Err(err) = owner.batch_execute(statement).await {
+            let _ = owner.batch_execute("ROLLBACK").await;
             let reason = err
                 .as_db_error()
                 .map_or(err.to_string(), |d| d.message().to_string());
@@ -405,12 +406,12 @@ async fn build_clone(
             )));
         }
     }
-    admin_db
+    owner
         .batch_execute("COMMIT")
         .await
         .map_err(SandboxError::server)?;
-    let filled = rows::fill(&admin_db, 1, i64::from(rows_per_table), None).await?;
-    admin_db
+    let filled = rows::fill(&owner, 1, i64::from(rows_per_table), None).await?;
+    owner
         .batch_execute("ANALYZE")
         .await
         .map_err(SandboxError::server)?;
@@ -421,9 +422,13 @@ async fn build_clone(
 }
 
 /// Runs the migration on the clone with the executor's session settings.
+/// The watchdog keeps [`SandboxSettings::run_deadline_ms`] from `admin`, the server
+/// account's session, ending every session of `database`'s role when it passes.
 async fn execute(
     sandbox: &Sandbox,
     request: &Request<'_>,
+    admin: &Client,
+    database: &Ephemeral,
     client: &mut Client,
     monitor: &Client,
 ) -> Result<observe::Run, SandboxError> {
@@ -435,12 +440,22 @@ async fn execute(
         request.idle_in_transaction_timeout_ms,
     )
     .await?;
-    observe::run(
-        client,
-        monitor,
-        request.sql,
-        request.statements,
-        request.plan,
+    let protections = watch::Protections::read(client).await?;
+    let running = AtomicUsize::new(0);
+    watch::deadline(
+        admin,
+        database.role(),
+        Duration::from_millis(sandbox.settings.run_deadline_ms),
+        &running,
+        observe::run(
+            client,
+            monitor,
+            request.sql,
+            request.statements,
+            request.plan,
+            &protections,
+            &running,
+        ),
     )
     .await
 }
@@ -455,7 +470,10 @@ async fn set_session(
     idle_in_transaction_timeout_ms: u64,
 ) -> Result<(), SandboxError> {
     let version: i32 = client
-        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .query_one(
+            "SELECT pg_catalog.current_setting('server_version_num')::int",
+            &[],
+        )
         .await
         .map_err(SandboxError::server)?
         .get(0);
@@ -539,21 +557,17 @@ async fn estimate(
     )
     .await?;
     let outcome = async {
-        let owner = second.connect(target).await?;
-        owner
-            .batch_execute(&format!("SET ROLE {}", server::ident(server::OWNER_ROLE)))
-            .await
-            .map_err(SandboxError::server)?;
+        // The run's role owns the copy's objects: it fills them logged in as itself, and
+        // the same session then runs the migration.
+        let mut client = second.connect(target).await?;
         let touched: HashSet<String> = request.touched.iter().cloned().collect();
-        rows::fill(&owner, small + 1, large, Some(&touched)).await?;
-        owner
+        rows::fill(&client, small + 1, large, Some(&touched)).await?;
+        client
             .batch_execute("ANALYZE")
             .await
             .map_err(SandboxError::server)?;
-        drop(owner);
-        let mut client = second.connect(target).await?;
         let monitor = second.connect(target).await?;
-        execute(sandbox, request, &mut client, &monitor).await
+        execute(sandbox, request, admin, &second, &mut client, &monitor).await
     }
     .await;
     second.drop_now(admin).await;

@@ -10,8 +10,17 @@
 //! - **Rewrites**: the tables whose `relfilenode` changed: PostgreSQL wrote their data anew.
 //! - **Errors**: the first failure ends the run (the executor would stop there too), with
 //!   its SQLSTATE and position.
+//! - **Protections**: after every statement the session's timeouts, role, `search_path` and
+//!   reading settings are read back (`super::watch::Protections`); a statement that changed
+//!   them ends the run as a failure of the migration.
+//!
+//! The session is the migration's, so it is hostile: every catalog relation and function in
+//! autodb's queries is named `pg_catalog.`-qualified (a `CREATE TEMP VIEW pg_locks` would
+//! otherwise come first), and when one of those queries fails after the migration started,
+//! that is the migration's doing and the run **failed** — never "skipped".
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use autodb_analysis::catalog::LockMode;
@@ -20,17 +29,18 @@ use autodb_core::sql::{ParsedStatement, Plan};
 use pg_query::NodeEnum;
 use tokio_postgres::{Client, GenericClient};
 
+use super::watch::Protections;
 use super::SandboxError;
 
-const RELFILES: &str = "SELECT c.oid, n.nspname, c.relname, c.relfilenode::bigint
-  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+const RELFILES: &str = "SELECT c.oid, n.nspname::text, c.relname::text, c.relfilenode::bigint
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relkind IN ('r', 'm', 't')
    AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'";
 
-const LOCKS: &str = "SELECT n.nspname, c.relname, l.mode
-  FROM pg_locks l
-  JOIN pg_class c ON c.oid = l.relation
-  JOIN pg_namespace n ON n.oid = c.relnamespace
+const LOCKS: &str = "SELECT n.nspname::text, c.relname::text, l.mode
+  FROM pg_catalog.pg_locks l
+  JOIN pg_catalog.pg_class c ON c.oid = l.relation
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
  WHERE l.pid = $1 AND l.locktype = 'relation' AND l.granted
    AND c.relkind IN ('r', 'p', 'm', 'f')
    AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'";
@@ -89,28 +99,45 @@ pub fn not_run_reason(ast: &NodeEnum) -> Option<&'static str> {
 
 /// Runs the migration on `client` (connected to the clone as the run's role). `monitor` is
 /// a second session on the same database, for sampling the locks of statements that run
-/// outside a transaction.
+/// outside a transaction. `running` is set to the index of the statement under way (for the
+/// watchdog's report). The `Err` is the sandbox's own failure before anything ran.
 pub async fn run(
     client: &mut Client,
     monitor: &Client,
     full_sql: &str,
     statements: &[ParsedStatement],
     plan: &Plan,
+    protections: &Protections,
+    running: &AtomicUsize,
 ) -> Result<Run, SandboxError> {
     let pid: i32 = client
-        .query_one("SELECT pg_backend_pid()", &[])
+        .query_one("SELECT pg_catalog.pg_backend_pid()", &[])
         .await
         .map_err(SandboxError::server)?
         .get(0);
     let mut out = Run::default();
+    let checked = |stmt| Checked {
+        pid,
+        full_sql,
+        stmt,
+        protections,
+    };
     for segment in &plan.segments {
         if segment.transactional {
-            let txn = client.transaction().await.map_err(SandboxError::server)?;
+            let txn = match client.transaction().await {
+                Ok(txn) => txn,
+                Err(err) => {
+                    let first = &statements[segment.statements.start];
+                    out.error = Some(observation_failed(first, &err));
+                    return Ok(out);
+                }
+            };
             for i in segment.statements.clone() {
-                match statement(&txn, pid, &statements[i]).await? {
+                running.store(i, Ordering::Relaxed);
+                match checked(&statements[i]).run(&txn).await {
                     Ok(ran) => out.statements.push(ran),
                     Err(err) => {
-                        out.error = Some(migration_error(full_sql, &statements[i], &err));
+                        out.error = Some(err);
                         return Ok(out);
                     }
                 }
@@ -122,20 +149,21 @@ pub async fn run(
             }
         } else {
             let stmt = &statements[segment.statements.start];
+            running.store(stmt.index, Ordering::Relaxed);
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
             let running = async {
-                let result = statement(&*client, pid, stmt).await;
+                let result = checked(stmt).run(&*client).await;
                 let _ = stop.send(());
                 result
             };
             let (result, sampled) = tokio::join!(running, sample_locks(monitor, pid, stopped));
-            match result? {
+            match result {
                 Ok(mut ran) => {
                     ran.locks = sampled;
                     out.statements.push(ran);
                 }
                 Err(err) => {
-                    out.error = Some(migration_error(full_sql, stmt, &err));
+                    out.error = Some(err);
                     return Ok(out);
                 }
             }
@@ -144,50 +172,82 @@ pub async fn run(
     Ok(out)
 }
 
-/// Runs one statement; the outer `Err` is the sandbox's own failure, the inner one the
-/// statement's.
-async fn statement(
-    client: &impl GenericClient,
+/// One statement with what it is checked against.
+struct Checked<'a> {
     pid: i32,
-    stmt: &ParsedStatement,
-) -> Result<Result<Ran, tokio_postgres::Error>, SandboxError> {
-    if let Some(reason) = not_run_reason(&stmt.ast) {
-        return Ok(Ok(Ran {
+    full_sql: &'a str,
+    stmt: &'a ParsedStatement,
+    protections: &'a Protections,
+}
+
+impl Checked<'_> {
+    /// Runs the statement, checks the protections, observes. Every failure after the
+    /// statement was sent is the migration's.
+    async fn run(&self, client: &impl GenericClient) -> Result<Ran, MigrationError> {
+        let stmt = self.stmt;
+        if let Some(reason) = not_run_reason(&stmt.ast) {
+            return Ok(Ran {
+                index: stmt.index,
+                duration_ms: 0.0,
+                locks: vec![],
+                rewritten: vec![],
+                not_run: Some(reason.to_string()),
+            });
+        }
+        let failed = |err: tokio_postgres::Error| observation_failed(stmt, &err);
+        // Before the statement, the session is as autodb left it (the previous check passed).
+        let files_before = relfiles(client).await.map_err(failed)?;
+        let locks_before = locks(client, self.pid).await.map_err(failed)?;
+        let started = Instant::now();
+        // The extended protocol, as the executor: one statement per message.
+        if let Err(err) = client.execute(stmt.sql.as_str(), &[]).await {
+            return Err(migration_error(self.full_sql, stmt, &err));
+        }
+        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        // The protections first: autodb's observation queries below assume them.
+        self.protections.check(client, stmt).await?;
+        let files_after = relfiles(client).await.map_err(failed)?;
+        let locks_after = locks(client, self.pid).await.map_err(failed)?;
+        let mut rewritten: Vec<String> = files_after
+            .iter()
+            .filter(|(oid, (_, file))| {
+                files_before
+                    .get(oid)
+                    .is_some_and(|(_, before)| before != file)
+            })
+            .map(|(_, (name, _))| name.clone())
+            .collect();
+        rewritten.sort();
+        rewritten.dedup();
+        Ok(Ran {
             index: stmt.index,
-            duration_ms: 0.0,
-            locks: vec![],
-            rewritten: vec![],
-            not_run: Some(reason.to_string()),
-        }));
-    }
-    let files_before = relfiles(client).await?;
-    let locks_before = locks(client, pid).await?;
-    let started = Instant::now();
-    // The extended protocol, as the executor: one statement per message.
-    if let Err(err) = client.execute(stmt.sql.as_str(), &[]).await {
-        return Ok(Err(err));
-    }
-    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let files_after = relfiles(client).await?;
-    let locks_after = locks(client, pid).await?;
-    let mut rewritten: Vec<String> = files_after
-        .iter()
-        .filter(|(oid, (_, file))| {
-            files_before
-                .get(oid)
-                .is_some_and(|(_, before)| before != file)
+            duration_ms,
+            locks: new_locks(&locks_before, &locks_after),
+            rewritten,
+            not_run: None,
         })
-        .map(|(_, (name, _))| name.clone())
-        .collect();
-    rewritten.sort();
-    rewritten.dedup();
-    Ok(Ok(Ran {
-        index: stmt.index,
-        duration_ms,
-        locks: new_locks(&locks_before, &locks_after),
-        rewritten,
-        not_run: None,
-    }))
+    }
+}
+
+/// autodb's own query failed in the migration's session after the migration began: the
+/// migration's doing (a shadowing view, a changed setting, a killed session), so a failure.
+pub fn observation_failed(stmt: &ParsedStatement, err: &tokio_postgres::Error) -> MigrationError {
+    let (sqlstate, detail) = match err.as_db_error() {
+        Some(db) => (Some(db.code().code().to_string()), db.message().to_string()),
+        None => (None, crate::api::error_chain(err)),
+    };
+    MigrationError {
+        statement_index: stmt.index,
+        sqlstate,
+        message: format!(
+            "autodb could not observe the sandbox around statement {} ({detail}); what the \
+             migration did there is unknown, so the run counts as failed",
+            stmt.index + 1
+        ),
+        position: None,
+        line: None,
+        column: None,
+    }
 }
 
 /// The locks in `after` that are new or stronger than in `before`.
@@ -207,11 +267,10 @@ fn new_locks(
 
 async fn relfiles(
     client: &impl GenericClient,
-) -> Result<HashMap<u32, (String, i64)>, SandboxError> {
+) -> Result<HashMap<u32, (String, i64)>, tokio_postgres::Error> {
     Ok(client
         .query(RELFILES, &[])
-        .await
-        .map_err(SandboxError::server)?
+        .await?
         .iter()
         .map(|r| {
             let schema: String = r.get(1);
@@ -228,13 +287,9 @@ async fn relfiles(
 async fn locks(
     client: &impl GenericClient,
     pid: i32,
-) -> Result<BTreeMap<String, LockMode>, SandboxError> {
+) -> Result<BTreeMap<String, LockMode>, tokio_postgres::Error> {
     let mut out = BTreeMap::new();
-    for row in client
-        .query(LOCKS, &[&pid])
-        .await
-        .map_err(SandboxError::server)?
-    {
+    for row in client.query(LOCKS, &[&pid]).await? {
         let schema: String = row.get(0);
         let name: String = row.get(1);
         let mode: String = row.get(2);

@@ -2,9 +2,10 @@
 //! instead of waiting for `CREATE DATABASE … TEMPLATE` (which copies the whole database,
 //! system catalogs included: ~100 ms even for a small schema).
 //!
-//! A ready copy is `{prefix}_rdy_{template key}_{random}`, owned by the owner role, with no
-//! connections. Claiming renames it to the run's name (atomic: of two runs racing for one
-//! copy, one rename fails and that run makes its own) and gives it to the run's role. After a
+//! A ready copy is `{prefix}_rdy_{template key}_{random}`, owned by the server account,
+//! `CONNECT` revoked from `PUBLIC`. Claiming renames it to the run's name (atomic: of two
+//! runs racing for one copy, one rename fails and that run makes its own) and gives it to the
+//! run's role (`super::ephemeral` then reassigns its objects to that role). After a
 //! run, [`replenish`] tops the pool up to [`READY_PER_TEMPLATE`] in the background; the sweep
 //! drops the copies of templates that are gone.
 
@@ -26,15 +27,15 @@ fn like(prefix: &str) -> String {
     format!("{}%", prefix.replace('_', "\\_"))
 }
 
-/// Takes a ready copy of `template` as database `name`, owned by `owner`. False when there is
-/// none (or another run took it first).
-pub async fn claim(admin: &Client, prefix: &str, template: &str, name: &str, owner: &str) -> bool {
+/// Takes a ready copy of `template` as database `name`, owned by the role `name`. False when
+/// there is none (or another run took it first).
+pub async fn claim(admin: &Client, prefix: &str, template: &str, name: &str) -> bool {
     let Some(ready) = ready_prefix(prefix, template) else {
         return false;
     };
     let Ok(rows) = admin
         .query(
-            "SELECT datname::text FROM pg_database WHERE datname LIKE $1 ORDER BY datname",
+            "SELECT datname::text FROM pg_catalog.pg_database WHERE datname LIKE $1 ORDER BY datname",
             &[&like(&ready)],
         )
         .await
@@ -55,7 +56,7 @@ pub async fn claim(admin: &Client, prefix: &str, template: &str, name: &str, own
                 .batch_execute(&format!(
                     "ALTER DATABASE {} OWNER TO {}",
                     ident(name),
-                    ident(owner)
+                    ident(name)
                 ))
                 .await
                 .is_ok();
@@ -71,7 +72,7 @@ pub async fn replenish(admin: &Client, prefix: &str, template: &str) {
     };
     let have: i64 = match admin
         .query_one(
-            "SELECT count(*) FROM pg_database WHERE datname LIKE $1",
+            "SELECT pg_catalog.count(*) FROM pg_catalog.pg_database WHERE datname LIKE $1",
             &[&like(&ready)],
         )
         .await
@@ -83,12 +84,15 @@ pub async fn replenish(admin: &Client, prefix: &str, template: &str) {
         let name = format!("{ready}{:08x}", rand::thread_rng().gen::<u32>());
         let made = admin
             .batch_execute(&format!(
-                "CREATE DATABASE {} TEMPLATE {} OWNER {}",
+                "CREATE DATABASE {} TEMPLATE {}",
                 ident(&name),
                 ident(template),
-                ident(server::OWNER_ROLE)
             ))
             .await;
+        let made = match made {
+            Ok(()) => server::seal_database(admin, &name, None).await,
+            Err(err) => Err(err),
+        };
         if let Err(err) = made {
             tracing::debug!(error = %err, "no ready copy made");
             return;
@@ -104,7 +108,7 @@ pub async fn sweep(
 ) -> Result<usize, tokio_postgres::Error> {
     let readies = admin
         .query(
-            "SELECT datname::text FROM pg_database WHERE datname LIKE $1",
+            "SELECT datname::text FROM pg_catalog.pg_database WHERE datname LIKE $1",
             &[&like(&format!("{prefix}_rdy_"))],
         )
         .await?;

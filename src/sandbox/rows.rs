@@ -24,30 +24,30 @@ use super::SandboxError;
 const COLUMNS: &str = "
 SELECT c.oid, n.nspname, c.relname, a.attname, a.attnotnull,
        a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '' AS has_default,
-       format_type(a.atttypid, a.atttypmod) AS type_sql,
+       pg_catalog.format_type(a.atttypid, a.atttypmod) AS type_sql,
        bt.typcategory::text, bt.typname::text, bt.typtype::text,
-       format_type(bt.oid, NULL) AS base_sql,
+       pg_catalog.format_type(bt.oid, NULL) AS base_sql,
        CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END AS typmod,
        a.attgenerated <> '' OR a.attidentity = 'a' AS never_written
-  FROM pg_class c
-  JOIN pg_namespace n ON n.oid = c.relnamespace
-  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-  JOIN pg_type t ON t.oid = a.atttypid
-  JOIN pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+  JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+  JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
  WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
    AND n.nspname NOT IN ('pg_catalog', 'information_schema')
    AND n.nspname NOT LIKE 'pg\\_%'
-   AND NOT EXISTS (SELECT 1 FROM pg_depend d
-                    WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                    WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid = c.oid AND d.deptype = 'e')
  ORDER BY c.oid, a.attnum";
 
 const FOREIGN_KEYS: &str = "
 SELECT con.conrelid, con.confrelid,
-       ARRAY(SELECT attname::text FROM unnest(con.conkey) WITH ORDINALITY k(n, i)
-               JOIN pg_attribute ON attrelid = con.conrelid AND attnum = k.n ORDER BY k.i),
-       ARRAY(SELECT attname::text FROM unnest(con.confkey) WITH ORDINALITY k(n, i)
-               JOIN pg_attribute ON attrelid = con.confrelid AND attnum = k.n ORDER BY k.i)
-  FROM pg_constraint con
+       ARRAY(SELECT attname::text FROM pg_catalog.unnest(con.conkey) WITH ORDINALITY k(n, i)
+               JOIN pg_catalog.pg_attribute ON attrelid = con.conrelid AND attnum = k.n ORDER BY k.i),
+       ARRAY(SELECT attname::text FROM pg_catalog.unnest(con.confkey) WITH ORDINALITY k(n, i)
+               JOIN pg_catalog.pg_attribute ON attrelid = con.confrelid AND attnum = k.n ORDER BY k.i)
+  FROM pg_catalog.pg_constraint con
  WHERE con.contype = 'f'
  ORDER BY con.conrelid, con.conname";
 
@@ -345,7 +345,7 @@ async fn insert_rows(
 
 async fn count(client: &Client, table: &str) -> Result<u64, SandboxError> {
     let n: i64 = client
-        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .query_one(&format!("SELECT pg_catalog.count(*) FROM {table}"), &[])
         .await
         .map_err(SandboxError::server)?
         .get(0);

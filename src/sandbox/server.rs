@@ -6,14 +6,22 @@
 //! RDS secret JSON, or a URL). Either way the
 //! server account must be allowed to create databases and roles.
 //!
-//! **Who runs what.** Clones are built by the server account with `SET ROLE` to
-//! [`OWNER_ROLE`], a role without login that owns every cloned object. The migration itself
-//! never runs as the server account: each run gets a login role of its own, with a random
-//! password, no superuser, no `CREATEDB`/`CREATEROLE`, a member of [`OWNER_ROLE`] (so it may
-//! alter what the clone holds), and the only database it owns is the run's. `SET ROLE` is no
-//! boundary (a `DO` block could `RESET ROLE`), a separate login is — so a migration that would
-//! run a program on the server (`COPY … FROM PROGRAM`) fails in the sandbox with "permission
-//! denied" instead of running.
+//! **Who runs what** (the security model; `docs/sandbox.md` has the whole of it). The server
+//! account only runs autodb's own statements: it creates databases and roles, creates the
+//! extensions a clone needs, and watches and ends runs from outside (`super::watchdog`).
+//! Nothing from the target's schema or the migration — defaults, triggers, domain checks,
+//! functions, the migration's statements — ever runs in its sessions:
+//! - a template is built and filled by a login role made for the build (no superuser, no
+//!   `CREATEDB`/`CREATEROLE`, member of no role), which then becomes the template's owner
+//!   role [`template_owner`] and loses its login;
+//! - each run gets a login role of its own, member of no role, with a connection limit; its
+//!   database is a copy of the template in which everything the template's owner owned is
+//!   reassigned to it, so it owns its copy and nothing else;
+//! - `CONNECT` is revoked from `PUBLIC` on every database made here, and granted only to the
+//!   database's own role.
+//!
+//! `SET ROLE` from a privileged session is never used: a `DO` block or a default could
+//! `RESET ROLE`.
 //!
 //! **Names.** Ephemeral databases and roles are `{prefix}_{epoch}_{random}`; templates are
 //! `{prefix}_tpl_{fingerprint}_{rows}` and carry their creation time in their comment. A
@@ -30,8 +38,9 @@ use crate::pgconn::Target;
 
 use super::SandboxError;
 
-/// The role that owns every object of a clone.
-pub const OWNER_ROLE: &str = "autodb_sandbox_owner";
+/// Connections a run's role may hold: the migration's session, the lock sampler's, and one
+/// spare for a reconnect. The role cannot raise it (that takes `CREATEROLE`).
+pub const RUN_CONNECTION_LIMIT: i32 = 3;
 /// An ephemeral database or role older than this belongs to a run that ended without
 /// cleaning up (runs are bounded far below it).
 pub const STALE_AFTER_SECONDS: i64 = 15 * 60;
@@ -126,35 +135,14 @@ pub struct Login {
     pub password: SecretString,
 }
 
-/// Creates the owner role if it is missing, and lets the server account act as it.
-pub async fn ensure_owner_role(admin: &Client) -> Result<(), SandboxError> {
-    let exists = admin
-        .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&OWNER_ROLE])
-        .await
-        .map_err(SandboxError::server)?
-        .is_some();
-    if !exists {
-        let created = admin
-            .batch_execute(&format!(
-                "CREATE ROLE {} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE",
-                ident(OWNER_ROLE)
-            ))
-            .await;
-        // Another process may have created it in the meantime.
-        if let Err(err) = created {
-            if err.code() != Some(&tokio_postgres::error::SqlState::DUPLICATE_OBJECT) {
-                return Err(SandboxError::server(err));
-            }
-        }
-    }
-    // A superuser is a member of every role already; a CREATEROLE account must be granted it.
-    let _ = admin
-        .batch_execute(&format!("GRANT {} TO CURRENT_USER", ident(OWNER_ROLE)))
-        .await;
-    Ok(())
+/// The role that owns a template's objects: the build's login role, renamed when the
+/// template is published (`{prefix}_tpo_{fingerprint}_{rows}`), without login.
+pub fn template_owner(prefix: &str, template: &str) -> Option<String> {
+    let key = template.strip_prefix(&format!("{prefix}_tpl_"))?;
+    Some(format!("{prefix}_tpo_{key}"))
 }
 
-/// A new login role for one run, member of the owner role and nothing more.
+/// A new login role for one build or run: unprivileged and member of no role.
 pub async fn create_login(admin: &Client, name: &str) -> Result<Login, SandboxError> {
     let password: String = rand::thread_rng()
         .sample_iter(&rand::distributions::Alphanumeric)
@@ -164,9 +152,8 @@ pub async fn create_login(admin: &Client, name: &str) -> Result<Login, SandboxEr
     admin
         .batch_execute(&format!(
             "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION \
-             NOBYPASSRLS CONNECTION LIMIT 4 PASSWORD '{password}' IN ROLE {}",
+             NOBYPASSRLS CONNECTION LIMIT {RUN_CONNECTION_LIMIT} PASSWORD '{password}'",
             ident(name),
-            ident(OWNER_ROLE)
         ))
         .await
         .map_err(SandboxError::server)?;
@@ -174,6 +161,54 @@ pub async fn create_login(admin: &Client, name: &str) -> Result<Login, SandboxEr
         name: name.to_string(),
         password: SecretString::from(password),
     })
+}
+
+/// Makes `database` an island: nobody but `role` (and the server account) may connect to it.
+pub async fn seal_database(
+    admin: &Client,
+    database: &str,
+    role: Option<&str>,
+) -> Result<(), tokio_postgres::Error> {
+    let mut sql = format!("REVOKE ALL ON DATABASE {} FROM PUBLIC", ident(database));
+    if let Some(role) = role {
+        sql.push_str(&format!(
+            "; GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}",
+            ident(database),
+            ident(role)
+        ));
+    }
+    admin.batch_execute(&sql).await
+}
+
+/// Ends every session of `role`, wherever it is connected (cancel first, then terminate),
+/// from the server account's session: nothing the role set can stop it.
+pub async fn end_sessions(admin: &Client, role: &str) -> Result<(), tokio_postgres::Error> {
+    const CANCEL: &str = "SELECT pg_catalog.count(pg_catalog.pg_cancel_backend(pid)) \
+        FROM pg_catalog.pg_stat_activity WHERE usename = $1 AND pid <> pg_catalog.pg_backend_pid()";
+    const TERMINATE: &str = "SELECT pg_catalog.count(pg_catalog.pg_terminate_backend(pid)) \
+        FROM pg_catalog.pg_stat_activity WHERE usename = $1 AND pid <> pg_catalog.pg_backend_pid()";
+    let signalled: i64 = admin.query_one(CANCEL, &[&role]).await?.get(0);
+    if signalled == 0 {
+        return Ok(());
+    }
+    // A cancelled statement returns at once unless the code catches the cancel; what is
+    // still there after the grace period is terminated.
+    for _ in 0..10 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let left: i64 = admin
+            .query_one(
+                "SELECT pg_catalog.count(*) FROM pg_catalog.pg_stat_activity \
+                 WHERE usename = $1 AND state = 'active'",
+                &[&role],
+            )
+            .await?
+            .get(0);
+        if left == 0 {
+            break;
+        }
+    }
+    admin.query_one(TERMINATE, &[&role]).await?;
+    Ok(())
 }
 
 /// Drops a database (ending its sessions) and the role of the same name, if they exist.
@@ -184,12 +219,24 @@ pub async fn drop_ephemeral(admin: &Client, name: &str) -> Result<(), tokio_post
             ident(name)
         ))
         .await?;
+    drop_ephemeral_role(admin, name).await
+}
+
+/// Drops a run's role, after ending its sessions anywhere on the server.
+async fn drop_ephemeral_role(admin: &Client, name: &str) -> Result<(), tokio_postgres::Error> {
+    let _ = admin
+        .query(
+            "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity \
+             WHERE usename = $1",
+            &[&name],
+        )
+        .await;
     admin
         .batch_execute(&format!("DROP ROLE IF EXISTS {}", ident(name)))
         .await
 }
 
-/// Drops a template database.
+/// Drops a template database (its owner role goes with the sweep's roles).
 pub async fn drop_template(admin: &Client, name: &str) -> Result<(), tokio_postgres::Error> {
     // One statement per call: DROP DATABASE refuses to run in the implicit transaction of a
     // multi-statement query.
@@ -229,8 +276,9 @@ pub async fn sweep(
     let pattern = format!("{}\\_%", prefix.replace('_', "\\_"));
     let databases = admin
         .query(
-            "SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '') \
-             FROM pg_database WHERE datname LIKE $1",
+            "SELECT datname::text, \
+                    COALESCE(pg_catalog.shobj_description(oid, 'pg_database'), '') \
+             FROM pg_catalog.pg_database WHERE datname LIKE $1",
             &[&pattern],
         )
         .await
@@ -265,10 +313,44 @@ pub async fn sweep(
     swept.databases += super::pool::sweep(admin, prefix, &kept)
         .await
         .map_err(SandboxError::server)?;
+    // What a run could have changed on databases it does not own, were it ever able to:
+    // their settings are put back (a template or a ready copy has none of its own).
+    for row in &databases {
+        let name: String = row.get(0);
+        if kept.contains(&name) || name.starts_with(&format!("{prefix}_rdy_")) {
+            let _ = admin
+                .batch_execute(&format!("ALTER DATABASE {} RESET ALL", ident(&name)))
+                .await;
+        }
+    }
+    // Owner roles of templates that are gone (one still owning objects in a ready copy
+    // that is being dropped elsewhere stays for the next sweep).
+    let owners = admin
+        .query(
+            "SELECT rolname::text FROM pg_catalog.pg_roles WHERE rolname LIKE $1",
+            &[&format!("{}\\_tpo\\_%", prefix.replace('_', "\\_"))],
+        )
+        .await
+        .map_err(SandboxError::server)?;
+    let live: Vec<String> = kept
+        .iter()
+        .filter_map(|t| template_owner(prefix, t))
+        .collect();
+    for row in owners {
+        let name: String = row.get(0);
+        if !live.contains(&name)
+            && admin
+                .batch_execute(&format!("DROP ROLE IF EXISTS {}", ident(&name)))
+                .await
+                .is_ok()
+        {
+            swept.roles += 1;
+        }
+    }
     // Roles whose database is gone (a crash between the two drops) or stale.
     let roles = admin
         .query(
-            "SELECT rolname FROM pg_roles WHERE rolname LIKE $1",
+            "SELECT rolname::text FROM pg_catalog.pg_roles WHERE rolname LIKE $1",
             &[&pattern],
         )
         .await
@@ -276,11 +358,12 @@ pub async fn sweep(
     for row in roles {
         let name: String = row.get(0);
         if ephemeral_epoch(prefix, &name).is_some_and(|t| now - t > STALE_AFTER_SECONDS) {
-            admin
-                .batch_execute(&format!("DROP ROLE IF EXISTS {}", ident(&name)))
-                .await
-                .map_err(SandboxError::server)?;
-            swept.roles += 1;
+            match drop_ephemeral_role(admin, &name).await {
+                Ok(()) => swept.roles += 1,
+                Err(err) => {
+                    tracing::warn!(role = %name, error = %err, "stale sandbox role not dropped")
+                }
+            }
         }
     }
     Ok(swept)
@@ -288,7 +371,7 @@ pub async fn sweep(
 
 /// The comment a template carries: when it was made, and what it holds.
 pub fn template_comment(now: i64, tables: usize, rows: u64) -> String {
-    format!("autodb sandbox template created {now}; tables {tables}; rows {rows}")
+    format!("autodb sandbox template created {now}; tables {tables}; rows {rows}; sealed")
 }
 
 /// `(created, tables, rows)` from a template's comment.
@@ -298,7 +381,9 @@ pub fn template_facts(comment: &str) -> Option<(i64, usize, u64)> {
     let created = parts.next()?.parse().ok()?;
     let tables = parts.next()?.strip_prefix("tables ")?.parse().ok()?;
     let rows = parts.next()?.strip_prefix("rows ")?.parse().ok()?;
-    Some((created, tables, rows))
+    // Templates made before the sandbox was sealed (their objects belong to a role every
+    // run was a member of) have no `sealed`: the sweep drops them as of unknown age.
+    (parts.next()? == "sealed").then_some((created, tables, rows))
 }
 
 #[cfg(test)]
@@ -328,6 +413,15 @@ mod tests {
             Some((42, 3, 45))
         );
         assert_eq!(template_facts("something else"), None);
+        assert_eq!(
+            template_facts("autodb sandbox template created 42; tables 3; rows 45"),
+            None,
+            "a template from before the seal is not used"
+        );
+        assert_eq!(
+            template_owner("autodb_sbx", "autodb_sbx_tpl_0123456789abcdef_15").as_deref(),
+            Some("autodb_sbx_tpo_0123456789abcdef_15")
+        );
     }
 
     #[test]

@@ -107,7 +107,8 @@ async fn submit(app: &App, conn: &str, sql: &str) -> RequestId {
     let token = analyze(app, conn, sql.clone(), &Default::default())
         .await
         .expect("analyze")
-        .approval_token;
+        .approval_token
+        .expect("no sandbox configured: a token");
     execute(
         app,
         ExecuteCommand {

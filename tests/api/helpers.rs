@@ -204,19 +204,28 @@ impl TestApp {
     /// Gives this app a sandbox on the test cluster, under its own database name prefix
     /// (returned), so tests sharing the cluster never sweep each other's databases.
     pub fn with_sandbox(&self) -> String {
+        self.with_sandbox_settings(|_| {})
+    }
+
+    /// [`TestApp::with_sandbox`], with its settings changed by `change` first.
+    pub fn with_sandbox_settings(&self, change: impl FnOnce(&mut SandboxSettings)) -> String {
+        let url = std::env::var("AUTODB_TEST_PG_URL").expect("AUTODB_TEST_PG_URL");
+        self.with_sandbox_at(&url, change)
+    }
+
+    /// A sandbox on the server at `url`.
+    pub fn with_sandbox_at(&self, url: &str, change: impl FnOnce(&mut SandboxSettings)) -> String {
         let prefix = format!(
             "autodb_t{}",
             &uuid::Uuid::new_v4().simple().to_string()[..10]
         );
-        let url = std::env::var("AUTODB_TEST_PG_URL").expect("AUTODB_TEST_PG_URL");
-        let sandbox = Sandbox::new(
-            Arc::new(UrlServer(url.into())),
-            SandboxSettings {
-                prefix: prefix.clone(),
-                estimate_rows: 500,
-                ..SandboxSettings::default()
-            },
-        );
+        let mut settings = SandboxSettings {
+            prefix: prefix.clone(),
+            estimate_rows: 500,
+            ..SandboxSettings::default()
+        };
+        change(&mut settings);
+        let sandbox = Sandbox::new(Arc::new(UrlServer(url.to_string().into())), settings);
         assert!(self.app.sandbox.set(Arc::new(sandbox)).is_ok());
         prefix
     }

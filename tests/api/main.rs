@@ -24,6 +24,7 @@ mod request_id;
 mod rotation;
 mod runtime;
 mod sandbox;
+mod sandbox_seal;
 mod tls;
 mod uploads;
 mod what_runs;

@@ -78,6 +78,7 @@ impl Rotating {
         .await
         .expect("analyze")
         .approval_token
+        .expect("no sandbox configured: a token")
     }
 
     async fn kid_of(&self, token: &str) -> String {
@@ -140,7 +141,8 @@ async fn a_token_signed_with_a_key_not_yet_loaded_reloads_the_ring_early() {
     let token = analyze(&elsewhere, &r.connection, sql.clone(), &Default::default())
         .await
         .expect("analyze elsewhere")
-        .approval_token;
+        .approval_token
+        .expect("no sandbox configured: a token");
     assert_eq!(r.app.keys.current().active_kid(), "k1");
 
     // Right after a load, an unknown key is not worth a call to Secrets Manager...

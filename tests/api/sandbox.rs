@@ -19,7 +19,7 @@ async fn admin() -> tokio_postgres::Client {
     client
 }
 
-/// Databases and roles of `prefix` that are not templates.
+/// Databases and roles of `prefix` that are not templates (nor a template's owner role).
 async fn leftovers(prefix: &str) -> Vec<String> {
     admin()
         .await
@@ -27,7 +27,8 @@ async fn leftovers(prefix: &str) -> Vec<String> {
             "SELECT datname::text FROM pg_database WHERE datname LIKE $1 || '\\_%' AND NOT datistemplate
                AND datname NOT LIKE $1 || '\\_rdy\\_%'
              UNION ALL
-             SELECT rolname::text FROM pg_roles WHERE rolname LIKE $1 || '\\_%'",
+             SELECT rolname::text FROM pg_roles WHERE rolname LIKE $1 || '\\_%'
+               AND rolname NOT LIKE $1 || '\\_tpo\\_%'",
             &[&prefix],
         )
         .await
@@ -255,7 +256,8 @@ async fn a_cancelled_run_leaves_nothing_behind() {
     );
     let roles = format!(
         "SELECT count(*) FROM (SELECT 1 WHERE NOT EXISTS (
-             SELECT 1 FROM pg_roles WHERE rolname LIKE '{prefix}\\_%')) x"
+             SELECT 1 FROM pg_roles WHERE rolname LIKE '{prefix}\\_%'
+                AND rolname NOT LIKE '{prefix}\\_tpo\\_%')) x"
     );
     assert!(
         wait_until(&admin, &roles).await,

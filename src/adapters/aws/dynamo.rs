@@ -2,7 +2,7 @@
 //!
 //! | item       | pk                | sk       | notable attributes                         |
 //! |------------|-------------------|----------|--------------------------------------------|
-//! | connection | `CONN`            | id       | name, db_type, secret_ref, created_at, database_key, lock_timeout_ms, auto_approve_max_risk |
+//! | connection | `CONN`            | id       | name, db_type, secret_ref, created_at, database_key, lock_timeout_ms, auto_approve_max_risk, allow_unsandboxed_approval |
 //! | API key    | `APIKEY#<sha256>` | `APIKEY` |                                            |
 //! | nonce      | `NONCE#<nonce>`   | `NONCE`  | request_id, `ttl` (epoch s, for DynamoDB TTL) |
 //! | lock       | `LOCK#<key>`      | `LOCK`   | request_id, lease_until (epoch ms); key: `Connection::lock_key` |
@@ -202,6 +202,7 @@ fn parse_connection(item: &Item) -> Option<Connection> {
             None => None,
             Some(category) => Some(category.parse().ok()?),
         },
+        allow_unsandboxed_approval: get_n(item, "allow_unsandboxed_approval") == Some(1),
     })
 }
 
@@ -309,6 +310,9 @@ impl Store for DynamoStore {
         }
         if let Some(risk) = c.auto_approve_max_risk {
             item.insert("auto_approve_max_risk".into(), s(risk.as_str()));
+        }
+        if c.allow_unsandboxed_approval {
+            item.insert("allow_unsandboxed_approval".into(), n(1));
         }
         self.put_item(item).await?;
         Ok(())

@@ -81,6 +81,7 @@ impl SqliteStore {
             ("connections", "database_key", "TEXT"),
             ("connections", "lock_timeout_ms", "INTEGER"),
             ("connections", "auto_approve_max_risk", "TEXT"),
+            ("connections", "allow_unsandboxed_approval", "INTEGER"),
             ("requests", "schema_fp", "TEXT"),
             ("requests", "schema_scope", "TEXT"),
             ("requests", "binding", "TEXT"),
@@ -233,6 +234,7 @@ fn read_connection(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Connectio
     let database_key: Option<String> = row.get(5)?;
     let lock_timeout_ms: Option<i64> = row.get(6)?;
     let auto_approve: Option<String> = row.get(7)?;
+    let unsandboxed: Option<i64> = row.get(8)?;
     Ok((|| {
         Some(Connection {
             id: ConnectionId::parse(&id)?,
@@ -246,6 +248,7 @@ fn read_connection(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Connectio
                 None => None,
                 Some(category) => Some(category.parse().ok()?),
             },
+            allow_unsandboxed_approval: unsandboxed == Some(1),
         })
     })())
 }
@@ -258,8 +261,8 @@ impl Store for SqliteStore {
             db.execute(
                 "INSERT OR REPLACE INTO connections \
                  (id, name, db_type, secret_ref, created_at, database_key, lock_timeout_ms, \
-                  auto_approve_max_risk) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                  auto_approve_max_risk, allow_unsandboxed_approval) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     c.id.as_str(),
                     c.name,
@@ -268,7 +271,8 @@ impl Store for SqliteStore {
                     ts(c.created_at),
                     c.database_key,
                     c.lock_timeout_ms.and_then(|ms| i64::try_from(ms).ok()),
-                    c.auto_approve_max_risk.map(|r| r.as_str())
+                    c.auto_approve_max_risk.map(|r| r.as_str()),
+                    i64::from(c.allow_unsandboxed_approval)
                 ],
             )
             .map_err(unavailable)?;
@@ -281,7 +285,7 @@ impl Store for SqliteStore {
         let id = id.clone();
         self.with(move |db| {
             db.query_row(
-                "SELECT id, name, db_type, secret_ref, created_at, database_key, lock_timeout_ms, auto_approve_max_risk FROM connections WHERE id = ?1",
+                "SELECT id, name, db_type, secret_ref, created_at, database_key, lock_timeout_ms, auto_approve_max_risk, allow_unsandboxed_approval FROM connections WHERE id = ?1",
                 [id.as_str()],
                 read_connection,
             )
@@ -295,7 +299,7 @@ impl Store for SqliteStore {
     async fn list_connections(&self) -> Result<Vec<Connection>, PortError> {
         self.with(|db| {
             let mut stmt = db
-                .prepare("SELECT id, name, db_type, secret_ref, created_at, database_key, lock_timeout_ms, auto_approve_max_risk FROM connections")
+                .prepare("SELECT id, name, db_type, secret_ref, created_at, database_key, lock_timeout_ms, auto_approve_max_risk, allow_unsandboxed_approval FROM connections")
                 .map_err(unavailable)?;
             let rows = stmt
                 .query_map([], read_connection)

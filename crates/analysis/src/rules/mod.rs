@@ -292,6 +292,7 @@ rules! {
     UnknownStatement => unknown_statement, "unknown-statement", Warning;
     NeedsNewerPostgres => needs_newer_postgres, "needs-newer-postgres", Error;
     SandboxObserved => sandbox_observed, "sandbox-observed", Error;
+    SandboxDetection => sandbox_detection, "sandbox-detection", Error;
 }
 
 impl Serialize for Rule {
