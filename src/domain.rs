@@ -238,6 +238,10 @@ pub struct Binding {
     pub effects: std::collections::BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub sizes: std::collections::BTreeMap<String, i64>,
+    /// Whether the migration ran in the sandbox before it was approved: kept with the request
+    /// (from the token's `sandboxed`) so that its status shows it.
+    #[serde(default)]
+    pub sandboxed: bool,
 }
 
 impl MigrationRequest {

@@ -78,6 +78,9 @@ pub const PINNED: &str = "SET search_path = pg_catalog, pg_temp; \
      SET client_encoding = 'UTF8'; SET standard_conforming_strings = on; \
      SET backslash_quote = safe_encoding; SET transform_null_equals = off";
 
+/// The `search_path` of autodb's own reads ([`PINNED`]'s first setting).
+pub const OWN_SEARCH_PATH: &str = "SET search_path = pg_catalog, pg_temp";
+
 /// Pins a session ([`PINNED`]).
 pub async fn pin(client: &Client) -> Result<(), tokio_postgres::Error> {
     client.batch_execute(PINNED).await

@@ -283,6 +283,7 @@ mod tests {
                 .into_iter()
                 .collect(),
                 sizes: Default::default(),
+                sandboxed: false,
             },
             sandboxed: true,
             issued_at: at,

@@ -290,6 +290,10 @@ pub struct StatusView {
     created_at: DateTime<Utc>,
     started_at: Option<DateTime<Utc>>,
     completed_at: Option<DateTime<Utc>>,
+    /// Whether the approved migration ran in the sandbox before approval (from its token);
+    /// absent for requests accepted before it was recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sandboxed: Option<bool>,
 }
 
 impl From<MigrationRequest> for StatusView {
@@ -305,6 +309,7 @@ impl From<MigrationRequest> for StatusView {
             created_at: r.created_at,
             started_at: r.started_at,
             completed_at: r.completed_at,
+            sandboxed: r.binding.map(|b| b.sandboxed),
         }
     }
 }

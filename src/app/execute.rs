@@ -51,7 +51,10 @@ pub async fn execute(app: &App, cmd: ExecuteCommand) -> Result<Accepted, AppErro
     let mut request = MigrationRequest::new(RequestId::generate(), connection_id, &cmd.sql, now);
     request.schema_fp = Some(claims.schema_fp.clone());
     request.schema_scope = claims.scope.clone();
-    request.binding = Some(claims.binding.clone());
+    request.binding = Some(crate::domain::Binding {
+        sandboxed: claims.sandboxed,
+        ..claims.binding.clone()
+    });
     let begin = BeginExecution {
         request: &request,
         lock_key: &lock_key,

@@ -21,8 +21,19 @@ use crate::domain::{ExecutionError, MigrationRequest};
 use crate::schema::{effects, introspect};
 
 /// A snapshot of what the migration can change: its drift scope when the token carried it
-/// (a few catalog reads, whatever the size of the schema), else the whole schema.
+/// (a few catalog reads, whatever the size of the schema), else the whole schema. Read under
+/// autodb's own search path ([`own_path`]).
 pub(super) async fn take(
+    client: &impl GenericClient,
+    request: &MigrationRequest,
+) -> Result<SchemaSnapshot, Stop> {
+    own_path(client).await?;
+    let snapshot = read(client, request).await?;
+    migration_path(client, request).await?;
+    Ok(snapshot)
+}
+
+async fn read(
     client: &impl GenericClient,
     request: &MigrationRequest,
 ) -> Result<SchemaSnapshot, Stop> {
@@ -31,6 +42,33 @@ pub(super) async fn take(
         None => introspect::snapshot(client).await,
     }
     .map_err(pg("INTROSPECTION_FAILED", None))
+}
+
+/// autodb's reads in the migration's session run under the search path of its own sessions
+/// (`pg_catalog, pg_temp`, [`crate::target::OWN_SEARCH_PATH`]): nothing the migration created
+/// is searched, and the catalog functions that print names relative to the path
+/// (`pg_get_expr`, `pg_get_triggerdef`, `pg_get_viewdef`, …) print them as they did when
+/// analyze read the schema, so the fingerprints compare.
+async fn own_path(client: &impl GenericClient) -> Result<(), Stop> {
+    client
+        .batch_execute(crate::target::OWN_SEARCH_PATH)
+        .await
+        .map_err(pg("INTROSPECTION_FAILED", None))
+}
+
+/// Back to the path the migration's names resolve through (the guard holds it to that).
+async fn migration_path(
+    client: &impl GenericClient,
+    request: &MigrationRequest,
+) -> Result<(), Stop> {
+    let path = request
+        .binding
+        .as_ref()
+        .map_or(&[][..], |b| b.search_path.as_slice());
+    client
+        .batch_execute(&super::session::search_path_sql(path))
+        .await
+        .map_err(pg("INTROSPECTION_FAILED", None))
 }
 
 /// Takes the before-snapshot; when `check`, first locks the named tables and then compares
@@ -49,8 +87,9 @@ pub(super) async fn checked_snapshot(
         // A request without them cannot be shown to still be what was analyzed.
         return Err(unbound());
     };
+    own_path(client).await?;
     lock_named(client, &autodb_analysis::scope::scope(statements, None)).await?;
-    let before = take(client, request).await?;
+    let before = read(client, request).await?;
     let scope = match &request.schema_scope {
         Some(names) => names.clone(),
         None => autodb_analysis::scope::scope(statements, Some(&before)),
@@ -66,6 +105,7 @@ pub(super) async fn checked_snapshot(
         .map_err(pg("INTROSPECTION_FAILED", None))?;
     let changes = effects.changes_since(binding);
     if changes.is_empty() {
+        migration_path(client, request).await?;
         return Ok(before);
     }
     Err(Stop::Finish(Finish::Failed(ExecutionError {

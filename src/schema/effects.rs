@@ -282,6 +282,8 @@ impl Effects {
                 .iter()
                 .map(|(k, s)| (k.clone(), s.bytes))
                 .collect(),
+            // Set from the token when a request is created.
+            sandboxed: false,
         }
     }
 

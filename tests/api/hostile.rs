@@ -517,3 +517,217 @@ async fn autodbs_ledger_cannot_be_hooked() {
         1
     );
 }
+
+/// Statements that change how the server reads what follows, or shadow names, in the forms
+/// a migration's author can write them: refused at analyze, caught after the statement, or
+/// (shadows) answering nothing.
+const CHANGERS: &[&str] = &[
+    "",
+    "SET NAMES 'SJIS'",
+    "SET standard_conforming_strings = off",
+    "SELECT set_config('standard_conforming_strings', 'off', false)",
+    "DO $$ BEGIN PERFORM set_config('standard_conforming_strings', 'off', false); END $$",
+    "DO $$ BEGIN PERFORM set_config('client_encoding', 'SJIS', false); END $$",
+    "DO $$ BEGIN PERFORM set_config('backslash_quote', 'on', false); END $$",
+    "CREATE TEMP VIEW victim AS SELECT 1 AS id, 'shadow'::text AS note",
+    "CREATE TEMP VIEW pg_settings AS SELECT 'x'::text AS name, 'y'::text AS setting",
+    "CREATE TEMP TABLE pg_locks (locktype text, pid int, granted bool)",
+];
+
+/// Statements whose meaning depends on how they are lexed.
+const BODIES: &[&str] = &[
+    "DELETE FROM victim WHERE note = 'x\\' AND id < 0 AND note <> ' OR id > 0 --'",
+    "UPDATE victim SET note = 'a\\' WHERE id = 1",
+    "UPDATE victim SET note = E'it\\'s' WHERE id = 2",
+    "INSERT INTO victim VALUES (10, 'C:\\new')",
+    "INSERT INTO victim VALUES (11, U&'\\0041')",
+    "DELETE FROM victim WHERE id = 3",
+    "UPDATE victim SET note = $q$\\'$q$ WHERE id = 4",
+];
+
+const VICTIM: &str = "CREATE TABLE victim (id int, note text);
+    INSERT INTO victim SELECT g, 'row ' || g FROM generate_series(1, 5) g;";
+
+async fn victim_state(client: &tokio_postgres::Client) -> String {
+    client
+        .query_one(
+            "SELECT coalesce(string_agg(id || ':' || note, ',' ORDER BY id), '') FROM public.victim",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// Property (the server-side half of `crates/core/tests/round_trip.rs`): whatever the
+/// database's defaults say and whatever a migration does first to how the server reads the
+/// rest — `client_encoding`,
+/// `standard_conforming_strings` and `backslash_quote` changed directly or from dynamic SQL,
+/// temporary relations shadowing a table or a catalog — it is refused at analyze, or stopped
+/// before the next statement with nothing applied, or it runs with exactly the effect of the
+/// analyzed statements as PostgreSQL reads them with the pinned settings (a reference
+/// database running the same statements). `PROPTEST_CASES` raises the case count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_runs_is_what_was_read_whatever_changes_the_reading() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(24);
+    let strategy = (
+        0..CHANGERS.len(),
+        proptest::collection::vec(0..BODIES.len(), 1..4),
+        0..DEFAULTS.len(),
+    );
+    let mut runner = TestRunner::new(Config::with_cases(cases));
+    let handle = tokio::runtime::Handle::current();
+    let result = runner.run(&strategy, |(changer, bodies, defaults)| {
+        let changer = CHANGERS[changer];
+        let body: Vec<&str> = bodies.iter().map(|&b| BODIES[b]).collect();
+        let outcome = tokio::task::block_in_place(|| {
+            handle.block_on(one_case(DEFAULTS[defaults], changer, &body))
+        });
+        prop_assert!(outcome.is_ok(), "{}", outcome.unwrap_err());
+        Ok(())
+    });
+    result.unwrap();
+}
+
+/// Database defaults a writer on the target can set before anything connects.
+const DEFAULTS: &[&[&str]] = &[
+    &[],
+    &[
+        "standard_conforming_strings = off",
+        "escape_string_warning = off",
+    ],
+    &["backslash_quote = on", "standard_conforming_strings = off"],
+    &["client_encoding = 'SJIS'"],
+    &["search_path = pg_temp, public"],
+];
+
+/// One case of the property above; `Err` says how it was broken.
+async fn one_case(defaults: &[&str], changer: &str, body: &[&str]) -> Result<(), String> {
+    let t = TestApp::spawn(Backend::Local).await;
+    t.db().await.batch_execute(VICTIM).await.unwrap();
+    let db = t.db_url.rsplit('/').next().unwrap().to_string();
+    for setting in defaults {
+        t.db()
+            .await
+            .batch_execute(&format!("ALTER DATABASE \"{db}\" SET {setting}"))
+            .await
+            .unwrap();
+    }
+    let conn = t.connect().await;
+    let mut statements: Vec<&str> = Vec::new();
+    if !changer.is_empty() {
+        statements.push(changer);
+    }
+    statements.extend(body);
+    let sql = statements.join(";\n");
+    let before = victim_state(&t.db().await).await;
+
+    let (status, report) = t.analyze(&conn, &sql).await;
+    if status == StatusCode::UNPROCESSABLE_ENTITY {
+        return Ok(());
+    }
+    if status != StatusCode::OK {
+        return Err(format!("{sql}: analyze answered {status}: {report}"));
+    }
+    let token = report["data"]["approval_token"].as_str().unwrap();
+    let (status, accepted) = t.execute(token, &sql, &conn).await;
+    if status != StatusCode::ACCEPTED {
+        return Err(format!("{sql}: execute answered {status}: {accepted}"));
+    }
+    t.drain().await;
+    let result = t
+        .status(accepted["data"]["request_id"].as_str().unwrap())
+        .await;
+    let now = victim_state(&t.db().await).await;
+    match result["status"].as_str() {
+        Some("failed") => {
+            if now != before {
+                return Err(format!("{sql}: failed but changed the table: {now}"));
+            }
+            Ok(())
+        }
+        Some("completed") => {
+            // The reference: the analyzed statements alone, read as the parser reads them.
+            let reference = crate::helpers::create_database().await;
+            let (client, connection) = tokio_postgres::connect(&reference, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            client
+                .batch_execute(&format!(
+                    "SET standard_conforming_strings = on; SET client_encoding = 'UTF8'; {VICTIM}"
+                ))
+                .await
+                .unwrap();
+            for stmt in body {
+                client.batch_execute(stmt).await.unwrap();
+            }
+            let expected = victim_state(&client).await;
+            if now != expected {
+                return Err(format!("{sql}: completed with {now}, analyzed {expected}"));
+            }
+            Ok(())
+        }
+        other => Err(format!("{sql}: ended {other:?}: {result}")),
+    }
+}
+
+/// Nothing changed, nothing drifts: on a schema with everything the bindings print — serial
+/// defaults, foreign keys, checks calling functions, triggers, rules, policies, views,
+/// inheritance and partitions — a migration touching all of it completes. (The catalog
+/// prints names relative to the search path: read under another path than analyze's, every
+/// one of these would look changed.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unchanged_rich_schema_is_no_drift() {
+    let t = TestApp::spawn(Backend::Local).await;
+    t.db()
+        .await
+        .batch_execute(
+            "CREATE SCHEMA app;
+             CREATE FUNCTION app.positive(n int) RETURNS bool LANGUAGE sql IMMUTABLE AS $$ SELECT n > 0 $$;
+             CREATE TABLE customers (id serial PRIMARY KEY, name text DEFAULT app.positive(1)::text);
+             CREATE TABLE orders (id bigserial PRIMARY KEY,
+                                  customer_id int REFERENCES customers (id) ON DELETE CASCADE,
+                                  qty int CHECK (app.positive(qty)));
+             CREATE INDEX orders_expr ON orders ((customer_id + 1));
+             CREATE FUNCTION audit() RETURNS trigger LANGUAGE plpgsql AS
+               $$ BEGIN RETURN NEW; END $$;
+             CREATE TRIGGER audited BEFORE UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION audit();
+             CREATE RULE keep AS ON DELETE TO customers WHERE false DO INSTEAD NOTHING;
+             ALTER TABLE orders ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY mine ON orders USING (customer_id > 0);
+             CREATE VIEW big_orders AS SELECT o.*, c.name FROM orders o JOIN customers c ON c.id = o.customer_id WHERE qty > 10;
+             CREATE TABLE archive (LIKE orders INCLUDING DEFAULTS);
+             CREATE TABLE archive_2024 () INHERITS (archive);
+             CREATE TABLE events (at date, note text) PARTITION BY RANGE (at);
+             CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+             INSERT INTO customers (name) VALUES ('a'), ('b');
+             INSERT INTO orders (customer_id, qty) VALUES (1, 5), (2, 50);",
+        )
+        .await
+        .unwrap();
+    let conn = t.connect().await;
+    let status = run(
+        &t,
+        &conn,
+        "ALTER TABLE orders ADD COLUMN note text;
+         UPDATE orders SET qty = qty + 1 WHERE id = 1;
+         ALTER TABLE customers ADD COLUMN email text;
+         INSERT INTO archive SELECT id, customer_id, qty FROM orders WHERE id = 2;
+         INSERT INTO events VALUES ('2024-05-01', 'x');
+         SELECT app.positive(2);
+         CREATE OR REPLACE VIEW big_orders AS SELECT o.id, o.customer_id, o.qty, c.name FROM orders o JOIN customers c ON c.id = o.customer_id WHERE qty > 10",
+    )
+    .await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(
+        t.count("SELECT count(*) FROM orders WHERE qty = 6").await,
+        1
+    );
+}

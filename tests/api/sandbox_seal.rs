@@ -377,6 +377,15 @@ async fn a_sandbox_that_cannot_run_withholds_the_token_unless_the_policy_allows(
     )
     .unwrap();
     assert_eq!(claims["sandboxed"], false, "{claims}");
+    // And so does the status of the request it starts.
+    let (status, accepted) = t.execute(token, sql, &conn).await;
+    assert_eq!(status, 202, "{accepted}");
+    t.drain().await;
+    let request = t
+        .status(accepted["data"]["request_id"].as_str().unwrap())
+        .await;
+    assert_eq!(request["status"], "completed", "{request}");
+    assert_eq!(request["sandboxed"], false, "{request}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
