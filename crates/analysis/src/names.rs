@@ -100,34 +100,33 @@ pub fn used(stmts: &[ParsedStatement]) -> UsedNames {
                 _ => {}
             }
         }
-        match &stmt.ast {
-            NodeEnum::DropStmt(d)
-                if matches!(
-                    d.remove_type(),
-                    ObjectType::ObjectTable
-                        | ObjectType::ObjectView
-                        | ObjectType::ObjectMatview
-                        | ObjectType::ObjectIndex
-                        | ObjectType::ObjectSequence
-                        | ObjectType::ObjectForeignTable
-                ) =>
-            {
-                for object in &d.objects {
-                    if let Some(NodeEnum::List(list)) = &object.node {
-                        if let Some(name) = Name::new(&crate::ast::strings(&list.items)) {
-                            out.relations.insert(name);
-                        }
+        if let NodeEnum::DropStmt(d) = &stmt.ast {
+            // Relations are dropped by name; triggers, policies and rules by name `ON` a
+            // table, whose name comes first.
+            let on_table = matches!(
+                d.remove_type(),
+                ObjectType::ObjectTrigger | ObjectType::ObjectPolicy | ObjectType::ObjectRule
+            );
+            let relation = matches!(
+                d.remove_type(),
+                ObjectType::ObjectTable
+                    | ObjectType::ObjectView
+                    | ObjectType::ObjectMatview
+                    | ObjectType::ObjectIndex
+                    | ObjectType::ObjectSequence
+                    | ObjectType::ObjectForeignTable
+            );
+            for object in d.objects.iter().filter(|_| relation || on_table) {
+                if let Some(NodeEnum::List(list)) = &object.node {
+                    let mut parts = crate::ast::strings(&list.items);
+                    if on_table {
+                        parts.pop();
+                    }
+                    if let Some(name) = Name::new(&parts) {
+                        out.relations.insert(name);
                     }
                 }
             }
-            NodeEnum::CallStmt(c) => {
-                if let Some(f) = &c.funccall {
-                    if let Some(name) = Name::new(&crate::ast::strings(&f.funcname)) {
-                        out.functions.insert(name);
-                    }
-                }
-            }
-            _ => {}
         }
         if let Some(created) = created_unqualified(&stmt.ast) {
             out.created.insert(created);
@@ -192,6 +191,20 @@ mod tests {
         assert!(u.touches_schema("app"));
         assert!(!u.touches_schema("autodb"));
         assert!(u.created.is_empty());
+    }
+
+    #[test]
+    fn drops_of_what_is_not_a_relation_name_none() {
+        let u = used_in(
+            "DROP TRIGGER trg ON orders; DROP POLICY p ON app.orders; DROP RULE r ON orders;
+             DROP SCHEMA s; DROP TYPE t; DROP FUNCTION f(int)",
+        );
+        assert_eq!(
+            u.relations,
+            [name("", "orders"), name("app", "orders")]
+                .into_iter()
+                .collect()
+        );
     }
 
     #[test]

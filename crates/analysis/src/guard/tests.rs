@@ -194,6 +194,7 @@ fn autodbs_own_schema_is_off_limits() {
     for sql in [
         "CREATE TABLE autodb_settings (id int)",
         "CREATE SCHEMA autodbx",
+        "DROP EXTENSION IF EXISTS autodb",
         "INSERT INTO notes VALUES ('autodb is a service')",
     ] {
         assert!(refused(sql).is_empty(), "{sql}: {:?}", refused(sql));
