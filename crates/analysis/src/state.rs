@@ -403,3 +403,33 @@ fn read_relations(query: &NodeEnum) -> Vec<String> {
     out.dedup();
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog;
+
+    /// The state after every statement of `sql` but the last, which it returns parsed.
+    fn state_before_last(sql: &str) -> MigrationState<'static> {
+        let stmts = autodb_core::sql::parse(sql).unwrap();
+        let mut state = MigrationState::new(&stmts, None);
+        for stmt in &stmts[..stmts.len() - 1] {
+            let effect = catalog::classify(&stmt.ast, &state);
+            state.record(stmt, &effect);
+        }
+        state
+    }
+
+    #[test]
+    fn a_write_through_views_reaches_their_tables_only() {
+        let state = state_before_last(
+            "CREATE VIEW a AS WITH recent AS (SELECT * FROM orders) SELECT * FROM recent;
+             CREATE TEMP VIEW b AS SELECT * FROM a JOIN app.customers c USING (id);
+             SELECT 1",
+        );
+        assert_eq!(state.written_through("a"), ["orders"]);
+        assert_eq!(state.written_through("b"), ["app.customers", "orders"]);
+        assert!(state.written_through("orders").is_empty());
+        assert!(state.written_through("recent").is_empty());
+    }
+}
