@@ -76,7 +76,7 @@ pub async fn analyze(
     let sandbox_result = sandbox::try_migration(
         app,
         &connection,
-        &snapshot.schema,
+        &snapshot,
         sql.as_str(),
         &parsed,
         &analysis,

@@ -60,6 +60,7 @@ impl HistoryRun {
                     &target,
                     &admin,
                     snapshot,
+                    &snapshot.fingerprint(),
                     DEFAULT_ROWS_PER_TABLE,
                     now,
                 )

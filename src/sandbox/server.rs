@@ -142,25 +142,44 @@ pub fn template_owner(prefix: &str, template: &str) -> Option<String> {
     Some(format!("{prefix}_tpo_{key}"))
 }
 
-/// A new login role for one build or run: unprivileged and member of no role.
-pub async fn create_login(admin: &Client, name: &str) -> Result<Login, SandboxError> {
-    let password: String = rand::thread_rng()
+/// A new random password (alphanumeric: safe inside a literal).
+pub fn password() -> String {
+    rand::thread_rng()
         .sample_iter(&rand::distributions::Alphanumeric)
         .take(32)
         .map(char::from)
-        .collect();
-    admin
-        .batch_execute(&format!(
-            "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION \
-             NOBYPASSRLS CONNECTION LIMIT {RUN_CONNECTION_LIMIT} PASSWORD '{password}'",
-            ident(name),
-        ))
-        .await
-        .map_err(SandboxError::server)?;
+        .collect()
+}
+
+/// A new login role for one build or run: unprivileged and member of no role.
+pub async fn create_login(admin: &Client, name: &str) -> Result<Login, SandboxError> {
+    let password = password();
+    create_role(admin, name, Some(&password)).await?;
     Ok(Login {
         name: name.to_string(),
         password: SecretString::from(password),
     })
+}
+
+/// A new unprivileged role, member of no role, with [`RUN_CONNECTION_LIMIT`]: a login with
+/// `password`, or (a ready copy's, until a run claims it) none.
+pub async fn create_role(
+    admin: &Client,
+    name: &str,
+    password: Option<&str>,
+) -> Result<(), SandboxError> {
+    let login = match password {
+        Some(password) => format!("LOGIN PASSWORD '{password}'"),
+        None => "NOLOGIN".to_string(),
+    };
+    admin
+        .batch_execute(&format!(
+            "CREATE ROLE {} {login} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION \
+             NOBYPASSRLS CONNECTION LIMIT {RUN_CONNECTION_LIMIT}",
+            ident(name),
+        ))
+        .await
+        .map_err(SandboxError::server)
 }
 
 /// Makes `database` an island: nobody but `role` (and the server account) may connect to it.
@@ -208,6 +227,43 @@ pub async fn end_sessions(admin: &Client, role: &str) -> Result<(), tokio_postgr
         }
     }
     admin.query_one(TERMINATE, &[&role]).await?;
+    Ok(())
+}
+
+/// Ends a run whose database (and role, both `name`) is dropped later: the role loses its
+/// login, what it set on itself and its database is reset (and what it granted on the
+/// database to `PUBLIC` revoked), and every session of it is
+/// terminated, waiting (up to a second each, on PostgreSQL 14 and later) until it is gone.
+/// When the answer is given, nothing of the run acts any more.
+pub async fn end_run(admin: &Client, name: &str) -> Result<(), tokio_postgres::Error> {
+    admin
+        .batch_execute(&format!(
+            "ALTER ROLE {name} NOLOGIN; ALTER ROLE {name} RESET ALL; \
+             ALTER DATABASE {name} RESET ALL; REVOKE ALL ON DATABASE {name} FROM PUBLIC",
+            name = ident(name)
+        ))
+        .await?;
+    let version: i32 = admin
+        .query_one(
+            "SELECT pg_catalog.current_setting('server_version_num')::int",
+            &[],
+        )
+        .await?
+        .get(0);
+    let terminate = if version >= 140_000 {
+        "pg_catalog.pg_terminate_backend(pid, 1000)"
+    } else {
+        "pg_catalog.pg_terminate_backend(pid)"
+    };
+    admin
+        .query(
+            &format!(
+                "SELECT {terminate} FROM pg_catalog.pg_stat_activity \
+                 WHERE usename = $1 AND pid <> pg_catalog.pg_backend_pid()"
+            ),
+            &[&name],
+        )
+        .await?;
     Ok(())
 }
 
