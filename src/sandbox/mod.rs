@@ -95,6 +95,9 @@ pub struct SandboxSettings {
     pub max_concurrent_runs: usize,
     /// How long a run waits for its turn before it is skipped (never passed).
     pub queue_timeout_ms: u64,
+    /// How often what crashed runs left behind is swept: before the process's first run,
+    /// then in the background at the first run after this many seconds.
+    pub sweep_interval_seconds: u64,
 }
 
 impl Default for SandboxSettings {
@@ -108,6 +111,7 @@ impl Default for SandboxSettings {
             run_deadline_ms: 30_000,
             max_concurrent_runs: 4,
             queue_timeout_ms: 30_000,
+            sweep_interval_seconds: 300,
         }
     }
 }
@@ -116,7 +120,8 @@ impl Default for SandboxSettings {
 pub struct Sandbox {
     pub server: Arc<dyn SandboxServer>,
     pub settings: SandboxSettings,
-    swept: tokio::sync::OnceCell<()>,
+    /// When the last sweep began (none yet: the first run sweeps before it starts).
+    swept: tokio::sync::Mutex<Option<Instant>>,
     /// One permit per run that may be under way.
     capacity: Arc<tokio::sync::Semaphore>,
 }
@@ -129,7 +134,7 @@ impl Sandbox {
                 settings.max_concurrent_runs.max(1),
             )),
             settings,
-            swept: tokio::sync::OnceCell::new(),
+            swept: tokio::sync::Mutex::new(None),
         }
     }
 }
@@ -202,7 +207,7 @@ async fn attempt(
     let settings = &sandbox.settings;
     let phase = Phases::start();
     let admin = server::connect(&target, maintenance_db(&target), None).await?;
-    prepare(sandbox, &admin, request.now).await?;
+    prepare(sandbox, &target, &admin, request.now).await?;
     let version = server_version(&admin).await?;
     phase.end("connect and sweep");
     let (template, cached, clone) = template(
@@ -311,12 +316,19 @@ pub fn new_tables(result: &SandboxResult, before: &SchemaSnapshot) -> Vec<String
         .collect()
 }
 
-/// Once per process: what earlier processes left behind is swept.
-async fn prepare(sandbox: &Sandbox, admin: &Client, now: i64) -> Result<(), SandboxError> {
+/// What earlier processes (and this one's cancelled runs) left behind is swept: before the
+/// process's first run, then every [`SandboxSettings::sweep_interval_seconds`] in the
+/// background (a run does not wait for it).
+async fn prepare(
+    sandbox: &Sandbox,
+    target: &crate::pgconn::Target,
+    admin: &Client,
+    now: i64,
+) -> Result<(), SandboxError> {
     let settings = &sandbox.settings;
-    sandbox
-        .swept
-        .get_or_try_init(|| async {
+    let mut last = sandbox.swept.lock().await;
+    match *last {
+        None => {
             let swept = server::sweep(
                 admin,
                 &settings.prefix,
@@ -326,9 +338,29 @@ async fn prepare(sandbox: &Sandbox, admin: &Client, now: i64) -> Result<(), Sand
             )
             .await?;
             tracing::info!(?swept, "sandbox server swept");
-            Ok::<_, SandboxError>(())
-        })
-        .await?;
+            *last = Some(Instant::now());
+        }
+        Some(at) if at.elapsed() >= Duration::from_secs(settings.sweep_interval_seconds) => {
+            *last = Some(Instant::now());
+            let (target, prefix, max, age) = (
+                target.clone(),
+                settings.prefix.clone(),
+                settings.max_templates,
+                settings.template_max_age_seconds,
+            );
+            tokio::spawn(async move {
+                let Ok(admin) = server::connect(&target, maintenance_db(&target), None).await
+                else {
+                    return;
+                };
+                match server::sweep(&admin, &prefix, now, max, age).await {
+                    Ok(swept) => tracing::info!(?swept, "sandbox server swept"),
+                    Err(err) => tracing::warn!(error = %err, "sandbox sweep failed"),
+                }
+            });
+        }
+        Some(_) => {}
+    }
     Ok(())
 }
 
@@ -435,26 +467,18 @@ async fn build_clone(
         }
     }
     let owner = build.connect(target).await?;
-    owner
-        .batch_execute("BEGIN")
-        .await
-        .map_err(SandboxError::server)?;
-    for statement in rest {
-        if let Err(err) = owner.batch_execute(statement).await {
-            let _ = owner.batch_execute("ROLLBACK").await;
-            let reason = err
-                .as_db_error()
-                .map_or(err.to_string(), |d| d.message().to_string());
-            let head: String = statement.chars().take(120).collect();
-            return Err(SandboxError::Unavailable(format!(
-                "the schema could not be cloned: {reason} (at `{head}`)"
-            )));
+    // In batches, each its own transaction and one round trip: a schema of thousands of
+    // tables would need more locks than the server's lock table holds
+    // (`max_locks_per_transaction` 64 by default) in one. The build database is nobody
+    // else's, and a build that fails is dropped whole, so the batches need no atomicity
+    // between them. The session settings (`check_function_bodies`, `search_path`) come
+    // first in the script and hold for the session.
+    for batch in rest.chunks(CLONE_BATCH) {
+        if owner.batch_execute(&batched(batch)).await.is_err() {
+            // Which statement: again one at a time, in a transaction that is rolled back.
+            return Err(clone_failure(&owner, batch).await);
         }
     }
-    owner
-        .batch_execute("COMMIT")
-        .await
-        .map_err(SandboxError::server)?;
     let filled = rows::fill(&owner, 1, i64::from(rows_per_table), None).await?;
     owner
         .batch_execute("ANALYZE")
@@ -464,6 +488,42 @@ async fn build_clone(
         tables: filled.tables,
         rows: filled.rows,
     })
+}
+
+/// Statements of the clone per transaction: few enough locks for a server with default
+/// settings, many enough that a round trip per batch costs little.
+const CLONE_BATCH: usize = 500;
+
+/// A batch of the clone's statements as one query string, in a transaction.
+fn batched(statements: &[&String]) -> String {
+    let mut sql = String::from("BEGIN;\n");
+    for statement in statements {
+        sql.push_str(statement);
+        // A statement may end in a comment: the separator goes on a line of its own.
+        sql.push_str("\n;\n");
+    }
+    sql.push_str("COMMIT;");
+    sql
+}
+
+/// Why a batch of the clone failed: its statements again, one at a time, in a transaction
+/// rolled back at the end (or at the first failure, which is reported).
+async fn clone_failure(owner: &Client, batch: &[&String]) -> SandboxError {
+    let _ = owner.batch_execute("ROLLBACK; BEGIN").await;
+    for statement in batch {
+        if let Err(err) = owner.batch_execute(statement).await {
+            let _ = owner.batch_execute("ROLLBACK").await;
+            let reason = err
+                .as_db_error()
+                .map_or(err.to_string(), |d| d.message().to_string());
+            let head: String = statement.chars().take(120).collect();
+            return SandboxError::Unavailable(format!(
+                "the schema could not be cloned: {reason} (at `{head}`)"
+            ));
+        }
+    }
+    let _ = owner.batch_execute("ROLLBACK").await;
+    SandboxError::Unavailable("the schema could not be cloned: a batch of its statements failed together but not one by one".into())
 }
 
 /// Runs the migration on the clone with the executor's session settings.

@@ -324,6 +324,34 @@ async fn what_a_crash_left_behind_is_swept_by_the_next_process() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_is_left_behind_later_is_swept_by_a_later_run_not_only_the_first() {
+    let t = TestApp::spawn(Backend::Local).await;
+    let prefix = t.with_sandbox_settings(|s| s.sweep_interval_seconds = 0);
+    let conn = setup(&t, SHOP).await;
+    let sql = json!({"sql": "ALTER TABLE orders ADD COLUMN shipped boolean;"});
+    let path = format!("/connections/{conn}/migrations/sandbox");
+    let (status, body) = t.post(&path, sql.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    // After the process's first sweep, a run elsewhere crashed (an hour ago, by its name).
+    let then = t.app.clock.now().timestamp() - 3600;
+    let name = format!("{prefix}_{then}_0badc0de");
+    let admin = admin().await;
+    admin
+        .batch_execute(&format!("CREATE ROLE {name}"))
+        .await
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name} OWNER {name}"))
+        .await
+        .unwrap();
+    let (status, body) = t.post(&path, sql).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["status"], "passed", "{body}");
+    // The next run's sweep (in the background) removes it.
+    assert_eq!(settled_leftovers(&prefix, &[]).await, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_server_or_when_turned_off_the_sandbox_is_skipped_never_passed() {
     for backend in [Backend::Local, Backend::Aws] {
         let t = TestApp::spawn(backend).await;
