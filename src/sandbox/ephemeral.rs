@@ -76,14 +76,8 @@ impl Ephemeral {
             .await
             .map_err(SandboxError::server)?;
         if let Some(owner) = template_owner {
-            // Only autodb's own statement runs in this session: REASSIGN runs no user code.
             let inside = server::connect(target, &self.name, None).await?;
-            inside
-                .batch_execute(&format!(
-                    "REASSIGN OWNED BY {} TO {}",
-                    server::ident(owner),
-                    server::ident(&self.name)
-                ))
+            server::reassign(&inside, owner, &self.name)
                 .await
                 .map_err(SandboxError::server)?;
         }

@@ -147,14 +147,8 @@ async fn prepare(
         .await
         .map_err(server_err)?;
     if let Some(owner) = owner {
-        // Only autodb's own statement runs in this session: REASSIGN runs no user code.
         let inside = server::connect(target, making, None).await?;
-        inside
-            .batch_execute(&format!(
-                "REASSIGN OWNED BY {} TO {}",
-                ident(owner),
-                ident(making)
-            ))
+        server::reassign(&inside, owner, making)
             .await
             .map_err(server_err)?;
     }

@@ -182,6 +182,51 @@ pub async fn create_role(
         .map_err(SandboxError::server)
 }
 
+/// Relations whose owner [`reassign`] changes per transaction: each takes a lock on the
+/// relation, its indexes, TOAST table and owned sequences, so a few hundred stay well inside
+/// a server's lock table on default settings (`max_locks_per_transaction` 64).
+const REASSIGN_BATCH: usize = 200;
+
+/// Gives everything `from` owns in the database `inside` is connected to `to`, as
+/// `REASSIGN OWNED BY from TO to` does, but the relations first in batches of
+/// [`REASSIGN_BATCH`], each its own transaction: one `REASSIGN OWNED` locks every relation
+/// at once, more than the server's lock table holds for thousands of tables. (`ALTER TABLE
+/// … OWNER` takes the table's indexes, TOAST table and owned sequences along.) Only
+/// autodb's own statements run in this session (the server account's): changing an owner
+/// runs no user code.
+pub async fn reassign(inside: &Client, from: &str, to: &str) -> Result<(), tokio_postgres::Error> {
+    let relations = inside
+        .query(
+            "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), c.relkind::text
+               FROM pg_catalog.pg_class c
+               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+              WHERE c.relowner = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = $1)
+                AND c.relkind IN ('r', 'p', 'v', 'm', 'f')",
+            &[&from],
+        )
+        .await?;
+    let to_sql = ident(to);
+    for batch in relations.chunks(REASSIGN_BATCH) {
+        let mut sql = String::from("BEGIN;");
+        for row in batch {
+            let (name, kind): (String, String) = (row.get(0), row.get(1));
+            let what = match kind.as_str() {
+                "v" => "VIEW",
+                "m" => "MATERIALIZED VIEW",
+                "f" => "FOREIGN TABLE",
+                _ => "TABLE",
+            };
+            sql.push_str(&format!(" ALTER {what} {name} OWNER TO {to_sql};"));
+        }
+        sql.push_str(" COMMIT;");
+        inside.batch_execute(&sql).await?;
+    }
+    // What is left: schemas, types, functions, sequences of their own, …
+    inside
+        .batch_execute(&format!("REASSIGN OWNED BY {} TO {to_sql}", ident(from)))
+        .await
+}
+
 /// Makes `database` an island: nobody but `role` (and the server account) may connect to it.
 pub async fn seal_database(
     admin: &Client,
