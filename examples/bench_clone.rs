@@ -20,6 +20,7 @@ use autodb::core::schema::clone_script;
 use autodb::schema::introspect;
 use bench_support::{connect, db_url, generated, median};
 
+#[allow(dead_code)]
 mod bench_support;
 
 async fn fresh(base: &str, name: &str) -> String {

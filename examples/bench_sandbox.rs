@@ -22,6 +22,7 @@ use autodb_analysis::sandbox::SandboxResult;
 use autodb_core::schema::SchemaSnapshot;
 use bench_support::{connect, db_url, generated, median};
 
+#[allow(dead_code)]
 mod bench_support;
 
 const PREFIX: &str = "autodb_bench";
@@ -56,6 +57,7 @@ async fn run(sandbox: &Sandbox, snapshot: &SchemaSnapshot, sql: &str) -> Sandbox
         sandbox,
         &sandbox::Request {
             snapshot,
+            fingerprint: &snapshot.fingerprint(),
             sql,
             statements: &statements,
             plan: &plan,
@@ -81,6 +83,7 @@ async fn main() {
         .and_then(|r| r.parse().ok())
         .unwrap_or(5);
     let admin = connect(&base).await;
+    let target = autodb::pgconn::Target::parse(&base).expect("URL");
     let sandbox = Sandbox::new(
         Arc::new(UrlServer(base.clone().into())),
         SandboxSettings {
@@ -178,18 +181,20 @@ async fn main() {
             warm_clone.push(ms(started));
 
             // What a warm run waits for when a copy was made ahead (`sandbox::pool`).
-            pool::replenish(&admin, PREFIX, &template).await;
+            pool::replenish(&target, &admin, PREFIX, &template).await;
             admin
                 .batch_execute("DROP DATABASE IF EXISTS bench_claimed")
                 .await
                 .unwrap();
             admin
-                .batch_execute("DROP ROLE IF EXISTS bench_claimed; CREATE ROLE bench_claimed")
+                .batch_execute("DROP ROLE IF EXISTS bench_claimed")
                 .await
                 .unwrap();
             let started = Instant::now();
-            // A claimed copy goes to the role of the same name (the run's).
-            assert!(pool::claim(&admin, PREFIX, &template, "bench_claimed").await);
+            // A claimed copy and its role take the run's name.
+            assert!(pool::claim(&admin, PREFIX, &template, "bench_claimed")
+                .await
+                .is_some());
             claimed.push(ms(started));
 
             let started = Instant::now();
@@ -221,6 +226,10 @@ async fn main() {
             .await
             .unwrap();
     }
+    admin
+        .batch_execute("DROP ROLE IF EXISTS bench_claimed")
+        .await
+        .unwrap();
 
     // The estimate against the real timing, on 1,000,000 rows.
     recreate(&admin, "bench_source").await;

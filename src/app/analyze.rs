@@ -52,7 +52,17 @@ pub async fn analyze(
         psql_commands,
     } = statements(app, &connection, &sql)?;
     let limits = app.settings.limits(&connection);
+    let started = std::time::Instant::now();
+    let elapsed = |phase: &'static str| {
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        tracing::debug!(
+            phase,
+            ms,
+            "analyze phase (since the snapshot was asked for)"
+        );
+    };
     let snapshot = introspect::current(app, &connection).await?;
+    elapsed("snapshot");
     let server_major = u32::try_from(snapshot.schema.server_version_num / 10_000).unwrap_or(0);
     if server_major > 0 {
         let refused = autodb_analysis::guard::lexing_refusals(&parsed, server_major);
@@ -73,10 +83,11 @@ pub async fn analyze(
         psql_commands,
         ..autodb_analysis::analyze_for(&parsed, Some(&snapshot.schema), runner)
     };
+    elapsed("static analysis");
     let sandbox_result = sandbox::try_migration(
         app,
         &connection,
-        &snapshot.schema,
+        &snapshot,
         sql.as_str(),
         &parsed,
         &analysis,
@@ -85,7 +96,9 @@ pub async fn analyze(
     .await;
     let new_tables = crate::sandbox::new_tables(&sandbox_result, &snapshot.schema);
     autodb_analysis::sandbox::apply(&mut analysis, &sandbox_result, &new_tables);
+    elapsed("sandbox");
     let binding = bind(app, &connection, &snapshot.schema, &parsed, &analysis).await?;
+    elapsed("binding");
     let now = app.clock.now().timestamp();
     let sandboxed = matches!(
         sandbox_result.status,
@@ -129,6 +142,7 @@ pub async fn analyze(
     } else {
         None
     };
+    elapsed("token");
     app.metrics.emit(crate::metrics::analyzed(
         app.clock.now().timestamp_millis(),
         analysis.risk_category.as_str(),

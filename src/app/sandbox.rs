@@ -6,7 +6,7 @@ use autodb_core::sql::ParsedStatement;
 use serde::Deserialize;
 
 use super::{App, AppError};
-use crate::domain::Connection;
+use crate::domain::{Connection, SnapshotRecord};
 use crate::sandbox::{
     self, DEFAULT_ROWS_PER_TABLE, MAX_ROWS_PER_TABLE, MAX_VALIDATION_QUERIES,
     MAX_VALIDATION_QUERY_BYTES,
@@ -80,7 +80,7 @@ pub async fn run_alone(
     Ok(try_migration(
         app,
         &connection,
-        &snapshot.schema,
+        &snapshot,
         sql.as_str(),
         &parsed,
         &analysis,
@@ -94,12 +94,13 @@ pub async fn run_alone(
 pub async fn try_migration(
     app: &App,
     connection: &Connection,
-    snapshot: &SchemaSnapshot,
+    record: &SnapshotRecord,
     sql: &str,
     statements: &[ParsedStatement],
     analysis: &autodb_analysis::Analysis,
     options: &SandboxOptions,
 ) -> SandboxResult {
+    let snapshot = &record.schema;
     let touched = touched_tables(analysis, snapshot);
     let scaling = scaling_statements(analysis);
     if !options.enabled {
@@ -121,6 +122,7 @@ pub async fn try_migration(
         sandbox,
         &sandbox::Request {
             snapshot,
+            fingerprint: &record.fingerprint,
             sql,
             statements,
             plan: &plan,

@@ -31,6 +31,15 @@ impl Ephemeral {
         now: i64,
     ) -> Result<Self, SandboxError> {
         let name = server::ephemeral_name(prefix, now);
+        // A copy made ahead of time, its objects already its role's, is taken by renaming it
+        // and its role (milliseconds); else one is made.
+        if let Some(login) = pool::claim(admin, prefix, template, &name).await {
+            return Ok(Self {
+                name,
+                login,
+                cleanup: Some(target.clone()),
+            });
+        }
         let login = server::create_login(admin, &name).await?;
         let guard = Self {
             name,
@@ -38,10 +47,7 @@ impl Ephemeral {
             cleanup: Some(target.clone()),
         };
         let owner = server::template_owner(prefix, template);
-        match guard
-            .make(target, admin, prefix, template, owner.as_deref())
-            .await
-        {
+        match guard.make(target, admin, template, owner.as_deref()).await {
             Ok(()) => Ok(guard),
             Err(err) => {
                 guard.drop_now(admin).await;
@@ -54,34 +60,24 @@ impl Ephemeral {
         &self,
         target: &crate::pgconn::Target,
         admin: &Client,
-        prefix: &str,
         template: &str,
         template_owner: Option<&str>,
     ) -> Result<(), SandboxError> {
-        // A copy made ahead of time is taken by renaming it (milliseconds); else one is made.
-        if !pool::claim(admin, prefix, template, &self.name).await {
-            admin
-                .batch_execute(&format!(
-                    "CREATE DATABASE {} TEMPLATE {} OWNER {}",
-                    server::ident(&self.name),
-                    server::ident(template),
-                    server::ident(&self.name)
-                ))
-                .await
-                .map_err(SandboxError::server)?;
-        }
+        admin
+            .batch_execute(&format!(
+                "CREATE DATABASE {} TEMPLATE {} OWNER {}",
+                server::ident(&self.name),
+                server::ident(template),
+                server::ident(&self.name)
+            ))
+            .await
+            .map_err(SandboxError::server)?;
         server::seal_database(admin, &self.name, Some(&self.name))
             .await
             .map_err(SandboxError::server)?;
         if let Some(owner) = template_owner {
-            // Only autodb's own statement runs in this session: REASSIGN runs no user code.
             let inside = server::connect(target, &self.name, None).await?;
-            inside
-                .batch_execute(&format!(
-                    "REASSIGN OWNED BY {} TO {}",
-                    server::ident(owner),
-                    server::ident(&self.name)
-                ))
+            server::reassign(&inside, owner, &self.name)
                 .await
                 .map_err(SandboxError::server)?;
         }
@@ -97,6 +93,20 @@ impl Ephemeral {
         target: &crate::pgconn::Target,
     ) -> Result<Client, SandboxError> {
         server::connect(target, &self.name, Some(&self.login)).await
+    }
+
+    /// Drops each database and its role, from one session of the server account. Whatever
+    /// cannot be dropped that way is left to each guard's `Drop`, then to the sweep.
+    pub(super) async fn drop_all(list: Vec<Self>) {
+        let Some(target) = list.first().and_then(|e| e.cleanup.clone()) else {
+            return;
+        };
+        let Ok(admin) = server::connect(&target, maintenance_db(&target), None).await else {
+            return;
+        };
+        for ephemeral in list {
+            ephemeral.drop_now(&admin).await;
+        }
     }
 
     /// Drops the database and its role now. A failure is logged and left to the sweep.

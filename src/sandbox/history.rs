@@ -51,7 +51,7 @@ impl HistoryRun {
     ) -> Result<Self, SandboxError> {
         let target = sandbox.server.target().await?;
         let admin = server::connect(&target, maintenance_db(&target), None).await?;
-        super::prepare(sandbox, &admin, now).await?;
+        super::prepare(sandbox, &target, &admin, now).await?;
         let version = super::server_version(&admin).await?;
         let template = match start {
             Some(snapshot) => {
@@ -60,6 +60,7 @@ impl HistoryRun {
                     &target,
                     &admin,
                     snapshot,
+                    &snapshot.fingerprint(),
                     DEFAULT_ROWS_PER_TABLE,
                     now,
                 )

@@ -95,6 +95,9 @@ pub struct SandboxSettings {
     pub max_concurrent_runs: usize,
     /// How long a run waits for its turn before it is skipped (never passed).
     pub queue_timeout_ms: u64,
+    /// How often what crashed runs left behind is swept: before the process's first run,
+    /// then in the background at the first run after this many seconds.
+    pub sweep_interval_seconds: u64,
 }
 
 impl Default for SandboxSettings {
@@ -108,6 +111,7 @@ impl Default for SandboxSettings {
             run_deadline_ms: 30_000,
             max_concurrent_runs: 4,
             queue_timeout_ms: 30_000,
+            sweep_interval_seconds: 300,
         }
     }
 }
@@ -116,7 +120,8 @@ impl Default for SandboxSettings {
 pub struct Sandbox {
     pub server: Arc<dyn SandboxServer>,
     pub settings: SandboxSettings,
-    swept: tokio::sync::OnceCell<()>,
+    /// When the last sweep began (none yet: the first run sweeps before it starts).
+    swept: tokio::sync::Mutex<Option<Instant>>,
     /// One permit per run that may be under way.
     capacity: Arc<tokio::sync::Semaphore>,
 }
@@ -129,7 +134,7 @@ impl Sandbox {
                 settings.max_concurrent_runs.max(1),
             )),
             settings,
-            swept: tokio::sync::OnceCell::new(),
+            swept: tokio::sync::Mutex::new(None),
         }
     }
 }
@@ -137,6 +142,9 @@ impl Sandbox {
 /// One sandbox run's input.
 pub struct Request<'a> {
     pub snapshot: &'a SchemaSnapshot,
+    /// `snapshot.fingerprint()`, as stored with it (computing it again costs a copy and a
+    /// serialization of the whole schema): it names the template.
+    pub fingerprint: &'a str,
     pub sql: &'a str,
     pub statements: &'a [ParsedStatement],
     pub plan: &'a Plan,
@@ -162,7 +170,7 @@ pub async fn run(sandbox: &Sandbox, request: &Request<'_>) -> SandboxResult {
     let started = Instant::now();
     let queue = Duration::from_millis(sandbox.settings.queue_timeout_ms);
     let permit = tokio::time::timeout(queue, sandbox.capacity.clone().acquire_owned()).await;
-    let Ok(Ok(_permit)) = permit else {
+    let Ok(Ok(permit)) = permit else {
         let mut result = SandboxResult::skipped(format!(
             "no sandbox capacity: {} runs were under way and none ended within {} ms",
             sandbox.settings.max_concurrent_runs,
@@ -171,7 +179,8 @@ pub async fn run(sandbox: &Sandbox, request: &Request<'_>) -> SandboxResult {
         result.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         return result;
     };
-    let mut result = match attempt(sandbox, request).await {
+    let mut done = Vec::new();
+    let mut result = match attempt(sandbox, request, &mut done).await {
         Ok(result) => result,
         Err(err) => {
             tracing::warn!(error = %err, "sandbox run not possible");
@@ -179,41 +188,59 @@ pub async fn run(sandbox: &Sandbox, request: &Request<'_>) -> SandboxResult {
         }
     };
     result.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    // The run's databases are dropped after the answer (dropping thousands of tables' files
+    // takes a while), still under this run's permit: capacity counts them until they are gone.
+    tokio::spawn(async move {
+        let _permit = permit;
+        Ephemeral::drop_all(done).await;
+    });
     result
 }
 
-async fn attempt(sandbox: &Sandbox, request: &Request<'_>) -> Result<SandboxResult, SandboxError> {
+/// One run; the databases it is done with go to `done`, for [`run`] to drop.
+async fn attempt(
+    sandbox: &Sandbox,
+    request: &Request<'_>,
+    done: &mut Vec<Ephemeral>,
+) -> Result<SandboxResult, SandboxError> {
     let target = sandbox.server.target().await?;
     let settings = &sandbox.settings;
+    let phase = Phases::start();
     let admin = server::connect(&target, maintenance_db(&target), None).await?;
-    prepare(sandbox, &admin, request.now).await?;
+    prepare(sandbox, &target, &admin, request.now).await?;
     let version = server_version(&admin).await?;
+    phase.end("connect and sweep");
     let (template, cached, clone) = template(
         sandbox,
         &target,
         &admin,
         request.snapshot,
+        request.fingerprint,
         request.rows_per_table,
         request.now,
     )
     .await?;
+    phase.end("template");
 
     // The observed run.
     let first =
         Ephemeral::create(&target, &admin, &settings.prefix, &template, request.now).await?;
+    phase.end("first database");
     let mut client = first.connect(&target).await?;
     let monitor = first.connect(&target).await?;
     let run = execute(sandbox, request, &admin, &first, &mut client, &monitor).await?;
+    phase.end("observed run");
     let validation_results = if run.error.is_none() {
         validate(&client, request.validation_queries).await
     } else {
         vec![]
     };
     drop((client, monitor));
-    first.drop_now(&admin).await;
+    let _ = server::end_run(&admin, first.role()).await;
+    done.push(first);
 
     let mut statements = observed_statements(&run);
-    if run.error.is_none() && !request.touched.is_empty() {
+    if run.error.is_none() && !request.touched.is_empty() && scales(request, &statements) {
         estimate(
             sandbox,
             &target,
@@ -221,15 +248,21 @@ async fn attempt(sandbox: &Sandbox, request: &Request<'_>) -> Result<SandboxResu
             request,
             &template,
             &mut statements,
+            done,
         )
         .await?;
+        phase.end("estimate");
+    } else if run.error.is_none() && !request.touched.is_empty() {
+        // Nothing here grows with the rows: each statement takes in production what it
+        // took here, and a second run at more rows would only measure noise.
+        extrapolated(request, &mut statements, &Default::default());
     }
     // Copies of the template for the next runs, made while nobody waits for them.
     tokio::spawn({
         let (target, prefix) = (target.clone(), settings.prefix.clone());
         async move {
             if let Ok(admin) = server::connect(&target, maintenance_db(&target), None).await {
-                pool::replenish(&admin, &prefix, &template).await;
+                pool::replenish(&target, &admin, &prefix, &template).await;
             }
         }
     });
@@ -255,6 +288,22 @@ async fn attempt(sandbox: &Sandbox, request: &Request<'_>) -> Result<SandboxResu
     })
 }
 
+/// Where a run's time goes, at `debug` (`RUST_LOG=autodb::sandbox=debug`).
+struct Phases(std::sync::Mutex<Instant>);
+
+impl Phases {
+    fn start() -> Self {
+        Self(std::sync::Mutex::new(Instant::now()))
+    }
+
+    fn end(&self, phase: &'static str) {
+        let mut last = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let ms = last.elapsed().as_secs_f64() * 1000.0;
+        tracing::debug!(phase, ms, "sandbox phase");
+        *last = Instant::now();
+    }
+}
+
 /// The tables a run locked that `before` does not have: the migration created them, and
 /// locks on them hurt nobody (`autodb_analysis::sandbox::apply`).
 pub fn new_tables(result: &SandboxResult, before: &SchemaSnapshot) -> Vec<String> {
@@ -267,12 +316,19 @@ pub fn new_tables(result: &SandboxResult, before: &SchemaSnapshot) -> Vec<String
         .collect()
 }
 
-/// Once per process: what earlier processes left behind is swept.
-async fn prepare(sandbox: &Sandbox, admin: &Client, now: i64) -> Result<(), SandboxError> {
+/// What earlier processes (and this one's cancelled runs) left behind is swept: before the
+/// process's first run, then every [`SandboxSettings::sweep_interval_seconds`] in the
+/// background (a run does not wait for it).
+async fn prepare(
+    sandbox: &Sandbox,
+    target: &crate::pgconn::Target,
+    admin: &Client,
+    now: i64,
+) -> Result<(), SandboxError> {
     let settings = &sandbox.settings;
-    sandbox
-        .swept
-        .get_or_try_init(|| async {
+    let mut last = sandbox.swept.lock().await;
+    match *last {
+        None => {
             let swept = server::sweep(
                 admin,
                 &settings.prefix,
@@ -282,9 +338,29 @@ async fn prepare(sandbox: &Sandbox, admin: &Client, now: i64) -> Result<(), Sand
             )
             .await?;
             tracing::info!(?swept, "sandbox server swept");
-            Ok::<_, SandboxError>(())
-        })
-        .await?;
+            *last = Some(Instant::now());
+        }
+        Some(at) if at.elapsed() >= Duration::from_secs(settings.sweep_interval_seconds) => {
+            *last = Some(Instant::now());
+            let (target, prefix, max, age) = (
+                target.clone(),
+                settings.prefix.clone(),
+                settings.max_templates,
+                settings.template_max_age_seconds,
+            );
+            tokio::spawn(async move {
+                let Ok(admin) = server::connect(&target, maintenance_db(&target), None).await
+                else {
+                    return;
+                };
+                match server::sweep(&admin, &prefix, now, max, age).await {
+                    Ok(swept) => tracing::info!(?swept, "sandbox server swept"),
+                    Err(err) => tracing::warn!(error = %err, "sandbox sweep failed"),
+                }
+            });
+        }
+        Some(_) => {}
+    }
     Ok(())
 }
 
@@ -330,11 +406,12 @@ async fn template(
     target: &crate::pgconn::Target,
     admin: &Client,
     snapshot: &SchemaSnapshot,
+    fingerprint: &str,
     rows_per_table: u32,
     now: i64,
 ) -> Result<(String, bool, Clone), SandboxError> {
     let prefix = &sandbox.settings.prefix;
-    let name = server::template_name(prefix, &snapshot.fingerprint(), rows_per_table);
+    let name = server::template_name(prefix, fingerprint, rows_per_table);
     let cached = admin
         .query_opt(
             "SELECT COALESCE(pg_catalog.shobj_description(oid, 'pg_database'), '') \
@@ -390,26 +467,18 @@ async fn build_clone(
         }
     }
     let owner = build.connect(target).await?;
-    owner
-        .batch_execute("BEGIN")
-        .await
-        .map_err(SandboxError::server)?;
-    for statement in rest {
-        if let Err(err) = owner.batch_execute(statement).await {
-            let _ = owner.batch_execute("ROLLBACK").await;
-            let reason = err
-                .as_db_error()
-                .map_or(err.to_string(), |d| d.message().to_string());
-            let head: String = statement.chars().take(120).collect();
-            return Err(SandboxError::Unavailable(format!(
-                "the schema could not be cloned: {reason} (at `{head}`)"
-            )));
+    // In batches, each its own transaction and one round trip: a schema of thousands of
+    // tables would need more locks than the server's lock table holds
+    // (`max_locks_per_transaction` 64 by default) in one. The build database is nobody
+    // else's, and a build that fails is dropped whole, so the batches need no atomicity
+    // between them. The session settings (`check_function_bodies`, `search_path`) come
+    // first in the script and hold for the session.
+    for batch in rest.chunks(CLONE_BATCH) {
+        if owner.batch_execute(&batched(batch)).await.is_err() {
+            // Which statement: again one at a time, in a transaction that is rolled back.
+            return Err(clone_failure(&owner, batch).await);
         }
     }
-    owner
-        .batch_execute("COMMIT")
-        .await
-        .map_err(SandboxError::server)?;
     let filled = rows::fill(&owner, 1, i64::from(rows_per_table), None).await?;
     owner
         .batch_execute("ANALYZE")
@@ -419,6 +488,42 @@ async fn build_clone(
         tables: filled.tables,
         rows: filled.rows,
     })
+}
+
+/// Statements of the clone per transaction: few enough locks for a server with default
+/// settings, many enough that a round trip per batch costs little.
+const CLONE_BATCH: usize = 500;
+
+/// A batch of the clone's statements as one query string, in a transaction.
+fn batched(statements: &[&String]) -> String {
+    let mut sql = String::from("BEGIN;\n");
+    for statement in statements {
+        sql.push_str(statement);
+        // A statement may end in a comment: the separator goes on a line of its own.
+        sql.push_str("\n;\n");
+    }
+    sql.push_str("COMMIT;");
+    sql
+}
+
+/// Why a batch of the clone failed: its statements again, one at a time, in a transaction
+/// rolled back at the end (or at the first failure, which is reported).
+async fn clone_failure(owner: &Client, batch: &[&String]) -> SandboxError {
+    let _ = owner.batch_execute("ROLLBACK; BEGIN").await;
+    for statement in batch {
+        if let Err(err) = owner.batch_execute(statement).await {
+            let _ = owner.batch_execute("ROLLBACK").await;
+            let reason = err
+                .as_db_error()
+                .map_or(err.to_string(), |d| d.message().to_string());
+            let head: String = statement.chars().take(120).collect();
+            return SandboxError::Unavailable(format!(
+                "the schema could not be cloned: {reason} (at `{head}`)"
+            ));
+        }
+    }
+    let _ = owner.batch_execute("ROLLBACK").await;
+    SandboxError::Unavailable("the schema could not be cloned: a batch of its statements failed together but not one by one".into())
 }
 
 /// Runs the migration on the clone with the executor's session settings.
@@ -531,6 +636,15 @@ async fn validate(client: &Client, queries: &[String]) -> Vec<ValidationResult> 
     out
 }
 
+/// Whether any statement's work grows with the rows: the static analysis says it scans,
+/// rewrites, indexes or writes every row, or the run saw it rewrite a table.
+fn scales(request: &Request<'_>, statements: &[ObservedStatement]) -> bool {
+    statements.iter().any(|s| {
+        s.not_run.is_none()
+            && (request.scaling.contains(&s.index) || !s.rewritten_tables.is_empty())
+    })
+}
+
 /// The second run, at [`SandboxSettings::estimate_rows`] rows in the touched tables, and the
 /// extrapolation of each statement to the production row counts.
 async fn estimate(
@@ -540,6 +654,7 @@ async fn estimate(
     request: &Request<'_>,
     template: &str,
     statements: &mut [ObservedStatement],
+    done: &mut Vec<Ephemeral>,
 ) -> Result<(), SandboxError> {
     let small = i64::from(request.rows_per_table);
     let large = i64::from(
@@ -561,27 +676,43 @@ async fn estimate(
         // the same session then runs the migration.
         let mut client = second.connect(target).await?;
         let touched: HashSet<String> = request.touched.iter().cloned().collect();
-        rows::fill(&client, small + 1, large, Some(&touched)).await?;
-        client
-            .batch_execute("ANALYZE")
-            .await
-            .map_err(SandboxError::server)?;
+        let filled = rows::fill(&client, small + 1, large, Some(&touched)).await?;
+        // The other tables' statistics came with the template.
+        if !filled.names.is_empty() {
+            client
+                .batch_execute(&format!("ANALYZE {}", filled.names.join(", ")))
+                .await
+                .map_err(SandboxError::server)?;
+        }
         let monitor = second.connect(target).await?;
         execute(sandbox, request, admin, &second, &mut client, &monitor).await
     }
     .await;
-    second.drop_now(admin).await;
+    let _ = server::end_run(admin, second.role()).await;
+    done.push(second);
     let run = outcome?;
     if run.error.is_some() {
         // More rows made it fail (a unique index on a column with few distinct values…):
         // no estimate rather than a wrong one.
         return Ok(());
     }
-    let larger: std::collections::HashMap<usize, f64> = run
+    let larger: std::collections::HashMap<usize, (f64, f64)> = run
         .statements
         .iter()
-        .map(|r| (r.index, r.duration_ms))
+        .map(|r| (r.index, (large as f64, r.duration_ms)))
         .collect();
+    extrapolated(request, statements, &larger);
+    Ok(())
+}
+
+/// Each statement's estimate at the production row counts, from its duration here and, in
+/// `larger`, at [`SandboxSettings::estimate_rows`] rows (none: its duration here).
+fn extrapolated(
+    request: &Request<'_>,
+    statements: &mut [ObservedStatement],
+    larger: &std::collections::HashMap<usize, (f64, f64)>,
+) {
+    let small = request.rows_per_table as f64;
     // A statement's time grows with the largest production table it locks or rewrites.
     let rows_of = |s: &ObservedStatement| -> Option<f64> {
         s.observed_locks
@@ -602,8 +733,8 @@ async fn estimate(
             {
                 extrapolate(
                     Timing {
-                        small: (small as f64, s.duration_ms),
-                        large: (large as f64, *d2),
+                        small: (small, s.duration_ms),
+                        large: (d2.0, d2.1),
                     },
                     rows,
                 )
@@ -629,5 +760,4 @@ async fn estimate(
             statements[*p].estimated_lock_ms = Some(held[k].round() as u64);
         }
     }
-    Ok(())
 }

@@ -35,6 +35,7 @@ SELECT c.oid, n.nspname, c.relname, a.attname, a.attnotnull,
   JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
   JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
  WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+   AND ($1::pg_catalog.oid[] IS NULL OR c.oid = ANY ($1))
    AND n.nspname NOT IN ('pg_catalog', 'information_schema')
    AND n.nspname NOT LIKE 'pg\\_%'
    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
@@ -49,6 +50,7 @@ SELECT con.conrelid, con.confrelid,
                JOIN pg_catalog.pg_attribute ON attrelid = con.confrelid AND attnum = k.n ORDER BY k.i)
   FROM pg_catalog.pg_constraint con
  WHERE con.contype = 'f'
+   AND ($1::pg_catalog.oid[] IS NULL OR con.conrelid = ANY ($1))
  ORDER BY con.conrelid, con.conname";
 
 struct Column {
@@ -78,11 +80,27 @@ struct ForeignKey {
     parent_columns: Vec<String>,
 }
 
+/// The tables named in `only` (`schema.name`, bare in `public`) and those their foreign keys
+/// reference (their rows are what the keys point at): the only ones a partial fill reads.
+const NEIGHBOURHOOD: &str = "
+WITH named AS (
+  SELECT c.oid FROM pg_catalog.pg_class c
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.relkind IN ('r', 'p')
+     AND CASE WHEN n.nspname = 'public' THEN c.relname::text
+              ELSE n.nspname::text || '.' || c.relname::text END = ANY ($1))
+SELECT oid FROM named
+UNION
+SELECT con.confrelid FROM pg_catalog.pg_constraint con
+ WHERE con.contype = 'f' AND con.conrelid IN (SELECT oid FROM named)";
+
 /// What [`fill`] did.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct Filled {
     pub tables: usize,
     pub rows: u64,
+    /// The tables filled, as SQL names.
+    pub names: Vec<String>,
 }
 
 /// Fills every table of the clone `client` is connected to with the rows numbered
@@ -93,9 +111,22 @@ pub async fn fill(
     last: i64,
     only: Option<&HashSet<String>>,
 ) -> Result<Filled, SandboxError> {
+    // A partial fill reads the catalog of its tables and their parents only: a schema of
+    // thousands of tables costs it nothing more.
+    let scope: Option<Vec<u32>> = match only {
+        None => None,
+        Some(names) => {
+            let names: Vec<&String> = names.iter().collect();
+            let rows = client
+                .query(NEIGHBOURHOOD, &[&names])
+                .await
+                .map_err(SandboxError::server)?;
+            Some(rows.iter().map(|r| r.get(0)).collect())
+        }
+    };
     let mut tables: BTreeMap<u32, Table> = BTreeMap::new();
     for row in client
-        .query(COLUMNS, &[])
+        .query(COLUMNS, &[&scope])
         .await
         .map_err(SandboxError::server)?
     {
@@ -122,7 +153,7 @@ pub async fn fill(
     }
     let mut foreign_keys: HashMap<u32, Vec<ForeignKey>> = HashMap::new();
     for row in client
-        .query(FOREIGN_KEYS, &[])
+        .query(FOREIGN_KEYS, &[&scope])
         .await
         .map_err(SandboxError::server)?
     {
@@ -144,6 +175,7 @@ pub async fn fill(
             let insert = insert_sql(table, fks, &tables, &done, oid);
             filled.rows += insert_rows(client, &table.sql_name, &insert, first, last).await?;
             filled.tables += 1;
+            filled.names.push(table.sql_name.clone());
         }
         done.insert(oid);
     }

@@ -142,25 +142,89 @@ pub fn template_owner(prefix: &str, template: &str) -> Option<String> {
     Some(format!("{prefix}_tpo_{key}"))
 }
 
-/// A new login role for one build or run: unprivileged and member of no role.
-pub async fn create_login(admin: &Client, name: &str) -> Result<Login, SandboxError> {
-    let password: String = rand::thread_rng()
+/// A new random password (alphanumeric: safe inside a literal).
+pub fn password() -> String {
+    rand::thread_rng()
         .sample_iter(&rand::distributions::Alphanumeric)
         .take(32)
         .map(char::from)
-        .collect();
-    admin
-        .batch_execute(&format!(
-            "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION \
-             NOBYPASSRLS CONNECTION LIMIT {RUN_CONNECTION_LIMIT} PASSWORD '{password}'",
-            ident(name),
-        ))
-        .await
-        .map_err(SandboxError::server)?;
+        .collect()
+}
+
+/// A new login role for one build or run: unprivileged and member of no role.
+pub async fn create_login(admin: &Client, name: &str) -> Result<Login, SandboxError> {
+    let password = password();
+    create_role(admin, name, Some(&password)).await?;
     Ok(Login {
         name: name.to_string(),
         password: SecretString::from(password),
     })
+}
+
+/// A new unprivileged role, member of no role, with [`RUN_CONNECTION_LIMIT`]: a login with
+/// `password`, or (a ready copy's, until a run claims it) none.
+pub async fn create_role(
+    admin: &Client,
+    name: &str,
+    password: Option<&str>,
+) -> Result<(), SandboxError> {
+    let login = match password {
+        Some(password) => format!("LOGIN PASSWORD '{password}'"),
+        None => "NOLOGIN".to_string(),
+    };
+    admin
+        .batch_execute(&format!(
+            "CREATE ROLE {} {login} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION \
+             NOBYPASSRLS CONNECTION LIMIT {RUN_CONNECTION_LIMIT}",
+            ident(name),
+        ))
+        .await
+        .map_err(SandboxError::server)
+}
+
+/// Relations whose owner [`reassign`] changes per transaction: each takes a lock on the
+/// relation, its indexes, TOAST table and owned sequences, so a few hundred stay well inside
+/// a server's lock table on default settings (`max_locks_per_transaction` 64).
+const REASSIGN_BATCH: usize = 200;
+
+/// Gives everything `from` owns in the database `inside` is connected to `to`, as
+/// `REASSIGN OWNED BY from TO to` does, but the relations first in batches of
+/// [`REASSIGN_BATCH`], each its own transaction: one `REASSIGN OWNED` locks every relation
+/// at once, more than the server's lock table holds for thousands of tables. (`ALTER TABLE
+/// … OWNER` takes the table's indexes, TOAST table and owned sequences along.) Only
+/// autodb's own statements run in this session (the server account's): changing an owner
+/// runs no user code.
+pub async fn reassign(inside: &Client, from: &str, to: &str) -> Result<(), tokio_postgres::Error> {
+    let relations = inside
+        .query(
+            "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), c.relkind::text
+               FROM pg_catalog.pg_class c
+               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+              WHERE c.relowner = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = $1)
+                AND c.relkind IN ('r', 'p', 'v', 'm', 'f')",
+            &[&from],
+        )
+        .await?;
+    let to_sql = ident(to);
+    for batch in relations.chunks(REASSIGN_BATCH) {
+        let mut sql = String::from("BEGIN;");
+        for row in batch {
+            let (name, kind): (String, String) = (row.get(0), row.get(1));
+            let what = match kind.as_str() {
+                "v" => "VIEW",
+                "m" => "MATERIALIZED VIEW",
+                "f" => "FOREIGN TABLE",
+                _ => "TABLE",
+            };
+            sql.push_str(&format!(" ALTER {what} {name} OWNER TO {to_sql};"));
+        }
+        sql.push_str(" COMMIT;");
+        inside.batch_execute(&sql).await?;
+    }
+    // What is left: schemas, types, functions, sequences of their own, …
+    inside
+        .batch_execute(&format!("REASSIGN OWNED BY {} TO {to_sql}", ident(from)))
+        .await
 }
 
 /// Makes `database` an island: nobody but `role` (and the server account) may connect to it.
@@ -208,6 +272,43 @@ pub async fn end_sessions(admin: &Client, role: &str) -> Result<(), tokio_postgr
         }
     }
     admin.query_one(TERMINATE, &[&role]).await?;
+    Ok(())
+}
+
+/// Ends a run whose database (and role, both `name`) is dropped later: the role loses its
+/// login, what it set on itself and its database is reset (and what it granted on the
+/// database to `PUBLIC` revoked), and every session of it is
+/// terminated, waiting (up to a second each, on PostgreSQL 14 and later) until it is gone.
+/// When the answer is given, nothing of the run acts any more.
+pub async fn end_run(admin: &Client, name: &str) -> Result<(), tokio_postgres::Error> {
+    admin
+        .batch_execute(&format!(
+            "ALTER ROLE {name} NOLOGIN; ALTER ROLE {name} RESET ALL; \
+             ALTER DATABASE {name} RESET ALL; REVOKE ALL ON DATABASE {name} FROM PUBLIC",
+            name = ident(name)
+        ))
+        .await?;
+    let version: i32 = admin
+        .query_one(
+            "SELECT pg_catalog.current_setting('server_version_num')::int",
+            &[],
+        )
+        .await?
+        .get(0);
+    let terminate = if version >= 140_000 {
+        "pg_catalog.pg_terminate_backend(pid, 1000)"
+    } else {
+        "pg_catalog.pg_terminate_backend(pid)"
+    };
+    admin
+        .query(
+            &format!(
+                "SELECT {terminate} FROM pg_catalog.pg_stat_activity \
+                 WHERE usename = $1 AND pid <> pg_catalog.pg_backend_pid()"
+            ),
+            &[&name],
+        )
+        .await?;
     Ok(())
 }
 

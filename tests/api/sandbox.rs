@@ -19,7 +19,8 @@ async fn admin() -> tokio_postgres::Client {
     client
 }
 
-/// Databases and roles of `prefix` that are not templates (nor a template's owner role).
+/// Databases and roles of `prefix` that are not templates (nor a template's owner role) nor
+/// ready copies (nor their roles).
 async fn leftovers(prefix: &str) -> Vec<String> {
     admin()
         .await
@@ -28,7 +29,8 @@ async fn leftovers(prefix: &str) -> Vec<String> {
                AND datname NOT LIKE $1 || '\\_rdy\\_%'
              UNION ALL
              SELECT rolname::text FROM pg_roles WHERE rolname LIKE $1 || '\\_%'
-               AND rolname NOT LIKE $1 || '\\_tpo\\_%'",
+               AND rolname NOT LIKE $1 || '\\_tpo\\_%'
+               AND rolname NOT LIKE $1 || '\\_rdy\\_%'",
             &[&prefix],
         )
         .await
@@ -36,6 +38,20 @@ async fn leftovers(prefix: &str) -> Vec<String> {
         .iter()
         .map(|r| r.get(0))
         .collect()
+}
+
+/// [`leftovers`] once the runs' databases are dropped: that happens after the answer, in the
+/// background (bounded: 10 s).
+async fn settled_leftovers(prefix: &str, expected: &[String]) -> Vec<String> {
+    let mut left = leftovers(prefix).await;
+    for _ in 0..200 {
+        if left == expected {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        left = leftovers(prefix).await;
+    }
+    left
 }
 
 async fn setup(t: &TestApp, schema: &str) -> String {
@@ -83,7 +99,7 @@ async fn a_required_column_without_default_fails_with_its_statement_index() {
         .unwrap()
         .iter()
         .any(|f| f["rule"] == "sandbox-observed"));
-    assert!(leftovers(&prefix).await.is_empty());
+    assert_eq!(settled_leftovers(&prefix, &[]).await, Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,7 +126,7 @@ async fn int_to_bigint_is_seen_rewriting_and_varchar_widening_is_not() {
         assert!(s["estimated_duration_ms"].is_u64(), "{s}");
         assert!(s["estimated_lock_ms"].as_u64() >= s["estimated_duration_ms"].as_u64());
     }
-    assert!(leftovers(&prefix).await.is_empty());
+    assert_eq!(settled_leftovers(&prefix, &[]).await, Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -203,7 +219,7 @@ async fn a_warm_clone_comes_from_the_template_cache() {
         .unwrap()
         .get(0);
     assert_eq!(templates, 1);
-    assert!(leftovers(&prefix).await.is_empty());
+    assert_eq!(settled_leftovers(&prefix, &[]).await, Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -295,10 +311,8 @@ async fn what_a_crash_left_behind_is_swept_by_the_next_process() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["status"], "passed", "{body}");
     // The stale one is gone; one that may belong to a run in progress elsewhere is kept.
-    assert_eq!(
-        leftovers(&prefix).await,
-        vec![recent.clone(), recent.clone()]
-    );
+    let expected = vec![recent.clone(), recent.clone()];
+    assert_eq!(settled_leftovers(&prefix, &expected).await, expected);
     admin
         .batch_execute(&format!("DROP DATABASE {recent}"))
         .await
@@ -307,6 +321,34 @@ async fn what_a_crash_left_behind_is_swept_by_the_next_process() {
         .batch_execute(&format!("DROP ROLE {recent}"))
         .await
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_is_left_behind_later_is_swept_by_a_later_run_not_only_the_first() {
+    let t = TestApp::spawn(Backend::Local).await;
+    let prefix = t.with_sandbox_settings(|s| s.sweep_interval_seconds = 0);
+    let conn = setup(&t, SHOP).await;
+    let sql = json!({"sql": "ALTER TABLE orders ADD COLUMN shipped boolean;"});
+    let path = format!("/connections/{conn}/migrations/sandbox");
+    let (status, body) = t.post(&path, sql.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    // After the process's first sweep, a run elsewhere crashed (an hour ago, by its name).
+    let then = t.app.clock.now().timestamp() - 3600;
+    let name = format!("{prefix}_{then}_0badc0de");
+    let admin = admin().await;
+    admin
+        .batch_execute(&format!("CREATE ROLE {name}"))
+        .await
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name} OWNER {name}"))
+        .await
+        .unwrap();
+    let (status, body) = t.post(&path, sql).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["status"], "passed", "{body}");
+    // The next run's sweep (in the background) removes it.
+    assert_eq!(settled_leftovers(&prefix, &[]).await, Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

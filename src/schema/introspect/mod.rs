@@ -31,9 +31,12 @@ const USER_SCHEMAS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema'
      AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'";
 
 /// A table's size from the catalog alone (heap, TOAST and indexes, by `relpages`): no lock.
-const ESTIMATED_SIZE: &str = "(SELECT coalesce(sum(r.relpages), 0)::bigint FROM pg_class r
-           WHERE r.oid IN (c.oid, c.reltoastrelid)
-              OR r.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = c.oid))
+/// Each part is an index lookup (an `OR` over `pg_class` would scan it once per table).
+const ESTIMATED_SIZE: &str = "(c.relpages::bigint
+           + coalesce((SELECT t.relpages FROM pg_class t WHERE t.oid = c.reltoastrelid), 0)
+           + coalesce((SELECT sum(ic.relpages) FROM pg_index i
+                         JOIN pg_class ic ON ic.oid = i.indexrelid
+                        WHERE i.indrelid = c.oid), 0))::bigint
          * current_setting('block_size')::bigint";
 
 /// A condition that the object `oid` of catalog `catalog` (e.g. `pg_proc`) is not a member
@@ -137,15 +140,23 @@ async fn read(
             "AND cardinality($1::oid[]) = 0",
         )
     };
-    // Exact sizes open each relation, a lock that waits behind any ACCESS EXCLUSIVE (a
-    // migration running elsewhere would hang the snapshot). The scoped snapshot, taken
-    // inside a migration, always uses the catalog's page counts; the full one measures
-    // exactly except tables someone holds exclusively at that moment.
+    // Exact sizes open each relation (and its indexes and TOAST table): a lock that waits
+    // behind any ACCESS EXCLUSIVE (a migration running elsewhere would hang the snapshot),
+    // and in a new session a relation-cache entry per relation, which for thousands of tables
+    // costs more than the rest of the snapshot. The scoped snapshot, taken inside a
+    // migration, always uses the catalog's page counts. The full one uses them too where the
+    // statistics are there — as of the last VACUUM or ANALYZE, the same moment the row
+    // estimate (`reltuples`) comes from — and measures exactly the tables never vacuumed or
+    // analyzed (`reltuples` −1, from PostgreSQL 14; before 14 that cannot be told from an
+    // empty table, so every table is measured), except tables someone holds exclusively.
     let size = if scoped {
         ESTIMATED_SIZE.to_string()
     } else {
         format!(
-            "CASE WHEN c.oid IN (SELECT relation FROM pg_locks
+            "CASE WHEN c.reltuples >= 0
+                       AND current_setting('server_version_num')::int >= 140000
+                  THEN {ESTIMATED_SIZE}
+                  WHEN c.oid IN (SELECT relation FROM pg_locks
                                   WHERE locktype = 'relation' AND mode = 'AccessExclusiveLock'
                                     AND relation IS NOT NULL)
                   THEN {ESTIMATED_SIZE} ELSE pg_total_relation_size(c.oid) END"
