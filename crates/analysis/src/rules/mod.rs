@@ -196,10 +196,71 @@ impl Findings {
     }
 }
 
+// Declared one by one, not by the `rules!` macro below, so that tools that read module
+// declarations (cargo mutants) see every rule file.
+mod adding_exclusion_constraint;
+mod adding_field_with_default;
+mod adding_foreign_key_constraint;
+mod adding_not_nullable_field;
+mod adding_primary_key_constraint;
+mod adding_required_field;
+mod adding_serial_column;
+mod adding_stored_generated_column;
+mod attach_partition_scan;
+mod ban_alter_domain_with_add_constraint;
+mod ban_char_field;
+mod ban_cluster;
+mod ban_create_domain_with_constraint;
+mod ban_drop_column;
+mod ban_drop_database;
+mod ban_drop_not_null;
+mod ban_drop_table;
+mod ban_drop_view;
+mod ban_lock_table;
+mod ban_truncate;
+mod ban_uncommitted_transaction;
+mod ban_vacuum_full;
+mod changing_column_type;
+mod concurrent_index_on_partitioned_table;
+mod constraint_missing_not_valid;
+mod cross_database_call;
+mod database_level;
+mod disallowed_unique_constraint;
+mod holding_access_exclusive;
+mod interrupts_backends;
+mod missing_lock_timeout;
+mod multiple_alter_table;
+mod needs_newer_postgres;
+mod non_transactional_in_transaction;
+mod ownership_change;
+mod prefer_bigint_over_int;
+mod prefer_identity;
+mod prefer_jsonb;
+mod prefer_robust_stmts;
+mod prefer_text_field;
+mod prefer_timestamptz;
+mod privilege_change;
+mod renaming_column;
+mod renaming_table;
+mod require_concurrent_detach;
+mod require_concurrent_index_creation;
+mod require_concurrent_index_deletion;
+mod require_concurrent_refresh;
+mod require_concurrent_reindex;
+mod rewrites_table;
+mod role_change;
+mod sandbox_observed;
+mod server_configuration;
+mod server_side_file;
+mod server_side_program;
+mod transaction_nesting;
+mod unbounded_dml;
+mod unknown_statement;
+mod validate_in_same_transaction;
+mod writes_system_catalog;
+
 macro_rules! rules {
     ($($variant:ident => $module:ident, $id:literal, $severity:ident;)*) => {
-        $(mod $module;)*
-
         /// Every rule autodb knows, by its kebab-case identity.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum Rule {

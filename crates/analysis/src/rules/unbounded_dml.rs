@@ -11,7 +11,9 @@ pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
         NodeEnum::DeleteStmt(d) if d.where_clause.is_none() => "DELETE",
         _ => return,
     };
-    let Some(table) = ctx.existing_target() else { return };
+    let Some(table) = ctx.existing_target() else {
+        return;
+    };
     out.push(
         Rule::UnboundedDml,
         format!(
@@ -37,6 +39,10 @@ mod tests {
 
     #[test]
     fn ok_with_where() {
-        assert!(findings("UPDATE orders SET status = 'new' WHERE id < 1000", Rule::UnboundedDml).is_empty());
+        assert!(findings(
+            "UPDATE orders SET status = 'new' WHERE id < 1000",
+            Rule::UnboundedDml
+        )
+        .is_empty());
     }
 }
