@@ -175,6 +175,14 @@ impl<'a> MigrationState<'a> {
         Some(TypeSpec::from_catalog(&col.data_type))
     }
 
+    /// A column added earlier in this migration to a table that existed: it holds only its
+    /// default, so overwriting it loses nothing.
+    pub fn is_new_column(&self, table: &str, column: &str) -> bool {
+        self.column_types
+            .contains_key(&(table.to_string(), column.to_string()))
+            && self.table(table).and_then(|t| t.column(column)).is_none()
+    }
+
     pub fn is_constrained_domain(&self, name: &str) -> bool {
         self.constrained_domains.contains(name)
     }

@@ -224,6 +224,7 @@ mod changing_column_type;
 mod concurrent_index_on_partitioned_table;
 mod constraint_missing_not_valid;
 mod cross_database_call;
+mod data_loss;
 mod database_level;
 mod disallowed_unique_constraint;
 mod holding_access_exclusive;
@@ -322,6 +323,7 @@ rules! {
     BanCluster => ban_cluster, "ban-cluster", Error;
     BanLockTable => ban_lock_table, "ban-lock-table", Warning;
     UnboundedDml => unbounded_dml, "unbounded-dml", Error;
+    DataLoss => data_loss, "data-loss", Error;
     BanCreateDomainWithConstraint => ban_create_domain_with_constraint, "ban-create-domain-with-constraint", Warning;
     BanAlterDomainWithAddConstraint => ban_alter_domain_with_add_constraint, "ban-alter-domain-with-add-constraint", Error;
     RenamingColumn => renaming_column, "renaming-column", Warning;
