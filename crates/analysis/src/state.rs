@@ -9,12 +9,13 @@
 use std::collections::{HashMap, HashSet};
 
 use autodb_core::schema::model::{ConstraintKind, Table, TableKind};
-use autodb_core::schema::SchemaSnapshot;
+use autodb_core::schema::{qualified, SchemaSnapshot};
 use autodb_core::sql::ParsedStatement;
 use pg_query::protobuf::{AlterTableType, ConstrType, TransactionStmtKind};
 use pg_query::NodeEnum;
 
 use crate::ast::{self, TypeSpec};
+use crate::catalog::body::Body;
 use crate::catalog::{Effect, LockMode};
 use crate::PostgresVersion;
 
@@ -61,6 +62,11 @@ pub struct MigrationState<'a> {
     pub checked_tables: HashSet<String>,
     /// `(table, constraint)` CHECKs added NOT VALID in this migration and not validated yet.
     unvalidated_checks: HashSet<(String, String)>,
+    /// Functions created earlier in this migration, by qualified name, with their bodies.
+    created_functions: HashMap<String, Body>,
+    /// Existing tables whose rows the current transaction has written or row-locked (DML,
+    /// `SELECT … FOR UPDATE`): their writers wait until COMMIT.
+    pub row_locks: Vec<String>,
 }
 
 impl<'a> MigrationState<'a> {
@@ -115,6 +121,8 @@ impl<'a> MigrationState<'a> {
             alters: HashMap::new(),
             checked_tables: HashSet::new(),
             unvalidated_checks: HashSet::new(),
+            created_functions: HashMap::new(),
+            row_locks: Vec::new(),
         }
     }
 
@@ -183,6 +191,32 @@ impl<'a> MigrationState<'a> {
             && self.table(table).and_then(|t| t.column(column)).is_none()
     }
 
+    /// The body of the user's function `schema.name` (unqualified: in the search path's
+    /// first schema, `public` unless the snapshot says otherwise): one the migration created
+    /// earlier, or one of the snapshot. `None` for every other name (built-ins, extensions'
+    /// functions the snapshot does not list).
+    pub fn function_body(&self, schema: Option<&str>, name: &str) -> Option<Body> {
+        let schemas: Vec<&str> = match schema {
+            Some(s) => vec![s],
+            None => self
+                .snapshot
+                .map(|s| s.search_path.iter().map(String::as_str).collect::<Vec<_>>())
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| vec!["public"]),
+        };
+        for s in &schemas {
+            if let Some(body) = self.created_functions.get(&qualified(s, name)) {
+                return Some(body.clone());
+            }
+        }
+        let f = self
+            .snapshot?
+            .functions
+            .iter()
+            .find(|f| f.name == name && schemas.contains(&f.schema.as_str()))?;
+        Some(crate::catalog::calls::body_of_definition(&f.definition))
+    }
+
     pub fn is_constrained_domain(&self, name: &str) -> bool {
         self.constrained_domains.contains(name)
     }
@@ -214,6 +248,14 @@ impl<'a> MigrationState<'a> {
                 && !self.access_exclusive.contains(table)
             {
                 self.access_exclusive.push(table.clone());
+            }
+        }
+        for (table, mode) in effect.locks.iter().filter(|_| effect.transactional) {
+            if matches!(mode, LockMode::RowShare | LockMode::RowExclusive)
+                && !self.is_new(table)
+                && !self.row_locks.contains(table)
+            {
+                self.row_locks.push(table.clone());
             }
         }
         match &stmt.ast {
@@ -280,6 +322,11 @@ impl<'a> MigrationState<'a> {
                 }
             }
             NodeEnum::AlterTableStmt(a) => self.record_alter(a),
+            NodeEnum::CreateFunctionStmt(f) => {
+                let name = ast::dotted(&f.funcname);
+                self.created_functions
+                    .insert(name, crate::catalog::body::of_function(f));
+            }
             _ => {}
         }
         if self.autocommit && !self.explicit_tx {
@@ -333,6 +380,7 @@ impl<'a> MigrationState<'a> {
     }
 
     fn end_transaction(&mut self) {
+        self.row_locks.clear();
         self.access_exclusive.clear();
         self.held.clear();
         self.not_valid.clear();

@@ -11,9 +11,12 @@
 //! harmless.
 
 mod alter;
+pub mod behaviour;
+pub mod body;
+pub mod calls;
 #[doc(hidden)]
 pub mod cases;
-mod disruption;
+pub mod disruption;
 mod dml;
 mod features;
 mod other;
@@ -173,6 +176,9 @@ pub struct Effect {
     pub every_row: Vec<String>,
     /// Tables whose rows a `DELETE` removes through `ON DELETE CASCADE` foreign keys.
     pub cascade_deletes: Vec<String>,
+    /// The longest `pg_sleep` the statement calls: every lock the transaction holds is held
+    /// that much longer.
+    pub sleep_ms: Option<u64>,
 }
 
 impl Effect {
@@ -196,6 +202,7 @@ impl Effect {
             disruptions: Vec::new(),
             every_row: Vec::new(),
             cascade_deletes: Vec::new(),
+            sleep_ms: None,
         }
     }
 
@@ -251,6 +258,7 @@ pub fn classify(ast: &NodeEnum, state: &MigrationState) -> Effect {
         other => other::classify(other, state, &mut effect),
     }
     dml::classify(ast, state, &mut effect);
+    calls::classify(ast, state, &mut effect);
     disruption::classify(ast, state, &mut effect);
     effect
 }
