@@ -64,6 +64,9 @@ pub struct MigrationState<'a> {
     unvalidated_checks: HashSet<(String, String)>,
     /// Functions created earlier in this migration, by qualified name, with their bodies.
     created_functions: HashMap<String, Body>,
+    /// Sequences created earlier in this migration (`CREATE SEQUENCE`, and the sequences of
+    /// serial columns of tables it created, `table_column_seq`).
+    created_sequences: HashSet<String>,
     /// Existing tables whose rows the current transaction has written or row-locked (DML,
     /// `SELECT … FOR UPDATE`): their writers wait until COMMIT.
     pub row_locks: Vec<String>,
@@ -122,6 +125,7 @@ impl<'a> MigrationState<'a> {
             checked_tables: HashSet::new(),
             unvalidated_checks: HashSet::new(),
             created_functions: HashMap::new(),
+            created_sequences: HashSet::new(),
             row_locks: Vec::new(),
         }
     }
@@ -217,6 +221,12 @@ impl<'a> MigrationState<'a> {
         Some(crate::catalog::calls::body_of_definition(&f.definition))
     }
 
+    /// A sequence created earlier in this migration: nothing has drawn from it yet.
+    pub fn is_new_sequence(&self, name: &str) -> bool {
+        let name = name.strip_prefix("public.").unwrap_or(name);
+        self.created_sequences.contains(name)
+    }
+
     pub fn is_constrained_domain(&self, name: &str) -> bool {
         self.constrained_domains.contains(name)
     }
@@ -278,6 +288,8 @@ impl<'a> MigrationState<'a> {
                     let table = ast::relation(rel);
                     for elt in &c.table_elts {
                         if let Some(NodeEnum::ColumnDef(cd)) = &elt.node {
+                            self.created_sequences
+                                .insert(format!("{table}_{}_seq", cd.colname));
                             if let Some(tn) = &cd.type_name {
                                 self.column_types.insert(
                                     (table.clone(), cd.colname.clone()),
@@ -290,6 +302,11 @@ impl<'a> MigrationState<'a> {
                         self.created_partitioned.insert(table.clone());
                     }
                     self.created_tables.insert(table);
+                }
+            }
+            NodeEnum::CreateSeqStmt(c) => {
+                if let Some(rel) = &c.sequence {
+                    self.created_sequences.insert(ast::relation(rel));
                 }
             }
             NodeEnum::CreateTableAsStmt(c) => {

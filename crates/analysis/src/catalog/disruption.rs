@@ -267,10 +267,45 @@ pub fn written_system_catalogs(node: &NodeEnum, e: &Effect, state: &MigrationSta
     catalogs
 }
 
+/// Whether every `setval` of the statement names, as a constant, a sequence created earlier
+/// in the migration.
+fn setvals_only_new_sequences(node: &NodeEnum, state: &MigrationState) -> bool {
+    node.nodes()
+        .into_iter()
+        .filter_map(|(child, _, _, _)| match child {
+            NodeRef::FuncCall(f) => Some(f),
+            _ => None,
+        })
+        .filter(|f| {
+            matches!(ast::strings(&f.funcname).as_slice(),
+                [n] | [_, n] if n == "setval")
+        })
+        .all(|f| {
+            let mut arg = f.args.first().and_then(|a| a.node.as_ref());
+            while let Some(NodeEnum::TypeCast(t)) = arg {
+                arg = t.arg.as_ref().and_then(|a| a.node.as_ref());
+            }
+            matches!(arg, Some(NodeEnum::AConst(c)) if matches!(&c.val,
+                Some(pg_query::protobuf::a_const::Val::Sval(s)) if state.is_new_sequence(&s.sval)))
+        })
+}
+
 /// Records what the statement disrupts.
 pub(super) fn classify(node: &NodeEnum, state: &MigrationState, e: &mut Effect) {
     let mut found: Vec<Disruption> = statement_disruption(node).into_iter().collect();
     found.extend(disruptive_calls(node).into_iter().map(|c| c.disruption));
+    // Setting or restarting a sequence the migration created moves nothing anyone drew.
+    if setvals_only_new_sequences(node, state) {
+        found.retain(|d| *d != Disruption::SequenceSetval);
+    }
+    if let NodeEnum::AlterSeqStmt(a) = node {
+        if a.sequence
+            .as_ref()
+            .is_some_and(|r| state.is_new_sequence(&ast::relation(r)))
+        {
+            found.retain(|d| *d != Disruption::SequenceRestart);
+        }
+    }
     if let Some((d, _)) = super::behaviour::change(node, state) {
         found.push(d);
     }

@@ -40,6 +40,12 @@ mod tests {
     }
 
     #[test]
+    fn ok_a_sequence_the_migration_created() {
+        let sql = "CREATE SEQUENCE s; ALTER SEQUENCE s RESTART WITH 100";
+        assert!(findings(sql, Rule::SequenceRestart).is_empty());
+    }
+
+    #[test]
     fn ok_forms() {
         assert!(findings(
             "ALTER SEQUENCE s INCREMENT BY 2; ALTER SEQUENCE s OWNED BY t.id",

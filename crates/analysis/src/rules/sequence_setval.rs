@@ -34,6 +34,15 @@ mod tests {
     }
 
     #[test]
+    fn ok_sequences_the_migration_created() {
+        let sql = "CREATE SEQUENCE s; SELECT pg_catalog.setval('s', 1, false); \
+                   CREATE TABLE t (id serial); SELECT setval('t_id_seq'::regclass, 10)";
+        assert!(findings(sql, Rule::SequenceSetval).is_empty());
+        let sql = "CREATE SEQUENCE s; SELECT setval('s', 1), setval('old', 1)";
+        assert_eq!(findings(sql, Rule::SequenceSetval).len(), 1);
+    }
+
+    #[test]
     fn ok_forms() {
         assert!(findings(
             "SELECT nextval('s'); SELECT currval('s')",
