@@ -215,6 +215,95 @@ fn rename(r: &RenameStmt, state: &MigrationState) -> Option<(Disruption, Vec<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rules::testing::{snapshot, table};
+    use autodb_core::schema::model::{Function, FunctionKind, View};
+
+    fn function(name: &str, definition: &str) -> Function {
+        Function {
+            schema: "public".into(),
+            name: name.into(),
+            arguments: String::new(),
+            kind: FunctionKind::Function,
+            definition: definition.into(),
+        }
+    }
+
+    /// `orders (id, total)`, a view on it and on `price()`, a function reading `total`, and
+    /// another reading only `id`.
+    fn shop() -> SchemaSnapshot {
+        let mut snap = snapshot(vec![table(
+            "orders",
+            10,
+            &[("id", "bigint"), ("total", "numeric")],
+        )]);
+        snap.views.push(View {
+            schema: "public".into(),
+            name: "order_totals".into(),
+            materialized: false,
+            depends_on: vec!["orders".into()],
+        });
+        snap.views.push(View {
+            schema: "public".into(),
+            name: "other_view".into(),
+            materialized: false,
+            depends_on: vec![],
+        });
+        snap.functions = vec![
+            function("price", "CREATE FUNCTION public.price() RETURNS numeric LANGUAGE sql AS 'SELECT 1'"),
+            function("unrelated", "CREATE FUNCTION public.unrelated() RETURNS int LANGUAGE sql AS 'SELECT 1'"),
+            function("sum_totals", "CREATE FUNCTION public.sum_totals() RETURNS numeric LANGUAGE sql AS 'SELECT sum(total) FROM orders'"),
+            function("count_ids", "CREATE FUNCTION public.count_ids() RETURNS bigint LANGUAGE sql AS 'SELECT count(id) FROM orders'"),
+        ];
+        snap.dependencies
+            .insert("public.order_totals".into(), vec!["public.price()".into()]);
+        snap.dependencies.insert(
+            "public.other_view".into(),
+            vec!["public.unrelated()".into()],
+        );
+        snap
+    }
+
+    fn change_of(sql: &str) -> Option<(Disruption, Vec<String>)> {
+        let snap = shop();
+        let stmts = autodb_core::sql::parse(sql).unwrap();
+        let state = MigrationState::new(&stmts, Some(&snap));
+        change(&stmts[0].ast, &state)
+    }
+
+    #[test]
+    fn a_view_depending_on_a_function_is_named_and_no_other() {
+        assert_eq!(
+            function_dependents(&shop(), "price"),
+            ["view `order_totals`"]
+        );
+        assert!(function_dependents(&shop(), "nothing").is_empty());
+    }
+
+    #[test]
+    fn column_renames_name_the_views_and_the_functions_that_read_the_column() {
+        let (d, deps) = change_of("ALTER TABLE orders RENAME COLUMN total TO amount").unwrap();
+        assert_eq!(d, Disruption::Behaviour { breaks: true });
+        assert_eq!(deps, ["view `order_totals`", "function `sum_totals`"]);
+        let (_, deps) = change_of("ALTER TABLE orders RENAME COLUMN id TO key").unwrap();
+        assert_eq!(deps, ["view `order_totals`", "function `count_ids`"]);
+        assert_eq!(
+            change_of("ALTER TABLE other RENAME COLUMN total TO amount"),
+            None
+        );
+    }
+
+    #[test]
+    fn only_a_replacement_of_an_existing_function_changes_behaviour() {
+        assert!(change_of(
+            "CREATE OR REPLACE FUNCTION price() RETURNS numeric LANGUAGE sql AS 'SELECT 2'"
+        )
+        .is_some());
+        // A new overload leaves the existing function, and its users, as they are.
+        assert_eq!(
+            change_of("CREATE FUNCTION price(int) RETURNS numeric LANGUAGE sql AS 'SELECT 2'"),
+            None
+        );
+    }
 
     #[test]
     fn calls_and_mentions_respect_word_boundaries() {
