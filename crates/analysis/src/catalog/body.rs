@@ -228,6 +228,19 @@ mod tests {
     }
 
     #[test]
+    fn do_blocks_are_read_in_plpgsql_only() {
+        let b = function("DO $$ BEGIN PERFORM 1; END $$");
+        assert!(!b.unread && b.disruptions.is_empty());
+        let b = function("DO LANGUAGE plpgsql $$ BEGIN PERFORM pg_reload_conf(); END $$");
+        assert_eq!(b.disruptions, [D::Server { settings: true }]);
+        // Another language's text is not PL/pgSQL, whatever it looks like.
+        let b = function("DO LANGUAGE plperl $$ BEGIN PERFORM pg_reload_conf(); END $$");
+        assert!(b.unread && b.disruptions.is_empty(), "{b:?}");
+        // PL/pgSQL that libpg_query cannot read is unread, not harmless.
+        assert!(function("DO $$ BEGIN PERFORM FROM WHERE; END $$").unread);
+    }
+
+    #[test]
     fn sql_bodies_are_read() {
         let b =
             function("CREATE FUNCTION f() RETURNS void LANGUAGE sql AS 'SELECT pg_reload_conf()'");
