@@ -145,10 +145,12 @@ fn read_plpgsql(create: &str, body: &mut Body) -> bool {
                 for (key, child) in map {
                     if key == "query" {
                         if let Some(q) = child.as_str() {
-                            // Statements are written whole; expressions (PERFORM's,
-                            // assignments', conditions') read as a SELECT list.
-                            if !body.read_sql(q) {
-                                body.read_sql(&format!("SELECT {q}"));
+                            // Statements are written whole; expressions (conditions,
+                            // RETURN's) read as a SELECT list, assignments (`x := …`) by
+                            // their right-hand side.
+                            let read = body.read_sql(q) || body.read_sql(&format!("SELECT {q}"));
+                            if let (false, Some((_, value))) = (read, q.split_once(":=")) {
+                                body.read_sql(&format!("SELECT {value}"));
                             }
                         }
                     }
@@ -238,6 +240,24 @@ mod tests {
         assert!(b.unread && b.disruptions.is_empty(), "{b:?}");
         // PL/pgSQL that libpg_query cannot read is unread, not harmless.
         assert!(function("DO $$ BEGIN PERFORM FROM WHERE; END $$").unread);
+    }
+
+    #[test]
+    fn conditions_and_assignments_are_read() {
+        let b = function(
+            "CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$ \
+             DECLARE ok bool; BEGIN \
+             IF pg_reload_conf() THEN RETURN; END IF; \
+             ok := pg_terminate_backend(1); END $$",
+        );
+        assert!(
+            b.disruptions.contains(&D::Server { settings: true }),
+            "{b:?}"
+        );
+        assert!(
+            b.disruptions.contains(&D::Backends { terminates: true }),
+            "{b:?}"
+        );
     }
 
     #[test]

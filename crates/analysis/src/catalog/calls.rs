@@ -170,3 +170,77 @@ pub(super) fn classify(node: &NodeEnum, state: &MigrationState, e: &mut Effect) 
     }
     e.sleep_ms = sleep_ms(node);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Disruption as D;
+
+    fn ast(sql: &str) -> NodeEnum {
+        autodb_core::sql::parse(sql).unwrap().remove(0).ast
+    }
+
+    #[test]
+    fn sleeps_in_milliseconds() {
+        assert_eq!(sleep_ms(&ast("SELECT pg_sleep(40)")), Some(40_000));
+        assert_eq!(sleep_ms(&ast("SELECT pg_sleep(0.5)")), Some(500));
+        assert_eq!(
+            sleep_ms(&ast("SELECT pg_catalog.pg_sleep(2::float8)")),
+            Some(2_000)
+        );
+        assert_eq!(
+            sleep_ms(&ast("SELECT pg_sleep(1), pg_sleep(3)")),
+            Some(3_000)
+        );
+        assert_eq!(
+            sleep_ms(&ast("SELECT pg_sleep_for('5 minutes')")),
+            Some(60_000)
+        );
+        assert_eq!(sleep_ms(&ast("SELECT pg_sleep(x) FROM t")), Some(60_000));
+        assert_eq!(sleep_ms(&ast("SELECT app.pg_sleep(100)")), None);
+        assert_eq!(sleep_ms(&ast("SELECT now()")), None);
+    }
+
+    #[test]
+    fn snapshot_definitions_are_read() {
+        let b = body_of_definition(
+            "CREATE OR REPLACE FUNCTION public.kick() RETURNS void LANGUAGE plpgsql \
+             AS $$ BEGIN PERFORM pg_terminate_backend(1); END $$",
+        );
+        assert_eq!(b.disruptions, [D::Backends { terminates: true }]);
+        assert!(!b.unread);
+        assert!(body_of_definition("not a definition").unread);
+        assert!(body_of_definition("SELECT 1").unread);
+    }
+
+    fn calls_in_last(sql: &str) -> Vec<String> {
+        let stmts = autodb_core::sql::parse(sql).unwrap();
+        let mut state = MigrationState::new(&stmts, None);
+        let mut last = vec![];
+        for stmt in &stmts {
+            let e = crate::catalog::classify(&stmt.ast, &state);
+            last = user_calls(&stmt.ast, &state)
+                .into_iter()
+                .map(|c| c.function)
+                .collect();
+            state.record(stmt, &e);
+        }
+        last
+    }
+
+    #[test]
+    fn each_user_function_once_and_none_in_definitions() {
+        let defs = "CREATE FUNCTION a() RETURNS int LANGUAGE sql AS 'SELECT 1'; \
+                    CREATE FUNCTION b() RETURNS int LANGUAGE sql AS 'SELECT 2'; ";
+        assert_eq!(
+            calls_in_last(&format!("{defs} SELECT a(), b(), a()")),
+            ["a", "b"]
+        );
+        assert!(calls_in_last(&format!("{defs} CREATE VIEW v AS SELECT a()")).is_empty());
+        assert!(calls_in_last(&format!(
+            "{defs} CREATE TABLE t (x int DEFAULT a() CHECK (x > b()))"
+        ))
+        .is_empty());
+        assert!(calls_in_last(&format!("{defs} CREATE POLICY p ON t USING (a() = 1)")).is_empty());
+    }
+}
