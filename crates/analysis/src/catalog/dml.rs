@@ -233,6 +233,43 @@ mod tests {
         narrows(d.where_clause.as_deref())
     }
 
+    /// `orders` (2k rows) referenced ON DELETE CASCADE by `items` (2k rows); `lone` (2k rows)
+    /// referenced by nothing.
+    fn scores(sql: &str) -> (u8, bool) {
+        use crate::rules::testing::{snapshot, table};
+        let mut items = table("items", 2_000, &[("order_id", "bigint")]);
+        items
+            .constraints
+            .push(autodb_core::schema::model::Constraint {
+                name: "items_order_fkey".into(),
+                kind: autodb_core::schema::model::ConstraintKind::ForeignKey,
+                definition: String::new(),
+                columns: vec!["order_id".into()],
+                validated: true,
+                references: Some("orders".into()),
+                on_delete: Some("c".into()),
+            });
+        let snap = snapshot(vec![
+            table("orders", 2_000, &[("id", "bigint")]),
+            items,
+            table("lone", 2_000, &[("id", "bigint")]),
+        ]);
+        let stmts = autodb_core::sql::parse(sql).unwrap();
+        let state = crate::state::MigrationState::new(&stmts, Some(&snap));
+        let e = crate::catalog::classify(&stmts[0].ast, &state);
+        (crate::score::statement_score(&e, &state, 0), e.cascades)
+    }
+
+    #[test]
+    fn deleting_every_row_that_cascades_is_critical_and_nothing_else_cascades() {
+        assert_eq!(scores("DELETE FROM orders"), (75, true));
+        let (score, cascades) = scores("DELETE FROM lone");
+        assert!(!cascades && score < 75, "{score}");
+        // Some rows: the neighbours' matching rows go too, but not every row.
+        assert!(!scores("DELETE FROM orders WHERE id = 1").1);
+        assert!(!scores("UPDATE orders SET id = 1").1);
+    }
+
     #[test]
     fn conditions_that_do_not_narrow() {
         for w in [
