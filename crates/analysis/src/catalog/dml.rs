@@ -287,6 +287,8 @@ mod tests {
             "2 > 1",
             "1 < 2",
             "'t'::boolean",
+            "NOT 'f'::boolean",
+            "NOT 'off'",
             "NOT (1 = 2)",
             "NOT (1 = 2 AND id = 3)",
             "NOT (false OR false)",
