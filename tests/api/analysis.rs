@@ -343,6 +343,7 @@ fn big_snapshot() -> SchemaSnapshot {
             estimated_rows: i,
             total_bytes: i * 8192,
             partition_of: None,
+            inherits: vec![],
         })
         .collect();
     SchemaSnapshot {

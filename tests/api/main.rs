@@ -9,6 +9,7 @@ mod clone;
 mod contention;
 mod contract;
 mod corpus;
+mod damage;
 mod events;
 mod faults;
 mod features_vs_server;

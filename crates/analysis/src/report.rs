@@ -108,6 +108,29 @@ pub enum RiskCategory {
     Critical,
 }
 
+impl StatementReport {
+    /// Raises the statement's score to at least `score`, and its category with it: a score
+    /// and its category never disagree (`score 50, low` was once reported).
+    pub fn raise_score(&mut self, score: u8) {
+        self.risk_score = self.risk_score.max(score);
+        self.risk_category = RiskCategory::of(self.risk_score);
+    }
+}
+
+impl Analysis {
+    /// The migration's score and category from its statements' (the maximum), after any of
+    /// them changed.
+    pub fn recompute_total(&mut self) {
+        self.risk_score = self
+            .statements
+            .iter()
+            .map(|s| s.risk_score)
+            .max()
+            .unwrap_or(0);
+        self.risk_category = RiskCategory::of(self.risk_score);
+    }
+}
+
 impl RiskCategory {
     pub fn of(score: u8) -> Self {
         match score {

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::catalog::LockMode;
-use crate::report::{Analysis, Finding, RiskCategory, Severity};
+use crate::report::{Analysis, Finding, Severity};
 use crate::rules::Rule;
 
 /// The least score of a statement that failed in the sandbox.
@@ -208,7 +208,7 @@ pub fn apply(analysis: &mut Analysis, result: &SandboxResult, new_tables: &[Stri
         result.statements.iter().map(|o| (o.index, o)).collect();
     for stmt in &mut analysis.statements {
         let raise = |score: u8, message: String, stmt: &mut crate::report::StatementReport| {
-            stmt.risk_score = stmt.risk_score.max(score);
+            stmt.raise_score(score);
             stmt.findings.push(Finding {
                 rule: Rule::SandboxObserved,
                 severity: if score >= 50 {
@@ -310,15 +310,8 @@ pub fn apply(analysis: &mut Analysis, result: &SandboxResult, new_tables: &[Stri
                 }
             }
         }
-        stmt.risk_category = RiskCategory::of(stmt.risk_score);
     }
-    analysis.risk_score = analysis
-        .statements
-        .iter()
-        .map(|s| s.risk_score)
-        .max()
-        .unwrap_or(0);
-    analysis.risk_category = RiskCategory::of(analysis.risk_score);
+    analysis.recompute_total();
 }
 
 fn human_ms(ms: u64) -> String {

@@ -76,7 +76,13 @@ pub fn disruption_floor(d: Disruption) -> u8 {
         | D::Backends { terminates: true }
         | D::SystemCatalog
         | D::ServerProgram
-        | D::ServerFiles { writes: true } => DISRUPTION_HIGH,
+        | D::ServerFiles { writes: true }
+        | D::PrivilegeEscalation
+        | D::ReplicationSlot
+        | D::DropSequenceCascade
+        | D::EnumValueRename
+        | D::Behaviour { breaks: true } => DISRUPTION_HIGH,
+        D::OpaqueCall | D::Extension => UNKNOWN_FLOOR,
         D::Privileges { revokes: false }
         | D::DefaultPrivileges
         | D::Roles { restricts: false }
@@ -85,7 +91,12 @@ pub fn disruption_floor(d: Disruption) -> u8 {
         | D::Database { connections: false }
         | D::Backends { terminates: false }
         | D::ServerFiles { writes: false }
-        | D::CrossDatabase => DISRUPTION_MEDIUM,
+        | D::CrossDatabase
+        | D::DisruptiveBody
+        | D::SequenceSetval
+        | D::SequenceRestart
+        | D::StatsReset
+        | D::Behaviour { breaks: false } => DISRUPTION_MEDIUM,
     }
 }
 
@@ -188,6 +199,27 @@ fn held_window(effect: &Effect, state: &MigrationState) -> Option<(f64, f64)> {
         .reduce(|a, b| (a.0.max(b.0), a.1.max(b.1)))
 }
 
+/// A `pg_sleep` while the transaction holds locks on tables with data keeps them that much
+/// longer: scored like a lock held that long (`25 × log10(ms / 10)`, 100 ms → 25, 1 s → 50,
+/// 10 s → 75, at most 90), times 1.0 when a held lock blocks reads, 0.7 when it (or a row
+/// lock on written or `FOR UPDATE` rows) blocks writes.
+pub fn sleep_score(sleep_ms: u64, state: &MigrationState) -> u8 {
+    let table_lock = state
+        .held
+        .iter()
+        .filter(|(t, m)| m.blocks_writes() && holds_data(t, state))
+        .map(|(_, m)| if m.blocks_reads() { 1.0 } else { 0.7 })
+        .fold(0.0_f64, f64::max);
+    let row_lock = if state.row_locks.iter().any(|t| holds_data(t, state)) {
+        0.7
+    } else {
+        0.0
+    };
+    let factor = table_lock.max(row_lock);
+    let time = (25.0 * ((sleep_ms.max(1) as f64) / 10.0).log10()).clamp(0.0, 90.0);
+    (time * factor).round() as u8
+}
+
 pub fn statement_score(effect: &Effect, state: &MigrationState, dependents: usize) -> u8 {
     let size = if effect.tables.is_empty() {
         if effect.destructive {
@@ -247,7 +279,8 @@ pub fn statement_score(effect: &Effect, state: &MigrationState, dependents: usiz
         .map(|d| disruption_floor(*d))
         .max()
         .unwrap_or(0);
-    let score = score.max(floor).max(lock_floor(effect, state));
+    let sleep = effect.sleep_ms.map_or(0, |ms| sleep_score(ms, state));
+    let score = score.max(floor).max(lock_floor(effect, state)).max(sleep);
     if effect.known {
         score
     } else {

@@ -9,12 +9,13 @@
 use std::collections::{HashMap, HashSet};
 
 use autodb_core::schema::model::{ConstraintKind, Table, TableKind};
-use autodb_core::schema::SchemaSnapshot;
+use autodb_core::schema::{qualified, SchemaSnapshot};
 use autodb_core::sql::ParsedStatement;
 use pg_query::protobuf::{AlterTableType, ConstrType, TransactionStmtKind};
 use pg_query::NodeEnum;
 
 use crate::ast::{self, TypeSpec};
+use crate::catalog::body::Body;
 use crate::catalog::{Effect, LockMode};
 use crate::PostgresVersion;
 
@@ -64,6 +65,14 @@ pub struct MigrationState<'a> {
     pub checked_tables: HashSet<String>,
     /// `(table, constraint)` CHECKs added NOT VALID in this migration and not validated yet.
     unvalidated_checks: HashSet<(String, String)>,
+    /// Functions created earlier in this migration, by qualified name, with their bodies.
+    created_functions: HashMap<String, Body>,
+    /// Sequences created earlier in this migration (`CREATE SEQUENCE`, and the sequences of
+    /// serial columns of tables it created, `table_column_seq`).
+    created_sequences: HashSet<String>,
+    /// Existing tables whose rows the current transaction has written or row-locked (DML,
+    /// `SELECT … FOR UPDATE`): their writers wait until COMMIT.
+    pub row_locks: Vec<String>,
 }
 
 impl<'a> MigrationState<'a> {
@@ -119,6 +128,9 @@ impl<'a> MigrationState<'a> {
             alters: HashMap::new(),
             checked_tables: HashSet::new(),
             unvalidated_checks: HashSet::new(),
+            created_functions: HashMap::new(),
+            created_sequences: HashSet::new(),
+            row_locks: Vec::new(),
         }
     }
 
@@ -210,6 +222,46 @@ impl<'a> MigrationState<'a> {
         Some(TypeSpec::from_catalog(&col.data_type))
     }
 
+    /// A column added earlier in this migration to a table that existed: it holds only its
+    /// default, so overwriting it loses nothing.
+    pub fn is_new_column(&self, table: &str, column: &str) -> bool {
+        self.column_types
+            .contains_key(&(table.to_string(), column.to_string()))
+            && self.table(table).and_then(|t| t.column(column)).is_none()
+    }
+
+    /// The body of the user's function `schema.name` (unqualified: in the search path's
+    /// first schema, `public` unless the snapshot says otherwise): one the migration created
+    /// earlier, or one of the snapshot. `None` for every other name (built-ins, extensions'
+    /// functions the snapshot does not list).
+    pub fn function_body(&self, schema: Option<&str>, name: &str) -> Option<Body> {
+        let schemas: Vec<&str> = match schema {
+            Some(s) => vec![s],
+            None => self
+                .snapshot
+                .map(|s| s.search_path.iter().map(String::as_str).collect::<Vec<_>>())
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| vec!["public"]),
+        };
+        for s in &schemas {
+            if let Some(body) = self.created_functions.get(&qualified(s, name)) {
+                return Some(body.clone());
+            }
+        }
+        let f = self
+            .snapshot?
+            .functions
+            .iter()
+            .find(|f| f.name == name && schemas.contains(&f.schema.as_str()))?;
+        Some(crate::catalog::calls::body_of_definition(&f.definition))
+    }
+
+    /// A sequence created earlier in this migration: nothing has drawn from it yet.
+    pub fn is_new_sequence(&self, name: &str) -> bool {
+        let name = name.strip_prefix("public.").unwrap_or(name);
+        self.created_sequences.contains(name)
+    }
+
     pub fn is_constrained_domain(&self, name: &str) -> bool {
         self.constrained_domains.contains(name)
     }
@@ -243,6 +295,14 @@ impl<'a> MigrationState<'a> {
                 self.access_exclusive.push(table.clone());
             }
         }
+        for (table, mode) in effect.locks.iter().filter(|_| effect.transactional) {
+            if matches!(mode, LockMode::RowShare | LockMode::RowExclusive)
+                && !self.is_new(table)
+                && !self.row_locks.contains(table)
+            {
+                self.row_locks.push(table.clone());
+            }
+        }
         match &stmt.ast {
             NodeEnum::TransactionStmt(t) => match t.kind() {
                 TransactionStmtKind::TransStmtBegin | TransactionStmtKind::TransStmtStart => {
@@ -263,6 +323,8 @@ impl<'a> MigrationState<'a> {
                     let table = ast::relation(rel);
                     for elt in &c.table_elts {
                         if let Some(NodeEnum::ColumnDef(cd)) = &elt.node {
+                            self.created_sequences
+                                .insert(format!("{table}_{}_seq", cd.colname));
                             if let Some(tn) = &cd.type_name {
                                 self.column_types.insert(
                                     (table.clone(), cd.colname.clone()),
@@ -275,6 +337,11 @@ impl<'a> MigrationState<'a> {
                         self.created_partitioned.insert(table.clone());
                     }
                     self.created_tables.insert(table);
+                }
+            }
+            NodeEnum::CreateSeqStmt(c) => {
+                if let Some(rel) = &c.sequence {
+                    self.created_sequences.insert(ast::relation(rel));
                 }
             }
             NodeEnum::CreateTableAsStmt(c) => {
@@ -317,6 +384,11 @@ impl<'a> MigrationState<'a> {
                 }
             }
             NodeEnum::AlterTableStmt(a) => self.record_alter(a),
+            NodeEnum::CreateFunctionStmt(f) => {
+                let name = ast::dotted(&f.funcname);
+                self.created_functions
+                    .insert(name, crate::catalog::body::of_function(f));
+            }
             _ => {}
         }
         if self.autocommit && !self.explicit_tx {
@@ -370,6 +442,7 @@ impl<'a> MigrationState<'a> {
     }
 
     fn end_transaction(&mut self) {
+        self.row_locks.clear();
         self.access_exclusive.clear();
         self.held.clear();
         self.not_valid.clear();

@@ -45,6 +45,7 @@ fn table(name: &str, rows: i64, references: Option<&str>) -> Table {
         estimated_rows: rows,
         total_bytes: rows * 150,
         partition_of: None,
+        inherits: vec![],
     }
 }
 
@@ -105,7 +106,12 @@ fn dangerous_statements_on_large_tables_are_critical_or_high() {
         RiskCategory::Critical
     );
     assert_eq!(big("CREATE INDEX i ON big (note)"), RiskCategory::High);
-    assert_eq!(big("UPDATE big SET note = 'x'"), RiskCategory::High);
+    // Overwrites every one of ten million rows: data loss at that size is critical.
+    assert_eq!(big("UPDATE big SET note = 'x'"), RiskCategory::Critical);
+    assert_eq!(
+        big("UPDATE big SET note = 'x' WHERE id = 1"),
+        RiskCategory::Low
+    );
 }
 
 #[test]

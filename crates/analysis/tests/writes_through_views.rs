@@ -26,6 +26,7 @@ fn shop() -> SchemaSnapshot {
             estimated_rows: 300_000,
             total_bytes: 300_000 * 150,
             partition_of: None,
+            inherits: vec![],
         }],
         views: vec![View {
             schema: "public".into(),

@@ -26,7 +26,13 @@ pub(super) async fn read(
                         (SELECT pn.nspname || '.' || p.relname FROM pg_inherits i
                            JOIN pg_class p ON p.oid = i.inhparent
                            JOIN pg_namespace pn ON pn.oid = p.relnamespace
-                          WHERE i.inhrelid = c.oid AND c.relispartition)
+                          WHERE i.inhrelid = c.oid AND c.relispartition),
+                        (SELECT coalesce(array_agg(pn.nspname || '.' || p.relname
+                                                   ORDER BY i.inhseqno), '{{}}')
+                           FROM pg_inherits i
+                           JOIN pg_class p ON p.oid = i.inhparent
+                           JOIN pg_namespace pn ON pn.oid = p.relnamespace
+                          WHERE i.inhrelid = c.oid AND NOT c.relispartition)
                    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                   WHERE c.relkind IN ('r', 'p', 'f') AND {USER_SCHEMAS}
                     {class_filter}"
@@ -41,6 +47,7 @@ pub(super) async fn read(
             _ => TableKind::Regular,
         };
         let partition_of: Option<String> = row.get(6);
+        let inherits: Vec<String> = row.get(7);
         tables.insert(
             row.get(0),
             Table {
@@ -53,6 +60,7 @@ pub(super) async fn read(
                 estimated_rows: row.get(4),
                 total_bytes: row.get(5),
                 partition_of: partition_of.as_deref().map(display_name),
+                inherits: inherits.iter().map(|p| display_name(p)).collect(),
             },
         );
     }

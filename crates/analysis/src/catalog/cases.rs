@@ -107,6 +107,7 @@ pub(crate) fn table(name: &str, rows: i64, columns: &[(&str, &str)]) -> Table {
         estimated_rows: rows,
         total_bytes: rows * 120,
         partition_of: None,
+        inherits: vec![],
     }
 }
 
@@ -672,7 +673,52 @@ pub const MAINTENANCE_AND_LOCKS: &[Case] = &[
 ];
 
 pub const DML: &[Case] = &[
-    ("UPDATE orders SET note = 'x'", RX, "orders", "SW"),
+    // Every row overwritten: destructive, like DELETE.
+    ("UPDATE orders SET note = 'x'", RX, "orders", "SDW"),
+    (
+        "UPDATE orders SET note = 'x' WHERE true",
+        RX,
+        "orders",
+        "SDW",
+    ),
+    (
+        "UPDATE orders SET note = 'x' WHERE 1 = 1",
+        RX,
+        "orders",
+        "SDW",
+    ),
+    (
+        "DELETE FROM orders WHERE 'a' = 'a' OR id = 2",
+        RX,
+        "orders",
+        "SDW",
+    ),
+    (
+        "WITH d AS (DELETE FROM orders RETURNING id) SELECT count(*) FROM d",
+        RX,
+        "orders",
+        "SDW",
+    ),
+    (
+        "MERGE INTO orders o USING customers c ON o.customer_id = c.id \
+         WHEN MATCHED THEN DELETE",
+        RX,
+        "orders",
+        "SD",
+    ),
+    (
+        "MERGE INTO orders o USING customers c ON true WHEN MATCHED THEN UPDATE SET note = 'x'",
+        RX,
+        "orders",
+        "SDW",
+    ),
+    (
+        "MERGE INTO orders o USING customers c ON o.customer_id = c.id \
+         WHEN MATCHED THEN UPDATE SET note = 'x'",
+        RX,
+        "orders",
+        "S",
+    ),
     (
         "UPDATE orders SET note = 'x' WHERE id = 1",
         RX,

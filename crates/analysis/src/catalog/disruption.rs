@@ -46,6 +46,70 @@ pub enum Disruption {
     ServerFiles { writes: bool },
     /// `dblink*`, foreign servers, user mappings, `IMPORT FOREIGN SCHEMA`.
     CrossDatabase,
+    /// A call to a function of the snapshot or of the migration: code the statement does not
+    /// show, scored like a `DO` block.
+    OpaqueCall,
+    /// `CREATE FUNCTION … SECURITY DEFINER` whose body `EXECUTE`s SQL built at run time:
+    /// whoever may call it runs any SQL as its owner.
+    PrivilegeEscalation,
+    /// A function or `DO` body defined to disrupt when called (terminate backends, run a
+    /// program, write server files, change settings).
+    DisruptiveBody,
+    /// `pg_create_*_replication_slot`, `pg_drop_replication_slot`, `pg_replication_slot_advance`,
+    /// `pg_copy_*_replication_slot`: a slot retains WAL until consumed (the disk fills); a
+    /// dropped or advanced one loses what a replica or consumer had not read.
+    ReplicationSlot,
+    /// `setval()`: the next values of a sequence change under the application.
+    SequenceSetval,
+    /// `ALTER SEQUENCE … RESTART`: values handed out again collide with existing keys.
+    SequenceRestart,
+    /// `pg_stat_reset*()`: the statistics autovacuum and monitoring act on are gone.
+    StatsReset,
+    /// `DROP SEQUENCE … CASCADE`: drops the defaults of every column drawing from it.
+    DropSequenceCascade,
+    /// `ALTER TYPE … RENAME VALUE`: clients writing the old label fail.
+    EnumValueRename,
+    /// `CREATE EXTENSION`: runs the extension's install script, objects and code autodb does
+    /// not see, often as a superuser.
+    Extension,
+    /// Changes what the application's queries do: a replaced or dropped function that other
+    /// objects use; `breaks`: a renamed schema, a renamed table or column that views or
+    /// functions use, a dropped or replaced trigger, policy or rule.
+    Behaviour { breaks: bool },
+}
+
+/// What a disruption does, as a verb phrase for a message: "terminates backends".
+pub fn describe(d: Disruption) -> &'static str {
+    use Disruption as D;
+    match d {
+        D::Privileges { revokes: true } => "revokes privileges",
+        D::Privileges { revokes: false } => "grants privileges",
+        D::DefaultPrivileges => "changes default privileges",
+        D::Roles { restricts: true } => "restricts or drops roles",
+        D::Roles { restricts: false } => "creates or changes roles",
+        D::Ownership { .. } => "changes ownership",
+        D::Server { settings: true } => "changes the server's settings",
+        D::Server { settings: false } => "acts on the whole server (logs, WAL)",
+        D::Database { .. } => "creates, changes or drops databases",
+        D::Backends { terminates: true } => "terminates other sessions (pg_terminate_backend)",
+        D::Backends { terminates: false } => "cancels other sessions' queries (pg_cancel_backend)",
+        D::SystemCatalog => "writes PostgreSQL's system catalogs",
+        D::ServerProgram => "runs a shell command on the server (COPY … PROGRAM)",
+        D::ServerFiles { writes: true } => "writes files on the server",
+        D::ServerFiles { writes: false } => "reads files on the server",
+        D::CrossDatabase => "reaches other databases",
+        D::OpaqueCall => "calls the user's own functions",
+        D::PrivilegeEscalation => "defines SECURITY DEFINER dynamic SQL",
+        D::DisruptiveBody => "defines code that disrupts the server when called",
+        D::ReplicationSlot => "creates, drops or moves replication slots",
+        D::SequenceSetval => "moves a sequence (setval)",
+        D::SequenceRestart => "restarts a sequence",
+        D::StatsReset => "resets the server's statistics",
+        D::DropSequenceCascade => "drops a sequence and the defaults using it",
+        D::EnumValueRename => "renames an enum label",
+        D::Extension => "installs an extension",
+        D::Behaviour { .. } => "changes what the application's queries do",
+    }
 }
 
 /// A call to a function that disrupts, as written (`pg_catalog.pg_terminate_backend`).
@@ -76,6 +140,40 @@ const BUILTINS: &[(&str, Disruption)] = &[
     ("pg_ls_dir", Disruption::ServerFiles { writes: false }),
     ("lo_import", Disruption::ServerFiles { writes: false }),
     ("lo_export", Disruption::ServerFiles { writes: true }),
+    ("setval", Disruption::SequenceSetval),
+    ("pg_stat_reset", Disruption::StatsReset),
+    ("pg_stat_reset_shared", Disruption::StatsReset),
+    (
+        "pg_stat_reset_single_table_counters",
+        Disruption::StatsReset,
+    ),
+    (
+        "pg_stat_reset_single_function_counters",
+        Disruption::StatsReset,
+    ),
+    ("pg_stat_reset_slru", Disruption::StatsReset),
+    ("pg_stat_reset_replication_slot", Disruption::StatsReset),
+    ("pg_stat_reset_subscription_stats", Disruption::StatsReset),
+    ("pg_stat_reset_backend_stats", Disruption::StatsReset),
+    ("pg_stat_statements_reset", Disruption::StatsReset),
+    (
+        "pg_create_physical_replication_slot",
+        Disruption::ReplicationSlot,
+    ),
+    (
+        "pg_create_logical_replication_slot",
+        Disruption::ReplicationSlot,
+    ),
+    ("pg_drop_replication_slot", Disruption::ReplicationSlot),
+    ("pg_replication_slot_advance", Disruption::ReplicationSlot),
+    (
+        "pg_copy_physical_replication_slot",
+        Disruption::ReplicationSlot,
+    ),
+    (
+        "pg_copy_logical_replication_slot",
+        Disruption::ReplicationSlot,
+    ),
 ];
 
 /// What a call to `names` (a qualified function name) does, if it disrupts.
@@ -169,10 +267,48 @@ pub fn written_system_catalogs(node: &NodeEnum, e: &Effect, state: &MigrationSta
     catalogs
 }
 
+/// Whether every `setval` of the statement names, as a constant, a sequence created earlier
+/// in the migration.
+fn setvals_only_new_sequences(node: &NodeEnum, state: &MigrationState) -> bool {
+    node.nodes()
+        .into_iter()
+        .filter_map(|(child, _, _, _)| match child {
+            NodeRef::FuncCall(f) => Some(f),
+            _ => None,
+        })
+        .filter(|f| {
+            matches!(ast::strings(&f.funcname).as_slice(),
+                [n] | [_, n] if n == "setval")
+        })
+        .all(|f| {
+            let mut arg = f.args.first().and_then(|a| a.node.as_ref());
+            while let Some(NodeEnum::TypeCast(t)) = arg {
+                arg = t.arg.as_ref().and_then(|a| a.node.as_ref());
+            }
+            matches!(arg, Some(NodeEnum::AConst(c)) if matches!(&c.val,
+                Some(pg_query::protobuf::a_const::Val::Sval(s)) if state.is_new_sequence(&s.sval)))
+        })
+}
+
 /// Records what the statement disrupts.
 pub(super) fn classify(node: &NodeEnum, state: &MigrationState, e: &mut Effect) {
-    let mut found: Vec<Disruption> = statement(node).into_iter().collect();
+    let mut found: Vec<Disruption> = statement_disruption(node).into_iter().collect();
     found.extend(disruptive_calls(node).into_iter().map(|c| c.disruption));
+    // Setting or restarting a sequence the migration created moves nothing anyone drew.
+    if setvals_only_new_sequences(node, state) {
+        found.retain(|d| *d != Disruption::SequenceSetval);
+    }
+    if let NodeEnum::AlterSeqStmt(a) = node {
+        if a.sequence
+            .as_ref()
+            .is_some_and(|r| state.is_new_sequence(&ast::relation(r)))
+        {
+            found.retain(|d| *d != Disruption::SequenceRestart);
+        }
+    }
+    if let Some((d, _)) = super::behaviour::change(node, state) {
+        found.push(d);
+    }
     if !written_system_catalogs(node, e, state).is_empty() {
         found.push(Disruption::SystemCatalog);
     }
@@ -184,7 +320,7 @@ pub(super) fn classify(node: &NodeEnum, state: &MigrationState, e: &mut Effect) 
 }
 
 /// What the statement form itself disrupts.
-fn statement(node: &NodeEnum) -> Option<Disruption> {
+pub fn statement_disruption(node: &NodeEnum) -> Option<Disruption> {
     use Disruption as D;
     Some(match node {
         NodeEnum::GrantStmt(g) => D::Privileges {
@@ -214,6 +350,31 @@ fn statement(node: &NodeEnum) -> Option<Disruption> {
         | NodeEnum::AlterDatabaseSetStmt(_)
         | NodeEnum::DropdbStmt(_) => D::Database { connections: true },
         NodeEnum::RenameStmt(r) => return rename(r),
+        NodeEnum::AlterEnumStmt(a) if !a.old_val.is_empty() => D::EnumValueRename,
+        NodeEnum::AlterSeqStmt(a)
+            if a.options.iter().any(
+                |o| matches!(&o.node, Some(NodeEnum::DefElem(d)) if d.defname == "restart"),
+            ) =>
+        {
+            D::SequenceRestart
+        }
+        NodeEnum::DropStmt(d)
+            if d.remove_type() == ObjectType::ObjectSequence
+                && d.behavior() == pg_query::protobuf::DropBehavior::DropCascade =>
+        {
+            D::DropSequenceCascade
+        }
+        NodeEnum::CreateExtensionStmt(_) => D::Extension,
+        NodeEnum::CreateFunctionStmt(f) => {
+            let body = super::body::of_function(f);
+            if body.security_definer && body.dynamic_sql {
+                D::PrivilegeEscalation
+            } else if body.disruptions.iter().any(|d| disruption_is_high(*d)) {
+                D::DisruptiveBody
+            } else {
+                return None;
+            }
+        }
         NodeEnum::CopyStmt(c) if c.is_program => D::ServerProgram,
         NodeEnum::CopyStmt(c) if !c.filename.is_empty() => D::ServerFiles { writes: !c.is_from },
         NodeEnum::CreateForeignServerStmt(_)
@@ -223,6 +384,11 @@ fn statement(node: &NodeEnum) -> Option<Disruption> {
         | NodeEnum::ImportForeignSchemaStmt(_) => D::CrossDatabase,
         _ => return None,
     })
+}
+
+/// The disruptions a body may hold that take away what running clients rely on.
+fn disruption_is_high(d: Disruption) -> bool {
+    crate::score::disruption_floor(d) >= crate::score::DISRUPTION_HIGH
 }
 
 fn rename(r: &RenameStmt) -> Option<Disruption> {

@@ -11,9 +11,13 @@
 //! harmless.
 
 mod alter;
+pub mod behaviour;
+pub mod body;
+pub mod calls;
 #[doc(hidden)]
 pub mod cases;
-mod disruption;
+pub mod disruption;
+mod dml;
 mod features;
 mod other;
 mod types;
@@ -27,6 +31,7 @@ pub use disruption::{
     disruptive_calls, is_system_catalog, restricts_role, written_system_catalogs, Disruption,
     DisruptiveCall,
 };
+pub use dml::narrows;
 pub use features::{features, Feature};
 pub use types::{binary_coercible, Coercion};
 
@@ -165,6 +170,15 @@ pub struct Effect {
     /// What the statement does to privileges, roles, the server, its databases or its other
     /// sessions: the damage no table lock or lost row measures.
     pub disruptions: Vec<Disruption>,
+    /// Tables every row of which the statement deletes or overwrites (DML whose `WHERE`
+    /// does not narrow, with the partitions, inheritance children and `ON DELETE CASCADE`
+    /// neighbours it reaches).
+    pub every_row: Vec<String>,
+    /// Tables whose rows a `DELETE` removes through `ON DELETE CASCADE` foreign keys.
+    pub cascade_deletes: Vec<String>,
+    /// The longest `pg_sleep` the statement calls: every lock the transaction holds is held
+    /// that much longer.
+    pub sleep_ms: Option<u64>,
 }
 
 impl Effect {
@@ -186,6 +200,9 @@ impl Effect {
             read_only_target: false,
             hazards: Vec::new(),
             disruptions: Vec::new(),
+            every_row: Vec::new(),
+            cascade_deletes: Vec::new(),
+            sleep_ms: None,
         }
     }
 
@@ -240,6 +257,8 @@ pub fn classify(ast: &NodeEnum, state: &MigrationState) -> Effect {
         NodeEnum::AlterTableStmt(s) => alter::alter_table(s, state, &mut effect),
         other => other::classify(other, state, &mut effect),
     }
+    dml::classify(ast, state, &mut effect);
+    calls::classify(ast, state, &mut effect);
     disruption::classify(ast, state, &mut effect);
     effect
 }

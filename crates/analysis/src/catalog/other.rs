@@ -93,12 +93,27 @@ pub(super) fn classify(node: &NodeEnum, state: &MigrationState, e: &mut Effect) 
             for rel in &t.relations {
                 if let Some(NodeEnum::RangeVar(r)) = &rel.node {
                     let table = ast::relation(r);
+                    // Without ONLY, partitions and inheritance children are emptied too.
+                    let mut emptied = vec![table.clone()];
+                    if r.inh {
+                        emptied.extend(super::dml::descendants(state, &table));
+                    }
                     if cascade {
-                        for child in referencing_transitively(state, &table) {
-                            e.target(&child, AccessExclusive);
+                        for t in emptied.clone() {
+                            for child in referencing_transitively(state, &t) {
+                                e.target(&child, AccessExclusive);
+                                emptied.push(child);
+                            }
                         }
                     }
-                    e.target(&table, AccessExclusive);
+                    for t in &emptied {
+                        e.target(t, AccessExclusive);
+                    }
+                    for t in emptied {
+                        if !e.every_row.contains(&t) {
+                            e.every_row.push(t);
+                        }
+                    }
                 }
             }
             e.destructive = true;
@@ -254,32 +269,8 @@ pub(super) fn classify(node: &NodeEnum, state: &MigrationState, e: &mut Effect) 
                 e.scans = read_sources(q.node.as_ref(), e);
             }
         }
-        NodeEnum::UpdateStmt(u) => {
-            if let Some(rel) = &u.relation {
-                write_target(&ast::relation(rel), state, e);
-            }
-            for t in &u.target_list {
-                if let Some(NodeEnum::ResTarget(r)) = &t.node {
-                    e.column(&r.name);
-                }
-            }
-            e.scans = true;
-            e.locks_all_rows = u.where_clause.is_none();
-        }
-        NodeEnum::DeleteStmt(d) => {
-            if let Some(rel) = &d.relation {
-                write_target(&ast::relation(rel), state, e);
-            }
-            e.scans = true;
-            e.locks_all_rows = d.where_clause.is_none();
-            e.destructive = d.where_clause.is_none();
-        }
-        NodeEnum::MergeStmt(m) => {
-            if let Some(rel) = &m.relation {
-                write_target(&ast::relation(rel), state, e);
-            }
-            e.scans = true;
-        }
+        // What DML does to rows, here or in a data-modifying WITH, is `dml.rs`'s business.
+        NodeEnum::UpdateStmt(_) | NodeEnum::DeleteStmt(_) | NodeEnum::MergeStmt(_) => {}
         NodeEnum::SelectStmt(_) => {
             read_sources(Some(node), e);
         }
@@ -474,8 +465,20 @@ fn constraints_of(node: &Node) -> Vec<&pg_query::protobuf::Constraint> {
 fn read_sources(query: Option<&NodeEnum>, e: &mut Effect) -> bool {
     let Some(node) = query else { return false };
     let mut any = false;
-    for (child, _, _, _) in node.nodes() {
+    let nodes = node.nodes();
+    // A reference to a WITH query of the statement is no table.
+    let ctes: Vec<&str> = nodes
+        .iter()
+        .filter_map(|(child, _, _, _)| match child {
+            NodeRef::CommonTableExpr(c) => Some(c.ctename.as_str()),
+            _ => None,
+        })
+        .collect();
+    for (child, _, _, _) in nodes {
         if let NodeRef::RangeVar(rv) = child {
+            if rv.schemaname.is_empty() && ctes.contains(&rv.relname.as_str()) {
+                continue;
+            }
             e.lock(&ast::relation(rv), AccessShare);
             any = true;
         }

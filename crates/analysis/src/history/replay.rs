@@ -50,6 +50,17 @@ pub fn apply(schema: &mut SchemaSnapshot, domains: &mut Vec<String>, ast: &NodeE
                         Some(NodeEnum::RangeVar(p)) => Some(ast::relation(p)),
                         _ => None,
                     }),
+                inherits: if c.partbound.is_some() {
+                    Vec::new()
+                } else {
+                    c.inh_relations
+                        .iter()
+                        .filter_map(|n| match &n.node {
+                            Some(NodeEnum::RangeVar(p)) => Some(ast::relation(p)),
+                            _ => None,
+                        })
+                        .collect()
+                },
             };
             for elt in &c.table_elts {
                 match &elt.node {

@@ -8,7 +8,9 @@ use super::{Ctx, Findings, Rule};
 use crate::catalog::Hazard;
 
 pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
-    let Some(table) = ctx.existing_target() else { return };
+    let Some(table) = ctx.existing_target() else {
+        return;
+    };
     for hazard in &ctx.effect.hazards {
         match hazard {
             Hazard::VolatileDefault { column, function } => out.push(
@@ -71,7 +73,10 @@ mod tests {
             "ALTER TABLE orders ADD COLUMN tags jsonb DEFAULT '{}'::jsonb",
             "CREATE TABLE t (id int); ALTER TABLE t ADD COLUMN r float8 DEFAULT random()",
         ] {
-            assert!(findings(sql, Rule::AddingFieldWithDefault).is_empty(), "{sql}");
+            assert!(
+                findings(sql, Rule::AddingFieldWithDefault).is_empty(),
+                "{sql}"
+            );
         }
     }
 }

@@ -7,7 +7,9 @@ use super::{Ctx, Findings, Rule};
 use crate::catalog::Hazard;
 
 pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
-    let Some(table) = ctx.existing_target() else { return };
+    let Some(table) = ctx.existing_target() else {
+        return;
+    };
     for hazard in &ctx.effect.hazards {
         let (column, what) = match hazard {
             Hazard::SerialColumn { column } => (column, "a serial type"),
@@ -47,7 +49,11 @@ mod tests {
 
     #[test]
     fn ok_plain_column_or_new_table() {
-        assert!(findings("ALTER TABLE orders ADD COLUMN n bigint", Rule::AddingSerialColumn).is_empty());
+        assert!(findings(
+            "ALTER TABLE orders ADD COLUMN n bigint",
+            Rule::AddingSerialColumn
+        )
+        .is_empty());
         assert!(findings(
             "CREATE TABLE t (a int); ALTER TABLE t ADD COLUMN id bigserial",
             Rule::AddingSerialColumn

@@ -6,7 +6,9 @@ use super::{Ctx, Findings, Rule};
 use crate::catalog::Hazard;
 
 pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
-    let Some(table) = ctx.existing_target() else { return };
+    let Some(table) = ctx.existing_target() else {
+        return;
+    };
     for hazard in &ctx.effect.hazards {
         if let Hazard::StoredGenerated { column } = hazard {
             out.push(

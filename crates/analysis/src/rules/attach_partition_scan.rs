@@ -12,7 +12,9 @@ pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
         let Some(NodeEnum::PartitionCmd(p)) = cmd.def.as_ref().and_then(|d| d.node.as_ref()) else {
             continue;
         };
-        let Some(part) = p.name.as_ref().map(ast::relation) else { continue };
+        let Some(part) = p.name.as_ref().map(ast::relation) else {
+            continue;
+        };
         if ctx.existing(&part) && !ctx.state.checked_tables.contains(&part) {
             out.push(
                 Rule::AttachPartitionScan,

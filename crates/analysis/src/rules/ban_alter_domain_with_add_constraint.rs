@@ -7,7 +7,9 @@ use super::{Ctx, Findings, Rule};
 use crate::ast;
 
 pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
-    let NodeEnum::AlterDomainStmt(d) = &ctx.stmt.ast else { return };
+    let NodeEnum::AlterDomainStmt(d) = &ctx.stmt.ast else {
+        return;
+    };
     let not_valid = matches!(d.def.as_ref().and_then(|x| x.node.as_ref()),
         Some(NodeEnum::Constraint(c)) if c.skip_validation);
     if d.subtype == "C" && !not_valid {

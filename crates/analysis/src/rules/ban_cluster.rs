@@ -8,9 +8,10 @@ pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
     if !matches!(ctx.stmt.ast, NodeEnum::ClusterStmt(_)) {
         return;
     }
-    let what = ctx
-        .existing_target()
-        .map_or_else(|| "every previously clustered table".to_string(), |t| ctx.describe(t));
+    let what = ctx.existing_target().map_or_else(
+        || "every previously clustered table".to_string(),
+        |t| ctx.describe(t),
+    );
     out.push(
         Rule::BanCluster,
         format!("CLUSTER rewrites {what} while holding ACCESS EXCLUSIVE."),
@@ -32,6 +33,10 @@ mod tests {
 
     #[test]
     fn ok_cluster_on_is_catalog_only() {
-        assert!(findings("ALTER TABLE orders CLUSTER ON orders_created_idx", Rule::BanCluster).is_empty());
+        assert!(findings(
+            "ALTER TABLE orders CLUSTER ON orders_created_idx",
+            Rule::BanCluster
+        )
+        .is_empty());
     }
 }

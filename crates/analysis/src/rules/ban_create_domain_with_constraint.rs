@@ -9,7 +9,9 @@ use super::{Ctx, Findings, Rule};
 use crate::ast;
 
 pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
-    let NodeEnum::CreateDomainStmt(d) = &ctx.stmt.ast else { return };
+    let NodeEnum::CreateDomainStmt(d) = &ctx.stmt.ast else {
+        return;
+    };
     let checked = d
         .constraints
         .iter()
@@ -43,6 +45,10 @@ mod tests {
 
     #[test]
     fn ok_plain_domain() {
-        assert!(findings("CREATE DOMAIN label AS text", Rule::BanCreateDomainWithConstraint).is_empty());
+        assert!(findings(
+            "CREATE DOMAIN label AS text",
+            Rule::BanCreateDomainWithConstraint
+        )
+        .is_empty());
     }
 }

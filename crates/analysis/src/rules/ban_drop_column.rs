@@ -28,13 +28,20 @@ mod tests {
 
     #[test]
     fn err_drop_column() {
-        let f = findings("ALTER TABLE customers DROP COLUMN legacy_code", Rule::BanDropColumn);
+        let f = findings(
+            "ALTER TABLE customers DROP COLUMN legacy_code",
+            Rule::BanDropColumn,
+        );
         assert_eq!(f.len(), 1);
         insta::assert_snapshot!(render(&f));
     }
 
     #[test]
     fn ok_other_alters() {
-        assert!(findings("ALTER TABLE customers ADD COLUMN code text", Rule::BanDropColumn).is_empty());
+        assert!(findings(
+            "ALTER TABLE customers ADD COLUMN code text",
+            Rule::BanDropColumn
+        )
+        .is_empty());
     }
 }

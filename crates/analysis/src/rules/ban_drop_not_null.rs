@@ -28,13 +28,20 @@ mod tests {
 
     #[test]
     fn err_drop_not_null() {
-        let f = findings("ALTER TABLE orders ALTER COLUMN email DROP NOT NULL", Rule::BanDropNotNull);
+        let f = findings(
+            "ALTER TABLE orders ALTER COLUMN email DROP NOT NULL",
+            Rule::BanDropNotNull,
+        );
         assert_eq!(f.len(), 1);
         insta::assert_snapshot!(render(&f));
     }
 
     #[test]
     fn ok_set_not_null_is_another_rule() {
-        assert!(findings("ALTER TABLE orders ALTER COLUMN email SET NOT NULL", Rule::BanDropNotNull).is_empty());
+        assert!(findings(
+            "ALTER TABLE orders ALTER COLUMN email SET NOT NULL",
+            Rule::BanDropNotNull
+        )
+        .is_empty());
     }
 }

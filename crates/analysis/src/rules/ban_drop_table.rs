@@ -7,7 +7,9 @@ use pg_query::NodeEnum;
 use super::{Ctx, Findings, Rule};
 
 pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
-    let NodeEnum::DropStmt(d) = &ctx.stmt.ast else { return };
+    let NodeEnum::DropStmt(d) = &ctx.stmt.ast else {
+        return;
+    };
     if d.remove_type() != ObjectType::ObjectTable {
         return;
     }
@@ -34,6 +36,10 @@ mod tests {
 
     #[test]
     fn ok_table_created_in_migration() {
-        assert!(findings("CREATE TABLE tmp (a int); DROP TABLE tmp", Rule::BanDropTable).is_empty());
+        assert!(findings(
+            "CREATE TABLE tmp (a int); DROP TABLE tmp",
+            Rule::BanDropTable
+        )
+        .is_empty());
     }
 }

@@ -9,8 +9,12 @@ pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
     if !matches!(ctx.stmt.ast, NodeEnum::LockStmt(_)) {
         return;
     }
-    let Some(mode) = ctx.effect.strongest() else { return };
-    let Some(table) = ctx.existing_target() else { return };
+    let Some(mode) = ctx.effect.strongest() else {
+        return;
+    };
+    let Some(table) = ctx.existing_target() else {
+        return;
+    };
     if mode.blocks_writes() {
         out.push(
             Rule::BanLockTable,
@@ -39,6 +43,10 @@ mod tests {
 
     #[test]
     fn ok_weak_mode() {
-        assert!(findings("LOCK TABLE orders IN ROW EXCLUSIVE MODE", Rule::BanLockTable).is_empty());
+        assert!(findings(
+            "LOCK TABLE orders IN ROW EXCLUSIVE MODE",
+            Rule::BanLockTable
+        )
+        .is_empty());
     }
 }

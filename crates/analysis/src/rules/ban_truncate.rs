@@ -7,7 +7,9 @@ use pg_query::NodeEnum;
 use super::{Ctx, Findings, Rule};
 
 pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
-    let NodeEnum::TruncateStmt(t) = &ctx.stmt.ast else { return };
+    let NodeEnum::TruncateStmt(t) = &ctx.stmt.ast else {
+        return;
+    };
     let existing: Vec<String> = ctx
         .effect
         .tables
@@ -25,7 +27,10 @@ pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
             existing.join(", ")
         )
     } else {
-        format!("TRUNCATE deletes every row of {} under ACCESS EXCLUSIVE.", existing.join(", "))
+        format!(
+            "TRUNCATE deletes every row of {} under ACCESS EXCLUSIVE.",
+            existing.join(", ")
+        )
     };
     out.push(
         Rule::BanTruncate,

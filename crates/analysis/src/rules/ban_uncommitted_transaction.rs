@@ -20,13 +20,20 @@ mod tests {
 
     #[test]
     fn err_missing_commit() {
-        let f = findings("BEGIN; ALTER TABLE t ADD COLUMN a int;", Rule::BanUncommittedTransaction);
+        let f = findings(
+            "BEGIN; ALTER TABLE t ADD COLUMN a int;",
+            Rule::BanUncommittedTransaction,
+        );
         assert_eq!(f.len(), 1);
         insta::assert_snapshot!(render(&f));
     }
 
     #[test]
     fn ok_committed() {
-        assert!(findings("BEGIN; ALTER TABLE t ADD COLUMN a int; COMMIT;", Rule::BanUncommittedTransaction).is_empty());
+        assert!(findings(
+            "BEGIN; ALTER TABLE t ADD COLUMN a int; COMMIT;",
+            Rule::BanUncommittedTransaction
+        )
+        .is_empty());
     }
 }

@@ -7,13 +7,16 @@ use super::{Ctx, Findings, Rule};
 use crate::ast;
 
 pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
-    let NodeEnum::VacuumStmt(v) = &ctx.stmt.ast else { return };
+    let NodeEnum::VacuumStmt(v) = &ctx.stmt.ast else {
+        return;
+    };
     if !v.is_vacuumcmd || !ast::has_option(&v.options, "full") {
         return;
     }
-    let what = ctx
-        .existing_target()
-        .map_or_else(|| "every table in the database".to_string(), |t| ctx.describe(t));
+    let what = ctx.existing_target().map_or_else(
+        || "every table in the database".to_string(),
+        |t| ctx.describe(t),
+    );
     out.push(
         Rule::BanVacuumFull,
         format!("VACUUM FULL rewrites {what} while holding ACCESS EXCLUSIVE."),

@@ -8,9 +8,19 @@ use crate::catalog::{Coercion, Hazard};
 use crate::report::Severity;
 
 pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
-    let Some(table) = ctx.existing_target() else { return };
+    let Some(table) = ctx.existing_target() else {
+        return;
+    };
     for hazard in &ctx.effect.hazards {
-        let Hazard::TypeChange { column, from, to, coercion } = hazard else { continue };
+        let Hazard::TypeChange {
+            column,
+            from,
+            to,
+            coercion,
+        } = hazard
+        else {
+            continue;
+        };
         let alternative = "Add a new column of the new type, keep it in sync with a trigger, backfill in batches, switch readers and writers, then drop the old column.";
         match (coercion, from) {
             (Coercion::NoRewrite, _) => {}
@@ -44,7 +54,11 @@ mod tests {
         snapshot(vec![table(
             "orders",
             2_000_000,
-            &[("id", "integer"), ("note", "character varying(20)"), ("total", "numeric(10,2)")],
+            &[
+                ("id", "integer"),
+                ("note", "character varying(20)"),
+                ("total", "numeric(10,2)"),
+            ],
         )])
     }
 
@@ -61,7 +75,10 @@ mod tests {
 
     #[test]
     fn err_unknown_old_type_is_a_warning() {
-        let f = findings("ALTER TABLE orders ALTER COLUMN note TYPE text", Rule::ChangingColumnType);
+        let f = findings(
+            "ALTER TABLE orders ALTER COLUMN note TYPE text",
+            Rule::ChangingColumnType,
+        );
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].severity, crate::report::Severity::Warning);
     }
@@ -73,7 +90,10 @@ mod tests {
             "ALTER TABLE orders ALTER COLUMN note TYPE varchar(50)",
             "ALTER TABLE orders ALTER COLUMN total TYPE numeric(14,2)",
         ] {
-            assert!(findings_with(sql, Some(&snap()), Rule::ChangingColumnType).is_empty(), "{sql}");
+            assert!(
+                findings_with(sql, Some(&snap()), Rule::ChangingColumnType).is_empty(),
+                "{sql}"
+            );
         }
     }
 }

@@ -8,7 +8,9 @@ use super::require_concurrent_index_creation::PARTITIONED_RECIPE;
 use super::{Ctx, Findings, Rule};
 
 pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
-    let NodeEnum::IndexStmt(i) = &ctx.stmt.ast else { return };
+    let NodeEnum::IndexStmt(i) = &ctx.stmt.ast else {
+        return;
+    };
     let Some(rel) = i.relation.as_ref().filter(|_| i.concurrent) else {
         return;
     };
@@ -27,7 +29,9 @@ pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
 
 #[cfg(test)]
 mod tests {
-    use crate::rules::testing::{findings, findings_with, partitioned_events, render, snapshot, table};
+    use crate::rules::testing::{
+        findings, findings_with, partitioned_events, render, snapshot, table,
+    };
     use crate::rules::Rule;
 
     #[test]
@@ -81,8 +85,12 @@ mod tests {
             "CREATE TABLE m (k int); CREATE INDEX CONCURRENTLY m_k ON m (k)",
         ] {
             assert!(
-                findings_with(sql, Some(&snapshot), Rule::ConcurrentIndexOnPartitionedTable)
-                    .is_empty(),
+                findings_with(
+                    sql,
+                    Some(&snapshot),
+                    Rule::ConcurrentIndexOnPartitionedTable
+                )
+                .is_empty(),
                 "{sql}"
             );
         }

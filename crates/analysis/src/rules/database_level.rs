@@ -50,7 +50,11 @@ pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
 }
 
 fn alter_database(a: &AlterDatabaseStmt) -> String {
-    let effects: Vec<String> = a.options.iter().filter_map(|o| option_effect(&a.dbname, o)).collect();
+    let effects: Vec<String> = a
+        .options
+        .iter()
+        .filter_map(|o| option_effect(&a.dbname, o))
+        .collect();
     format!("ALTER DATABASE `{}`: {}.", a.dbname, effects.join("; "))
 }
 

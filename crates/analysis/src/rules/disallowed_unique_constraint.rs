@@ -6,7 +6,8 @@ use super::{Ctx, Findings, Rule};
 
 pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
     for (table, c, _) in ctx.added_constraints() {
-        if c.contype() == ConstrType::ConstrUnique && c.indexname.is_empty() && ctx.existing(&table) {
+        if c.contype() == ConstrType::ConstrUnique && c.indexname.is_empty() && ctx.existing(&table)
+        {
             out.push(
                 Rule::DisallowedUniqueConstraint,
                 format!(

@@ -20,9 +20,7 @@ pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
         .unnamed_tables_lock
         .filter(|m| m.blocks_writes())
         .map(|m| ("every table it touches".to_string(), m));
-    let conflicting = conflicting
-        .map(|(t, m)| (format!("`{t}`"), *m))
-        .or(unnamed);
+    let conflicting = conflicting.map(|(t, m)| (format!("`{t}`"), *m)).or(unnamed);
     if let Some((table, mode)) = conflicting {
         out.push(
             Rule::MissingLockTimeout,
@@ -53,10 +51,22 @@ mod tests {
 
     #[test]
     fn ok_with_timeout_or_weak_locks() {
-        assert!(findings("SET lock_timeout = '2s'; ALTER TABLE orders ADD COLUMN a int;", Rule::MissingLockTimeout).is_empty());
-        assert!(findings("CREATE INDEX CONCURRENTLY i ON orders (a)", Rule::MissingLockTimeout).is_empty());
+        assert!(findings(
+            "SET lock_timeout = '2s'; ALTER TABLE orders ADD COLUMN a int;",
+            Rule::MissingLockTimeout
+        )
+        .is_empty());
+        assert!(findings(
+            "CREATE INDEX CONCURRENTLY i ON orders (a)",
+            Rule::MissingLockTimeout
+        )
+        .is_empty());
         assert_eq!(
-            findings("ALTER DOMAIN d ADD CONSTRAINT c CHECK (VALUE > 0)", Rule::MissingLockTimeout).len(),
+            findings(
+                "ALTER DOMAIN d ADD CONSTRAINT c CHECK (VALUE > 0)",
+                Rule::MissingLockTimeout
+            )
+            .len(),
             1
         );
     }

@@ -196,10 +196,88 @@ impl Findings {
     }
 }
 
+// Declared one by one, not by the `rules!` macro below, so that tools that read module
+// declarations (cargo mutants) see every rule file.
+mod adding_exclusion_constraint;
+mod adding_field_with_default;
+mod adding_foreign_key_constraint;
+mod adding_not_nullable_field;
+mod adding_primary_key_constraint;
+mod adding_required_field;
+mod adding_serial_column;
+mod adding_stored_generated_column;
+mod attach_partition_scan;
+mod ban_alter_domain_with_add_constraint;
+mod ban_char_field;
+mod ban_cluster;
+mod ban_create_domain_with_constraint;
+mod ban_drop_column;
+mod ban_drop_database;
+mod ban_drop_not_null;
+mod ban_drop_table;
+mod ban_drop_view;
+mod ban_lock_table;
+mod ban_truncate;
+mod ban_uncommitted_transaction;
+mod ban_vacuum_full;
+mod behaviour_change;
+mod changing_column_type;
+mod concurrent_index_on_partitioned_table;
+mod constraint_missing_not_valid;
+mod create_extension;
+mod cross_database_call;
+mod data_loss;
+mod database_level;
+mod disallowed_unique_constraint;
+mod disruptive_function_body;
+mod drop_sequence_cascade;
+mod holding_access_exclusive;
+mod interrupts_backends;
+mod missing_lock_timeout;
+mod multiple_alter_table;
+mod needs_newer_postgres;
+mod non_transactional_in_transaction;
+mod opaque_call;
+mod ownership_change;
+mod prefer_bigint_over_int;
+mod prefer_identity;
+mod prefer_jsonb;
+mod prefer_robust_stmts;
+mod prefer_text_field;
+mod prefer_timestamptz;
+mod privilege_change;
+mod renaming_column;
+mod renaming_enum_value;
+mod renaming_schema;
+mod renaming_table;
+mod replication_slot;
+mod require_concurrent_detach;
+mod require_concurrent_index_creation;
+mod require_concurrent_index_deletion;
+mod require_concurrent_refresh;
+mod require_concurrent_reindex;
+mod rewrites_table;
+mod role_change;
+mod row_locking_read;
+mod sandbox_detection;
+mod sandbox_observed;
+mod security_definer_dynamic_sql;
+mod sequence_restart;
+mod sequence_setval;
+mod server_configuration;
+mod server_side_file;
+mod server_side_program;
+mod sleep_holding_locks;
+mod stats_reset;
+mod transaction_nesting;
+mod unbounded_dml;
+mod unknown_statement;
+mod validate_in_same_transaction;
+mod wrapped_disruption;
+mod writes_system_catalog;
+
 macro_rules! rules {
     ($($variant:ident => $module:ident, $id:literal, $severity:ident;)*) => {
-        $(mod $module;)*
-
         /// Every rule autodb knows, by its kebab-case identity.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum Rule {
@@ -261,6 +339,22 @@ rules! {
     BanCluster => ban_cluster, "ban-cluster", Error;
     BanLockTable => ban_lock_table, "ban-lock-table", Warning;
     UnboundedDml => unbounded_dml, "unbounded-dml", Error;
+    DataLoss => data_loss, "data-loss", Error;
+    OpaqueCall => opaque_call, "opaque-call", Warning;
+    WrappedDisruption => wrapped_disruption, "wrapped-disruption", Error;
+    DisruptiveFunctionBody => disruptive_function_body, "disruptive-function-body", Warning;
+    SecurityDefinerDynamicSql => security_definer_dynamic_sql, "security-definer-dynamic-sql", Error;
+    ReplicationSlot => replication_slot, "replication-slot", Error;
+    SequenceSetval => sequence_setval, "sequence-setval", Warning;
+    SequenceRestart => sequence_restart, "sequence-restart", Warning;
+    StatsReset => stats_reset, "stats-reset", Warning;
+    DropSequenceCascade => drop_sequence_cascade, "drop-sequence-cascade", Error;
+    RenamingEnumValue => renaming_enum_value, "renaming-enum-value", Error;
+    CreateExtension => create_extension, "create-extension", Warning;
+    RenamingSchema => renaming_schema, "renaming-schema", Error;
+    BehaviourChange => behaviour_change, "behaviour-change", Warning;
+    SleepHoldingLocks => sleep_holding_locks, "sleep-holding-locks", Error;
+    RowLockingRead => row_locking_read, "row-locking-read", Warning;
     BanCreateDomainWithConstraint => ban_create_domain_with_constraint, "ban-create-domain-with-constraint", Warning;
     BanAlterDomainWithAddConstraint => ban_alter_domain_with_add_constraint, "ban-alter-domain-with-add-constraint", Error;
     RenamingColumn => renaming_column, "renaming-column", Warning;

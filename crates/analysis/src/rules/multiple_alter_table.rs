@@ -7,8 +7,12 @@ use pg_query::NodeEnum;
 use super::{Ctx, Findings, Rule};
 
 pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
-    let NodeEnum::AlterTableStmt(_) = &ctx.stmt.ast else { return };
-    let Some(table) = ctx.existing_target() else { return };
+    let NodeEnum::AlterTableStmt(_) = &ctx.stmt.ast else {
+        return;
+    };
+    let Some(table) = ctx.existing_target() else {
+        return;
+    };
     if ctx.state.alters.get(table).copied().unwrap_or(0) >= 1 {
         out.push(
             Rule::MultipleAlterTable,
@@ -35,6 +39,10 @@ mod tests {
 
     #[test]
     fn ok_combined() {
-        assert!(findings("ALTER TABLE orders ADD COLUMN a int, ADD COLUMN b int;", Rule::MultipleAlterTable).is_empty());
+        assert!(findings(
+            "ALTER TABLE orders ADD COLUMN a int, ADD COLUMN b int;",
+            Rule::MultipleAlterTable
+        )
+        .is_empty());
     }
 }

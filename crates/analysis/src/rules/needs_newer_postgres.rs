@@ -46,26 +46,63 @@ mod tests {
             ("REINDEX TABLE CONCURRENTLY t", 12),
             ("ALTER TABLE m DETACH PARTITION p CONCURRENTLY", 14),
             ("ALTER TABLE m DETACH PARTITION p FINALIZE", 14),
-            ("MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE", 15),
+            (
+                "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE",
+                15,
+            ),
             ("ALTER TABLE t ALTER COLUMN g SET EXPRESSION AS (a * 2)", 17),
-            ("CREATE TABLE t (a int, g int GENERATED ALWAYS AS (a + 1) STORED)", 12),
-            ("ALTER TABLE t ADD COLUMN g int GENERATED ALWAYS AS (a + 1) VIRTUAL", 18),
+            (
+                "CREATE TABLE t (a int, g int GENERATED ALWAYS AS (a + 1) STORED)",
+                12,
+            ),
+            (
+                "ALTER TABLE t ADD COLUMN g int GENERATED ALWAYS AS (a + 1) VIRTUAL",
+                18,
+            ),
             ("ALTER TABLE t ADD CONSTRAINT a_nn NOT NULL a", 18),
             ("ALTER TABLE t ALTER COLUMN a SET COMPRESSION lz4", 14),
             ("ALTER TABLE t SET ACCESS METHOD heap", 15),
             ("CREATE UNIQUE INDEX i ON t (a) NULLS NOT DISTINCT", 15),
-            ("ALTER TABLE t ADD CONSTRAINT u UNIQUE NULLS NOT DISTINCT (a)", 15),
+            (
+                "ALTER TABLE t ADD CONSTRAINT u UNIQUE NULLS NOT DISTINCT (a)",
+                15,
+            ),
             ("CREATE TABLE t (a int UNIQUE NULLS NOT DISTINCT)", 15),
-            ("CREATE OR REPLACE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION f()", 14),
-            ("ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0) NOT ENFORCED", 18),
-            ("ALTER TABLE t ADD COLUMN b int REFERENCES u (id) NOT ENFORCED", 18),
-            ("CREATE TABLE t (a int, FOREIGN KEY (a) REFERENCES u (id) NOT ENFORCED)", 18),
-            ("CREATE TABLE t (id int, p tstzrange, PRIMARY KEY (id, p WITHOUT OVERLAPS))", 18),
-            ("ALTER TABLE t ADD CONSTRAINT u UNIQUE (id, p WITHOUT OVERLAPS)", 18),
+            (
+                "CREATE OR REPLACE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION f()",
+                14,
+            ),
+            (
+                "ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0) NOT ENFORCED",
+                18,
+            ),
+            (
+                "ALTER TABLE t ADD COLUMN b int REFERENCES u (id) NOT ENFORCED",
+                18,
+            ),
+            (
+                "CREATE TABLE t (a int, FOREIGN KEY (a) REFERENCES u (id) NOT ENFORCED)",
+                18,
+            ),
+            (
+                "CREATE TABLE t (id int, p tstzrange, PRIMARY KEY (id, p WITHOUT OVERLAPS))",
+                18,
+            ),
+            (
+                "ALTER TABLE t ADD CONSTRAINT u UNIQUE (id, p WITHOUT OVERLAPS)",
+                18,
+            ),
         ];
         for (sql, since) in cases {
-            assert_eq!(findings_at(sql, since - 1, Rule::NeedsNewerPostgres).len(), 1, "{sql}");
-            assert!(findings_at(sql, since, Rule::NeedsNewerPostgres).is_empty(), "{sql}");
+            assert_eq!(
+                findings_at(sql, since - 1, Rule::NeedsNewerPostgres).len(),
+                1,
+                "{sql}"
+            );
+            assert!(
+                findings_at(sql, since, Rule::NeedsNewerPostgres).is_empty(),
+                "{sql}"
+            );
         }
     }
 
@@ -88,7 +125,10 @@ mod tests {
             "CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION f()",
             "ALTER TABLE t ALTER COLUMN a SET STORAGE EXTERNAL",
         ] {
-            assert!(findings_at(sql, 10, Rule::NeedsNewerPostgres).is_empty(), "{sql}");
+            assert!(
+                findings_at(sql, 10, Rule::NeedsNewerPostgres).is_empty(),
+                "{sql}"
+            );
         }
     }
 }

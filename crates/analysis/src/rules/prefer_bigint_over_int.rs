@@ -22,13 +22,20 @@ mod tests {
 
     #[test]
     fn err_flagged_type() {
-        let f = findings("CREATE TABLE t (id int PRIMARY KEY)", Rule::PreferBigintOverInt);
+        let f = findings(
+            "CREATE TABLE t (id int PRIMARY KEY)",
+            Rule::PreferBigintOverInt,
+        );
         assert_eq!(f.len(), 1);
         insta::assert_snapshot!(render(&f));
     }
 
     #[test]
     fn ok_preferred_type() {
-        assert!(findings("CREATE TABLE t (id bigint PRIMARY KEY)", Rule::PreferBigintOverInt).is_empty());
+        assert!(findings(
+            "CREATE TABLE t (id bigint PRIMARY KEY)",
+            Rule::PreferBigintOverInt
+        )
+        .is_empty());
     }
 }

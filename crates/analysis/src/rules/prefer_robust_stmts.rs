@@ -9,7 +9,9 @@ use super::{Ctx, Findings, Rule};
 
 pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
     let (robust, form) = match &ctx.stmt.ast {
-        NodeEnum::IndexStmt(i) if i.concurrent => (i.if_not_exists, "CREATE INDEX CONCURRENTLY IF NOT EXISTS"),
+        NodeEnum::IndexStmt(i) if i.concurrent => {
+            (i.if_not_exists, "CREATE INDEX CONCURRENTLY IF NOT EXISTS")
+        }
         NodeEnum::DropStmt(d) if d.concurrent && d.remove_type() == ObjectType::ObjectIndex => {
             (d.missing_ok, "DROP INDEX CONCURRENTLY IF EXISTS")
         }
@@ -34,14 +36,25 @@ mod tests {
 
     #[test]
     fn err_not_idempotent() {
-        let f = findings("CREATE INDEX CONCURRENTLY i ON orders (a)", Rule::PreferRobustStmts);
+        let f = findings(
+            "CREATE INDEX CONCURRENTLY i ON orders (a)",
+            Rule::PreferRobustStmts,
+        );
         assert_eq!(f.len(), 1);
         insta::assert_snapshot!(render(&f));
     }
 
     #[test]
     fn ok_if_not_exists() {
-        assert!(findings("CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON orders (a)", Rule::PreferRobustStmts).is_empty());
-        assert!(findings("DROP INDEX CONCURRENTLY IF EXISTS i", Rule::PreferRobustStmts).is_empty());
+        assert!(findings(
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON orders (a)",
+            Rule::PreferRobustStmts
+        )
+        .is_empty());
+        assert!(findings(
+            "DROP INDEX CONCURRENTLY IF EXISTS i",
+            Rule::PreferRobustStmts
+        )
+        .is_empty());
     }
 }

@@ -22,13 +22,20 @@ mod tests {
 
     #[test]
     fn err_flagged_type() {
-        let f = findings("CREATE TABLE t (created_at timestamp)", Rule::PreferTimestamptz);
+        let f = findings(
+            "CREATE TABLE t (created_at timestamp)",
+            Rule::PreferTimestamptz,
+        );
         assert_eq!(f.len(), 1);
         insta::assert_snapshot!(render(&f));
     }
 
     #[test]
     fn ok_preferred_type() {
-        assert!(findings("CREATE TABLE t (created_at timestamptz)", Rule::PreferTimestamptz).is_empty());
+        assert!(findings(
+            "CREATE TABLE t (created_at timestamptz)",
+            Rule::PreferTimestamptz
+        )
+        .is_empty());
     }
 }

@@ -11,11 +11,12 @@ use crate::catalog::Disruption;
 use crate::report::Severity;
 
 pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
-    let privileges = ctx
-        .effect
-        .disruptions
-        .iter()
-        .any(|d| matches!(d, Disruption::Privileges { .. } | Disruption::DefaultPrivileges));
+    let privileges = ctx.effect.disruptions.iter().any(|d| {
+        matches!(
+            d,
+            Disruption::Privileges { .. } | Disruption::DefaultPrivileges
+        )
+    });
     if !privileges {
         return;
     }
@@ -114,15 +115,19 @@ fn default_privileges(a: &AlterDefaultPrivilegesStmt, out: &mut Findings) {
 fn scope(a: &AlterDefaultPrivilegesStmt) -> String {
     let mut out = String::new();
     for option in &a.options {
-        let Some(NodeEnum::DefElem(d)) = &option.node else { continue };
+        let Some(NodeEnum::DefElem(d)) = &option.node else {
+            continue;
+        };
         let Some(NodeEnum::List(list)) = d.arg.as_ref().and_then(|x| x.node.as_ref()) else {
             continue;
         };
         match d.defname.as_str() {
             "roles" => out.push_str(&format!(" by {}", ast::roles(&list.items))),
             "schemas" => {
-                let schemas: Vec<String> =
-                    ast::strings(&list.items).iter().map(|s| format!("`{s}`")).collect();
+                let schemas: Vec<String> = ast::strings(&list.items)
+                    .iter()
+                    .map(|s| format!("`{s}`"))
+                    .collect();
                 out.push_str(&format!(" in schema {}", schemas.join(", ")));
             }
             _ => {}
@@ -182,7 +187,9 @@ fn needed(g: &GrantStmt) -> String {
 fn who(grantees: &[pg_query::protobuf::Node], revoke: bool) -> String {
     let roles = ast::roles(grantees);
     match roles.as_str() {
-        "PUBLIC" if revoke => "any role without a grant of its own (often the application's)".into(),
+        "PUBLIC" if revoke => {
+            "any role without a grant of its own (often the application's)".into()
+        }
         "PUBLIC" => "every role".into(),
         r if r.contains(',') => format!("each of the roles {r}"),
         r => format!("the {r} role"),
@@ -203,7 +210,10 @@ mod tests {
 
     #[test]
     fn err_revoke_from_public() {
-        let f = findings("REVOKE ALL ON SCHEMA public FROM PUBLIC", Rule::PrivilegeChange);
+        let f = findings(
+            "REVOKE ALL ON SCHEMA public FROM PUBLIC",
+            Rule::PrivilegeChange,
+        );
         insta::assert_snapshot!(render(&f));
     }
 

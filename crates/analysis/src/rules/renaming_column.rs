@@ -7,11 +7,15 @@ use pg_query::NodeEnum;
 use super::{Ctx, Findings, Rule};
 
 pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
-    let NodeEnum::RenameStmt(r) = &ctx.stmt.ast else { return };
+    let NodeEnum::RenameStmt(r) = &ctx.stmt.ast else {
+        return;
+    };
     if r.rename_type() != ObjectType::ObjectColumn {
         return;
     }
-    let Some(table) = ctx.existing_target() else { return };
+    let Some(table) = ctx.existing_target() else {
+        return;
+    };
     out.push(
         Rule::RenamingColumn,
         format!(
@@ -29,7 +33,10 @@ mod tests {
 
     #[test]
     fn err_rename_column() {
-        let f = findings("ALTER TABLE customers RENAME COLUMN mail TO email", Rule::RenamingColumn);
+        let f = findings(
+            "ALTER TABLE customers RENAME COLUMN mail TO email",
+            Rule::RenamingColumn,
+        );
         assert_eq!(f.len(), 1);
         insta::assert_snapshot!(render(&f));
     }

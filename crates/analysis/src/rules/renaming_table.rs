@@ -16,7 +16,9 @@ pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
         }
         _ => return,
     };
-    let Some(table) = ctx.existing_target() else { return };
+    let Some(table) = ctx.existing_target() else {
+        return;
+    };
     out.push(
         Rule::RenamingTable,
         format!("{what} breaks every running query that uses `{table}` by its old name."),
@@ -31,10 +33,16 @@ mod tests {
 
     #[test]
     fn err_rename_table() {
-        let f = findings("ALTER TABLE customers RENAME TO clients", Rule::RenamingTable);
+        let f = findings(
+            "ALTER TABLE customers RENAME TO clients",
+            Rule::RenamingTable,
+        );
         assert_eq!(f.len(), 1);
         insta::assert_snapshot!(render(&f));
-        assert_eq!(findings("ALTER TABLE customers SET SCHEMA crm", Rule::RenamingTable).len(), 1);
+        assert_eq!(
+            findings("ALTER TABLE customers SET SCHEMA crm", Rule::RenamingTable).len(),
+            1
+        );
     }
 
     #[test]

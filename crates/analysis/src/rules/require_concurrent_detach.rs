@@ -47,7 +47,10 @@ mod tests {
             Rule::RequireConcurrentDetach,
         );
         let alt = f[0].safe_alternative.as_deref().unwrap_or_default();
-        assert!(alt.starts_with("Run it alone under a short `lock_timeout`"), "{alt}");
+        assert!(
+            alt.starts_with("Run it alone under a short `lock_timeout`"),
+            "{alt}"
+        );
     }
 
     #[test]

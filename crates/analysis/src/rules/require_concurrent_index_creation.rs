@@ -10,8 +10,12 @@ use super::{Ctx, Findings, Rule};
 pub(super) const PARTITIONED_RECIPE: &str = "`CREATE INDEX … ON ONLY` the partitioned table (catalog only; the index starts invalid), then `CREATE INDEX CONCURRENTLY` on each partition, each in its own migration, and `ALTER INDEX … ATTACH PARTITION` each partition's index; the parent's index becomes valid when every partition has one attached.";
 
 pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
-    let NodeEnum::IndexStmt(i) = &ctx.stmt.ast else { return };
-    let Some(table) = ctx.existing_target() else { return };
+    let NodeEnum::IndexStmt(i) = &ctx.stmt.ast else {
+        return;
+    };
+    let Some(table) = ctx.existing_target() else {
+        return;
+    };
     if ctx.state.is_partitioned(table) {
         // The catalog says whether anything is built (`ON ONLY` builds nothing);
         // `CONCURRENTLY` fails (concurrent-index-on-partitioned-table).

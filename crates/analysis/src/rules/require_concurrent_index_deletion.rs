@@ -8,11 +8,15 @@ use pg_query::NodeEnum;
 use super::{Ctx, Findings, Rule};
 
 pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
-    let NodeEnum::DropStmt(d) = &ctx.stmt.ast else { return };
+    let NodeEnum::DropStmt(d) = &ctx.stmt.ast else {
+        return;
+    };
     if d.remove_type() != ObjectType::ObjectIndex || d.concurrent {
         return;
     }
-    let Some(table) = ctx.existing_target() else { return };
+    let Some(table) = ctx.existing_target() else {
+        return;
+    };
     let index = d
         .objects
         .iter()
@@ -43,7 +47,10 @@ mod tests {
 
     #[test]
     fn err_plain_drop_index() {
-        let f = findings("DROP INDEX orders_created_idx", Rule::RequireConcurrentIndexDeletion);
+        let f = findings(
+            "DROP INDEX orders_created_idx",
+            Rule::RequireConcurrentIndexDeletion,
+        );
         assert_eq!(f.len(), 1);
         insta::assert_snapshot!(render(&f));
     }

@@ -6,11 +6,15 @@ use pg_query::NodeEnum;
 use super::{Ctx, Findings, Rule};
 
 pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
-    let NodeEnum::RefreshMatViewStmt(r) = &ctx.stmt.ast else { return };
+    let NodeEnum::RefreshMatViewStmt(r) = &ctx.stmt.ast else {
+        return;
+    };
     if r.concurrent || r.skip_data {
         return;
     }
-    let Some(view) = ctx.existing_target() else { return };
+    let Some(view) = ctx.existing_target() else {
+        return;
+    };
     out.push(
         Rule::RequireConcurrentRefresh,
         format!("Refreshing `{view}` without CONCURRENTLY blocks every read of it until its query finishes."),
@@ -25,7 +29,10 @@ mod tests {
 
     #[test]
     fn err_plain_refresh() {
-        let f = findings("REFRESH MATERIALIZED VIEW sales_summary", Rule::RequireConcurrentRefresh);
+        let f = findings(
+            "REFRESH MATERIALIZED VIEW sales_summary",
+            Rule::RequireConcurrentRefresh,
+        );
         assert_eq!(f.len(), 1);
         insta::assert_snapshot!(render(&f));
     }

@@ -8,7 +8,9 @@ use super::{Ctx, Findings, Rule};
 use crate::ast;
 
 pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
-    let NodeEnum::ReindexStmt(r) = &ctx.stmt.ast else { return };
+    let NodeEnum::ReindexStmt(r) = &ctx.stmt.ast else {
+        return;
+    };
     if ast::has_option(&r.params, "concurrently") {
         return;
     }
@@ -53,6 +55,10 @@ mod tests {
 
     #[test]
     fn ok_concurrently() {
-        assert!(findings("REINDEX INDEX CONCURRENTLY orders_pkey", Rule::RequireConcurrentReindex).is_empty());
+        assert!(findings(
+            "REINDEX INDEX CONCURRENTLY orders_pkey",
+            Rule::RequireConcurrentReindex
+        )
+        .is_empty());
     }
 }

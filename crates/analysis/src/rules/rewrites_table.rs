@@ -6,7 +6,9 @@ use super::{Ctx, Findings, Rule};
 use crate::catalog::Hazard;
 
 pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
-    let Some(table) = ctx.existing_target() else { return };
+    let Some(table) = ctx.existing_target() else {
+        return;
+    };
     let t = ctx.describe(table);
     for hazard in &ctx.effect.hazards {
         let (message, alternative) = match hazard {
@@ -68,6 +70,10 @@ mod tests {
             Rule::RewritesTable
         )
         .is_empty());
-        assert!(findings("CREATE TABLE t (a int); ALTER TABLE t SET UNLOGGED", Rule::RewritesTable).is_empty());
+        assert!(findings(
+            "CREATE TABLE t (a int); ALTER TABLE t SET UNLOGGED",
+            Rule::RewritesTable
+        )
+        .is_empty());
     }
 }

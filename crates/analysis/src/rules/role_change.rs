@@ -150,10 +150,7 @@ fn attribute(defname: &str) -> String {
 }
 
 fn role_setting(a: &AlterRoleSetStmt) -> String {
-    let role = a
-        .role
-        .as_ref()
-        .map_or_else(|| "ALL".to_string(), ast::role);
+    let role = a.role.as_ref().map_or_else(|| "ALL".to_string(), ast::role);
     let sessions = match &a.role {
         Some(_) => format!("every new session of {role}"),
         None => "every new session of every role".to_string(),

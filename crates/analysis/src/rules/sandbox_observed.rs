@@ -17,6 +17,10 @@ mod tests {
 
     #[test]
     fn says_nothing_from_the_statement_alone() {
-        assert!(findings("ALTER TABLE t ALTER COLUMN c TYPE bigint;", Rule::SandboxObserved).is_empty());
+        assert!(findings(
+            "ALTER TABLE t ALTER COLUMN c TYPE bigint;",
+            Rule::SandboxObserved
+        )
+        .is_empty());
     }
 }

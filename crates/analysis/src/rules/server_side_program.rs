@@ -10,7 +10,9 @@ pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
     if !ctx.effect.disruptions.contains(&Disruption::ServerProgram) {
         return;
     }
-    let NodeEnum::CopyStmt(c) = &ctx.stmt.ast else { return };
+    let NodeEnum::CopyStmt(c) = &ctx.stmt.ast else {
+        return;
+    };
     let direction = if c.is_from { "FROM" } else { "TO" };
     out.push(
         Rule::ServerSideProgram,

@@ -8,7 +8,9 @@ use pg_query::NodeEnum;
 use super::{Ctx, Findings, Rule};
 
 pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
-    let NodeEnum::TransactionStmt(t) = &ctx.stmt.ast else { return };
+    let NodeEnum::TransactionStmt(t) = &ctx.stmt.ast else {
+        return;
+    };
     match t.kind() {
         K::TransStmtBegin | K::TransStmtStart if ctx.state.explicit_tx => out.push(
             Rule::TransactionNesting,
@@ -31,7 +33,10 @@ mod tests {
 
     #[test]
     fn err_nested_begin() {
-        let f = findings("BEGIN; BEGIN; SELECT 1; COMMIT; COMMIT;", Rule::TransactionNesting);
+        let f = findings(
+            "BEGIN; BEGIN; SELECT 1; COMMIT; COMMIT;",
+            Rule::TransactionNesting,
+        );
         assert_eq!(f.len(), 2);
         insta::assert_snapshot!(render(&f));
     }

@@ -23,7 +23,10 @@ mod tests {
 
     #[test]
     fn err_do_block() {
-        let f = findings("DO $$ BEGIN EXECUTE 'ALTER TABLE t ADD COLUMN a int'; END $$", Rule::UnknownStatement);
+        let f = findings(
+            "DO $$ BEGIN EXECUTE 'ALTER TABLE t ADD COLUMN a int'; END $$",
+            Rule::UnknownStatement,
+        );
         assert_eq!(f.len(), 1);
         insta::assert_snapshot!(render(&f));
     }

@@ -49,6 +49,10 @@ mod tests {
             Rule::ValidateInSameTransaction
         )
         .is_empty());
-        assert!(findings("ALTER TABLE orders VALIDATE CONSTRAINT pos", Rule::ValidateInSameTransaction).is_empty());
+        assert!(findings(
+            "ALTER TABLE orders VALIDATE CONSTRAINT pos",
+            Rule::ValidateInSameTransaction
+        )
+        .is_empty());
     }
 }

@@ -49,7 +49,11 @@ mod tests {
         assert!(findings(sql, Rule::WritesSystemCatalog).is_empty());
         // A user table that happens to start with `pg_`, known from the snapshot.
         let snap = snapshot(vec![table("pg_jobs", 10, &[("id", "bigint")])]);
-        let f = findings_with("DELETE FROM pg_jobs WHERE id = 1", Some(&snap), Rule::WritesSystemCatalog);
+        let f = findings_with(
+            "DELETE FROM pg_jobs WHERE id = 1",
+            Some(&snap),
+            Rule::WritesSystemCatalog,
+        );
         assert!(f.is_empty());
     }
 }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::report::RiskCategory;
 
 fn analysis(sql: &str) -> Analysis {
     crate::analyze(&autodb_core::sql::parse(sql).unwrap(), None)
@@ -230,4 +231,48 @@ fn a_long_estimated_lock_raises_the_score() {
     seen.estimated_lock_ms = Some(3);
     apply(&mut b, &passed(vec![seen]), &[]);
     assert_eq!(b.risk_score, score);
+}
+
+/// A failing statement the sandbox recorded no observation for was raised to 50 and kept
+/// its old category (`score 50, low`): every raise recomputes the category, in the
+/// statement and in the total.
+#[test]
+fn a_raised_statement_never_keeps_its_old_category() {
+    let mut a = analysis("CREATE TABLE u (id int);\nCREATE TABLE v (id int);");
+    assert_eq!(a.statements[1].risk_category, RiskCategory::Low);
+    let result = SandboxResult {
+        status: SandboxStatus::Failed,
+        passed: false,
+        migration_error: Some(MigrationError {
+            statement_index: 1,
+            sqlstate: None,
+            message: "boom".into(),
+            position: None,
+            line: None,
+            column: None,
+        }),
+        ..passed(vec![observed(0, &[], &[])])
+    };
+    apply(&mut a, &result, &[]);
+    assert_eq!(a.statements[1].risk_score, FAILED_FLOOR);
+    assert_eq!(a.statements[1].risk_category, RiskCategory::High);
+    assert_eq!(a.statements[0].risk_category, RiskCategory::Low);
+    for s in &a.statements {
+        assert_eq!(s.risk_category, RiskCategory::of(s.risk_score));
+    }
+    assert_eq!(
+        (a.risk_score, a.risk_category),
+        (FAILED_FLOOR, RiskCategory::High)
+    );
+}
+
+/// A pass lowers nothing: a floor (here opaque code) stays whatever the sandbox saw.
+#[test]
+fn a_pass_never_lowers_a_score() {
+    let mut a = analysis("DO $$ BEGIN PERFORM 1; END $$;");
+    let before = a.statements[0].risk_score;
+    assert!(before >= 50);
+    apply(&mut a, &passed(vec![observed(0, &[], &[])]), &[]);
+    assert_eq!(a.statements[0].risk_score, before);
+    assert_eq!(a.risk_score, before);
 }

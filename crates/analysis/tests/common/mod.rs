@@ -97,6 +97,7 @@ pub fn pagila() -> SchemaSnapshot {
                         estimated_rows: rows,
                         total_bytes: rows * 200,
                         partition_of: None,
+                        inherits: vec![],
                     },
                 );
             }

@@ -310,6 +310,7 @@ mod tests {
             estimated_rows: 0,
             total_bytes: 0,
             partition_of: None,
+            inherits: vec![],
         }
     }
 

@@ -86,6 +86,11 @@ pub struct Table {
     /// The parent of a partition, if this table is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition_of: Option<String>,
+    /// The parents of a table created with `INHERITS (…)` (not partitions), qualified as
+    /// [`qualified`] writes them: `TRUNCATE` or `DELETE` of a parent reaches this table's
+    /// rows too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inherits: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -173,6 +178,34 @@ impl Table {
 
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+impl SchemaSnapshot {
+    /// The tables whose rows a statement on `parent` without `ONLY` reaches: its partitions
+    /// and inheritance children, to any depth (not `parent` itself).
+    pub fn descendants(&self, parent: &str) -> Vec<&Table> {
+        let mut found: Vec<&Table> = Vec::new();
+        let mut queue = vec![parent.to_string()];
+        while let Some(current) = queue.pop() {
+            let bare = |name: &str| match name.split_once('.') {
+                Some(("public", n)) => n.to_string(),
+                _ => name.to_string(),
+            };
+            let current = bare(&current);
+            for t in &self.tables {
+                let child = t
+                    .partition_of
+                    .iter()
+                    .chain(&t.inherits)
+                    .any(|p| bare(p) == current);
+                if child && !found.iter().any(|f| std::ptr::eq(*f, t)) {
+                    found.push(t);
+                    queue.push(t.qualified_name());
+                }
+            }
+        }
+        found
     }
 }
 
@@ -318,6 +351,7 @@ mod tests {
             estimated_rows: rows,
             total_bytes: rows * 100,
             partition_of: None,
+            inherits: vec![],
         }
     }
 

@@ -170,6 +170,7 @@ mod tests {
             estimated_rows: 10,
             total_bytes: 8192,
             partition_of: None,
+            inherits: vec![],
         }
     }
 

@@ -17,6 +17,7 @@
 //! 1`, `\echo`) out of the text, keeping every offset, and refuses the others; everything
 //! here works on that text.
 
+mod depth;
 mod error;
 mod operation;
 mod psql;
@@ -27,6 +28,7 @@ mod verify;
 use pg_query::protobuf::{ScanToken, Token};
 use pg_query::NodeEnum;
 
+pub use depth::MAX_NESTING;
 pub use error::{line_col, ParseError};
 pub use operation::operation;
 pub use psql::{blank, Blanked, PsqlCommand};
@@ -82,6 +84,17 @@ pub fn parse_migration(sql: &str) -> Result<Migration, ParseError> {
             "SQL must not contain NUL bytes".into(),
         ));
     }
+    // A byte-order mark is not SQL to PostgreSQL's scanner, but editors write one; three
+    // spaces in its place keep every offset (the executor sends statement texts, which start
+    // after it).
+    let unmarked;
+    let sql = match sql.strip_prefix('\u{FEFF}') {
+        Some(rest) => {
+            unmarked = format!("   {rest}");
+            unmarked.as_str()
+        }
+        None => sql,
+    };
     let blanked = blank(sql)?;
     Ok(Migration {
         statements: parse_blanked(&blanked.text)?,
@@ -92,12 +105,31 @@ pub fn parse_migration(sql: &str) -> Result<Migration, ParseError> {
 /// Parses a migration whose meta-commands were blanked: positions in it are positions in the
 /// submitted text.
 fn parse_blanked(sql: &str) -> Result<Vec<ParsedStatement>, ParseError> {
-    let result = pg_query::parse(sql, pg_query::ParserOptions::DEFAULT)
-        .map_err(|err| error::locate_error(sql, &err.to_string()))?;
+    // Text the scanner refuses is refused by the parser too, with a better position: the
+    // depth bound is checked on what scans, the parser reports the rest.
+    let scanned = scan(sql);
+    if let Some(deep) = scanned
+        .as_ref()
+        .ok()
+        .and_then(|tokens| depth::too_deep(tokens, MAX_NESTING))
+    {
+        return Err(error::error_at(
+            sql,
+            deep.offset,
+            deep.statement_index,
+            format!(
+                "the statement nests expressions or queries more than {MAX_NESTING} levels \
+                 deep; autodb refuses it rather than risk its stack (split the expression, \
+                 e.g. with a CTE or an intermediate column)"
+            ),
+        ));
+    }
+    let result =
+        depth::parse_deep(sql).map_err(|err| error::locate_error(sql, &err.to_string()))?;
     // The parser accepted the text, so the scanner does too; if it ever did not, refuse
     // rather than guess where statements begin.
-    let tokens = scan(sql)
-        .map_err(|err| error::error_at(sql, 0, 0, format!("the scanner failed: {err}")))?;
+    let tokens =
+        scanned.map_err(|err| error::error_at(sql, 0, 0, format!("the scanner failed: {err}")))?;
     let mut tokens = Tokens::new(&tokens);
     // Lines are counted incrementally: rescanning from the start for every statement made
     // large files quadratic.

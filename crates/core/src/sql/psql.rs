@@ -80,6 +80,8 @@ pub fn blank(sql: &str) -> Result<Blanked<'_>, ParseError> {
     let mut search = 0;
     // Statements ended before `from`, for the error's statement index.
     let mut ended = 0;
+    // Variables the file has `\set` so far: psql substitutes only those (and its own).
+    let mut set: Vec<String> = Vec::new();
     loop {
         let text: &str = &blanked.text;
         let candidate = next_candidate(text, search);
@@ -102,7 +104,7 @@ pub fn blank(sql: &str) -> Result<Blanked<'_>, ParseError> {
             let (start, end) = (from + start, from + end);
             if token.token == Token::Ascii59 as i32 {
                 ended += 1;
-            } else if token.token == Token::Ascii58 as i32 && is_variable(&text[end..]) {
+            } else if token.token == Token::Ascii58 as i32 && is_substituted(&text[end..], &set) {
                 return Err(variable_error(sql, start, ended));
             } else if token.token == Token::Ascii92 as i32 {
                 let name = command_name(&text[start..line_end(text, start)]);
@@ -123,6 +125,12 @@ pub fn blank(sql: &str) -> Result<Blanked<'_>, ParseError> {
         let name = command_name(&text[at..end]);
         let effect =
             classify(&name, &text[at..end]).map_err(|why| refusal(sql, at, ended, &name, why))?;
+        if name == "\\set" {
+            let args = &text[at + name.len()..end];
+            if let Some(variable) = args.split_whitespace().next() {
+                set.push(variable.to_string());
+            }
+        }
         blanked.commands.push(PsqlCommand {
             line: line_col(sql, at).0,
             command: name,
@@ -162,15 +170,79 @@ fn line_end(text: &str, at: usize) -> usize {
     text[at..].find('\n').map_or(text.len(), |i| at + i)
 }
 
-/// A `:` directly followed by what psql reads as a variable reference: `:name`, `:'name'`,
-/// `:"name"` or `:{?name}`. A `:` followed by a digit is left alone (an array slice such as
-/// `a[1:2]`); psql could read it as a variable only after a `\set` of a name starting with a
-/// digit, which is refused.
-fn is_variable(after: &str) -> bool {
-    after
+/// Variables psql sets itself, which it substitutes without a `\set` in the file.
+const PSQL_SET: &[&str] = &[
+    "AUTOCOMMIT",
+    "COMP_KEYWORD_CASE",
+    "DBNAME",
+    "ECHO",
+    "ECHO_HIDDEN",
+    "ENCODING",
+    "ERROR",
+    "FETCH_COUNT",
+    "HIDE_TABLEAM",
+    "HIDE_TOAST_COMPRESSION",
+    "HISTCONTROL",
+    "HISTFILE",
+    "HISTSIZE",
+    "HOST",
+    "IGNOREEOF",
+    "LASTOID",
+    "LAST_ERROR_MESSAGE",
+    "LAST_ERROR_SQLSTATE",
+    "ON_ERROR_ROLLBACK",
+    "ON_ERROR_STOP",
+    "PORT",
+    "PROMPT1",
+    "PROMPT2",
+    "PROMPT3",
+    "QUIET",
+    "ROW_COUNT",
+    "SERVER_VERSION_NAME",
+    "SERVER_VERSION_NUM",
+    "SHELL_ERROR",
+    "SHELL_EXIT_CODE",
+    "SHOW_ALL_RESULTS",
+    "SHOW_CONTEXT",
+    "SINGLELINE",
+    "SINGLESTEP",
+    "SQLSTATE",
+    "USER",
+    "VERBOSITY",
+    "VERSION",
+    "VERSION_NAME",
+    "VERSION_NUM",
+];
+
+/// A `:` directly followed by a variable reference psql substitutes: `:name`, `:'name'` or
+/// `:"name"` of a variable the file `\set` before (or one psql sets itself), and `:{?name}`
+/// always. psql leaves a reference to an unset variable as written, so `a[2:array_upper(a,
+/// 1)]` reaches the server as an array slice. A `:` followed by a digit is left alone too;
+/// a `\set` of a name starting with a digit is refused.
+fn is_substituted(after: &str, set: &[String]) -> bool {
+    if after.starts_with("{?") {
+        return true;
+    }
+    let quoted = after.strip_prefix(['\'', '"']);
+    let name_start = quoted.unwrap_or(after);
+    let len = name_start
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(name_start.len());
+    let name = &name_start[..len];
+    if !name
         .chars()
         .next()
-        .is_some_and(|c| c.is_alphabetic() || matches!(c, '_' | '\'' | '"' | '{'))
+        .is_some_and(|c| c.is_alphabetic() || c == '_')
+    {
+        return false;
+    }
+    // psql substitutes a quoted reference only when the quote closes right after the name.
+    if let Some(q) = after.chars().next().filter(|_| quoted.is_some()) {
+        if !name_start[len..].starts_with(q) {
+            return false;
+        }
+    }
+    set.iter().any(|v| v == name) || PSQL_SET.contains(&name)
 }
 
 /// `\set`, `\echo`, … : the backslash and what follows up to a blank or another backslash.

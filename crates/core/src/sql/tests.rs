@@ -350,3 +350,96 @@ fn check_round_trip_reports_the_statement_and_its_position() {
     assert_eq!((err.line, err.column), (2, 1));
     assert!(err.message.contains("statement 2"), "{}", err.message);
 }
+
+/// SQL PostgreSQL runs that prost's default recursion limit (100 nested messages) refused as
+/// "failed to decode Protobuf message"; each parses, and round-trips for the executor.
+#[test]
+fn deep_expressions_postgres_runs_parse() {
+    let concat: Vec<String> = (0..200).map(|i| format!("'{i}'")).collect();
+    let sums = vec!["1"; 60].join(" + ");
+    let calls = format!("SELECT {}1{}", "abs(".repeat(49), ")".repeat(49));
+    let cases = format!(
+        "SELECT {}1{}",
+        "CASE WHEN true THEN ".repeat(50),
+        " END".repeat(50)
+    );
+    let arrays = format!("SELECT {}1{}", "ARRAY[".repeat(50), "]".repeat(50));
+    let subqueries = format!("SELECT {}1{}", "(SELECT ".repeat(50), ")".repeat(50));
+    let forms = [
+        format!("UPDATE t SET name = name || {}", concat[..46].join(" || ")),
+        format!("UPDATE t SET name = name || {}", concat.join(" || ")),
+        format!("SELECT {sums}"),
+        calls,
+        cases,
+        arrays,
+        subqueries,
+    ];
+    // On a main thread's stack: see `nesting_is_bounded_below_any_stack_overflow`.
+    std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(move || {
+            for sql in forms {
+                let stmts = parse_for_execution(&sql).unwrap_or_else(|e| panic!("{e}: {sql:.80}"));
+                assert_eq!(stmts.len(), 1);
+            }
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+/// Nesting stays bounded: just under the limit parses, over it is refused with a message
+/// that names the limit and where it was crossed. The parser decodes on its own large stack;
+/// the caller here gets the 8 MiB of a main thread, because an unoptimized build's derived
+/// `Clone` of a `SELECT` node takes tens of kilobytes of stack per nested subquery.
+#[test]
+fn nesting_is_bounded_below_any_stack_overflow() {
+    let near = MAX_NESTING - 2;
+    let chain = format!("SELECT {}", vec!["1"; near].join(" + "));
+    let calls = format!("SELECT {}1{}", "abs(".repeat(near), ")".repeat(near));
+    let subs = format!(
+        "SELECT {}1{}",
+        "(SELECT ".repeat(near / 2),
+        ")".repeat(near / 2)
+    );
+    std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(move || {
+            for sql in [&chain, &calls, &subs] {
+                let stmts = parse_for_execution(sql).unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(stmts.len(), 1);
+            }
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    let over = format!(
+        "SELECT 1;\nSELECT {}",
+        vec!["1"; MAX_NESTING + 5].join(" + ")
+    );
+    let err = parse(&over).unwrap_err();
+    assert!(
+        err.message
+            .contains(&format!("more than {MAX_NESTING} levels")),
+        "{}",
+        err.message
+    );
+    assert_eq!(err.statement_index, 1);
+    assert_eq!(err.line, 2);
+    let calls = format!("SELECT {}1{}", "f(".repeat(50_000), ")".repeat(50_000));
+    assert!(parse(&calls).is_err());
+}
+
+/// Editors write a UTF-8 byte-order mark; PostgreSQL's scanner does not take it as blank.
+#[test]
+fn a_leading_byte_order_mark_is_accepted() {
+    let sql = "\u{FEFF}-- migration\nCREATE TABLE a (id int);\nSELECT 1;";
+    let stmts = parse_for_execution(sql).unwrap();
+    assert_eq!(stmts.len(), 2);
+    assert_eq!(stmts[0].sql, "CREATE TABLE a (id int)");
+    assert_eq!(&sql[stmts[0].offset..][..stmts[0].sql.len()], stmts[0].sql);
+    assert_eq!(stmts[0].leading_comments, ["migration"]);
+    assert_eq!(stmts[1].line, 3);
+    // Only a leading one: elsewhere it is not blank to PostgreSQL either.
+    assert!(parse("SELECT 1;\u{FEFF}SELECT 2").is_err());
+}

@@ -40,7 +40,7 @@ pub fn verify(statements: &[ParsedStatement]) -> Result<(), RoundTripError> {
         padded.clear();
         padded.extend(std::iter::repeat_n(' ', statement.offset));
         padded.push_str(&statement.sql);
-        let alone = pg_query::parse(&padded, pg_query::ParserOptions::DEFAULT)
+        let alone = super::depth::parse_deep(&padded)
             .map_err(|e| fail(&format!("alone it does not parse: {e}")))?;
         let [raw] = alone.protobuf.stmts.as_slice() else {
             return Err(fail(&format!(

@@ -40,6 +40,7 @@ fn table(schema: &str, name: &str, columns: Vec<Column>, constraints: Vec<Constr
         estimated_rows: 0,
         total_bytes: 0,
         partition_of: None,
+        inherits: vec![],
     }
 }
 

@@ -153,14 +153,21 @@ fn refuses_a_backslash_after_sql_on_the_same_line() {
 }
 
 #[test]
-fn refuses_psql_variables() {
+fn refuses_psql_variables_the_file_sets_or_psql_sets() {
     for (sql, reference) in [
-        ("SELECT :foo;", ":foo"),
-        ("SELECT :'foo';", ":'foo'"),
-        ("SELECT * FROM t WHERE a = :\"col\"", ":\"col\""),
+        ("\\set foo 1\nSELECT :foo;", ":foo"),
+        ("\\set foo 1\nSELECT :'foo';", ":'foo'"),
+        (
+            "\\set col a\nSELECT * FROM t WHERE a = :\"col\"",
+            ":\"col\"",
+        ),
         ("SELECT :{?foo}", ":{?foo}"),
-        ("SELECT 1; CREATE TABLE :schema.t (id int)", ":schema.t"),
-        ("SELECT a[lo:hi] FROM t", ":hi"),
+        (
+            "\\set schema s\nSELECT 1; CREATE TABLE :schema.t (id int)",
+            ":schema.t",
+        ),
+        ("\\set hi 3\nSELECT a[lo:hi] FROM t", ":hi"),
+        ("SELECT :DBNAME", ":DBNAME"),
     ] {
         let err = refused(sql);
         assert!(
@@ -169,13 +176,38 @@ fn refuses_psql_variables() {
             "{sql}: {}",
             err.message
         );
-        assert_eq!(err.column, sql.rfind(':').unwrap() + 1, "{sql}");
+        let at = sql.rfind(':').unwrap();
+        assert_eq!(
+            err.column,
+            at - sql[..at].rfind('\n').map_or(0, |n| n + 1) + 1,
+            "{sql}"
+        );
+        let statement_text = &sql[sql[..at].rfind('\n').map_or(0, |n| n + 1)..at];
         assert_eq!(
             err.statement_index,
-            sql[..sql.rfind(':').unwrap()].matches(';').count(),
+            statement_text.matches(';').count(),
             "{sql}"
         );
     }
+}
+
+/// psql leaves a reference to a variable nobody set as written: the server sees SQL (the
+/// MusicBrainz migration that slices `all_merge[2:array_upper(all_merge, 1)]`).
+#[test]
+fn references_to_unset_variables_are_sql() {
+    for sql in [
+        "SELECT all_merge[2:array_upper(all_merge, 1)] FROM t",
+        "SELECT a[lo:hi] FROM t",
+        "SELECT a[1:n] FROM t; \n\\set n 2\n",
+        "\\set other 1\nSELECT a[lo:hi] FROM t",
+    ] {
+        let stmts = parse(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        assert_eq!(stmts.len(), 1, "{sql}");
+    }
+    // Left as written for the server to judge, not refused by autodb.
+    assert_eq!(blank("SELECT :'foo'").unwrap().text, "SELECT :'foo'");
+    // After its `\set`, the same reference would be substituted: refused.
+    refused("\\set n 2\nSELECT a[1:n] FROM t");
 }
 
 #[test]
