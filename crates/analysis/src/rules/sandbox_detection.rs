@@ -62,7 +62,11 @@ pub(super) fn check(ctx: &Ctx, out: &mut Findings) {
                     found.extend(anywhere(node));
                 }
             }
-            let what = if f.is_procedure { "procedure" } else { "function" };
+            let what = if f.is_procedure {
+                "procedure"
+            } else {
+                "function"
+            };
             (format!("The {what} `{}`", ast::dotted(&f.funcname)), found)
         }
         NodeEnum::DoStmt(d) => ("The DO block".to_string(), in_body(&d.args)),
