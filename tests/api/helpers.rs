@@ -375,6 +375,18 @@ impl TestApp {
             .to_string()
     }
 
+    /// Approves `sql`, lets `meanwhile` change the database (as the test's superuser), then
+    /// executes and drains; returns the final status.
+    pub async fn approve_change_execute(&self, conn: &str, sql: &str, meanwhile: &str) -> Value {
+        let token = self.approve(conn, sql).await;
+        self.db().await.batch_execute(meanwhile).await.unwrap();
+        let (status, body) = self.execute(&token, sql, conn).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        self.drain().await;
+        self.status(body["data"]["request_id"].as_str().unwrap())
+            .await
+    }
+
     pub async fn status(&self, request_id: &str) -> Value {
         let (status, body) = self
             .get(&format!("/migrations/requests/{request_id}"))

@@ -8,15 +8,8 @@ use serde_json::Value;
 
 use crate::helpers::{Backend, TestApp};
 
-/// Approves `sql`, lets `meanwhile` change the database (as the test's superuser), executes
-/// and drains; returns the final status.
 async fn approve_change_execute(t: &TestApp, conn: &str, sql: &str, meanwhile: &str) -> Value {
-    let token = t.approve(conn, sql).await;
-    t.db().await.batch_execute(meanwhile).await.unwrap();
-    let (status, body) = t.execute(&token, sql, conn).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    t.drain().await;
-    t.status(body["data"]["request_id"].as_str().unwrap()).await
+    t.approve_change_execute(conn, sql, meanwhile).await
 }
 
 async fn run(t: &TestApp, conn: &str, sql: &str) -> Value {
