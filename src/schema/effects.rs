@@ -439,7 +439,71 @@ mod tests {
     }
 
     #[test]
+    fn every_kind_of_change_is_said_in_words() {
+        let resolved: BTreeMap<String, String> = [(
+            "resolves notes".to_string(),
+            "app.notes oid=1 kind=r".to_string(),
+        )]
+        .into_iter()
+        .collect();
+        for (key, phrase) in [
+            ("resolves notes", "`notes` now resolves to app.notes"),
+            ("resolves gone", "`gone` no longer resolves to what it did"),
+            (
+                "relation orders",
+                "`orders`: its owner, kind or row-level security",
+            ),
+            (
+                "inheritance orders",
+                "`orders`: its inheritance parents or children",
+            ),
+            ("triggers orders", "`orders`: its triggers"),
+            ("rules orders", "`orders`: its rules changed"),
+            (
+                "policies orders",
+                "`orders`: its row-level security policies",
+            ),
+            ("definition v", "`v`: its view definition changed"),
+            ("code orders", "`orders`: a function its defaults, checks"),
+            ("function touch", "function `touch` changed"),
+            ("odd", "`odd` changed"),
+        ] {
+            assert!(
+                describe(key, resolved.get(key)).starts_with(phrase),
+                "{key}: {}",
+                describe(key, resolved.get(key))
+            );
+        }
+        assert_eq!(human_bytes(3 << 30), "3.0 GB");
+        assert_eq!(human_bytes(3 << 20), "3.0 MB");
+        assert_eq!(human_bytes(3 << 10), "3 kB");
+    }
+
+    #[test]
+    fn one_object_bound_is_compared_as_itself() {
+        let then = effects(&[("triggers orders", "aa")], &[]).binding(&[]);
+        assert_eq!(then.effects.len(), 1);
+        assert!(effects(&[("triggers orders", "aa")], &[])
+            .changes_since(&then)
+            .is_empty());
+        assert_eq!(
+            effects(&[("triggers orders", "ab")], &[])
+                .changes_since(&then)
+                .len(),
+            1
+        );
+    }
+
+    #[test]
     fn sizes_estimate_rows_as_the_planner_does() {
+        // Never vacuumed: no density to scale, the row estimate as it is.
+        assert_eq!(
+            size_of("8192 5 0"),
+            Size {
+                bytes: 8192,
+                rows: 5
+            }
+        );
         assert_eq!(
             size_of("819200 1000 10"),
             Size {
