@@ -68,6 +68,10 @@ pub struct Connection {
     /// This database's `lock_timeout` for migration statements, when it differs from the
     /// service's (`Settings::lock_timeout_ms`): a busy database wants a shorter one.
     pub lock_timeout_ms: Option<u64>,
+    /// How many sessions autodb may hold on this database at once (introspection, the
+    /// executor, drift checks), when it differs from the service's
+    /// (`Settings::target_max_connections`); see [`crate::target`].
+    pub max_connections: Option<u32>,
     /// Uploaded migrations (the S3 trigger, `app::upload`) whose risk is at or below this
     /// are executed without a person's approval. `None` (the default): never. Changed only
     /// through the API.

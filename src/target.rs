@@ -1,8 +1,20 @@
 //! Connections to the registered (target) databases: credentials fetched from the secret
-//! store and cached, and idle connections kept for the next job.
+//! store and cached, idle connections kept for the next job, and a bound on how many
+//! sessions autodb holds on each database.
 //!
 //! Analyze, introspect and the executor all reach target databases through here; `App` holds
 //! one [`Targets`] so that neither the use cases nor the executor own the other's piece.
+//!
+//! **Bounded.** A production database has a fixed number of connection slots, shared with
+//! its own applications; autodb must never be the client that takes them all. Every session
+//! autodb opens on a target (introspection, the binding read, the executor and its drift
+//! checks, the ledger read) holds one of the database's permits
+//! ([`Connection::max_connections`], else `Settings::target_max_connections`), idle ones
+//! included. A caller that finds none free waits in a queue, and after
+//! `Settings::target_wait_ms` gets [`CheckoutError::Busy`] (503 `DEPENDENCY_UNAVAILABLE`
+//! with `Retry-After` on the API; the executor retries the job later). The bound is per
+//! process: on Lambda, per warm container, so the function's reserved concurrency times the
+//! limit bounds the whole service.
 //!
 //! **Reuse is safe by construction.** A connection goes back to the pool only after
 //! `DISCARD ALL` succeeded on it — which ends any session state a job left (settings, the
@@ -11,61 +23,172 @@
 //! connection instead. At most [`MAX_IDLE`] idle connections are kept per database.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use secrecy::SecretString;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::Client;
 
 use crate::app::ports::PortError;
 use crate::app::App;
+use crate::domain::Connection;
 
 /// Idle connections kept per registered database.
 pub const MAX_IDLE: usize = 2;
 
-/// The credential cache and the pool, built once per process (per warm Lambda container).
-#[derive(Default)]
+/// A session on a target database and the permit it holds (see the module doc). Dropping it
+/// closes the connection and frees the permit; [`Targets::give_back`] keeps it for reuse.
+pub struct Session {
+    client: Client,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl std::ops::Deref for Session {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl std::ops::DerefMut for Session {
+    fn deref_mut(&mut self) -> &mut Client {
+        &mut self.client
+    }
+}
+
+/// Why no session was handed out.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckoutError {
+    /// Every permit of the database stayed taken for `Settings::target_wait_ms`.
+    #[error("autodb's sessions on this database are all in use; retry shortly")]
+    Busy,
+    /// The database could not be reached or refused the session; the message is safe to
+    /// show (it never quotes the connection string).
+    #[error("{0}")]
+    Unreachable(String),
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+/// One database's permits, its idle sessions and a signal for callers waiting on either.
+struct Pool {
+    permits: Arc<Semaphore>,
+    idle: Vec<Session>,
+    returned: Arc<Notify>,
+}
+
+/// The credential cache, the pools and the in-flight introspections, built once per process
+/// (per warm Lambda container).
 pub struct Targets {
     credentials: CredentialCache,
-    idle: Mutex<HashMap<String, Vec<Client>>>,
+    pools: Mutex<HashMap<String, Pool>>,
+    default_limit: usize,
+    wait: Duration,
+    /// One lock per connection id, held while its snapshot is taken, so that concurrent
+    /// analyzes share one introspection (`app::introspect::current`).
+    flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Targets {
-    /// An open idle connection to the database behind `reference`, if one is kept.
-    fn idle(&self, reference: &str) -> Option<Client> {
-        let mut idle = self.idle.lock().ok()?;
-        let list = idle.get_mut(reference)?;
-        while let Some(client) = list.pop() {
-            if !client.is_closed() {
-                return Some(client);
-            }
+    /// `default_limit` sessions per database unless its connection says otherwise; callers
+    /// wait at most `wait` for one.
+    pub fn new(default_limit: usize, wait: Duration) -> Self {
+        Self {
+            credentials: CredentialCache::default(),
+            pools: Mutex::default(),
+            default_limit: default_limit.max(1),
+            wait,
+            flights: Mutex::default(),
         }
-        None
     }
 
-    /// Returns a connection for the next job, after clearing its session state; a
-    /// connection that cannot be cleared is closed instead.
-    pub async fn give_back(&self, reference: &str, client: Client) {
-        if client.is_closed() || client.batch_execute("DISCARD ALL").await.is_err() {
+    /// How long a caller waits for a session before [`CheckoutError::Busy`].
+    pub fn wait(&self) -> Duration {
+        self.wait
+    }
+
+    /// The lock that serializes snapshots of one connection.
+    pub fn flight(&self, connection_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(flights.entry(connection_id.to_string()).or_default())
+    }
+
+    /// An open idle session, or the database's semaphore and signal to wait on.
+    fn idle_or_wait(
+        &self,
+        connection: &Connection,
+    ) -> Result<Session, (Arc<Semaphore>, Arc<Notify>)> {
+        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        let limit = connection
+            .max_connections
+            .map_or(self.default_limit, |n| n as usize)
+            .max(1);
+        let pool = pools
+            .entry(connection.secret_ref.clone())
+            .or_insert_with(|| Pool {
+                permits: Arc::new(Semaphore::new(limit)),
+                idle: Vec::new(),
+                returned: Arc::new(Notify::new()),
+            });
+        while let Some(session) = pool.idle.pop() {
+            if !session.is_closed() {
+                return Ok(session);
+            }
+        }
+        Err((Arc::clone(&pool.permits), Arc::clone(&pool.returned)))
+    }
+
+    /// Returns a session for the next job, after clearing its session state; a session that
+    /// cannot be cleared is closed instead (its permit freed).
+    pub async fn give_back(&self, reference: &str, session: Session) {
+        if session.is_closed() || session.batch_execute("DISCARD ALL").await.is_err() {
             return;
         }
-        if let Ok(mut idle) = self.idle.lock() {
-            let list = idle.entry(reference.to_string()).or_default();
-            if list.len() < MAX_IDLE {
-                list.push(client);
+        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pool) = pools.get_mut(reference) {
+            if pool.idle.len() < MAX_IDLE {
+                pool.idle.push(session);
+                // A caller waiting for a permit may take this session instead.
+                pool.returned.notify_waiters();
             }
         }
     }
 }
 
-/// A connection to a registered database: an idle one if the pool has it, else a new one
-/// (see [`connect`]); pinned either way ([`pin`]).
-pub async fn checkout(app: &App, reference: &str) -> Result<Result<Client, String>, PortError> {
-    if let Some(client) = app.targets.idle(reference) {
-        if pin(&client).await.is_ok() {
-            return Ok(Ok(client));
-        }
+/// A session on a registered database: an idle one if the pool has it, else a new one (see
+/// [`connect`]) once a permit is free; pinned either way ([`pin`]). Waits at most
+/// `Settings::target_wait_ms`.
+pub async fn checkout(app: &App, connection: &Connection) -> Result<Session, CheckoutError> {
+    let targets = &app.targets;
+    let deadline = tokio::time::Instant::now() + targets.wait;
+    loop {
+        let (permits, returned) = match targets.idle_or_wait(connection) {
+            Ok(session) => {
+                if pin(&session).await.is_ok() {
+                    return Ok(session);
+                }
+                continue;
+            }
+            Err(wait) => wait,
+        };
+        // Registered before the permit race so that a session given back meanwhile wakes us.
+        let notified = returned.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let permit = tokio::select! {
+            permit = permits.acquire_owned() => permit.map_err(|_| CheckoutError::Busy)?,
+            () = &mut notified => continue,
+            () = tokio::time::sleep_until(deadline) => return Err(CheckoutError::Busy),
+        };
+        let client = connect(app, &connection.secret_ref)
+            .await?
+            .map_err(CheckoutError::Unreachable)?;
+        return Ok(Session {
+            client,
+            _permit: permit,
+        });
     }
-    connect(app, reference).await
 }
 
 /// What every autodb session on a target runs with before its first query, whatever the
@@ -126,10 +249,11 @@ impl CredentialCache {
     }
 }
 
-/// Connects to a registered database with its stored credentials, fetching them again once if
+/// Connects to a registered database with its stored credentials, outside the bound: only
+/// [`checkout`] calls it, with a permit in hand. Connects, fetching them again once if
 /// the server rejects them (they may have been rotated since they were cached). The inner
 /// `Err` is a message safe to show: it never quotes the connection string.
-pub async fn connect(
+async fn connect(
     app: &App,
     reference: &str,
 ) -> Result<Result<tokio_postgres::Client, String>, PortError> {

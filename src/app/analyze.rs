@@ -167,10 +167,8 @@ async fn bind(
         schema.search_path.clone()
     };
     let used = autodb_analysis::names::used(parsed);
-    let client = crate::target::checkout(app, &connection.secret_ref)
-        .await?
-        .map_err(AppError::DatabaseUnreachable)?;
-    let effects = crate::schema::effects::read(&client, &path, &analysis.drift_scope, &used)
+    let client = crate::target::checkout(app, connection).await?;
+    let effects = crate::schema::effects::read(&*client, &path, &analysis.drift_scope, &used)
         .await
         .map_err(|err| {
             AppError::DatabaseUnreachable(format!(

@@ -9,9 +9,7 @@ use crate::schema::introspect;
 
 /// Connects to the database, snapshots its schema and stores the snapshot as the latest.
 pub async fn introspect(app: &App, connection: &Connection) -> Result<SnapshotRecord, AppError> {
-    let client = crate::target::checkout(app, &connection.secret_ref)
-        .await?
-        .map_err(AppError::DatabaseUnreachable)?;
+    let client = crate::target::checkout(app, connection).await?;
     // A backstop: the snapshot takes no table locks, but a catalog lock held by a long DDL
     // elsewhere must fail it quickly rather than hang analyze. (Pooled connections are reset
     // before reuse, so the setting does not outlive this call.)
@@ -26,7 +24,7 @@ pub async fn introspect(app: &App, connection: &Connection) -> Result<SnapshotRe
                 .map_or("the connection was lost", |db| db.message())
         ))
     };
-    let mut schema = introspect::snapshot(&client).await.map_err(failed)?;
+    let mut schema = introspect::snapshot(&*client).await.map_err(failed)?;
     // The session runs with autodb's own pinned path; the names of a migration resolve
     // through the role's (see `crate::target::role_search_path`).
     schema.search_path = crate::target::role_search_path(&client)
@@ -42,7 +40,7 @@ pub async fn introspect(app: &App, connection: &Connection) -> Result<SnapshotRe
     app.store.put_snapshot(&record).await?;
     // Learn which database this is, so that two registrations of it share one lock. A
     // server that will not say (an unusual proxy) keeps the per-registration lock.
-    if let Ok(key) = introspect::database_key(&client).await {
+    if let Ok(key) = introspect::database_key(&*client).await {
         if connection.database_key.as_deref() != Some(key.as_str()) {
             let mut updated = connection.clone();
             updated.database_key = Some(key);
@@ -58,15 +56,32 @@ pub async fn introspect_by_id(app: &App, connection_id: &str) -> Result<Snapshot
     introspect(app, &connection).await
 }
 
-/// The latest snapshot if it is fresh enough, else a new one.
+/// The latest snapshot if it is fresh enough, else a new one. Concurrent callers for one
+/// connection share one introspection: they take turns on the connection's flight lock, and
+/// whoever gets it after a snapshot was taken uses that one (a queue of 200 analyzes costs
+/// the database one introspection, not 200). A caller that waits longer than
+/// `Settings::target_wait_ms` is told the database is busy.
 pub async fn current(app: &App, connection: &Connection) -> Result<SnapshotRecord, AppError> {
-    if let Some(latest) = app.store.latest_snapshot(&connection.id).await? {
-        let age = app.clock.now() - latest.taken_at;
-        if age < Duration::seconds(app.settings.snapshot_max_age_seconds) {
-            return Ok(latest);
-        }
+    if let Some(fresh) = fresh(app, connection).await? {
+        return Ok(fresh);
+    }
+    let flight = app.targets.flight(connection.id.as_str());
+    let _turn = tokio::time::timeout(app.targets.wait(), flight.lock())
+        .await
+        .map_err(|_| AppError::DatabaseBusy)?;
+    if let Some(fresh) = fresh(app, connection).await? {
+        return Ok(fresh);
     }
     introspect(app, connection).await
+}
+
+/// The latest snapshot, if it is younger than `Settings::snapshot_max_age_seconds`.
+async fn fresh(app: &App, connection: &Connection) -> Result<Option<SnapshotRecord>, AppError> {
+    let Some(latest) = app.store.latest_snapshot(&connection.id).await? else {
+        return Ok(None);
+    };
+    let age = app.clock.now() - latest.taken_at;
+    Ok((age < Duration::seconds(app.settings.snapshot_max_age_seconds)).then_some(latest))
 }
 
 /// The latest stored snapshot, without touching the database.

@@ -48,6 +48,13 @@ pub struct Settings {
     pub secret_prefix: String,
     /// How old a schema snapshot may be before analyze takes a new one.
     pub snapshot_max_age_seconds: i64,
+    /// How many sessions autodb holds at once on one target database (introspection, the
+    /// executor, drift checks, idle ones), unless its connection sets its own
+    /// (`Connection::max_connections`); see `crate::target`.
+    pub target_max_connections: usize,
+    /// How long a caller waits for one of those sessions before it is told to retry later
+    /// (503 with `Retry-After`; the executor re-queues the job).
+    pub target_wait_ms: u64,
     /// How old the signing key ring may grow before it is read again from its secret
     /// (AWS; see `app::keys`).
     pub key_reload_seconds: i64,
@@ -68,6 +75,8 @@ impl Default for Settings {
             secret_prefix: "autodb/connections/".into(),
             snapshot_max_age_seconds: 300,
             key_reload_seconds: 300,
+            target_max_connections: 4,
+            target_wait_ms: 10_000,
         }
     }
 }
@@ -117,6 +126,10 @@ impl App {
         clock: Arc<dyn Clock>,
         settings: Settings,
     ) -> Self {
+        let targets = crate::target::Targets::new(
+            settings.target_max_connections,
+            std::time::Duration::from_millis(settings.target_wait_ms),
+        );
         Self {
             store,
             queue,
@@ -124,7 +137,7 @@ impl App {
             keys: Keys::fixed(keys),
             clock,
             settings,
-            targets: Default::default(),
+            targets,
             sandbox: std::sync::OnceLock::new(),
             events: Arc::new(crate::events::LogEvents),
             metrics: Default::default(),
@@ -170,10 +183,25 @@ pub enum AppError {
     /// The registered database could not be reached or read; the message is safe to show.
     #[error("{0}")]
     DatabaseUnreachable(String),
+    /// autodb's sessions on the registered database stayed all in use while this caller
+    /// waited (`crate::target`): retry later.
+    #[error("autodb's sessions on the connection's database are all in use")]
+    DatabaseBusy,
     #[error("connection {0} already has a migration in progress")]
     MigrationInProgress(ConnectionId),
     #[error(transparent)]
     Port(#[from] PortError),
+}
+
+impl From<crate::target::CheckoutError> for AppError {
+    fn from(err: crate::target::CheckoutError) -> Self {
+        use crate::target::CheckoutError;
+        match err {
+            CheckoutError::Busy => Self::DatabaseBusy,
+            CheckoutError::Unreachable(message) => Self::DatabaseUnreachable(message),
+            CheckoutError::Port(port) => Self::Port(port),
+        }
+    }
 }
 
 impl From<SqlError> for AppError {

@@ -128,9 +128,9 @@ pub(super) async fn applied_state(
         .await
         .map_err(|e| e.to_string())?
         .ok_or("the connection was removed")?;
-    let client = crate::target::connect(app, &connection.secret_ref)
+    let client = crate::target::checkout(app, &connection)
         .await
-        .map_err(|e| e.to_string())??;
+        .map_err(|e| e.to_string())?;
     let id = request.request_id.as_str();
     let read = async {
         let ledger = client
@@ -178,9 +178,15 @@ async fn run(
         return Err(failed("CONNECTION_NOT_FOUND", "the connection was removed"));
     };
     let reference = &connection.secret_ref;
-    let mut client = crate::target::checkout(app, reference)
-        .await?
-        .map_err(|message| failed("CONNECTION_FAILED", message))?;
+    let mut client = match crate::target::checkout(app, &connection).await {
+        Ok(session) => session,
+        // autodb's sessions on the database are all in use: nothing was done, try later.
+        Err(crate::target::CheckoutError::Busy) => return Err(Stop::Busy),
+        Err(crate::target::CheckoutError::Port(err)) => return Err(Stop::Port(err)),
+        Err(crate::target::CheckoutError::Unreachable(message)) => {
+            return Err(failed("CONNECTION_FAILED", message))
+        }
+    };
     let outcome = run_on(
         app,
         request,

@@ -16,6 +16,7 @@ mod helpers;
 mod hostile;
 mod lambda;
 mod lambda_runtime;
+mod load;
 mod local;
 mod lock_window;
 mod psql;
