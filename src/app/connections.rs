@@ -69,6 +69,7 @@ pub async fn register(app: &App, new: NewConnection) -> Result<Connection, AppEr
         database_key: None,
         lock_timeout_ms: new.lock_timeout_ms,
         max_connections: new.max_connections,
+        executed_at: None,
         auto_approve_max_risk: None,
         allow_unsandboxed_approval: false,
         id,

@@ -42,9 +42,12 @@ pub async fn introspect(app: &App, connection: &Connection) -> Result<SnapshotRe
     // server that will not say (an unusual proxy) keeps the per-registration lock.
     if let Ok(key) = introspect::database_key(&*client).await {
         if connection.database_key.as_deref() != Some(key.as_str()) {
-            let mut updated = connection.clone();
-            updated.database_key = Some(key);
-            app.store.put_connection(&updated).await?;
+            // Read again: the record may have changed since `connection` was read (an
+            // execution ended, `executed_at`).
+            if let Some(mut updated) = app.store.get_connection(&connection.id).await? {
+                updated.database_key = Some(key);
+                app.store.put_connection(&updated).await?;
+            }
         }
     }
     app.targets.give_back(&connection.secret_ref, client).await;
@@ -75,13 +78,49 @@ pub async fn current(app: &App, connection: &Connection) -> Result<SnapshotRecor
     introspect(app, connection).await
 }
 
-/// The latest snapshot, if it is younger than `Settings::snapshot_max_age_seconds`.
+/// The latest snapshot, if it is younger than `Settings::snapshot_max_age_seconds` and was
+/// taken after the last migration autodb ran on the database ended
+/// ([`Connection::executed_at`], read again: it may have changed since `connection` was).
 async fn fresh(app: &App, connection: &Connection) -> Result<Option<SnapshotRecord>, AppError> {
     let Some(latest) = app.store.latest_snapshot(&connection.id).await? else {
         return Ok(None);
     };
+    let executed_at = app
+        .store
+        .get_connection(&connection.id)
+        .await?
+        .and_then(|c| c.executed_at);
+    if executed_at.is_some_and(|at| latest.taken_at <= at) {
+        return Ok(None);
+    }
     let age = app.clock.now() - latest.taken_at;
     Ok((age < Duration::seconds(app.settings.snapshot_max_age_seconds)).then_some(latest))
+}
+
+/// Records that a migration ended on the database behind `connection_id` (on every
+/// registration of that database), so that the next analyze of any of them takes a new
+/// snapshot instead of judging the schema from before it. Never fails: a store that does
+/// not answer leaves the snapshots to age out (`Settings::snapshot_max_age_seconds`).
+pub async fn database_changed(app: &App, connection_id: &crate::domain::ConnectionId) {
+    let now = app.clock.now();
+    let mark = async {
+        let Some(changed) = app.store.get_connection(connection_id).await? else {
+            return Ok(());
+        };
+        let mut same_database = vec![];
+        if changed.database_key.is_some() {
+            same_database = app.store.list_connections().await?;
+            same_database.retain(|c| c.database_key == changed.database_key && c.id != changed.id);
+        }
+        for mut c in std::iter::once(changed).chain(same_database) {
+            c.executed_at = Some(now);
+            app.store.put_connection(&c).await?;
+        }
+        Ok::<_, crate::app::ports::PortError>(())
+    };
+    if let Err(err) = mark.await {
+        tracing::warn!(error = %crate::api::error_chain(&err), "could not mark the connection's snapshot out of date");
+    }
 }
 
 /// The latest stored snapshot, without touching the database.

@@ -110,7 +110,7 @@ pub async fn run_job_until(
         app.store
             .finish_request(id, &finish, app.clock.now())
             .await?;
-        announce(app, id, &request.connection_id, &finish).await;
+        ended(app, id, &request.connection_id, &finish).await;
         return Ok(outcome);
     }
 
@@ -161,8 +161,20 @@ pub async fn run_job_until(
         return Err(err);
     }
     app.store.release_lock(&key, id).await?;
-    announce(app, id, &request.connection_id, &finish).await;
+    ended(app, id, &request.connection_id, &finish).await;
     Ok(outcome)
+}
+
+/// After a request's end is written: the connection's snapshots are out of date (the
+/// migration, or part of it, may have applied), and the end is announced.
+async fn ended(
+    app: &App,
+    id: &RequestId,
+    connection: &crate::domain::ConnectionId,
+    finish: &Finish,
+) {
+    crate::app::introspect::database_changed(app, connection).await;
+    announce(app, id, connection, finish).await;
 }
 
 /// Ends a request past its start bound, unless the database shows an earlier attempt applied
@@ -193,7 +205,7 @@ async fn expire(
         .finish_request(id, &finish, app.clock.now())
         .await?;
     app.store.release_lock(key, id).await?;
-    announce(app, id, &request.connection_id, &finish).await;
+    ended(app, id, &request.connection_id, &finish).await;
     Ok(Some(outcome))
 }
 
@@ -245,7 +257,7 @@ pub async fn give_up(app: &App, id: &RequestId, reason: &str) -> Result<GaveUp, 
         .await?;
     let key = lock_key(app, &request.connection_id).await?;
     app.store.release_lock(&key, id).await?;
-    announce(app, id, &request.connection_id, &finish).await;
+    ended(app, id, &request.connection_id, &finish).await;
     Ok(GaveUp::Ended)
 }
 

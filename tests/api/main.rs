@@ -26,6 +26,7 @@ mod rotation;
 mod runtime;
 mod sandbox;
 mod sandbox_seal;
+mod snapshots;
 mod tls;
 mod uploads;
 mod what_runs;

@@ -83,6 +83,7 @@ impl SqliteStore {
             ("connections", "auto_approve_max_risk", "TEXT"),
             ("connections", "allow_unsandboxed_approval", "INTEGER"),
             ("connections", "max_connections", "INTEGER"),
+            ("connections", "executed_at", "TEXT"),
             ("requests", "schema_fp", "TEXT"),
             ("requests", "schema_scope", "TEXT"),
             ("requests", "binding", "TEXT"),
@@ -237,6 +238,7 @@ fn read_connection(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Connectio
     let auto_approve: Option<String> = row.get(7)?;
     let unsandboxed: Option<i64> = row.get(8)?;
     let max_connections: Option<i64> = row.get(9)?;
+    let executed_at: Option<String> = row.get(10)?;
     Ok((|| {
         Some(Connection {
             id: ConnectionId::parse(&id)?,
@@ -252,6 +254,10 @@ fn read_connection(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Connectio
             },
             allow_unsandboxed_approval: unsandboxed == Some(1),
             max_connections: max_connections.and_then(|n| u32::try_from(n).ok()),
+            executed_at: match executed_at {
+                None => None,
+                raw => Some(parse_ts(raw).ok()??),
+            },
         })
     })())
 }
@@ -264,8 +270,8 @@ impl Store for SqliteStore {
             db.execute(
                 "INSERT OR REPLACE INTO connections \
                  (id, name, db_type, secret_ref, created_at, database_key, lock_timeout_ms, \
-                  auto_approve_max_risk, allow_unsandboxed_approval, max_connections) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                  auto_approve_max_risk, allow_unsandboxed_approval, max_connections, executed_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     c.id.as_str(),
                     c.name,
@@ -276,7 +282,8 @@ impl Store for SqliteStore {
                     c.lock_timeout_ms.and_then(|ms| i64::try_from(ms).ok()),
                     c.auto_approve_max_risk.map(|r| r.as_str()),
                     i64::from(c.allow_unsandboxed_approval),
-                    c.max_connections.map(i64::from)
+                    c.max_connections.map(i64::from),
+                    c.executed_at.map(ts)
                 ],
             )
             .map_err(unavailable)?;
@@ -289,7 +296,7 @@ impl Store for SqliteStore {
         let id = id.clone();
         self.with(move |db| {
             db.query_row(
-                "SELECT id, name, db_type, secret_ref, created_at, database_key, lock_timeout_ms, auto_approve_max_risk, allow_unsandboxed_approval, max_connections FROM connections WHERE id = ?1",
+                "SELECT id, name, db_type, secret_ref, created_at, database_key, lock_timeout_ms, auto_approve_max_risk, allow_unsandboxed_approval, max_connections, executed_at FROM connections WHERE id = ?1",
                 [id.as_str()],
                 read_connection,
             )
@@ -303,7 +310,7 @@ impl Store for SqliteStore {
     async fn list_connections(&self) -> Result<Vec<Connection>, PortError> {
         self.with(|db| {
             let mut stmt = db
-                .prepare("SELECT id, name, db_type, secret_ref, created_at, database_key, lock_timeout_ms, auto_approve_max_risk, allow_unsandboxed_approval, max_connections FROM connections")
+                .prepare("SELECT id, name, db_type, secret_ref, created_at, database_key, lock_timeout_ms, auto_approve_max_risk, allow_unsandboxed_approval, max_connections, executed_at FROM connections")
                 .map_err(unavailable)?;
             let rows = stmt
                 .query_map([], read_connection)
