@@ -47,11 +47,17 @@ pub async fn analyze(
     let connection = connections::get(app, connection_id).await?;
     // Accepted psql meta-commands are blanked here and again, by the same function, in the
     // executor; the token binds the submitted text with them.
+    let limits = app.settings.limits(&connection);
+    // Parsing and the round-trip proof are CPU-bound: off the async threads (`App::cpu`).
     let autodb_core::sql::Migration {
         statements: parsed,
         psql_commands,
-    } = statements(app, &connection, &sql)?;
-    let limits = app.settings.limits(&connection);
+    } = app
+        .cpu({
+            let sql = sql.clone();
+            move || statements_for(limits, &sql)
+        })
+        .await?;
     let snapshot = introspect::current(app, &connection).await?;
     let server_major = u32::try_from(snapshot.schema.server_version_num / 10_000).unwrap_or(0);
     if server_major > 0 {
@@ -69,10 +75,15 @@ pub async fn analyze(
         // Judged as the target server behaves (the newest known when its version is not).
         postgres_version: autodb_analysis::PostgresVersion::of_snapshot(&snapshot.schema),
     };
-    let mut analysis = autodb_analysis::Analysis {
-        psql_commands,
-        ..autodb_analysis::analyze_for(&parsed, Some(&snapshot.schema), runner)
-    };
+    let (parsed, snapshot, mut analysis) = app
+        .cpu(move || {
+            let analysis = autodb_analysis::Analysis {
+                psql_commands,
+                ..autodb_analysis::analyze_for(&parsed, Some(&snapshot.schema), runner)
+            };
+            (parsed, snapshot, analysis)
+        })
+        .await;
     let sandbox_result = sandbox::try_migration(
         app,
         &connection,
@@ -249,6 +260,14 @@ pub(super) fn statements(
     connection: &crate::domain::Connection,
     sql: &Sql,
 ) -> Result<autodb_core::sql::Migration, AppError> {
+    statements_for(app.settings.limits(connection), sql)
+}
+
+/// [`statements`] under the executor's `limits` for the connection.
+fn statements_for(
+    limits: autodb_analysis::Limits,
+    sql: &Sql,
+) -> Result<autodb_core::sql::Migration, AppError> {
     let migration = autodb_core::sql::parse_migration(sql.as_str())?;
     let parsed = &migration.statements;
     if parsed.is_empty() {
@@ -273,7 +292,7 @@ pub(super) fn statements(
     // The statements exactly as the executor will send them, each proven to parse alone to
     // the tree analyzed here (after the count is bounded: the proof costs more per statement).
     autodb_core::sql::check_round_trip(sql.as_str(), parsed)?;
-    let refused = autodb_analysis::refusals(parsed, app.settings.limits(connection));
+    let refused = autodb_analysis::refusals(parsed, limits);
     if !refused.is_empty() {
         return Err(AppError::Refused(refused));
     }

@@ -115,6 +115,8 @@ pub struct App {
     pub events: Arc<dyn crate::events::EventPublisher>,
     /// Where EMF metric lines go (`metrics`).
     pub metrics: crate::metrics::Metrics,
+    /// One permit per core for CPU-heavy work ([`App::cpu`]).
+    cpu_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl App {
@@ -141,6 +143,21 @@ impl App {
             sandbox: std::sync::OnceLock::new(),
             events: Arc::new(crate::events::LogEvents),
             metrics: Default::default(),
+            cpu_slots: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
+        }
+    }
+
+    /// Runs CPU-heavy work (parsing a migration, analyzing it) on the blocking pool, at most
+    /// one piece per core at a time: the async threads stay free to answer other requests
+    /// (`/healthz`, status polls) however many large analyses arrive, and the queue for the
+    /// cores is fair. A panic in `work` resumes here, as if it had run inline.
+    pub async fn cpu<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> T {
+        let _slot = self.cpu_slots.acquire().await;
+        match tokio::task::spawn_blocking(work).await {
+            Ok(value) => value,
+            Err(err) => std::panic::resume_unwind(err.into_panic()),
         }
     }
 

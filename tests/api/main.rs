@@ -26,6 +26,7 @@ mod rotation;
 mod runtime;
 mod sandbox;
 mod sandbox_seal;
+mod serve;
 mod snapshots;
 mod tls;
 mod uploads;
