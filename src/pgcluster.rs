@@ -121,13 +121,27 @@ impl PgCluster {
                 "--no-locale".as_ref(),
             ],
         )?;
+        cluster.start_server()?;
+        Ok(cluster)
+    }
+
+    /// Starts the server again after [`PgCluster::stop`], on the same port and data.
+    pub fn restart(&mut self) -> Result<(), ClusterError> {
+        if self.stopped {
+            self.start_server()?;
+        }
+        Ok(())
+    }
+
+    fn start_server(&mut self) -> Result<(), ClusterError> {
+        let data = self.dir.join("data");
         let options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
-            cluster.port,
-            cluster.dir.display()
+            self.port,
+            self.dir.display()
         );
-        let log = cluster.dir.join("server.log");
-        cluster.run(
+        let log = self.dir.join("server.log");
+        self.run(
             "pg_ctl",
             &[
                 "-D".as_ref(),
@@ -140,8 +154,8 @@ impl PgCluster {
                 "start".as_ref(),
             ],
         )?;
-        cluster.stopped = false;
-        Ok(cluster)
+        self.stopped = false;
+        Ok(())
     }
 
     fn run(&self, tool: &'static str, args: &[&std::ffi::OsStr]) -> Result<(), ClusterError> {
@@ -231,6 +245,12 @@ impl std::ops::Deref for TempCluster {
 
     fn deref(&self) -> &PgCluster {
         &self.cluster
+    }
+}
+
+impl std::ops::DerefMut for TempCluster {
+    fn deref_mut(&mut self) -> &mut PgCluster {
+        &mut self.cluster
     }
 }
 

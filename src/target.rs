@@ -63,10 +63,15 @@ pub enum CheckoutError {
     /// Every permit of the database stayed taken for `Settings::target_wait_ms`.
     #[error("autodb's sessions on this database are all in use; retry shortly")]
     Busy,
-    /// The database could not be reached or refused the session; the message is safe to
+    /// The database refused the session for a reason waiting does not cure (authentication,
+    /// a missing database, TLS verification, the connection string); the message is safe to
     /// show (it never quotes the connection string).
     #[error("{0}")]
     Unreachable(String),
+    /// The database could not be reached for a reason that may pass (refused, reset, starting
+    /// up or shutting down, out of slots, timed out): worth retrying.
+    #[error("{0}")]
+    Down(String),
     #[error(transparent)]
     Port(#[from] PortError),
 }
@@ -181,9 +186,7 @@ pub async fn checkout(app: &App, connection: &Connection) -> Result<Session, Che
             () = &mut notified => continue,
             () = tokio::time::sleep_until(deadline) => return Err(CheckoutError::Busy),
         };
-        let client = connect(app, &connection.secret_ref)
-            .await?
-            .map_err(CheckoutError::Unreachable)?;
+        let client = connect(app, &connection.secret_ref).await?;
         return Ok(Session {
             client,
             _permit: permit,
@@ -250,13 +253,10 @@ impl CredentialCache {
 }
 
 /// Connects to a registered database with its stored credentials, outside the bound: only
-/// [`checkout`] calls it, with a permit in hand. Connects, fetching them again once if
-/// the server rejects them (they may have been rotated since they were cached). The inner
-/// `Err` is a message safe to show: it never quotes the connection string.
-async fn connect(
-    app: &App,
-    reference: &str,
-) -> Result<Result<tokio_postgres::Client, String>, PortError> {
+/// [`checkout`] calls it, with a permit in hand. Fetches the credentials again once if the
+/// server rejects them (they may have been rotated since they were cached). Messages are safe
+/// to show: they never quote the connection string.
+async fn connect(app: &App, reference: &str) -> Result<Client, CheckoutError> {
     use tokio_postgres::error::SqlState;
     let mut fresh = false;
     loop {
@@ -264,25 +264,23 @@ async fn connect(
             Ok(url) => url,
             // A registration that names a secret that does not exist: retrying cannot help.
             Err(PortError::SecretNotFound(_)) => {
-                return Ok(Err(
-                    "the connection's credentials secret was not found".into()
+                return Err(CheckoutError::Unreachable(
+                    "the connection's credentials secret was not found".into(),
                 ))
             }
-            Err(err) => return Err(err),
+            Err(err) => return Err(err.into()),
         };
         let err = match crate::pgconn::connect(&url).await {
             Ok(client) => {
-                return Ok(match pin(&client).await {
+                return match pin(&client).await {
                     Ok(()) => Ok(client),
-                    Err(err) => Err(format!(
-                        "could not prepare the session: {}",
-                        err.as_db_error()
-                            .map_or_else(|| err.to_string(), |db| db.message().to_string())
-                    )),
-                })
+                    Err(err) => Err(classify(&err, "could not prepare the session")),
+                }
             }
             Err(crate::pgconn::ConnectError::Target(err)) => {
-                return Ok(Err(format!("the connection string: {err}")))
+                return Err(CheckoutError::Unreachable(format!(
+                    "the connection string: {err}"
+                )))
             }
             Err(crate::pgconn::ConnectError::Postgres(err)) => err,
         };
@@ -295,13 +293,60 @@ async fn connect(
             fresh = true;
             continue;
         }
-        // tokio-postgres errors name the failing step and its cause (refused, TLS, auth);
-        // none of them quotes the connection string.
-        let reason = match err.as_db_error() {
-            Some(db) => db.message().to_string(),
-            None => crate::api::error_chain(&err),
-        };
-        return Ok(Err(format!("could not connect to the database: {reason}")));
+        return Err(classify(&err, "could not connect to the database"));
+    }
+}
+
+/// A failed connection attempt as [`CheckoutError::Down`] when waiting may cure it (the
+/// server refused or dropped the connection, is starting up or shutting down, has no slot
+/// free, did not answer in time) or [`CheckoutError::Unreachable`] when it cannot
+/// (authentication, a database that does not exist, TLS verification, a bad host name).
+fn classify(err: &tokio_postgres::Error, step: &str) -> CheckoutError {
+    use std::io::ErrorKind;
+    use tokio_postgres::error::SqlState;
+    // tokio-postgres errors name the failing step and its cause (refused, TLS, auth); none
+    // of them quotes the connection string.
+    let reason = match err.as_db_error() {
+        Some(db) => db.message().to_string(),
+        None => crate::api::error_chain(err),
+    };
+    let message = format!("{step}: {reason}");
+    let transient = match err.code() {
+        Some(code) => [
+            SqlState::CANNOT_CONNECT_NOW,
+            SqlState::TOO_MANY_CONNECTIONS,
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+        ]
+        .contains(code),
+        None => {
+            let mut source = std::error::Error::source(err);
+            let mut io = None;
+            while let Some(cause) = source {
+                if let Some(found) = cause.downcast_ref::<std::io::Error>() {
+                    io = Some(found.kind());
+                }
+                source = cause.source();
+            }
+            err.is_closed()
+                || matches!(
+                    io,
+                    Some(
+                        ErrorKind::ConnectionRefused
+                            | ErrorKind::ConnectionReset
+                            | ErrorKind::ConnectionAborted
+                            | ErrorKind::NotConnected
+                            | ErrorKind::BrokenPipe
+                            | ErrorKind::TimedOut
+                            | ErrorKind::UnexpectedEof
+                    )
+                )
+        }
+    };
+    if transient {
+        CheckoutError::Down(message)
+    } else {
+        CheckoutError::Unreachable(message)
     }
 }
 

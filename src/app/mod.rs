@@ -215,7 +215,9 @@ impl From<crate::target::CheckoutError> for AppError {
         use crate::target::CheckoutError;
         match err {
             CheckoutError::Busy => Self::DatabaseBusy,
-            CheckoutError::Unreachable(message) => Self::DatabaseUnreachable(message),
+            CheckoutError::Unreachable(message) | CheckoutError::Down(message) => {
+                Self::DatabaseUnreachable(message)
+            }
             CheckoutError::Port(port) => Self::Port(port),
         }
     }

@@ -30,6 +30,9 @@ pub(super) enum Applied {
     Done(Finish),
     /// Another session holds the database's advisory lock.
     DatabaseBusy,
+    /// The database could not be reached for a reason that may pass (see
+    /// `target::CheckoutError::Down`); nothing was sent.
+    DatabaseDown(String),
 }
 
 const LEDGER_DDL: &str = "CREATE SCHEMA IF NOT EXISTS autodb;
@@ -51,6 +54,8 @@ CREATE TABLE IF NOT EXISTS autodb.migration_steps (
 pub(super) enum Stop {
     Finish(Finish),
     Busy,
+    /// See [`Applied::DatabaseDown`].
+    Down(String),
     Port(PortError),
 }
 
@@ -104,6 +109,7 @@ pub(super) async fn apply(
     match run(app, request, lock_key, progress, deadline).await {
         Ok(finish) | Err(Stop::Finish(finish)) => Ok(Applied::Done(finish)),
         Err(Stop::Busy) => Ok(Applied::DatabaseBusy),
+        Err(Stop::Down(reason)) => Ok(Applied::DatabaseDown(reason)),
         Err(Stop::Port(err)) => Err(err),
     }
 }
@@ -183,6 +189,10 @@ async fn run(
         // autodb's sessions on the database are all in use: nothing was done, try later.
         Err(crate::target::CheckoutError::Busy) => return Err(Stop::Busy),
         Err(crate::target::CheckoutError::Port(err)) => return Err(Stop::Port(err)),
+        // A restart, a failover, a full server: the request waits (within its start bound,
+        // the token's lifetime) instead of failing.
+        Err(crate::target::CheckoutError::Down(message)) => return Err(Stop::Down(message)),
+        // Credentials, a missing database, TLS: waiting cannot help.
         Err(crate::target::CheckoutError::Unreachable(message)) => {
             return Err(failed("CONNECTION_FAILED", message))
         }

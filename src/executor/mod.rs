@@ -129,6 +129,19 @@ pub async fn run_job_until(
             app.store.release_claim(id).await?;
             return Ok(Outcome::Busy);
         }
+        // The database is down for now: say so in the status, and let the queue bring the
+        // job back with its backoff until the request's start bound (the token's lifetime).
+        Ok(apply::Applied::DatabaseDown(reason)) => {
+            let until = request.created_at + Duration::seconds(app.settings.request_expiry_seconds);
+            let waiting = format!(
+                "Waiting for the database ({reason}); nothing was applied; retrying until {}",
+                until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            );
+            tracing::warn!(%reason, "the database is unreachable; the job will be retried");
+            app.store.set_progress(id, &waiting).await?;
+            app.store.release_claim(id).await?;
+            return Ok(Outcome::Busy);
+        }
         Err(err) => {
             // The attempt ended without an answer (a store failure, or a COMMIT whose outcome
             // is unknown): the next one settles it through the ledger.

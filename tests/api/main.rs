@@ -28,6 +28,7 @@ mod sandbox;
 mod sandbox_seal;
 mod serve;
 mod snapshots;
+mod target_down;
 mod tls;
 mod uploads;
 mod what_runs;

@@ -69,6 +69,15 @@ struct Worker {
     lanes: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Failed attempts per request.
     errors: Mutex<HashMap<RequestId, u32>>,
+    /// Retries in a row per request, for the backoff ([`retry_delay`]).
+    retries: Mutex<HashMap<RequestId, u32>>,
+}
+
+/// The pause before a job that could not run now is tried again: 2 s, doubling with each
+/// retry in a row, at most a minute (a database that is down for a while is not hammered; its
+/// request still expires at its start bound).
+fn retry_delay(retries: u32) -> Duration {
+    Duration::from_secs((2u64 << retries.saturating_sub(1).min(5)).min(60))
 }
 
 /// Runs jobs until the channel closes: jobs of different databases concurrently (at most
@@ -76,7 +85,8 @@ struct Worker {
 /// of one database in order — a long migration on one database never holds another
 /// database's job `pending`.
 /// Each job runs in its own task, so a panic fails that job, not the worker. A job that
-/// reports `Busy` or an error is retried after a pause, like a queue's visibility timeout;
+/// reports `Busy` or an error is retried after a growing pause ([`retry_delay`]), like a
+/// queue's visibility timeout;
 /// after [`MAX_ATTEMPTS`] errors it is given up on (failed, or completed if its ledger shows
 /// it applied).
 pub fn spawn_worker(
@@ -88,6 +98,7 @@ pub fn spawn_worker(
         slots: Arc::new(Semaphore::new(MAX_CONCURRENT_JOBS)),
         lanes: Mutex::default(),
         errors: Mutex::default(),
+        retries: Mutex::default(),
     });
     tokio::spawn(async move {
         while let Some(id) = rx.recv().await {
@@ -128,6 +139,7 @@ impl Worker {
             Ok(Ok(outcome)) => {
                 self.errors().remove(&id);
                 if !outcome.should_retry() {
+                    self.retries().remove(&id);
                     return;
                 }
                 false
@@ -154,7 +166,10 @@ impl Worker {
                 match give_up(&self.app, &id, &reason).await {
                     // Another task still runs it: look again after the pause below.
                     Ok(GaveUp::StillRunning) => {}
-                    Ok(GaveUp::Ended) => return,
+                    Ok(GaveUp::Ended) => {
+                        self.retries().remove(&id);
+                        return;
+                    }
                     Err(err) => {
                         tracing::error!(request_id = %id, error = %error_chain(&err), "could not give up on the job");
                         return;
@@ -162,7 +177,13 @@ impl Worker {
                 }
             }
         }
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        let retries = {
+            let mut retries = self.retries();
+            let count = retries.entry(id.clone()).or_insert(0);
+            *count += 1;
+            *count
+        };
+        tokio::time::sleep(retry_delay(retries)).await;
         if let Err(err) = self.app.queue.enqueue(&id).await {
             tracing::error!(request_id = %id, error = %err, "could not re-queue");
         }
@@ -170,5 +191,9 @@ impl Worker {
 
     fn errors(&self) -> std::sync::MutexGuard<'_, HashMap<RequestId, u32>> {
         self.errors.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn retries(&self) -> std::sync::MutexGuard<'_, HashMap<RequestId, u32>> {
+        self.retries.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
