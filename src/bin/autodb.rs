@@ -192,6 +192,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Some(key)
         }
     };
+    // Throwaway clusters a killed predecessor left running.
+    let swept = tokio::task::spawn_blocking(autodb::pgcluster::sweep_orphans)
+        .await
+        .unwrap_or(0);
+    if swept > 0 {
+        tracing::info!(
+            swept,
+            "stopped throwaway PostgreSQL clusters a killed predecessor left"
+        );
+    }
     let requeued = queue::requeue_unfinished(&app, &parts.store).await?;
     if requeued > 0 {
         tracing::info!(

@@ -27,13 +27,7 @@ struct Served {
 async fn serve(args: &[&str]) -> Served {
     let dir = TempDir::new();
     let mut child = Command::new(env!("CARGO_BIN_EXE_autodb"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--no-sandbox",
-            "--data-dir",
-        ])
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.0.join("data"))
         .args(args)
         .env("AUTODB_API_KEY", "test-key")
@@ -95,6 +89,7 @@ fn terminate(child: &Child) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_loris_neither_starves_nor_exhausts_autodb_serve() {
     let mut served = serve(&[
+        "--no-sandbox",
         "--header-timeout-ms",
         "500",
         "--max-clients",
@@ -148,4 +143,106 @@ async fn slow_loris_neither_starves_nor_exhausts_autodb_serve() {
         .expect("autodb serve did not stop on SIGTERM")
         .unwrap();
     assert!(status.success(), "{status}");
+}
+
+/// The throwaway clusters `pid` owns (`autodb::pgcluster::OWNER_FILE`).
+fn clusters_of(pid: u32) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|dir| {
+            std::fs::read_to_string(dir.join(autodb::pgcluster::OWNER_FILE))
+                .is_ok_and(|owner| owner.trim() == pid.to_string())
+        })
+        .collect()
+}
+
+/// The server process of the cluster in `dir`.
+fn postmaster(dir: &std::path::Path) -> u32 {
+    std::fs::read_to_string(dir.join("data").join("postmaster.pid"))
+        .expect("a running cluster has a pid file")
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+fn signal(child: &Child, name: &str) {
+    let pid = child.id().expect("running").to_string();
+    let status = std::process::Command::new("kill")
+        .args([name, &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Waits (bounded) until `pid` is gone; a stopped postmaster may take a moment to exit.
+async fn gone(pid: u32) -> bool {
+    for _ in 0..600 {
+        if !alive(pid) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// `autodb serve` with its default sandbox: a throwaway cluster it started and owns.
+async fn serve_with_sandbox() -> (Served, std::path::PathBuf, u32) {
+    if autodb::pgcluster::find_bin_dir().is_none() {
+        panic!("PostgreSQL server binaries are needed (infra/local/services.sh installs them)");
+    }
+    let served = serve(&[]).await;
+    let owned = clusters_of(served.child.id().unwrap());
+    assert_eq!(owned.len(), 1, "one sandbox cluster: {owned:?}");
+    let dir = owned.into_iter().next().unwrap();
+    let server = postmaster(&dir);
+    assert!(alive(server));
+    (served, dir, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_and_sigint_stop_the_clusters_autodb_serve_started() {
+    for name in ["-TERM", "-INT"] {
+        let (mut served, dir, server) = serve_with_sandbox().await;
+        signal(&served.child, name);
+        let status = tokio::time::timeout(HANG_GUARD, served.child.wait())
+            .await
+            .expect("autodb serve did not stop")
+            .unwrap();
+        assert!(status.success(), "{name}: {status}");
+        assert!(gone(server).await, "{name}: the sandbox cluster still runs");
+        assert!(!dir.exists(), "{name}: {} is left behind", dir.display());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_stops_what_a_killed_predecessor_left() {
+    let (mut killed, dir, server) = serve_with_sandbox().await;
+    signal(&killed.child, "-KILL");
+    killed.child.wait().await.unwrap();
+    assert!(alive(server), "a killed process stops nothing");
+
+    let (mut next, next_dir, next_server) = serve_with_sandbox().await;
+    assert!(gone(server).await, "the predecessor's cluster still runs");
+    assert!(!dir.exists(), "{} is left behind", dir.display());
+    assert!(
+        alive(next_server),
+        "the new process's own cluster was stopped"
+    );
+
+    signal(&next.child, "-TERM");
+    tokio::time::timeout(HANG_GUARD, next.child.wait())
+        .await
+        .expect("autodb serve did not stop")
+        .unwrap();
+    assert!(gone(next_server).await);
+    assert!(!next_dir.exists());
 }
