@@ -43,6 +43,17 @@ pub async fn analyze(
     sql: Sql,
     sandbox_options: &SandboxOptions,
 ) -> Result<AnalysisReport, AppError> {
+    analyze_once(app, connection_id, sql, sandbox_options, None).await
+}
+
+/// [`analyze`], signing the token with `nonce` when given (see `token::Approval::nonce`).
+pub async fn analyze_once(
+    app: &App,
+    connection_id: &str,
+    sql: Sql,
+    sandbox_options: &SandboxOptions,
+    nonce: Option<[u8; 16]>,
+) -> Result<AnalysisReport, AppError> {
     sandbox_options.validate()?;
     let connection = connections::get(app, connection_id).await?;
     // Accepted psql meta-commands are blanked here and again, by the same function, in the
@@ -135,6 +146,7 @@ pub async fn analyze(
                 sandboxed,
                 issued_at: now,
                 ttl_seconds: app.settings.token_ttl_seconds,
+                nonce,
             },
         ))
     } else {
