@@ -233,12 +233,24 @@ impl Target {
 
     /// Connects; the connection's driver task runs in the background until the client drops.
     pub async fn connect(&self) -> Result<Client, ConnectError> {
+        self.connect_holding(&mut None::<()>).await
+    }
+
+    /// [`Target::connect`], moving `hold` (when connected) into the connection's driver
+    /// task: it is dropped only when the connection has ended, socket closed — how a
+    /// session's permit (`crate::target`) stays taken until the server's slot is free.
+    pub async fn connect_holding<T: Send + 'static>(
+        &self,
+        hold: &mut Option<T>,
+    ) -> Result<Client, ConnectError> {
         let tls = self.tls().await?;
         let (client, connection) = self.config.connect(tls).await?;
+        let held = hold.take();
         tokio::spawn(async move {
             if let Err(err) = connection.await {
                 tracing::debug!(error = %err, "database connection closed with an error");
             }
+            drop(held);
         });
         Ok(client)
     }
@@ -298,8 +310,16 @@ pub enum ConnectError {
 
 /// Connects with a connection secret's value: a connection string or the RDS secret JSON.
 pub async fn connect(connection: &SecretString) -> Result<Client, ConnectError> {
+    connect_holding(connection, &mut None::<()>).await
+}
+
+/// [`connect`], with [`Target::connect_holding`]'s `hold`.
+pub async fn connect_holding<T: Send + 'static>(
+    connection: &SecretString,
+    hold: &mut Option<T>,
+) -> Result<Client, ConnectError> {
     Target::from_secret(connection.expose_secret())?
-        .connect()
+        .connect_holding(hold)
         .await
 }
 

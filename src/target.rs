@@ -37,11 +37,12 @@ use crate::domain::Connection;
 /// Idle connections kept per registered database.
 pub const MAX_IDLE: usize = 2;
 
-/// A session on a target database and the permit it holds (see the module doc). Dropping it
-/// closes the connection and frees the permit; [`Targets::give_back`] keeps it for reuse.
+/// A session on a target database. Its permit (see the module doc) is held by the
+/// connection's driver task and freed when the connection has closed, not when the client is
+/// dropped: a backend that is still exiting holds one of the server's slots too. Dropping a
+/// session closes it; [`Targets::give_back`] keeps it for reuse.
 pub struct Session {
     client: Client,
-    _permit: OwnedSemaphorePermit,
 }
 
 impl std::ops::Deref for Session {
@@ -186,11 +187,8 @@ pub async fn checkout(app: &App, connection: &Connection) -> Result<Session, Che
             () = &mut notified => continue,
             () = tokio::time::sleep_until(deadline) => return Err(CheckoutError::Busy),
         };
-        let client = connect(app, &connection.secret_ref).await?;
-        return Ok(Session {
-            client,
-            _permit: permit,
-        });
+        let client = connect(app, &connection.secret_ref, permit).await?;
+        return Ok(Session { client });
     }
 }
 
@@ -256,8 +254,13 @@ impl CredentialCache {
 /// [`checkout`] calls it, with a permit in hand. Fetches the credentials again once if the
 /// server rejects them (they may have been rotated since they were cached). Messages are safe
 /// to show: they never quote the connection string.
-async fn connect(app: &App, reference: &str) -> Result<Client, CheckoutError> {
+async fn connect(
+    app: &App,
+    reference: &str,
+    permit: OwnedSemaphorePermit,
+) -> Result<Client, CheckoutError> {
     use tokio_postgres::error::SqlState;
+    let mut permit = Some(permit);
     let mut fresh = false;
     loop {
         let url = match credentials(app, reference, fresh).await {
@@ -270,7 +273,7 @@ async fn connect(app: &App, reference: &str) -> Result<Client, CheckoutError> {
             }
             Err(err) => return Err(err.into()),
         };
-        let err = match crate::pgconn::connect(&url).await {
+        let err = match crate::pgconn::connect_holding(&url, &mut permit).await {
             Ok(client) => {
                 return match pin(&client).await {
                     Ok(()) => Ok(client),

@@ -50,7 +50,11 @@ async fn limited_database() -> (String, String, String) {
 async fn two_hundred_concurrent_analyzes_leave_the_target_serving_its_other_clients() {
     let t = Arc::new(TestApp::spawn(Backend::Local).await);
     let (url, db, role) = limited_database().await;
-    let (setup, conn) = tokio_postgres::connect(&url, NoTls).await.expect("connect");
+    // The test's own sessions name themselves, so that autodb's can be counted apart.
+    let other_url = format!("{url}?application_name=other");
+    let (setup, conn) = tokio_postgres::connect(&other_url, NoTls)
+        .await
+        .expect("connect");
     tokio::spawn(conn);
     setup
         .batch_execute("CREATE TABLE items (id bigint PRIMARY KEY, name text)")
@@ -71,7 +75,7 @@ async fn two_hundred_concurrent_analyzes_leave_the_target_serving_its_other_clie
     // the analyzes run; and a watcher of how many sessions the role holds.
     let done = Arc::new(AtomicBool::new(false));
     let other = tokio::spawn({
-        let (url, done) = (url.clone(), Arc::clone(&done));
+        let (url, done) = (other_url.clone(), Arc::clone(&done));
         async move {
             let mut served = 0u32;
             loop {
@@ -95,11 +99,11 @@ async fn two_hundred_concurrent_analyzes_leave_the_target_serving_its_other_clie
         async move {
             let admin = admin().await;
             while !done.load(Ordering::SeqCst) {
-                // autodb's sessions: the role's, less the other client's one.
+                // autodb's sessions: the role's, but for the test's own.
                 let n: i64 = admin
                     .query_one(
-                        "SELECT count(*) - 1 FROM pg_stat_activity WHERE datname = $1 \
-                         AND usename = $2",
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 \
+                         AND usename = $2 AND application_name <> 'other'",
                         &[&db, &role],
                     )
                     .await
@@ -232,4 +236,25 @@ async fn a_caller_that_finds_every_session_taken_is_told_when_to_retry() {
     );
     let response = router.oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+}
+
+/// CPU-heavy work (`App::cpu`, which analyze parses and judges through) never runs on the
+/// async threads: on a runtime with one thread, a piece of work that waits for that thread
+/// to do something still finishes.
+#[tokio::test(flavor = "current_thread")]
+async fn analysis_work_leaves_the_async_thread_free() {
+    let t = TestApp::spawn(Backend::Local).await;
+    let (tell, told) = std::sync::mpsc::channel::<u32>();
+    // Run inline, the work would wait forever for a thread it blocks: fail instead of hang.
+    let work = t.app.cpu(move || {
+        told.recv_timeout(std::time::Duration::from_secs(120))
+            .expect("the async side never ran while the work waited")
+    });
+    let async_side = async move {
+        // Runs only if the one runtime thread is free while the work waits.
+        tokio::task::yield_now().await;
+        tell.send(42).unwrap();
+    };
+    let (answer, ()) = tokio::join!(work, async_side);
+    assert_eq!(answer, 42);
 }
