@@ -128,6 +128,7 @@ async fn main() {
                 &app,
                 NewConnection {
                     lock_timeout_ms: None,
+                    max_connections: None,
                     name: "bench".into(),
                     db_type: DbType::Postgresql,
                     credentials: Credentials::ConnectionString(SecretString::from(url)),

@@ -86,6 +86,7 @@ pub async fn start(app: &App) -> Result<Demo, DemoError> {
         app,
         NewConnection {
             lock_timeout_ms: None,
+            max_connections: None,
             name: DEMO_CONNECTION_NAME.into(),
             db_type: DbType::Postgresql,
             credentials: Credentials::ConnectionString(SecretString::from(cluster.url("shop"))),

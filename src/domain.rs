@@ -68,6 +68,14 @@ pub struct Connection {
     /// This database's `lock_timeout` for migration statements, when it differs from the
     /// service's (`Settings::lock_timeout_ms`): a busy database wants a shorter one.
     pub lock_timeout_ms: Option<u64>,
+    /// How many sessions autodb may hold on this database at once (introspection, the
+    /// executor, drift checks), when it differs from the service's
+    /// (`Settings::target_max_connections`); see [`crate::target`].
+    pub max_connections: Option<u32>,
+    /// When a migration run through autodb last ended on this database (completed, or
+    /// failed: a failed split migration may have applied part of itself). A schema snapshot
+    /// taken no later than this is out of date (`app::introspect::current`).
+    pub executed_at: Option<DateTime<Utc>>,
     /// Uploaded migrations (the S3 trigger, `app::upload`) whose risk is at or below this
     /// are executed without a person's approval. `None` (the default): never. Changed only
     /// through the API.

@@ -1,5 +1,10 @@
 //! A throwaway PostgreSQL cluster started from the server binaries on this machine, for
-//! `autodb serve --demo`.
+//! `autodb serve --demo` and `autodb serve`'s default sandbox.
+//!
+//! A [`TempCluster`] records which process owns it (a file `owner` holding that process's
+//! id) and is stopped and removed when dropped. A process killed outright (SIGKILL, an OOM
+//! kill, a power cut of the service manager) drops nothing: [`sweep_orphans`], run when
+//! `autodb serve` starts, stops and removes the clusters whose owner is gone.
 //!
 //! PostgreSQL refuses to run as root, so when autodb runs as root the cluster's directory is
 //! handed to the `postgres` system user and the binaries run through `runuser`.
@@ -63,6 +68,22 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// The user the server binaries run as: `postgres` when autodb runs as root.
+fn run_as() -> Result<Option<String>, ClusterError> {
+    if !is_root() {
+        return Ok(None);
+    }
+    let exists = Command::new("id")
+        .arg("postgres")
+        .output()?
+        .status
+        .success();
+    if !exists {
+        return Err(ClusterError::NoPostgresUser);
+    }
+    Ok(Some("postgres".to_string()))
+}
+
 /// A free TCP port on loopback, chosen by the kernel.
 pub fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
@@ -74,19 +95,7 @@ impl PgCluster {
     /// Initializes a new cluster in `dir` (which must not exist) and starts it on a free port.
     pub fn start(dir: &Path) -> Result<Self, ClusterError> {
         let bin = find_bin_dir().ok_or(ClusterError::NoBinaries)?;
-        let run_as = if is_root() {
-            let exists = Command::new("id")
-                .arg("postgres")
-                .output()?
-                .status
-                .success();
-            if !exists {
-                return Err(ClusterError::NoPostgresUser);
-            }
-            Some("postgres".to_string())
-        } else {
-            None
-        };
+        let run_as = run_as()?;
         std::fs::create_dir_all(dir)?;
         if let Some(user) = &run_as {
             let status = Command::new("chown")
@@ -121,13 +130,27 @@ impl PgCluster {
                 "--no-locale".as_ref(),
             ],
         )?;
+        cluster.start_server()?;
+        Ok(cluster)
+    }
+
+    /// Starts the server again after [`PgCluster::stop`], on the same port and data.
+    pub fn restart(&mut self) -> Result<(), ClusterError> {
+        if self.stopped {
+            self.start_server()?;
+        }
+        Ok(())
+    }
+
+    fn start_server(&mut self) -> Result<(), ClusterError> {
+        let data = self.dir.join("data");
         let options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
-            cluster.port,
-            cluster.dir.display()
+            self.port,
+            self.dir.display()
         );
-        let log = cluster.dir.join("server.log");
-        cluster.run(
+        let log = self.dir.join("server.log");
+        self.run(
             "pg_ctl",
             &[
                 "-D".as_ref(),
@@ -140,8 +163,8 @@ impl PgCluster {
                 "start".as_ref(),
             ],
         )?;
-        cluster.stopped = false;
-        Ok(cluster)
+        self.stopped = false;
+        Ok(())
     }
 
     fn run(&self, tool: &'static str, args: &[&std::ffi::OsStr]) -> Result<(), ClusterError> {
@@ -222,8 +245,84 @@ impl TempCluster {
         })
         .await
         .map_err(|e| ClusterError::Io(std::io::Error::other(e)))??;
+        std::fs::write(dir.join(OWNER_FILE), std::process::id().to_string())?;
         Ok(Self { cluster, dir })
     }
+
+    /// The cluster's directory (its data directory is `data` inside).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// The file in a [`TempCluster`]'s directory that names the process owning it.
+pub const OWNER_FILE: &str = "owner";
+
+/// Stops and removes the throwaway clusters (`autodb-*` under the temporary directory) whose
+/// owning process is gone — what an `autodb serve` killed without a chance to clean up left
+/// running. Clusters of live processes (another `autodb serve`, a test run) and directories
+/// without an owner file are left alone. Returns how many were removed. Blocking: run it on
+/// the blocking pool.
+pub fn sweep_orphans() -> usize {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        let named = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("autodb-"));
+        let Some(owner) = std::fs::read_to_string(dir.join(OWNER_FILE))
+            .ok()
+            .and_then(|raw| raw.trim().parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !named || owner == std::process::id() || alive(owner) {
+            continue;
+        }
+        let (Some(bin), Ok(run_as)) = (find_bin_dir(), run_as()) else {
+            continue;
+        };
+        let mut orphan = PgCluster {
+            bin,
+            dir: dir.clone(),
+            port: 0,
+            run_as,
+            stopped: !dir.join("data").join("postmaster.pid").exists(),
+        };
+        match orphan.stop() {
+            Ok(()) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                tracing::info!(dir = %dir.display(), owner, "stopped a throwaway PostgreSQL cluster a killed process left");
+                removed += 1;
+            }
+            // The server is gone too (its pid file is stale): only the directory is left.
+            Err(_) if !postmaster_alive(&dir) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                removed += 1;
+            }
+            Err(err) => {
+                tracing::warn!(dir = %dir.display(), error = %err, "could not stop a throwaway PostgreSQL cluster a killed process left");
+            }
+        }
+    }
+    removed
+}
+
+/// Whether the server of the cluster in `dir` runs (its pid file names a live process).
+fn postmaster_alive(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("data").join("postmaster.pid"))
+        .ok()
+        .and_then(|pidfile| pidfile.lines().next()?.trim().parse().ok())
+        .is_some_and(alive)
+}
+
+/// Whether a process with this id exists (Linux: `/proc`).
+fn alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
 }
 
 impl std::ops::Deref for TempCluster {
@@ -231,6 +330,12 @@ impl std::ops::Deref for TempCluster {
 
     fn deref(&self) -> &PgCluster {
         &self.cluster
+    }
+}
+
+impl std::ops::DerefMut for TempCluster {
+    fn deref_mut(&mut self) -> &mut PgCluster {
+        &mut self.cluster
     }
 }
 

@@ -67,6 +67,8 @@ pub enum TargetError {
     SslMode,
     #[error("sslrootcert {0} could not be read as PEM certificates")]
     RootCert(String),
+    #[error("sslrootcert {0} is not a regular file of at most 1 MiB")]
+    RootCertFile(String),
     #[error("the credentials secret is not a usable RDS secret: {0}")]
     Secret(&'static str),
 }
@@ -176,7 +178,11 @@ impl Target {
         })
     }
 
-    fn tls(&self) -> Result<MakeRustlsConnect, TargetError> {
+    async fn tls(&self) -> Result<MakeRustlsConnect, TargetError> {
+        let root_file = match &self.roots {
+            Roots::File(path) => Some(read_root_file(path).await?),
+            _ => None,
+        };
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()
@@ -191,8 +197,8 @@ impl Target {
                 match &self.roots {
                     Roots::File(path) => {
                         let certs: Vec<CertificateDer<'static>> =
-                            CertificateDer::pem_file_iter(path)
-                                .and_then(|it| it.collect::<Result<_, _>>())
+                            CertificateDer::pem_slice_iter(root_file.as_deref().unwrap_or(&[]))
+                                .collect::<Result<_, _>>()
                                 .map_err(|_| TargetError::RootCert(path.clone()))?;
                         if roots.add_parsable_certificates(certs).0 == 0 {
                             return Err(TargetError::RootCert(path.clone()));
@@ -227,15 +233,64 @@ impl Target {
 
     /// Connects; the connection's driver task runs in the background until the client drops.
     pub async fn connect(&self) -> Result<Client, ConnectError> {
-        let tls = self.tls()?;
+        self.connect_holding(&mut None::<()>).await
+    }
+
+    /// [`Target::connect`], moving `hold` (when connected) into the connection's driver
+    /// task: it is dropped only when the connection has ended, socket closed — how a
+    /// session's permit (`crate::target`) stays taken until the server's slot is free.
+    pub async fn connect_holding<T: Send + 'static>(
+        &self,
+        hold: &mut Option<T>,
+    ) -> Result<Client, ConnectError> {
+        let tls = self.tls().await?;
         let (client, connection) = self.config.connect(tls).await?;
+        let held = hold.take();
         tokio::spawn(async move {
             if let Err(err) = connection.await {
                 tracing::debug!(error = %err, "database connection closed with an error");
             }
+            drop(held);
         });
         Ok(client)
     }
+}
+
+/// The largest `sslrootcert` file read (a CA bundle is a few hundred KB at most).
+pub const MAX_ROOT_CERT_BYTES: u64 = 1 << 20;
+
+/// Reads an `sslrootcert` file without blocking the runtime: on the blocking pool, only a
+/// regular file, at most [`MAX_ROOT_CERT_BYTES`] whatever its size claims (`/dev/zero` is
+/// endless; a FIFO would block the reader until someone writes to it), opened non-blocking so
+/// that a path swapped for a FIFO after the check does not wait for a writer either.
+async fn read_root_file(path: &str) -> Result<Vec<u8>, TargetError> {
+    let owned = path.to_string();
+    let read = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
+        let regular = |meta: std::fs::Metadata| meta.is_file() && meta.len() <= MAX_ROOT_CERT_BYTES;
+        if !std::fs::metadata(&owned).is_ok_and(regular) {
+            return Err(TargetError::RootCertFile(owned));
+        }
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&owned)
+            .map_err(|_| TargetError::RootCert(owned.clone()))?;
+        if !file.metadata().is_ok_and(regular) {
+            return Err(TargetError::RootCertFile(owned));
+        }
+        let mut bytes = Vec::new();
+        file.take(MAX_ROOT_CERT_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|_| TargetError::RootCert(owned.clone()))?;
+        if bytes.len() as u64 > MAX_ROOT_CERT_BYTES {
+            return Err(TargetError::RootCertFile(owned));
+        }
+        Ok(bytes)
+    });
+    read.await
+        .unwrap_or_else(|_| Err(TargetError::RootCert(path.to_string())))
 }
 
 /// Timeouts of every connection to a target database (see `Target::parse`).
@@ -255,8 +310,16 @@ pub enum ConnectError {
 
 /// Connects with a connection secret's value: a connection string or the RDS secret JSON.
 pub async fn connect(connection: &SecretString) -> Result<Client, ConnectError> {
+    connect_holding(connection, &mut None::<()>).await
+}
+
+/// [`connect`], with [`Target::connect_holding`]'s `hold`.
+pub async fn connect_holding<T: Send + 'static>(
+    connection: &SecretString,
+    hold: &mut Option<T>,
+) -> Result<Client, ConnectError> {
     Target::from_secret(connection.expose_secret())?
-        .connect()
+        .connect_holding(hold)
         .await
 }
 
@@ -318,12 +381,12 @@ mod tests {
             .contains("hunter2"));
     }
 
-    #[test]
-    fn a_missing_root_certificate_is_reported() {
+    #[tokio::test]
+    async fn a_missing_root_certificate_is_reported() {
         let t =
             Target::parse("postgresql://h/db?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem")
                 .unwrap();
-        assert!(matches!(t.tls(), Err(TargetError::RootCert(_))));
+        assert!(matches!(t.tls().await, Err(TargetError::RootCertFile(_))));
     }
 
     #[test]

@@ -1,8 +1,20 @@
 //! Connections to the registered (target) databases: credentials fetched from the secret
-//! store and cached, and idle connections kept for the next job.
+//! store and cached, idle connections kept for the next job, and a bound on how many
+//! sessions autodb holds on each database.
 //!
 //! Analyze, introspect and the executor all reach target databases through here; `App` holds
 //! one [`Targets`] so that neither the use cases nor the executor own the other's piece.
+//!
+//! **Bounded.** A production database has a fixed number of connection slots, shared with
+//! its own applications; autodb must never be the client that takes them all. Every session
+//! autodb opens on a target (introspection, the binding read, the executor and its drift
+//! checks, the ledger read) holds one of the database's permits
+//! ([`Connection::max_connections`], else `Settings::target_max_connections`), idle ones
+//! included. A caller that finds none free waits in a queue, and after
+//! `Settings::target_wait_ms` gets [`CheckoutError::Busy`] (503 `DEPENDENCY_UNAVAILABLE`
+//! with `Retry-After` on the API; the executor retries the job later). The bound is per
+//! process: on Lambda, per warm container, so the function's reserved concurrency times the
+//! limit bounds the whole service.
 //!
 //! **Reuse is safe by construction.** A connection goes back to the pool only after
 //! `DISCARD ALL` succeeded on it — which ends any session state a job left (settings, the
@@ -11,61 +23,173 @@
 //! connection instead. At most [`MAX_IDLE`] idle connections are kept per database.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use secrecy::SecretString;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::Client;
 
 use crate::app::ports::PortError;
 use crate::app::App;
+use crate::domain::Connection;
 
 /// Idle connections kept per registered database.
 pub const MAX_IDLE: usize = 2;
 
-/// The credential cache and the pool, built once per process (per warm Lambda container).
-#[derive(Default)]
+/// A session on a target database. Its permit (see the module doc) is held by the
+/// connection's driver task and freed when the connection has closed, not when the client is
+/// dropped: a backend that is still exiting holds one of the server's slots too. Dropping a
+/// session closes it; [`Targets::give_back`] keeps it for reuse.
+pub struct Session {
+    client: Client,
+}
+
+impl std::ops::Deref for Session {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl std::ops::DerefMut for Session {
+    fn deref_mut(&mut self) -> &mut Client {
+        &mut self.client
+    }
+}
+
+/// Why no session was handed out.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckoutError {
+    /// Every permit of the database stayed taken for `Settings::target_wait_ms`.
+    #[error("autodb's sessions on this database are all in use; retry shortly")]
+    Busy,
+    /// The database refused the session for a reason waiting does not cure (authentication,
+    /// a missing database, TLS verification, the connection string); the message is safe to
+    /// show (it never quotes the connection string).
+    #[error("{0}")]
+    Unreachable(String),
+    /// The database could not be reached for a reason that may pass (refused, reset, starting
+    /// up or shutting down, out of slots, timed out): worth retrying.
+    #[error("{0}")]
+    Down(String),
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+/// One database's permits, its idle sessions and a signal for callers waiting on either.
+struct Pool {
+    permits: Arc<Semaphore>,
+    idle: Vec<Session>,
+    returned: Arc<Notify>,
+}
+
+/// The credential cache, the pools and the in-flight introspections, built once per process
+/// (per warm Lambda container).
 pub struct Targets {
     credentials: CredentialCache,
-    idle: Mutex<HashMap<String, Vec<Client>>>,
+    pools: Mutex<HashMap<String, Pool>>,
+    default_limit: usize,
+    wait: Duration,
+    /// One lock per connection id, held while its snapshot is taken, so that concurrent
+    /// analyzes share one introspection (`app::introspect::current`).
+    flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Targets {
-    /// An open idle connection to the database behind `reference`, if one is kept.
-    fn idle(&self, reference: &str) -> Option<Client> {
-        let mut idle = self.idle.lock().ok()?;
-        let list = idle.get_mut(reference)?;
-        while let Some(client) = list.pop() {
-            if !client.is_closed() {
-                return Some(client);
-            }
+    /// `default_limit` sessions per database unless its connection says otherwise; callers
+    /// wait at most `wait` for one.
+    pub fn new(default_limit: usize, wait: Duration) -> Self {
+        Self {
+            credentials: CredentialCache::default(),
+            pools: Mutex::default(),
+            default_limit: default_limit.max(1),
+            wait,
+            flights: Mutex::default(),
         }
-        None
     }
 
-    /// Returns a connection for the next job, after clearing its session state; a
-    /// connection that cannot be cleared is closed instead.
-    pub async fn give_back(&self, reference: &str, client: Client) {
-        if client.is_closed() || client.batch_execute("DISCARD ALL").await.is_err() {
+    /// How long a caller waits for a session before [`CheckoutError::Busy`].
+    pub fn wait(&self) -> Duration {
+        self.wait
+    }
+
+    /// The lock that serializes snapshots of one connection.
+    pub fn flight(&self, connection_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(flights.entry(connection_id.to_string()).or_default())
+    }
+
+    /// An open idle session, or the database's semaphore and signal to wait on.
+    fn idle_or_wait(
+        &self,
+        connection: &Connection,
+    ) -> Result<Session, (Arc<Semaphore>, Arc<Notify>)> {
+        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        let limit = connection
+            .max_connections
+            .map_or(self.default_limit, |n| n as usize)
+            .max(1);
+        let pool = pools
+            .entry(connection.secret_ref.clone())
+            .or_insert_with(|| Pool {
+                permits: Arc::new(Semaphore::new(limit)),
+                idle: Vec::new(),
+                returned: Arc::new(Notify::new()),
+            });
+        while let Some(session) = pool.idle.pop() {
+            if !session.is_closed() {
+                return Ok(session);
+            }
+        }
+        Err((Arc::clone(&pool.permits), Arc::clone(&pool.returned)))
+    }
+
+    /// Returns a session for the next job, after clearing its session state; a session that
+    /// cannot be cleared is closed instead (its permit freed).
+    pub async fn give_back(&self, reference: &str, session: Session) {
+        if session.is_closed() || session.batch_execute("DISCARD ALL").await.is_err() {
             return;
         }
-        if let Ok(mut idle) = self.idle.lock() {
-            let list = idle.entry(reference.to_string()).or_default();
-            if list.len() < MAX_IDLE {
-                list.push(client);
+        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pool) = pools.get_mut(reference) {
+            if pool.idle.len() < MAX_IDLE {
+                pool.idle.push(session);
+                // A caller waiting for a permit may take this session instead.
+                pool.returned.notify_waiters();
             }
         }
     }
 }
 
-/// A connection to a registered database: an idle one if the pool has it, else a new one
-/// (see [`connect`]); pinned either way ([`pin`]).
-pub async fn checkout(app: &App, reference: &str) -> Result<Result<Client, String>, PortError> {
-    if let Some(client) = app.targets.idle(reference) {
-        if pin(&client).await.is_ok() {
-            return Ok(Ok(client));
-        }
+/// A session on a registered database: an idle one if the pool has it, else a new one (see
+/// [`connect`]) once a permit is free; pinned either way ([`pin`]). Waits at most
+/// `Settings::target_wait_ms`.
+pub async fn checkout(app: &App, connection: &Connection) -> Result<Session, CheckoutError> {
+    let targets = &app.targets;
+    let deadline = tokio::time::Instant::now() + targets.wait;
+    loop {
+        let (permits, returned) = match targets.idle_or_wait(connection) {
+            Ok(session) => {
+                if pin(&session).await.is_ok() {
+                    return Ok(session);
+                }
+                continue;
+            }
+            Err(wait) => wait,
+        };
+        // Registered before the permit race so that a session given back meanwhile wakes us.
+        let notified = returned.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let permit = tokio::select! {
+            permit = permits.acquire_owned() => permit.map_err(|_| CheckoutError::Busy)?,
+            () = &mut notified => continue,
+            () = tokio::time::sleep_until(deadline) => return Err(CheckoutError::Busy),
+        };
+        let client = connect(app, &connection.secret_ref, permit).await?;
+        return Ok(Session { client });
     }
-    connect(app, reference).await
 }
 
 /// What every autodb session on a target runs with before its first query, whatever the
@@ -126,39 +250,40 @@ impl CredentialCache {
     }
 }
 
-/// Connects to a registered database with its stored credentials, fetching them again once if
-/// the server rejects them (they may have been rotated since they were cached). The inner
-/// `Err` is a message safe to show: it never quotes the connection string.
-pub async fn connect(
+/// Connects to a registered database with its stored credentials, outside the bound: only
+/// [`checkout`] calls it, with a permit in hand. Fetches the credentials again once if the
+/// server rejects them (they may have been rotated since they were cached). Messages are safe
+/// to show: they never quote the connection string.
+async fn connect(
     app: &App,
     reference: &str,
-) -> Result<Result<tokio_postgres::Client, String>, PortError> {
+    permit: OwnedSemaphorePermit,
+) -> Result<Client, CheckoutError> {
     use tokio_postgres::error::SqlState;
+    let mut permit = Some(permit);
     let mut fresh = false;
     loop {
         let url = match credentials(app, reference, fresh).await {
             Ok(url) => url,
             // A registration that names a secret that does not exist: retrying cannot help.
             Err(PortError::SecretNotFound(_)) => {
-                return Ok(Err(
-                    "the connection's credentials secret was not found".into()
+                return Err(CheckoutError::Unreachable(
+                    "the connection's credentials secret was not found".into(),
                 ))
             }
-            Err(err) => return Err(err),
+            Err(err) => return Err(err.into()),
         };
-        let err = match crate::pgconn::connect(&url).await {
+        let err = match crate::pgconn::connect_holding(&url, &mut permit).await {
             Ok(client) => {
-                return Ok(match pin(&client).await {
+                return match pin(&client).await {
                     Ok(()) => Ok(client),
-                    Err(err) => Err(format!(
-                        "could not prepare the session: {}",
-                        err.as_db_error()
-                            .map_or_else(|| err.to_string(), |db| db.message().to_string())
-                    )),
-                })
+                    Err(err) => Err(classify(&err, "could not prepare the session")),
+                }
             }
             Err(crate::pgconn::ConnectError::Target(err)) => {
-                return Ok(Err(format!("the connection string: {err}")))
+                return Err(CheckoutError::Unreachable(format!(
+                    "the connection string: {err}"
+                )))
             }
             Err(crate::pgconn::ConnectError::Postgres(err)) => err,
         };
@@ -171,13 +296,60 @@ pub async fn connect(
             fresh = true;
             continue;
         }
-        // tokio-postgres errors name the failing step and its cause (refused, TLS, auth);
-        // none of them quotes the connection string.
-        let reason = match err.as_db_error() {
-            Some(db) => db.message().to_string(),
-            None => crate::api::error_chain(&err),
-        };
-        return Ok(Err(format!("could not connect to the database: {reason}")));
+        return Err(classify(&err, "could not connect to the database"));
+    }
+}
+
+/// A failed connection attempt as [`CheckoutError::Down`] when waiting may cure it (the
+/// server refused or dropped the connection, is starting up or shutting down, has no slot
+/// free, did not answer in time) or [`CheckoutError::Unreachable`] when it cannot
+/// (authentication, a database that does not exist, TLS verification, a bad host name).
+fn classify(err: &tokio_postgres::Error, step: &str) -> CheckoutError {
+    use std::io::ErrorKind;
+    use tokio_postgres::error::SqlState;
+    // tokio-postgres errors name the failing step and its cause (refused, TLS, auth); none
+    // of them quotes the connection string.
+    let reason = match err.as_db_error() {
+        Some(db) => db.message().to_string(),
+        None => crate::api::error_chain(err),
+    };
+    let message = format!("{step}: {reason}");
+    let transient = match err.code() {
+        Some(code) => [
+            SqlState::CANNOT_CONNECT_NOW,
+            SqlState::TOO_MANY_CONNECTIONS,
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+        ]
+        .contains(code),
+        None => {
+            let mut source = std::error::Error::source(err);
+            let mut io = None;
+            while let Some(cause) = source {
+                if let Some(found) = cause.downcast_ref::<std::io::Error>() {
+                    io = Some(found.kind());
+                }
+                source = cause.source();
+            }
+            err.is_closed()
+                || matches!(
+                    io,
+                    Some(
+                        ErrorKind::ConnectionRefused
+                            | ErrorKind::ConnectionReset
+                            | ErrorKind::ConnectionAborted
+                            | ErrorKind::NotConnected
+                            | ErrorKind::BrokenPipe
+                            | ErrorKind::TimedOut
+                            | ErrorKind::UnexpectedEof
+                    )
+                )
+        }
+    };
+    if transient {
+        CheckoutError::Down(message)
+    } else {
+        CheckoutError::Unreachable(message)
     }
 }
 

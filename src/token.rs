@@ -178,12 +178,20 @@ pub struct Approval<'a> {
     pub sandboxed: bool,
     pub issued_at: i64,
     pub ttl_seconds: i64,
+    /// The nonce to sign instead of a fresh random one: 32 hex digits derived from something
+    /// that must run at most once (an uploaded object's version, `app::upload`), so that
+    /// every approval of it shares one nonce and the first execute's request is every
+    /// later one's too.
+    pub nonce: Option<[u8; 16]>,
 }
 
-/// Signs a new single-use token with a fresh 128-bit nonce.
+/// Signs a new single-use token with a fresh 128-bit nonce (or [`Approval::nonce`]).
 pub fn issue(ring: &KeyRing, approval: Approval<'_>) -> (String, Claims) {
-    let mut nonce = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let nonce = approval.nonce.unwrap_or_else(|| {
+        let mut fresh = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut fresh);
+        fresh
+    });
     let claims = Claims {
         v: VERSION,
         kid: ring.active.clone(),
@@ -288,6 +296,7 @@ mod tests {
             sandboxed: true,
             issued_at: at,
             ttl_seconds: 3600,
+            nonce: None,
         }
     }
 

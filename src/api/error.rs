@@ -18,12 +18,18 @@ use crate::app::ports::PortError;
 use crate::app::AppError;
 use crate::token::TokenError;
 
+/// `Retry-After` of a caller turned away because a target's sessions were all in use.
+pub const RETRY_AFTER_BUSY_SECONDS: std::num::NonZeroU16 = std::num::NonZeroU16::new(2).unwrap();
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
     pub details: Option<Value>,
+    /// Seconds for a `Retry-After` header: the caller was turned away by a bound, not by a
+    /// failure.
+    pub retry_after: Option<std::num::NonZeroU16>,
 }
 
 impl ApiError {
@@ -33,6 +39,7 @@ impl ApiError {
             code,
             message: message.into(),
             details: None,
+            retry_after: None,
         }
     }
 
@@ -153,6 +160,16 @@ impl From<AppError> for ApiError {
                 "DEPENDENCY_UNAVAILABLE",
                 format!("the connection's database could not be introspected: {reason}"),
             ),
+            AppError::DatabaseBusy => {
+                let mut busy = Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "DEPENDENCY_UNAVAILABLE",
+                    "autodb's sessions on the connection's database are all in use (autodb \
+                     bounds them to protect the database); retry after the Retry-After delay",
+                );
+                busy.retry_after = Some(RETRY_AFTER_BUSY_SECONDS);
+                busy
+            }
             AppError::Port(port) => Self::dependency(&port),
         }
     }
@@ -177,6 +194,12 @@ impl IntoResponse for ApiError {
                 "request_id": super::request_id::current(),
             },
         });
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.get().into());
+        }
+        response
     }
 }

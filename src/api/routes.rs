@@ -45,6 +45,9 @@ struct ConnectionView {
     created_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     lock_timeout_ms: Option<u64>,
+    /// How many sessions autodb may hold on the database at once, when not the service's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_connections: Option<u32>,
     /// Uploaded migrations at or below this risk run without approval; absent: never.
     #[serde(skip_serializing_if = "Option::is_none")]
     auto_approve_max_risk: Option<&'static str>,
@@ -60,6 +63,7 @@ impl From<Connection> for ConnectionView {
             db_type: c.db_type,
             created_at: c.created_at,
             lock_timeout_ms: c.lock_timeout_ms,
+            max_connections: c.max_connections,
             auto_approve_max_risk: c.auto_approve_max_risk.map(|r| r.as_str()),
             allow_unsandboxed_approval: c.allow_unsandboxed_approval,
         }
@@ -73,6 +77,7 @@ pub struct CreateConnection {
     connection_string: Option<String>,
     secret_arn: Option<String>,
     lock_timeout_ms: Option<u64>,
+    max_connections: Option<u32>,
 }
 
 pub async fn create_connection(
@@ -107,6 +112,7 @@ pub async fn create_connection(
             db_type,
             credentials,
             lock_timeout_ms: body.lock_timeout_ms,
+            max_connections: body.max_connections,
         },
     )
     .await?;

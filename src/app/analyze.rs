@@ -43,15 +43,32 @@ pub async fn analyze(
     sql: Sql,
     sandbox_options: &SandboxOptions,
 ) -> Result<AnalysisReport, AppError> {
+    analyze_once(app, connection_id, sql, sandbox_options, None).await
+}
+
+/// [`analyze`], signing the token with `nonce` when given (see `token::Approval::nonce`).
+pub async fn analyze_once(
+    app: &App,
+    connection_id: &str,
+    sql: Sql,
+    sandbox_options: &SandboxOptions,
+    nonce: Option<[u8; 16]>,
+) -> Result<AnalysisReport, AppError> {
     sandbox_options.validate()?;
     let connection = connections::get(app, connection_id).await?;
     // Accepted psql meta-commands are blanked here and again, by the same function, in the
     // executor; the token binds the submitted text with them.
+    let limits = app.settings.limits(&connection);
+    // Parsing and the round-trip proof are CPU-bound: off the async threads (`App::cpu`).
     let autodb_core::sql::Migration {
         statements: parsed,
         psql_commands,
-    } = statements(app, &connection, &sql)?;
-    let limits = app.settings.limits(&connection);
+    } = app
+        .cpu({
+            let sql = sql.clone();
+            move || statements_for(limits, &sql)
+        })
+        .await?;
     let started = std::time::Instant::now();
     let elapsed = |phase: &'static str| {
         let ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -79,10 +96,15 @@ pub async fn analyze(
         // Judged as the target server behaves (the newest known when its version is not).
         postgres_version: autodb_analysis::PostgresVersion::of_snapshot(&snapshot.schema),
     };
-    let mut analysis = autodb_analysis::Analysis {
-        psql_commands,
-        ..autodb_analysis::analyze_for(&parsed, Some(&snapshot.schema), runner)
-    };
+    let (parsed, snapshot, mut analysis) = app
+        .cpu(move || {
+            let analysis = autodb_analysis::Analysis {
+                psql_commands,
+                ..autodb_analysis::analyze_for(&parsed, Some(&snapshot.schema), runner)
+            };
+            (parsed, snapshot, analysis)
+        })
+        .await;
     elapsed("static analysis");
     let sandbox_result = sandbox::try_migration(
         app,
@@ -137,6 +159,7 @@ pub async fn analyze(
                 sandboxed,
                 issued_at: now,
                 ttl_seconds: app.settings.token_ttl_seconds,
+                nonce,
             },
         ))
     } else {
@@ -181,10 +204,8 @@ async fn bind(
         schema.search_path.clone()
     };
     let used = autodb_analysis::names::used(parsed);
-    let client = crate::target::checkout(app, &connection.secret_ref)
-        .await?
-        .map_err(AppError::DatabaseUnreachable)?;
-    let effects = crate::schema::effects::read(&client, &path, &analysis.drift_scope, &used)
+    let client = crate::target::checkout(app, connection).await?;
+    let effects = crate::schema::effects::read(&*client, &path, &analysis.drift_scope, &used)
         .await
         .map_err(|err| {
             AppError::DatabaseUnreachable(format!(
@@ -265,6 +286,14 @@ pub(super) fn statements(
     connection: &crate::domain::Connection,
     sql: &Sql,
 ) -> Result<autodb_core::sql::Migration, AppError> {
+    statements_for(app.settings.limits(connection), sql)
+}
+
+/// [`statements`] under the executor's `limits` for the connection.
+fn statements_for(
+    limits: autodb_analysis::Limits,
+    sql: &Sql,
+) -> Result<autodb_core::sql::Migration, AppError> {
     let migration = autodb_core::sql::parse_migration(sql.as_str())?;
     let parsed = &migration.statements;
     if parsed.is_empty() {
@@ -289,7 +318,7 @@ pub(super) fn statements(
     // The statements exactly as the executor will send them, each proven to parse alone to
     // the tree analyzed here (after the count is bounded: the proof costs more per statement).
     autodb_core::sql::check_round_trip(sql.as_str(), parsed)?;
-    let refused = autodb_analysis::refusals(parsed, app.settings.limits(connection));
+    let refused = autodb_analysis::refusals(parsed, limits);
     if !refused.is_empty() {
         return Err(AppError::Refused(refused));
     }

@@ -20,7 +20,12 @@ pub struct NewConnection {
     pub credentials: Credentials,
     /// See [`Connection::lock_timeout_ms`].
     pub lock_timeout_ms: Option<u64>,
+    /// See [`Connection::max_connections`].
+    pub max_connections: Option<u32>,
 }
+
+/// The range a connection's own session limit may take (see [`crate::target`]).
+pub const MAX_CONNECTIONS: std::ops::RangeInclusive<u32> = 1..=100;
 
 /// The range a connection's own `lock_timeout` may take.
 pub const LOCK_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 50..=60_000;
@@ -43,6 +48,15 @@ pub async fn register(app: &App, new: NewConnection) -> Result<Connection, AppEr
             )));
         }
     }
+    if let Some(max) = new.max_connections {
+        if !MAX_CONNECTIONS.contains(&max) {
+            return Err(AppError::Validation(format!(
+                "max_connections must be between {} and {}",
+                MAX_CONNECTIONS.start(),
+                MAX_CONNECTIONS.end()
+            )));
+        }
+    }
     let id = ConnectionId::generate();
     let secret_ref = match new.credentials {
         Credentials::ConnectionString(value) => {
@@ -54,6 +68,8 @@ pub async fn register(app: &App, new: NewConnection) -> Result<Connection, AppEr
     let connection = Connection {
         database_key: None,
         lock_timeout_ms: new.lock_timeout_ms,
+        max_connections: new.max_connections,
+        executed_at: None,
         auto_approve_max_risk: None,
         allow_unsandboxed_approval: false,
         id,

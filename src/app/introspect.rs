@@ -9,9 +9,7 @@ use crate::schema::introspect;
 
 /// Connects to the database, snapshots its schema and stores the snapshot as the latest.
 pub async fn introspect(app: &App, connection: &Connection) -> Result<SnapshotRecord, AppError> {
-    let client = crate::target::checkout(app, &connection.secret_ref)
-        .await?
-        .map_err(AppError::DatabaseUnreachable)?;
+    let client = crate::target::checkout(app, connection).await?;
     // A backstop: the snapshot takes no table locks, but a catalog lock held by a long DDL
     // elsewhere must fail it quickly rather than hang analyze. (Pooled connections are reset
     // before reuse, so the setting does not outlive this call.)
@@ -26,7 +24,7 @@ pub async fn introspect(app: &App, connection: &Connection) -> Result<SnapshotRe
                 .map_or("the connection was lost", |db| db.message())
         ))
     };
-    let mut schema = introspect::snapshot(&client).await.map_err(failed)?;
+    let mut schema = introspect::snapshot(&*client).await.map_err(failed)?;
     // The session runs with autodb's own pinned path; the names of a migration resolve
     // through the role's (see `crate::target::role_search_path`).
     schema.search_path = crate::target::role_search_path(&client)
@@ -42,11 +40,14 @@ pub async fn introspect(app: &App, connection: &Connection) -> Result<SnapshotRe
     app.store.put_snapshot(&record).await?;
     // Learn which database this is, so that two registrations of it share one lock. A
     // server that will not say (an unusual proxy) keeps the per-registration lock.
-    if let Ok(key) = introspect::database_key(&client).await {
+    if let Ok(key) = introspect::database_key(&*client).await {
         if connection.database_key.as_deref() != Some(key.as_str()) {
-            let mut updated = connection.clone();
-            updated.database_key = Some(key);
-            app.store.put_connection(&updated).await?;
+            // Read again: the record may have changed since `connection` was read (an
+            // execution ended, `executed_at`).
+            if let Some(mut updated) = app.store.get_connection(&connection.id).await? {
+                updated.database_key = Some(key);
+                app.store.put_connection(&updated).await?;
+            }
         }
     }
     app.targets.give_back(&connection.secret_ref, client).await;
@@ -58,15 +59,68 @@ pub async fn introspect_by_id(app: &App, connection_id: &str) -> Result<Snapshot
     introspect(app, &connection).await
 }
 
-/// The latest snapshot if it is fresh enough, else a new one.
+/// The latest snapshot if it is fresh enough, else a new one. Concurrent callers for one
+/// connection share one introspection: they take turns on the connection's flight lock, and
+/// whoever gets it after a snapshot was taken uses that one (a queue of 200 analyzes costs
+/// the database one introspection, not 200). A caller that waits longer than
+/// `Settings::target_wait_ms` is told the database is busy.
 pub async fn current(app: &App, connection: &Connection) -> Result<SnapshotRecord, AppError> {
-    if let Some(latest) = app.store.latest_snapshot(&connection.id).await? {
-        let age = app.clock.now() - latest.taken_at;
-        if age < Duration::seconds(app.settings.snapshot_max_age_seconds) {
-            return Ok(latest);
-        }
+    if let Some(fresh) = fresh(app, connection).await? {
+        return Ok(fresh);
+    }
+    let flight = app.targets.flight(connection.id.as_str());
+    let _turn = tokio::time::timeout(app.targets.wait(), flight.lock())
+        .await
+        .map_err(|_| AppError::DatabaseBusy)?;
+    if let Some(fresh) = fresh(app, connection).await? {
+        return Ok(fresh);
     }
     introspect(app, connection).await
+}
+
+/// The latest snapshot, if it is younger than `Settings::snapshot_max_age_seconds` and was
+/// taken after the last migration autodb ran on the database ended
+/// ([`Connection::executed_at`], read again: it may have changed since `connection` was).
+async fn fresh(app: &App, connection: &Connection) -> Result<Option<SnapshotRecord>, AppError> {
+    let Some(latest) = app.store.latest_snapshot(&connection.id).await? else {
+        return Ok(None);
+    };
+    let executed_at = app
+        .store
+        .get_connection(&connection.id)
+        .await?
+        .and_then(|c| c.executed_at);
+    if executed_at.is_some_and(|at| latest.taken_at <= at) {
+        return Ok(None);
+    }
+    let age = app.clock.now() - latest.taken_at;
+    Ok((age < Duration::seconds(app.settings.snapshot_max_age_seconds)).then_some(latest))
+}
+
+/// Records that a migration ended on the database behind `connection_id` (on every
+/// registration of that database), so that the next analyze of any of them takes a new
+/// snapshot instead of judging the schema from before it. Never fails: a store that does
+/// not answer leaves the snapshots to age out (`Settings::snapshot_max_age_seconds`).
+pub async fn database_changed(app: &App, connection_id: &crate::domain::ConnectionId) {
+    let now = app.clock.now();
+    let mark = async {
+        let Some(changed) = app.store.get_connection(connection_id).await? else {
+            return Ok(());
+        };
+        let mut same_database = vec![];
+        if changed.database_key.is_some() {
+            same_database = app.store.list_connections().await?;
+            same_database.retain(|c| c.database_key == changed.database_key && c.id != changed.id);
+        }
+        for mut c in std::iter::once(changed).chain(same_database) {
+            c.executed_at = Some(now);
+            app.store.put_connection(&c).await?;
+        }
+        Ok::<_, crate::app::ports::PortError>(())
+    };
+    if let Err(err) = mark.await {
+        tracing::warn!(error = %crate::api::error_chain(&err), "could not mark the connection's snapshot out of date");
+    }
 }
 
 /// The latest stored snapshot, without touching the database.

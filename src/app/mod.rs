@@ -48,6 +48,13 @@ pub struct Settings {
     pub secret_prefix: String,
     /// How old a schema snapshot may be before analyze takes a new one.
     pub snapshot_max_age_seconds: i64,
+    /// How many sessions autodb holds at once on one target database (introspection, the
+    /// executor, drift checks, idle ones), unless its connection sets its own
+    /// (`Connection::max_connections`); see `crate::target`.
+    pub target_max_connections: usize,
+    /// How long a caller waits for one of those sessions before it is told to retry later
+    /// (503 with `Retry-After`; the executor re-queues the job).
+    pub target_wait_ms: u64,
     /// How old the signing key ring may grow before it is read again from its secret
     /// (AWS; see `app::keys`).
     pub key_reload_seconds: i64,
@@ -68,6 +75,8 @@ impl Default for Settings {
             secret_prefix: "autodb/connections/".into(),
             snapshot_max_age_seconds: 300,
             key_reload_seconds: 300,
+            target_max_connections: 4,
+            target_wait_ms: 10_000,
         }
     }
 }
@@ -106,6 +115,8 @@ pub struct App {
     pub events: Arc<dyn crate::events::EventPublisher>,
     /// Where EMF metric lines go (`metrics`).
     pub metrics: crate::metrics::Metrics,
+    /// One permit per core for CPU-heavy work ([`App::cpu`]).
+    cpu_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl App {
@@ -117,6 +128,10 @@ impl App {
         clock: Arc<dyn Clock>,
         settings: Settings,
     ) -> Self {
+        let targets = crate::target::Targets::new(
+            settings.target_max_connections,
+            std::time::Duration::from_millis(settings.target_wait_ms),
+        );
         Self {
             store,
             queue,
@@ -124,10 +139,25 @@ impl App {
             keys: Keys::fixed(keys),
             clock,
             settings,
-            targets: Default::default(),
+            targets,
             sandbox: std::sync::OnceLock::new(),
             events: Arc::new(crate::events::LogEvents),
             metrics: Default::default(),
+            cpu_slots: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
+        }
+    }
+
+    /// Runs CPU-heavy work (parsing a migration, analyzing it) on the blocking pool, at most
+    /// one piece per core at a time: the async threads stay free to answer other requests
+    /// (`/healthz`, status polls) however many large analyses arrive, and the queue for the
+    /// cores is fair. A panic in `work` resumes here, as if it had run inline.
+    pub async fn cpu<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> T {
+        let _slot = self.cpu_slots.acquire().await;
+        match tokio::task::spawn_blocking(work).await {
+            Ok(value) => value,
+            Err(err) => std::panic::resume_unwind(err.into_panic()),
         }
     }
 
@@ -170,10 +200,27 @@ pub enum AppError {
     /// The registered database could not be reached or read; the message is safe to show.
     #[error("{0}")]
     DatabaseUnreachable(String),
+    /// autodb's sessions on the registered database stayed all in use while this caller
+    /// waited (`crate::target`): retry later.
+    #[error("autodb's sessions on the connection's database are all in use")]
+    DatabaseBusy,
     #[error("connection {0} already has a migration in progress")]
     MigrationInProgress(ConnectionId),
     #[error(transparent)]
     Port(#[from] PortError),
+}
+
+impl From<crate::target::CheckoutError> for AppError {
+    fn from(err: crate::target::CheckoutError) -> Self {
+        use crate::target::CheckoutError;
+        match err {
+            CheckoutError::Busy => Self::DatabaseBusy,
+            CheckoutError::Unreachable(message) | CheckoutError::Down(message) => {
+                Self::DatabaseUnreachable(message)
+            }
+            CheckoutError::Port(port) => Self::Port(port),
+        }
+    }
 }
 
 impl From<SqlError> for AppError {

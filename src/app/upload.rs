@@ -8,6 +8,15 @@
 //!
 //! The approval token is removed from the analysis written back: whoever can read the
 //! bucket must not be able to approve through the API what the policy refused.
+//!
+//! **Exactly once.** Notifications are delivered at least once, and a failed invocation is
+//! retried; each handling used to analyze again and get a fresh token, so a duplicate ran a
+//! data migration twice. An upload is now identified by its object version
+//! ([`UploadId`]: bucket, key and version id, else ETag), and every approval of it is signed
+//! with a nonce derived from that identity. Before analysis, a nonce already consumed means
+//! the upload was executed: the earlier request is returned and nothing is analyzed or run
+//! again; two handlings racing past that check execute with the same nonce, and the store's
+//! nonce rule gives both the same request.
 
 use autodb_analysis::sandbox::SandboxStatus;
 use chrono::{DateTime, Utc};
@@ -28,11 +37,72 @@ pub struct UploadOutcome {
     pub result: Value,
 }
 
+/// What identifies one upload: the object's version (its version id in a versioned bucket,
+/// else its ETag, which changes whenever the content does).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadId {
+    pub bucket: String,
+    pub key: String,
+    pub version: String,
+}
+
+impl UploadId {
+    /// The nonce every approval of this upload is signed with.
+    pub fn nonce(&self) -> [u8; 16] {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        for part in ["autodb-upload-v1", &self.bucket, &self.key, &self.version] {
+            hash.update((part.len() as u64).to_be_bytes());
+            hash.update(part.as_bytes());
+        }
+        let digest = hash.finalize();
+        let mut nonce = [0u8; 16];
+        nonce.copy_from_slice(&digest[..16]);
+        nonce
+    }
+}
+
+/// The outcome of an upload executed earlier, if it was: its request's current status.
+pub async fn earlier(app: &App, upload: &UploadId) -> Result<Option<UploadOutcome>, AppError> {
+    let Some(id) = app
+        .store
+        .nonce_request(&hex::encode(upload.nonce()))
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(UploadOutcome {
+        analysis: Value::Null,
+        result: request_result(app, &id).await?,
+    }))
+}
+
+async fn request_result(app: &App, id: &crate::domain::RequestId) -> Result<Value, AppError> {
+    let request = app
+        .store
+        .get_request(id)
+        .await?
+        .ok_or(AppError::NotFound("request"))?;
+    let mut result = json!({
+        "status": request.status,
+        "request_id": id.to_string(),
+        "result": request.result,
+        "error": request.error,
+    });
+    if !request.status.is_terminal() {
+        result["reason"] =
+            "queued; its end is published as an event and shown by the status endpoint".into();
+    }
+    Ok(result)
+}
+
 /// Handles one uploaded migration for `connection_id`, running an auto-approved migration
 /// until `deadline`. `Err` only for a backing-service failure (the upload should be retried).
+/// The caller checks [`earlier`] first; `upload` keys the approval (see the module doc).
 pub async fn handle_upload(
     app: &App,
     connection_id: &str,
+    upload: &UploadId,
     sql_text: String,
     deadline: DateTime<Utc>,
 ) -> Result<UploadOutcome, AppError> {
@@ -51,11 +121,14 @@ pub async fn handle_upload(
         Ok(sql) => sql,
         Err(err) => return rejected(err.into()),
     };
-    let report = match analyze::analyze(app, connection_id, sql.clone(), &Default::default()).await
-    {
-        Ok(report) => report,
-        Err(err) => return rejected(err),
-    };
+    let nonce = Some(upload.nonce());
+    let report =
+        match analyze::analyze_once(app, connection_id, sql.clone(), &Default::default(), nonce)
+            .await
+        {
+            Ok(report) => report,
+            Err(err) => return rejected(err),
+        };
     let risk = report.analysis.risk_category;
     let mut analysis = serde_json::to_value(&report).unwrap_or(Value::Null);
     if let Some(map) = analysis.as_object_mut() {
@@ -124,20 +197,6 @@ pub async fn handle_upload(
     if let Err(err) = run_job_until(app, &id, deadline).await {
         tracing::warn!(request_id = %id, error = %crate::api::error_chain(&err), "the uploaded migration's run stopped; the queue retries it");
     }
-    let request = app
-        .store
-        .get_request(&id)
-        .await?
-        .ok_or(AppError::NotFound("request"))?;
-    let mut result = json!({
-        "status": request.status,
-        "request_id": id.to_string(),
-        "result": request.result,
-        "error": request.error,
-    });
-    if !request.status.is_terminal() {
-        result["reason"] =
-            "queued; its end is published as an event and shown by the status endpoint".into();
-    }
+    let result = request_result(app, &id).await?;
     Ok(UploadOutcome { analysis, result })
 }

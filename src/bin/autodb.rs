@@ -23,6 +23,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 #[path = "autodb/lint.rs"]
 mod lint;
+#[path = "autodb/listen.rs"]
+mod listen;
 
 #[derive(Parser)]
 #[command(name = "autodb", version, about = "Migration safety for PostgreSQL")]
@@ -77,6 +79,14 @@ struct Tuning {
     /// Lease of a connection lock without a heartbeat.
     #[arg(long, env = "AUTODB_LOCK_LEASE_SECONDS", default_value_t = 900, value_parser = clap::value_parser!(i64).range(1..))]
     lock_lease_seconds: i64,
+    /// How long a client connection may take to send a request's headers, and stay idle
+    /// between requests, before it is closed (a slow or silent client cannot hold a slot).
+    #[arg(long, env = "AUTODB_HEADER_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    header_timeout_ms: u64,
+    /// Most client connections served at once; beyond it, new ones wait in the listen
+    /// backlog (file descriptors stay bounded).
+    #[arg(long, env = "AUTODB_MAX_CLIENTS", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    max_clients: u64,
 }
 
 #[derive(Subcommand)]
@@ -182,6 +192,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Some(key)
         }
     };
+    // Throwaway clusters a killed predecessor left running.
+    let swept = tokio::task::spawn_blocking(autodb::pgcluster::sweep_orphans)
+        .await
+        .unwrap_or(0);
+    if swept > 0 {
+        tracing::info!(
+            swept,
+            "stopped throwaway PostgreSQL clusters a killed predecessor left"
+        );
+    }
     let requeued = queue::requeue_unfinished(&app, &parts.store).await?;
     if requeued > 0 {
         tracing::info!(
@@ -230,9 +250,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", args.listen))?;
     let addr = listener.local_addr()?;
     print_banner(addr, api_key.as_ref(), demo.as_ref());
-    axum::serve(listener, api::router(Arc::clone(&app)))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    listen::serve(
+        listener,
+        api::router(Arc::clone(&app)),
+        listen::Limits {
+            header_timeout: std::time::Duration::from_millis(args.tuning.header_timeout_ms),
+            max_clients: usize::try_from(args.tuning.max_clients).unwrap_or(usize::MAX),
+        },
+        shutdown_signal(),
+    )
+    .await;
     worker.abort();
     drop(demo);
     drop(sandbox_cluster);

@@ -30,6 +30,9 @@ pub(super) enum Applied {
     Done(Finish),
     /// Another session holds the database's advisory lock.
     DatabaseBusy,
+    /// The database could not be reached for a reason that may pass (see
+    /// `target::CheckoutError::Down`); nothing was sent.
+    DatabaseDown(String),
 }
 
 const LEDGER_DDL: &str = "CREATE SCHEMA IF NOT EXISTS autodb;
@@ -51,6 +54,8 @@ CREATE TABLE IF NOT EXISTS autodb.migration_steps (
 pub(super) enum Stop {
     Finish(Finish),
     Busy,
+    /// See [`Applied::DatabaseDown`].
+    Down(String),
     Port(PortError),
 }
 
@@ -104,6 +109,7 @@ pub(super) async fn apply(
     match run(app, request, lock_key, progress, deadline).await {
         Ok(finish) | Err(Stop::Finish(finish)) => Ok(Applied::Done(finish)),
         Err(Stop::Busy) => Ok(Applied::DatabaseBusy),
+        Err(Stop::Down(reason)) => Ok(Applied::DatabaseDown(reason)),
         Err(Stop::Port(err)) => Err(err),
     }
 }
@@ -128,9 +134,9 @@ pub(super) async fn applied_state(
         .await
         .map_err(|e| e.to_string())?
         .ok_or("the connection was removed")?;
-    let client = crate::target::connect(app, &connection.secret_ref)
+    let client = crate::target::checkout(app, &connection)
         .await
-        .map_err(|e| e.to_string())??;
+        .map_err(|e| e.to_string())?;
     let id = request.request_id.as_str();
     let read = async {
         let ledger = client
@@ -178,9 +184,19 @@ async fn run(
         return Err(failed("CONNECTION_NOT_FOUND", "the connection was removed"));
     };
     let reference = &connection.secret_ref;
-    let mut client = crate::target::checkout(app, reference)
-        .await?
-        .map_err(|message| failed("CONNECTION_FAILED", message))?;
+    let mut client = match crate::target::checkout(app, &connection).await {
+        Ok(session) => session,
+        // autodb's sessions on the database are all in use: nothing was done, try later.
+        Err(crate::target::CheckoutError::Busy) => return Err(Stop::Busy),
+        Err(crate::target::CheckoutError::Port(err)) => return Err(Stop::Port(err)),
+        // A restart, a failover, a full server: the request waits (within its start bound,
+        // the token's lifetime) instead of failing.
+        Err(crate::target::CheckoutError::Down(message)) => return Err(Stop::Down(message)),
+        // Credentials, a missing database, TLS: waiting cannot help.
+        Err(crate::target::CheckoutError::Unreachable(message)) => {
+            return Err(failed("CONNECTION_FAILED", message))
+        }
+    };
     let outcome = run_on(
         app,
         request,

@@ -110,7 +110,7 @@ pub async fn run_job_until(
         app.store
             .finish_request(id, &finish, app.clock.now())
             .await?;
-        announce(app, id, &request.connection_id, &finish).await;
+        ended(app, id, &request.connection_id, &finish).await;
         return Ok(outcome);
     }
 
@@ -126,6 +126,19 @@ pub async fn run_job_until(
         Ok(apply::Applied::Done(finish)) => finish,
         // Nothing was done: let the next delivery claim it at once rather than after expiry.
         Ok(apply::Applied::DatabaseBusy) => {
+            app.store.release_claim(id).await?;
+            return Ok(Outcome::Busy);
+        }
+        // The database is down for now: say so in the status, and let the queue bring the
+        // job back with its backoff until the request's start bound (the token's lifetime).
+        Ok(apply::Applied::DatabaseDown(reason)) => {
+            let until = request.created_at + Duration::seconds(app.settings.request_expiry_seconds);
+            let waiting = format!(
+                "Waiting for the database ({reason}); nothing was applied; retrying until {}",
+                until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            );
+            tracing::warn!(%reason, "the database is unreachable; the job will be retried");
+            app.store.set_progress(id, &waiting).await?;
             app.store.release_claim(id).await?;
             return Ok(Outcome::Busy);
         }
@@ -161,8 +174,20 @@ pub async fn run_job_until(
         return Err(err);
     }
     app.store.release_lock(&key, id).await?;
-    announce(app, id, &request.connection_id, &finish).await;
+    ended(app, id, &request.connection_id, &finish).await;
     Ok(outcome)
+}
+
+/// After a request's end is written: the connection's snapshots are out of date (the
+/// migration, or part of it, may have applied), and the end is announced.
+async fn ended(
+    app: &App,
+    id: &RequestId,
+    connection: &crate::domain::ConnectionId,
+    finish: &Finish,
+) {
+    crate::app::introspect::database_changed(app, connection).await;
+    announce(app, id, connection, finish).await;
 }
 
 /// Ends a request past its start bound, unless the database shows an earlier attempt applied
@@ -193,7 +218,7 @@ async fn expire(
         .finish_request(id, &finish, app.clock.now())
         .await?;
     app.store.release_lock(key, id).await?;
-    announce(app, id, &request.connection_id, &finish).await;
+    ended(app, id, &request.connection_id, &finish).await;
     Ok(Some(outcome))
 }
 
@@ -245,7 +270,7 @@ pub async fn give_up(app: &App, id: &RequestId, reason: &str) -> Result<GaveUp, 
         .await?;
     let key = lock_key(app, &request.connection_id).await?;
     app.store.release_lock(&key, id).await?;
-    announce(app, id, &request.connection_id, &finish).await;
+    ended(app, id, &request.connection_id, &finish).await;
     Ok(GaveUp::Ended)
 }
 

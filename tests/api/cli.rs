@@ -146,3 +146,66 @@ fn lint_with_a_sandbox_runs_the_history_on_postgres_in_order() {
     // The URL (and its password) is never echoed.
     assert!(!err.contains(&url) && !json.contains(&url));
 }
+
+/// Lint at the edges (issue 21): a directory walk that follows no symlink loop, lints each
+/// file once, skips what is not a regular file with a message, and takes `.SQL` as `.sql`.
+#[test]
+fn lint_walks_loops_fifos_and_upper_case_extensions_safely() {
+    let dir = TempDir::new();
+    let root = &dir.0;
+    std::fs::create_dir_all(root.join("sub")).unwrap();
+    std::fs::write(root.join("0001_a.sql"), "CREATE TABLE a (id bigint);\n").unwrap();
+    std::fs::write(root.join("sub/0002_b.SQL"), "CREATE TABLE b (id bigint);\n").unwrap();
+    std::os::unix::fs::symlink(".", root.join("again")).unwrap();
+    std::os::unix::fs::symlink(".", root.join("and_again")).unwrap();
+    std::os::unix::fs::symlink("..", root.join("sub/up")).unwrap();
+    let fifo = root.join("0003_fifo.sql");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+
+    let (code, text, err) = lint(&[&root.to_string_lossy()]);
+    assert_eq!(code, 0, "{text}{err}");
+    let reported: Vec<&str> = text.lines().filter(|l| l.contains(": risk ")).collect();
+    assert_eq!(reported.len(), 2, "each file once: {reported:?}");
+    assert!(reported[0].contains("0001_a.sql"), "{reported:?}");
+    assert!(reported[1].contains("0002_b.SQL"), "{reported:?}");
+    assert!(
+        err.contains("0003_fifo.sql") && err.contains("not a regular file"),
+        "{err}"
+    );
+
+    // Named directly, a FIFO is refused, not read.
+    let (code, _, err) = lint(&[&fifo.to_string_lossy()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not a regular file"), "{err}");
+}
+
+/// The text reporter's output grows with the input, not with its square: a frame of a long
+/// line shows a window of it.
+#[test]
+fn lint_output_of_a_long_line_stays_proportional() {
+    let dir = TempDir::new();
+    let columns: Vec<String> = (0..2000).map(|i| format!("c{i} varchar(20)")).collect();
+    let sql = format!(
+        "CREATE TABLE wide ({}); ALTER TABLE wide ADD COLUMN x int NOT NULL; DROP TABLE wide;\n",
+        columns.join(", ")
+    );
+    let path = dir.0.join("wide.sql");
+    std::fs::write(&path, &sql).unwrap();
+    for reporter in ["text", "github", "gitlab", "json"] {
+        let (_, out, err) = lint(&["--reporter", reporter, &path.to_string_lossy()]);
+        assert!(!out.is_empty(), "{reporter}: {err}");
+        // 2,000 findings on one 37 KB line: each frame used to print the whole line (74 MB).
+        assert!(
+            out.len() < 50 * sql.len(),
+            "{reporter}: {} bytes of output for a {}-byte file",
+            out.len(),
+            sql.len()
+        );
+    }
+    let (_, text, _) = lint(&["--reporter", "text", &path.to_string_lossy()]);
+    assert!(text.contains('…'), "the long line is shown cut: {text}");
+}

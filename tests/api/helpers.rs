@@ -101,7 +101,7 @@ async fn create_database_as(clause: &str) -> String {
 }
 
 /// A session on the test cluster's `postgres` database, as its superuser.
-async fn admin() -> tokio_postgres::Client {
+pub async fn admin() -> tokio_postgres::Client {
     let (client, conn) = tokio_postgres::connect(&env("AUTODB_TEST_PG_URL"), NoTls)
         .await
         .expect("connect to the test cluster");
@@ -183,6 +183,7 @@ pub async fn register_database(app: &App) -> String {
                 create_database().await.into(),
             ),
             lock_timeout_ms: None,
+            max_connections: None,
         },
     )
     .await

@@ -252,20 +252,26 @@ async fn the_function_binaries_speak_the_runtime_protocol_end_to_end() {
     let bucket = format!("uploads-{}", uuid::Uuid::new_v4().simple());
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     let key = format!("migrations/{conn}/0002_orders.sql");
-    s3.put_object()
+    let etag = s3
+        .put_object()
         .bucket(&bucket)
         .key(&key)
         .body(second_sql.as_bytes().to_vec().into())
         .send()
         .await
-        .unwrap();
+        .unwrap()
+        .e_tag()
+        .expect("an ETag")
+        .trim_matches('"')
+        .to_string();
     let notification = std::fs::read_to_string(format!(
         "{}/infra/events/s3-upload.json",
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap()
     .replace("PLACEHOLDER_BUCKET", &bucket)
-    .replace("PLACEHOLDER_KEY", &key);
+    .replace("PLACEHOLDER_KEY", &key)
+    .replace("0123456789abcdef0123456789abcdef", &etag);
     executor
         .invoke(serde_json::from_str(&notification).unwrap())
         .await

@@ -172,3 +172,75 @@ async fn a_run_killed_mid_statement_resumes_after_a_restart_and_applies_once() {
         2
     );
 }
+
+/// The status of `id`, polled (bounded) until it is no longer `pending` or `executing`.
+async fn settled(t: &TestApp, id: &str) -> String {
+    for _ in 0..400 {
+        let status = t.status(id).await["status"].as_str().unwrap().to_string();
+        if status != "pending" && status != "executing" {
+            return status;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    t.status(id).await["status"].as_str().unwrap().to_string()
+}
+
+/// The local worker runs jobs of different databases side by side: a migration waiting for
+/// its locks on one database does not keep another database's migration `pending`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_stuck_on_one_database_does_not_hold_another_databases() {
+    let t = TestApp::spawn(Backend::Local).await;
+    let conn_a = t.connect().await;
+    let db_b = crate::helpers::create_database().await;
+    let (status, body) = t
+        .post(
+            "/connections",
+            serde_json::json!({"name": "b", "db_type": "postgresql", "connection_string": db_b}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let conn_b = body["data"]["id"].as_str().unwrap().to_string();
+    let a = t.db().await;
+    a.batch_execute("CREATE TABLE public.hot (id int)")
+        .await
+        .unwrap();
+    let id_a = t
+        .submit(&conn_a, "ALTER TABLE public.hot ADD COLUMN x int;")
+        .await;
+    let id_b = t
+        .submit(&conn_b, "CREATE TABLE public.other (id int);")
+        .await;
+
+    // The worker of a process on the same data directory runs both.
+    let worker = restart(&t);
+    let (app, jobs) = (Arc::clone(&worker.app), worker.jobs);
+    let handle = queue::spawn_worker(Arc::clone(&app), jobs);
+    let blocker = t.db().await;
+    blocker
+        .batch_execute("BEGIN; LOCK TABLE public.hot IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let parse = |id: &str| autodb::domain::RequestId::parse(id).unwrap();
+    app.queue.enqueue(&parse(&id_a)).await.unwrap();
+    assert!(
+        wait_until(
+            &a,
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+             AND datname = current_database()"
+        )
+        .await,
+        "the migration on A never waited for its lock: {}",
+        t.status(&id_a).await
+    );
+    app.queue.enqueue(&parse(&id_b)).await.unwrap();
+    assert_eq!(settled(&t, &id_b).await, "completed");
+    assert_eq!(
+        t.status(&id_a).await["status"],
+        "executing",
+        "A's migration should still wait for its lock"
+    );
+
+    blocker.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(settled(&t, &id_a).await, "completed");
+    handle.abort();
+}

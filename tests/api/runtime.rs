@@ -242,8 +242,8 @@ impl RecordingProxy {
 
 /// The IAM-style name of a call: `X-Amz-Target: DynamoDB_20120810.PutItem` →
 /// `dynamodb:PutItem` (likewise `AmazonSQS.*`, `secretsmanager.*`, `AWSEvents.*`); S3 has
-/// no target header, so a path-style object read or write is `s3:GetObject` /
-/// `s3:PutObject` by its method. Anything else is recorded as it came, so a call the map
+/// no target header, so a path-style object read or write is `s3:GetObject` (with a
+/// `versionId`, `s3:GetObjectVersion`) / `s3:PutObject` by its method. Anything else is recorded as it came, so a call the map
 /// does not know fails the test instead of passing unseen.
 fn operation(method: &axum::http::Method, uri: &axum::http::Uri, headers: &HeaderMap) -> String {
     if let Some((service, op)) = headers
@@ -266,6 +266,14 @@ fn operation(method: &axum::http::Method, uri: &axum::http::Uri, headers: &Heade
         .split_once('/')
         .is_some_and(|(bucket, key)| !bucket.is_empty() && !key.is_empty());
     match (object, method.as_str()) {
+        // A read of a given version needs its own permission.
+        (true, "GET" | "HEAD")
+            if uri
+                .query()
+                .is_some_and(|q| q.split('&').any(|p| p.starts_with("versionId="))) =>
+        {
+            "s3:GetObjectVersion".into()
+        }
         (true, "GET" | "HEAD") => "s3:GetObject".into(),
         (true, "PUT") => "s3:PutObject".into(),
         _ => format!("unknown:{method} {}", uri.path()),

@@ -148,3 +148,44 @@ async fn a_certificate_refused_at_execution_fails_the_request() {
         0
     );
 }
+
+/// `sslrootcert` naming something that is not a small regular file — a FIFO nobody writes
+/// to, `/dev/zero` — is refused when autodb connects, without reading it: the service keeps
+/// answering, and the caller is told why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sslrootcert_at_a_fifo_or_dev_zero_is_refused_without_reading_it() {
+    let t = crate::helpers::TestApp::spawn(crate::helpers::Backend::Local).await;
+    let dir = crate::helpers::TempDir::new();
+    let fifo = dir.0.join("ca.pem");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    for path in [fifo.to_str().unwrap(), "/dev/zero"] {
+        let url = format!("{}?sslmode=verify-full&sslrootcert={path}", t.db_url);
+        let (status, body) = t
+            .post(
+                "/connections",
+                serde_json::json!({"name": "ca", "db_type": "postgresql", "connection_string": url}),
+            )
+            .await;
+        assert_eq!(status, axum::http::StatusCode::CREATED, "{body}");
+        let conn = body["data"]["id"].as_str().unwrap();
+        let (status, body) = t
+            .post(
+                &format!("/connections/{conn}/introspect"),
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(
+            status,
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "{body}"
+        );
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("not a regular file"), "{path}: {message}");
+    }
+    let (status, _) = t.get("/healthz").await;
+    assert_eq!(status, axum::http::StatusCode::OK);
+}

@@ -45,7 +45,14 @@ impl Bucket {
     /// Puts `sql` at `key` and delivers the S3 notification to the executor function's
     /// handler, as Lambda would.
     async fn upload(&self, t: &TestApp, key: &str, sql: &str) {
-        self.s3
+        let event = self.put(key, sql).await;
+        self.deliver(t, event.clone()).await;
+    }
+
+    /// Puts `sql` at `key`; returns the notification S3 would send for it.
+    async fn put(&self, key: &str, sql: &str) -> Value {
+        let put = self
+            .s3
             .put_object()
             .bucket(&self.name)
             .key(key)
@@ -53,14 +60,20 @@ impl Bucket {
             .send()
             .await
             .expect("put");
+        let etag = put.e_tag().expect("an ETag").trim_matches('"').to_string();
         let path = format!("{}/infra/events/s3-upload.json", env!("CARGO_MANIFEST_DIR"));
-        let event: Value = serde_json::from_str(
+        serde_json::from_str(
             &std::fs::read_to_string(path)
                 .unwrap()
                 .replace("PLACEHOLDER_BUCKET", &self.name)
-                .replace("PLACEHOLDER_KEY", key),
+                .replace("PLACEHOLDER_KEY", key)
+                .replace("0123456789abcdef0123456789abcdef", &etag),
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    /// Delivers a notification to the executor function's handler, as Lambda would.
+    async fn deliver(&self, t: &TestApp, event: Value) {
         handle_executor_event(&executor(t), &Uploads::new(self.s3.clone()), event, None)
             .await
             .expect("handled");
@@ -269,4 +282,57 @@ async fn the_executor_function_still_takes_sqs_batches() {
         .await
         .expect("handled");
     assert_eq!(response, json!({"batchItemFailures": []}));
+}
+
+/// S3 delivers notifications at least once and Lambda retries failed events: the same event
+/// three times runs the upload once, and an object overwritten between two events runs each
+/// version at most once — never the newer content twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_uploaded_version_runs_at_most_once_however_often_its_event_comes() {
+    let t = TestApp::spawn(Backend::Aws).await;
+    let conn = t.connect().await;
+    t.with_sandbox();
+    let (status, body) = set_policy(&t, &conn, json!("medium")).await;
+    assert_eq!(status, 200, "{body}");
+    let b = bucket().await;
+    t.db()
+        .await
+        .batch_execute("CREATE TABLE public.runs (version text)")
+        .await
+        .unwrap();
+    let runs =
+        |version: &str| format!("SELECT count(*) FROM public.runs WHERE version = '{version}'");
+
+    // The same event, three times.
+    let key = format!("migrations/{conn}/0001_data.sql");
+    let first = b
+        .put(&key, "INSERT INTO public.runs (version) VALUES ('one');")
+        .await;
+    let mut requests = Vec::new();
+    for _ in 0..3 {
+        b.deliver(&t, first.clone()).await;
+        let result = b.json(&format!("{key}.result.json")).await;
+        assert_eq!(result["status"], "completed", "{result}");
+        requests.push(result["request_id"].clone());
+    }
+    assert!(requests.iter().all(|r| *r == requests[0]), "{requests:?}");
+    assert_eq!(t.count(&runs("one")).await, 1);
+
+    // Overwritten between two events: the first event's late copy reads nothing newer, the
+    // second event runs the new content once, and its duplicate runs nothing.
+    let key = format!("migrations/{conn}/0002_data.sql");
+    let old = b
+        .put(&key, "INSERT INTO public.runs (version) VALUES ('old');")
+        .await;
+    let new = b
+        .put(&key, "INSERT INTO public.runs (version) VALUES ('new');")
+        .await;
+    b.deliver(&t, old.clone()).await;
+    let result = b.json(&format!("{key}.result.json")).await;
+    assert_eq!(result["status"], "rejected", "{result}");
+    b.deliver(&t, new.clone()).await;
+    b.deliver(&t, new).await;
+    b.deliver(&t, old).await;
+    assert_eq!(t.count(&runs("old")).await, 0);
+    assert_eq!(t.count(&runs("new")).await, 1);
 }

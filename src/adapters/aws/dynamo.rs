@@ -2,7 +2,7 @@
 //!
 //! | item       | pk                | sk       | notable attributes                         |
 //! |------------|-------------------|----------|--------------------------------------------|
-//! | connection | `CONN`            | id       | name, db_type, secret_ref, created_at, database_key, lock_timeout_ms, auto_approve_max_risk, allow_unsandboxed_approval |
+//! | connection | `CONN`            | id       | name, db_type, secret_ref, created_at, database_key, lock_timeout_ms, auto_approve_max_risk, allow_unsandboxed_approval, max_connections, executed_at |
 //! | API key    | `APIKEY#<sha256>` | `APIKEY` |                                            |
 //! | nonce      | `NONCE#<nonce>`   | `NONCE`  | request_id, `ttl` (epoch s, for DynamoDB TTL) |
 //! | lock       | `LOCK#<key>`      | `LOCK`   | request_id, lease_until (epoch ms); key: `Connection::lock_key` |
@@ -203,6 +203,11 @@ fn parse_connection(item: &Item) -> Option<Connection> {
             Some(category) => Some(category.parse().ok()?),
         },
         allow_unsandboxed_approval: get_n(item, "allow_unsandboxed_approval") == Some(1),
+        max_connections: get_n(item, "max_connections").and_then(|n| u32::try_from(n).ok()),
+        executed_at: match get_s(item, "executed_at") {
+            None => None,
+            Some(raw) => Some(DateTime::parse_from_rfc3339(&raw).ok()?.with_timezone(&Utc)),
+        },
     })
 }
 
@@ -313,6 +318,12 @@ impl Store for DynamoStore {
         }
         if c.allow_unsandboxed_approval {
             item.insert("allow_unsandboxed_approval".into(), n(1));
+        }
+        if let Some(max) = c.max_connections {
+            item.insert("max_connections".into(), n(i64::from(max)));
+        }
+        if let Some(at) = c.executed_at {
+            item.insert("executed_at".into(), s(rfc3339(at)));
         }
         self.put_item(item).await?;
         Ok(())

@@ -7,6 +7,12 @@
 //! holds the executor's permissions; a fifth function would duplicate all three). The
 //! bucket notifies it for keys under `migrations/` ending in `.sql`, so the JSON it writes
 //! back never triggers it again; keys that do not name a connection are ignored.
+//!
+//! Each record runs at most once per object version (`app::upload`, "Exactly once"): the
+//! record's version id (versioned bucket) or ETag names the version, the object read is that
+//! version (`versionId`, else `If-Match` on the ETag: content overwritten since the event is
+//! not read, its own event handles it), and at most [`MAX_UPLOAD_BYTES`] are read whatever
+//! the object's metadata says.
 
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use aws_sdk_s3::primitives::ByteStream;
@@ -15,7 +21,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::app::ports::PortError;
-use crate::app::upload::{handle_upload, UploadOutcome};
+use crate::app::upload::{earlier, handle_upload, UploadId, UploadOutcome};
 use crate::app::{App, AppError};
 
 /// Where uploaded migrations go: `migrations/<connection-id>/<name>.sql`.
@@ -39,6 +45,27 @@ pub fn connection_of(key: &str) -> Option<&str> {
 fn decoded_key(record: &S3EventRecord) -> Option<String> {
     let raw = record.s3.object.key.as_deref()?;
     Some(crate::pgconn::percent_decode(&raw.replace('+', " ")))
+}
+
+/// Which version of an object an event is about.
+enum Version {
+    /// A versioned bucket's version id.
+    Id(String),
+    /// The ETag (unquoted), which changes with the content.
+    ETag(String),
+}
+
+impl Version {
+    fn name(&self) -> String {
+        match self {
+            Self::Id(id) => format!("version:{id}"),
+            Self::ETag(etag) => format!("etag:{etag}"),
+        }
+    }
+}
+
+fn too_large() -> String {
+    format!("the file is larger than {MAX_UPLOAD_BYTES} bytes")
 }
 
 impl Uploads {
@@ -68,12 +95,44 @@ impl Uploads {
                 tracing::info!(key = %key, "ignoring an object that is not an uploaded migration");
                 continue;
             };
-            let outcome = match self.read(&bucket, &key).await? {
-                Ok(sql) => handle_upload(app, connection, sql, deadline).await,
-                Err(reason) => Ok(UploadOutcome {
-                    analysis: Value::Null,
-                    result: serde_json::json!({"status": "rejected", "reason": reason}),
-                }),
+            let object = &record.s3.object;
+            let Some(version) = object
+                .version_id
+                .clone()
+                .filter(|v| !v.is_empty() && v != "null")
+                .map(Version::Id)
+                .or_else(|| {
+                    object
+                        .e_tag
+                        .clone()
+                        .filter(|e| !e.is_empty())
+                        .map(|e| Version::ETag(e.trim_matches('"').to_string()))
+                })
+            else {
+                tracing::warn!(key = %key, "ignoring an upload event that names no version or ETag");
+                continue;
+            };
+            let upload = UploadId {
+                bucket: bucket.clone(),
+                key: key.clone(),
+                version: version.name(),
+            };
+            // A duplicate or retried event of an upload that was executed: its request.
+            let outcome = match earlier(app, &upload).await {
+                Ok(Some(outcome)) => {
+                    tracing::info!(key = %key, "duplicate upload event; answering with its request");
+                    self.write(&bucket, &format!("{key}.result.json"), &outcome.result)
+                        .await?;
+                    continue;
+                }
+                Ok(None) => match self.read(&bucket, &key, &version).await? {
+                    Ok(sql) => handle_upload(app, connection, &upload, sql, deadline).await,
+                    Err(reason) => Ok(UploadOutcome {
+                        analysis: Value::Null,
+                        result: serde_json::json!({"status": "rejected", "reason": reason}),
+                    }),
+                },
+                Err(err) => Err(err),
             };
             let outcome = match outcome {
                 Ok(outcome) => outcome,
@@ -92,28 +151,46 @@ impl Uploads {
         Ok(())
     }
 
-    /// The object's text; the inner `Err` says why it cannot be a migration.
-    async fn read(&self, bucket: &str, key: &str) -> Result<Result<String, String>, PortError> {
-        let object = self
-            .s3
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| PortError::unavailable("s3", e))?;
+    /// The text of the object's `version`; the inner `Err` says why it cannot be a migration.
+    async fn read(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: &Version,
+    ) -> Result<Result<String, String>, PortError> {
+        let request = self.s3.get_object().bucket(bucket).key(key);
+        let request = match version {
+            Version::Id(id) => request.version_id(id),
+            Version::ETag(etag) => request.if_match(format!("\"{etag}\"")),
+        };
+        let mut object = match request.send().await {
+            Ok(object) => object,
+            Err(err) if err.raw_response().map(|r| r.status().as_u16()) == Some(412) => {
+                return Ok(Err(
+                    "the object was overwritten after this event; the event of its new content \
+                     handles that"
+                        .into(),
+                ))
+            }
+            Err(err) => return Err(PortError::unavailable("s3", err)),
+        };
         if object.content_length.unwrap_or(0) > MAX_UPLOAD_BYTES {
-            return Ok(Err(format!(
-                "the file is larger than {MAX_UPLOAD_BYTES} bytes"
-            )));
+            return Ok(Err(too_large()));
         }
-        let bytes = object
+        // Whatever the metadata said: stop reading past the limit.
+        let mut bytes = Vec::new();
+        while let Some(chunk) = object
             .body
-            .collect()
+            .try_next()
             .await
             .map_err(|e| PortError::unavailable("s3", e))?
-            .into_bytes();
-        Ok(String::from_utf8(bytes.to_vec()).map_err(|_| "the file is not UTF-8 text".into()))
+        {
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() as i64 > MAX_UPLOAD_BYTES {
+                return Ok(Err(too_large()));
+            }
+        }
+        Ok(String::from_utf8(bytes).map_err(|_| "the file is not UTF-8 text".into()))
     }
 
     async fn write(&self, bucket: &str, key: &str, body: &Value) -> Result<(), PortError> {

@@ -82,6 +82,8 @@ impl SqliteStore {
             ("connections", "lock_timeout_ms", "INTEGER"),
             ("connections", "auto_approve_max_risk", "TEXT"),
             ("connections", "allow_unsandboxed_approval", "INTEGER"),
+            ("connections", "max_connections", "INTEGER"),
+            ("connections", "executed_at", "TEXT"),
             ("requests", "schema_fp", "TEXT"),
             ("requests", "schema_scope", "TEXT"),
             ("requests", "binding", "TEXT"),
@@ -235,6 +237,8 @@ fn read_connection(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Connectio
     let lock_timeout_ms: Option<i64> = row.get(6)?;
     let auto_approve: Option<String> = row.get(7)?;
     let unsandboxed: Option<i64> = row.get(8)?;
+    let max_connections: Option<i64> = row.get(9)?;
+    let executed_at: Option<String> = row.get(10)?;
     Ok((|| {
         Some(Connection {
             id: ConnectionId::parse(&id)?,
@@ -249,6 +253,11 @@ fn read_connection(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Connectio
                 Some(category) => Some(category.parse().ok()?),
             },
             allow_unsandboxed_approval: unsandboxed == Some(1),
+            max_connections: max_connections.and_then(|n| u32::try_from(n).ok()),
+            executed_at: match executed_at {
+                None => None,
+                raw => Some(parse_ts(raw).ok()??),
+            },
         })
     })())
 }
@@ -261,8 +270,8 @@ impl Store for SqliteStore {
             db.execute(
                 "INSERT OR REPLACE INTO connections \
                  (id, name, db_type, secret_ref, created_at, database_key, lock_timeout_ms, \
-                  auto_approve_max_risk, allow_unsandboxed_approval) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                  auto_approve_max_risk, allow_unsandboxed_approval, max_connections, executed_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     c.id.as_str(),
                     c.name,
@@ -272,7 +281,9 @@ impl Store for SqliteStore {
                     c.database_key,
                     c.lock_timeout_ms.and_then(|ms| i64::try_from(ms).ok()),
                     c.auto_approve_max_risk.map(|r| r.as_str()),
-                    i64::from(c.allow_unsandboxed_approval)
+                    i64::from(c.allow_unsandboxed_approval),
+                    c.max_connections.map(i64::from),
+                    c.executed_at.map(ts)
                 ],
             )
             .map_err(unavailable)?;
@@ -285,7 +296,7 @@ impl Store for SqliteStore {
         let id = id.clone();
         self.with(move |db| {
             db.query_row(
-                "SELECT id, name, db_type, secret_ref, created_at, database_key, lock_timeout_ms, auto_approve_max_risk, allow_unsandboxed_approval FROM connections WHERE id = ?1",
+                "SELECT id, name, db_type, secret_ref, created_at, database_key, lock_timeout_ms, auto_approve_max_risk, allow_unsandboxed_approval, max_connections, executed_at FROM connections WHERE id = ?1",
                 [id.as_str()],
                 read_connection,
             )
@@ -299,7 +310,7 @@ impl Store for SqliteStore {
     async fn list_connections(&self) -> Result<Vec<Connection>, PortError> {
         self.with(|db| {
             let mut stmt = db
-                .prepare("SELECT id, name, db_type, secret_ref, created_at, database_key, lock_timeout_ms, auto_approve_max_risk, allow_unsandboxed_approval FROM connections")
+                .prepare("SELECT id, name, db_type, secret_ref, created_at, database_key, lock_timeout_ms, auto_approve_max_risk, allow_unsandboxed_approval, max_connections, executed_at FROM connections")
                 .map_err(unavailable)?;
             let rows = stmt
                 .query_map([], read_connection)

@@ -164,8 +164,12 @@ async fn in_sandbox(
 }
 
 fn read(path: &str) -> std::io::Result<String> {
-    let len = std::fs::metadata(path)?.len();
-    if len > MAX_LINT_FILE_BYTES {
+    let meta = std::fs::metadata(path)?;
+    // A FIFO or a device would block the read or never end.
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    if meta.len() > MAX_LINT_FILE_BYTES {
         return Err(std::io::Error::other(format!(
             "larger than {MAX_LINT_FILE_BYTES} bytes"
         )));
@@ -174,14 +178,15 @@ fn read(path: &str) -> std::io::Result<String> {
 }
 
 /// The files to lint, in order: each file as given, each directory's `.sql` files (at any
-/// depth) in version order. Every path is checked before anything is printed.
+/// depth, `.SQL` too) in version order. Every path is checked before anything is printed.
 fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<String>> {
     let mut files = Vec::new();
     for path in paths {
         let meta = std::fs::metadata(path).with_context(|| path.display().to_string())?;
         if meta.is_dir() {
             let mut found = Vec::new();
-            walk(path, &mut found).with_context(|| path.display().to_string())?;
+            let mut seen = std::collections::HashSet::new();
+            walk(path, &mut found, &mut seen).with_context(|| path.display().to_string())?;
             found.sort_by(|a, b| version_cmp(a, b));
             files.extend(found);
         } else {
@@ -191,13 +196,38 @@ fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<String>> {
     Ok(files)
 }
 
-fn walk(dir: &Path, found: &mut Vec<String>) -> std::io::Result<()> {
+/// Collects the `.sql` files under `dir`. Symbolic links are followed, but every directory
+/// is entered once (by device and inode), so a link to `.` or to a parent neither loops nor
+/// lints a file twice; what is not a regular file (a FIFO, a socket, a device) is skipped
+/// with a message, since reading it could block or never end.
+fn walk(
+    dir: &Path,
+    found: &mut Vec<String>,
+    seen: &mut std::collections::HashSet<(u64, u64)>,
+) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(dir)?;
+    if !seen.insert((meta.dev(), meta.ino())) {
+        return Ok(());
+    }
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
-        if path.is_dir() {
-            walk(&path, found)?;
-        } else if path.extension().is_some_and(|e| e == "sql") {
-            found.push(path.display().to_string());
+        // A dangling link: nothing to lint.
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        let sql = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("sql"));
+        if meta.is_dir() {
+            walk(&path, found, seen)?;
+        } else if sql && meta.is_file() {
+            if seen.insert((meta.dev(), meta.ino())) {
+                found.push(path.display().to_string());
+            }
+        } else if sql {
+            eprintln!("skipping {}: not a regular file", path.display());
         }
     }
     Ok(())

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::report::Severity;
 
-use super::text::locate;
+use super::text::Lines as Source;
 use super::FileReport;
 
 /// One problem, wherever it comes from (a finding, a refusal, a parse error).
@@ -51,10 +51,11 @@ fn issues<'a>(report: &'a FileReport, source: &str) -> Vec<Issue<'a>> {
         }
         Ok(a) => a,
     };
+    let lines = Source::new(source);
     let mut out = Vec::new();
     for r in &a.refused {
         if let Some(s) = a.statements.get(r.statement_index) {
-            let (line, column, _) = locate(source, s.offset);
+            let (line, column, _, _) = lines.locate(s.offset);
             out.push(Issue {
                 level: Level::Blocker,
                 check: "refused",
@@ -66,7 +67,7 @@ fn issues<'a>(report: &'a FileReport, source: &str) -> Vec<Issue<'a>> {
         }
     }
     for s in &a.statements {
-        let (line, column, _) = locate(source, s.offset);
+        let (line, column, _, _) = lines.locate(s.offset);
         for f in &s.findings {
             let mut message = format!(
                 "{} (risk {} {})",

@@ -31,23 +31,58 @@ impl Paint {
     }
 }
 
-/// Where a byte offset is in `source`: 1-based line and column (in characters), and the
-/// text of that line.
-pub(super) fn locate(source: &str, offset: usize) -> (usize, usize, &str) {
-    let offset = offset.min(source.len());
-    let offset = (0..=offset)
-        .rev()
-        .find(|&o| source.is_char_boundary(o))
-        .unwrap_or(0);
-    let start = source[..offset].rfind('\n').map_or(0, |i| i + 1);
-    let line = source[..start].matches('\n').count() + 1;
-    let column = source[start..offset].chars().count() + 1;
-    let text = source[start..].lines().next().unwrap_or("");
-    (line, column, text.trim_end_matches('\r'))
+/// A source's line starts, so that locating each statement costs a binary search and the
+/// characters since the previous one, not a scan from the top of the file: the reports
+/// stay linear in the input however many statements it holds.
+pub(super) struct Lines<'a> {
+    source: &'a str,
+    starts: Vec<usize>,
+    /// The last located position (line index, byte offset, column): offsets are located in
+    /// increasing order, and a long line holding many statements is counted once.
+    last: std::cell::Cell<(usize, usize, usize)>,
 }
+
+impl<'a> Lines<'a> {
+    pub(super) fn new(source: &'a str) -> Self {
+        let starts = std::iter::once(0)
+            .chain(source.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Self {
+            source,
+            starts,
+            last: std::cell::Cell::new((usize::MAX, 0, 0)),
+        }
+    }
+
+    /// Where a byte offset is: 1-based line and column (in characters), the byte offset
+    /// itself (moved back to a character boundary) and where its line starts.
+    pub(super) fn locate(&self, offset: usize) -> (usize, usize, usize, usize) {
+        let source = self.source;
+        let mut offset = offset.min(source.len());
+        while !source.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let index = self.starts.partition_point(|&s| s <= offset) - 1;
+        let start = self.starts[index];
+        let (last_line, last_offset, last_column) = self.last.get();
+        let column = if last_line == index && last_offset <= offset {
+            last_column + source[last_offset..offset].chars().count()
+        } else {
+            source[start..offset].chars().count() + 1
+        };
+        self.last.set((index, offset, column));
+        (index + 1, column, offset, start)
+    }
+}
+
+/// Characters of a frame's line shown before the marked position, and in all: a frame of a
+/// long line (a one-line 39 KB `CREATE TABLE`) shows a window of it, marked `…` where cut.
+const FRAME_BEFORE: usize = 40;
+const FRAME_CHARS: usize = 120;
 
 pub(super) fn file(report: &FileReport, source: &str, color: bool) -> String {
     let paint = Paint(color);
+    let lines = Lines::new(source);
     let path = &report.path;
     let mut out = String::new();
     match &report.outcome {
@@ -62,14 +97,14 @@ pub(super) fn file(report: &FileReport, source: &str, color: bool) -> String {
                 e.message
             );
             let offset = char_offset(source, e.line, e.column);
-            frame(&mut out, source, offset, 1, &paint, RED);
+            frame(&mut out, &lines, offset, 1, &paint, RED);
         }
-        Ok(a) => analysis(&mut out, path, source, a, &paint),
+        Ok(a) => analysis(&mut out, path, &lines, a, &paint),
     }
     out
 }
 
-fn analysis(out: &mut String, path: &str, source: &str, a: &Analysis, paint: &Paint) {
+fn analysis(out: &mut String, path: &str, lines: &Lines<'_>, a: &Analysis, paint: &Paint) {
     let _ = writeln!(
         out,
         "{}: risk {} ({}), {} statement(s)",
@@ -89,7 +124,7 @@ fn analysis(out: &mut String, path: &str, source: &str, a: &Analysis, paint: &Pa
         let Some(s) = a.statements.get(r.statement_index) else {
             continue;
         };
-        let (line, column, _) = locate(source, s.offset);
+        let (line, column, _, _) = lines.locate(s.offset);
         let _ = writeln!(
             out,
             "  {}[refused] {path}:{line}:{column}: {} — {}",
@@ -97,11 +132,11 @@ fn analysis(out: &mut String, path: &str, source: &str, a: &Analysis, paint: &Pa
             r.operation,
             r.reason
         );
-        statement_frame(out, source, s, paint, RED);
+        statement_frame(out, lines, s, paint, RED);
         let _ = writeln!(out, "      fix: {}", r.safe_alternative);
     }
     for s in &a.statements {
-        let (line, column, _) = locate(source, s.offset);
+        let (line, column, _, _) = lines.locate(s.offset);
         let _ = writeln!(
             out,
             "  {path}:{line}:{column} {} — risk {} ({}), {}",
@@ -123,7 +158,7 @@ fn analysis(out: &mut String, path: &str, source: &str, a: &Analysis, paint: &Pa
                 f.rule,
                 f.message
             );
-            statement_frame(out, source, s, paint, style);
+            statement_frame(out, lines, s, paint, style);
             if let Some(alt) = &f.safe_alternative {
                 let _ = writeln!(out, "      fix: {alt}");
             }
@@ -152,31 +187,71 @@ fn work(s: &StatementReport) -> String {
 
 fn statement_frame(
     out: &mut String,
-    source: &str,
+    lines: &Lines<'_>,
     s: &StatementReport,
     paint: &Paint,
     style: &str,
 ) {
-    let width = s.sql.lines().next().map_or(1, |l| l.chars().count());
-    frame(out, source, s.offset, width, paint, style);
+    let width = s
+        .sql
+        .lines()
+        .next()
+        .map_or(1, |l| l.chars().take(FRAME_CHARS).count());
+    frame(out, lines, s.offset, width, paint, style);
 }
 
-/// The line holding `offset`, with `^` under `width` characters from it.
-fn frame(out: &mut String, source: &str, offset: usize, width: usize, paint: &Paint, style: &str) {
-    let (line, column, text) = locate(source, offset);
+/// The line holding `offset` (a window of it when long), with `^` under `width` characters
+/// from it.
+fn frame(
+    out: &mut String,
+    lines: &Lines<'_>,
+    offset: usize,
+    width: usize,
+    paint: &Paint,
+    style: &str,
+) {
+    let source = lines.source;
+    let (line, _, offset, start) = lines.locate(offset);
+    // At most FRAME_BEFORE characters before the position, FRAME_CHARS in all.
+    let (from, cut_before) = match source[start..offset]
+        .char_indices()
+        .rev()
+        .nth(FRAME_BEFORE - 1)
+    {
+        Some((i, _)) => (start + i, i > 0),
+        None => (start, false),
+    };
+    let mut end = from;
+    let mut cut_after = false;
+    for (count, (i, c)) in source[from..].char_indices().enumerate() {
+        if c == '\n' {
+            break;
+        }
+        if count == FRAME_CHARS {
+            cut_after = true;
+            break;
+        }
+        end = from + i + c.len_utf8();
+    }
+    let text = source[from..end].trim_end_matches('\r');
     let number = line.to_string();
     let gutter = " ".repeat(number.len());
     let bar = paint.on(DIM, "|");
     // Tabs stay tabs under the marker so it lines up whatever the tab width.
-    let pad: String = text
+    let pad: String = (if cut_before { " " } else { "" })
         .chars()
-        .take(column - 1)
+        .chain(source[from..offset].chars())
         .map(|c| if c == '\t' { '\t' } else { ' ' })
         .collect();
-    let room = text.chars().count().saturating_sub(column - 1).max(1);
+    let room = source[offset.min(end)..end].chars().count().max(1);
     let marker = "^".repeat(width.clamp(1, room));
+    let shown = format!(
+        "{}{text}{}",
+        if cut_before { "…" } else { "" },
+        if cut_after { "…" } else { "" }
+    );
     let _ = writeln!(out, "      {gutter} {bar}");
-    let _ = writeln!(out, "      {} {bar} {text}", paint.on(DIM, &number));
+    let _ = writeln!(out, "      {} {bar} {shown}", paint.on(DIM, &number));
     let _ = writeln!(
         out,
         "      {gutter} {bar} {pad}{}",
