@@ -143,6 +143,7 @@ async fn main() {
                     source_url.clone().into(),
                 ),
                 lock_timeout_ms: None,
+                max_connections: None,
             },
         )
         .await
