@@ -22,6 +22,9 @@ pub struct AnalysisReport {
     /// The snapshot the verdict is based on (its fingerprint is bound into the token).
     pub snapshot_id: String,
     pub schema_fingerprint: String,
+    /// The schemas unqualified names were resolved through (the connection role's effective
+    /// search path): the token binds it and the executor sets exactly it, `pg_temp` last.
+    pub search_path: Vec<String>,
     /// The migration tried on a clone of the schema (`status: "skipped"` with the reason
     /// when it was not).
     pub sandbox_result: autodb_analysis::sandbox::SandboxResult,
@@ -120,6 +123,7 @@ pub async fn analyze_once(
     autodb_analysis::sandbox::apply(&mut analysis, &sandbox_result, &new_tables);
     elapsed("sandbox");
     let binding = bind(app, &connection, &snapshot.schema, &parsed, &analysis).await?;
+    let search_path = binding.search_path.clone();
     elapsed("binding");
     let now = app.clock.now().timestamp();
     let sandboxed = matches!(
@@ -176,6 +180,7 @@ pub async fn analyze_once(
         analysis,
         snapshot_id: snapshot.snapshot_id,
         schema_fingerprint: snapshot.fingerprint,
+        search_path,
         sandbox_result,
         sandboxed,
         expires_at: issued.as_ref().map(|(_, claims)| {

@@ -274,6 +274,14 @@ async fn names_resolve_as_the_server_resolves_them() {
         .await
         .unwrap();
     let conn = t.connect().await;
+    let (status, report) = t
+        .analyze(&conn, "UPDATE notes SET body = 'x' WHERE id = 2")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(
+        report["data"]["search_path"],
+        serde_json::json!(["app", "public"])
+    );
     let (status, body) = t.analyze(&conn, "CREATE TABLE fresh (id int)").await;
     let reason = refused(status, &body);
     assert!(reason.contains("created in `app`"), "{reason}");
