@@ -192,22 +192,38 @@ pub async fn checkout(app: &App, connection: &Connection) -> Result<Session, Che
     }
 }
 
-/// What every autodb session on a target runs with before its first query, whatever the
-/// role's or the database's defaults say (a writer on the target can set those): the
-/// `search_path` `pg_catalog, pg_temp`, so no relation, function, type or operator a user
-/// created can answer autodb's own catalog reads, and the settings that change how the
-/// server reads a statement, at the values the parser assumes. The executor sets the
-/// migration's own `search_path` on top (`executor::session`).
-pub const PINNED: &str = "SET search_path = pg_catalog, pg_temp; \
-     SET client_encoding = 'UTF8'; SET standard_conforming_strings = on; \
-     SET backslash_quote = safe_encoding; SET transform_null_equals = off";
+/// Settings that change how the server lexes or reads a statement, with the value every
+/// autodb session runs with (the one `pg_query` parses by). A database or role default of
+/// `standard_conforming_strings = off` would otherwise make the server read a different
+/// statement than the one analyzed.
+pub(crate) const LEXING: &[(&str, &str)] = &[
+    ("client_encoding", "UTF8"),
+    ("standard_conforming_strings", "on"),
+    ("backslash_quote", "safe_encoding"),
+    ("transform_null_equals", "off"),
+];
 
-/// The `search_path` of autodb's own reads ([`PINNED`]'s first setting).
+/// `SET` of each [`LEXING`] setting, `; `-separated.
+pub(crate) fn lexing_sql() -> String {
+    LEXING
+        .iter()
+        .map(|(name, value)| format!("SET {name} = '{value}'"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The `search_path` of autodb's own reads: no relation, function, type or operator a user
+/// created can answer them.
 pub const OWN_SEARCH_PATH: &str = "SET search_path = pg_catalog, pg_temp";
 
-/// Pins a session ([`PINNED`]).
+/// Pins a session: what every autodb session on a target runs with before its first query,
+/// whatever the role's or the database's defaults say (a writer on the target can set
+/// those): [`OWN_SEARCH_PATH`] and the [`LEXING`] settings. The executor sets the migration's
+/// own `search_path` on top (`executor::session`).
 pub async fn pin(client: &Client) -> Result<(), tokio_postgres::Error> {
-    client.batch_execute(PINNED).await
+    client
+        .batch_execute(&format!("{OWN_SEARCH_PATH}; {}", lexing_sql()))
+        .await
 }
 
 /// The schemas the connection's role finds unqualified names in by default

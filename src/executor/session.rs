@@ -40,17 +40,6 @@ const DEADLINE_MARGIN_SECONDS: i64 = 20;
 /// An attempt with less time than this left starts nothing.
 const MIN_STATEMENT_MS: i64 = 1_000;
 
-/// Settings that change how the server lexes or reads a statement, with the value every
-/// autodb session runs with (the one `pg_query` parses by). A database or role default of
-/// `standard_conforming_strings = off` would otherwise make the server read a different
-/// statement than the one analyzed.
-pub(crate) const LEXING: &[(&str, &str)] = &[
-    ("client_encoding", "UTF8"),
-    ("standard_conforming_strings", "on"),
-    ("backslash_quote", "safe_encoding"),
-    ("transform_null_equals", "off"),
-];
-
 /// Every setting the guard reads back after each statement. Timeouts may only have become
 /// stricter; everything else must be exactly as pinned.
 const CHECKED: &[&str] = &[
@@ -105,10 +94,7 @@ pub(crate) fn settings_sql(
     idle_in_transaction_timeout_ms: u64,
     server_version_num: i32,
 ) -> String {
-    let mut settings: Vec<String> = LEXING
-        .iter()
-        .map(|(name, value)| format!("SET {name} = '{value}'"))
-        .collect();
+    let mut settings = vec![crate::target::lexing_sql()];
     settings.push(format!(
         "SET lock_timeout = {lock_timeout_ms}; SET statement_timeout = {statement_timeout_ms}; \
          SET idle_in_transaction_session_timeout = {idle_in_transaction_timeout_ms}; \
