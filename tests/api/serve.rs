@@ -25,8 +25,18 @@ struct Served {
 }
 
 async fn serve(args: &[&str]) -> Served {
-    let dir = TempDir::new();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_autodb"))
+    serve_in(
+        TempDir::new(),
+        Command::new(env!("CARGO_BIN_EXE_autodb")),
+        args,
+    )
+    .await
+}
+
+/// `autodb serve` started by `command` (the binary, or a wrapper that runs it), its data
+/// directory in `dir`.
+async fn serve_in(dir: TempDir, mut command: Command, args: &[&str]) -> Served {
+    let mut child = command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.0.join("data"))
         .args(args)
@@ -245,4 +255,178 @@ async fn a_start_stops_what_a_killed_predecessor_left() {
         .unwrap();
     assert!(gone(next_server).await);
     assert!(!next_dir.exists());
+}
+
+/// The ordinary OS user autodb runs as in [`an_ordinary_users_serve_keeps_its_data_directory_from_migrations`]:
+/// `nobody` when the suite runs as root, else the suite's own user.
+fn ordinary_user() -> Option<(u32, u32)> {
+    let id = |flag: &str, name: Option<&str>| {
+        let out = std::process::Command::new("id")
+            .arg(flag)
+            .args(name)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<u32>()
+            .unwrap()
+    };
+    (id("-u", None) == 0).then(|| (id("-u", Some("nobody")), id("-g", Some("nobody"))))
+}
+
+/// The long tokens of a secrets file (keys, in whatever encoding it stores them).
+fn secrets_in(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || "+/=_-".contains(c)))
+        .filter(|token| token.len() >= 32)
+}
+
+/// Sends one JSON request to a served autodb; returns the status and the body.
+async fn call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    use http_body_util::BodyExt;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<axum::body::Bytes>>();
+    let request = axum::http::Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}/api/v1{path}"))
+        .header("x-api-key", "test-key")
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::from(
+            body.map(|b| b.to_string()).unwrap_or_default(),
+        ))
+        .unwrap();
+    let response = client.request(request).await.expect("autodb answers");
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).expect("a JSON body"))
+}
+
+/// Issue 19: `autodb serve` in its default mode, as an ordinary (non-root) OS user, runs the
+/// sandbox on a throwaway cluster of that same user — so nothing a migration or the target's
+/// schema defines may run there with a role that could read files. Judged by the files: the
+/// keys were not read into the report, no copy of them appeared, and no program ran.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ordinary_users_serve_keeps_its_data_directory_from_migrations() {
+    if autodb::pgcluster::find_bin_dir().is_none() {
+        panic!("PostgreSQL server binaries are needed (infra/local/services.sh installs them)");
+    }
+    let dir = TempDir::new();
+    let command = match ordinary_user() {
+        Some((uid, gid)) => {
+            std::os::unix::fs::chown(&dir.0, Some(uid), Some(gid)).unwrap();
+            let mut c = Command::new("setpriv");
+            c.args([
+                &format!("--reuid={uid}"),
+                &format!("--regid={gid}"),
+                "--clear-groups",
+                "--",
+                env!("CARGO_BIN_EXE_autodb"),
+            ]);
+            c
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_autodb")),
+    };
+    let data = dir.0.join("data");
+    let mut served = serve_in(dir, command, &[]).await;
+    let owned = clusters_of(served.child.id().unwrap());
+    assert_eq!(
+        owned.len(),
+        1,
+        "serve runs its own sandbox cluster: {owned:?}"
+    );
+    let keys = data.join("signing-keys.json");
+    let secrets = data.join("secrets.json");
+    let signing_key = std::fs::read_to_string(&keys).expect("serve wrote its signing keys");
+    let copy = std::env::temp_dir().join(format!("autodb-copy-{}", uuid::Uuid::new_v4().simple()));
+    let ran = std::env::temp_dir().join(format!("autodb-ran-{}", uuid::Uuid::new_v4().simple()));
+
+    // The target's schema carries a default that tries every way out when the sandbox fills
+    // its template; the migrations try the same directly.
+    let target = crate::helpers::create_database().await;
+    let steal = format!(
+        "BEGIN RESET ROLE; EXCEPTION WHEN OTHERS THEN NULL; END;
+         BEGIN PERFORM pg_catalog.pg_read_file('{keys}'); EXCEPTION WHEN OTHERS THEN NULL; END;
+         BEGIN EXECUTE 'COPY (SELECT 1) TO PROGRAM ''cp {keys} {copy}; touch {ran}'''; EXCEPTION WHEN OTHERS THEN NULL; END;
+         BEGIN EXECUTE 'CREATE TABLE loot (t text)'; EXECUTE 'COPY loot FROM ''{secrets}'''; EXCEPTION WHEN OTHERS THEN NULL; END;",
+        keys = keys.display(),
+        copy = copy.display(),
+        ran = ran.display(),
+        secrets = secrets.display()
+    );
+    let (client, connection) = tokio_postgres::connect(&target, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!(
+            "CREATE FUNCTION steal() RETURNS text LANGUAGE plpgsql AS $f$ BEGIN {steal} RETURN 'x'; END $f$;
+             CREATE TABLE notes (id int PRIMARY KEY, body text DEFAULT steal());
+             INSERT INTO notes (id, body) SELECT g, 'n' FROM generate_series(1, 50) g;"
+        ))
+        .await
+        .unwrap();
+    let (status, body) = call(
+        served.addr,
+        "POST",
+        "/connections",
+        Some(
+            serde_json::json!({"name": "t", "db_type": "postgresql", "connection_string": target}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let conn = body["data"]["id"].as_str().unwrap().to_string();
+
+    for sql in [
+        "INSERT INTO notes (id) VALUES (100000);".to_string(),
+        format!("SELECT pg_read_file('{}');", keys.display()),
+        format!(
+            "COPY (SELECT 1) TO PROGRAM 'cp {} {}; touch {}';",
+            keys.display(),
+            copy.display(),
+            ran.display()
+        ),
+        format!(
+            "CREATE TABLE k (t text);\nCOPY k FROM '{}';",
+            secrets.display()
+        ),
+    ] {
+        let (status, body) = call(
+            served.addr,
+            "POST",
+            &format!("/connections/{conn}/migrations/analyze"),
+            Some(serde_json::json!({"sql": sql})),
+        )
+        .await;
+        assert_eq!(status, 200, "{sql}: {body}");
+        let sandbox = &body["data"]["sandbox_result"];
+        assert!(
+            matches!(sandbox["status"].as_str(), Some("passed" | "failed")),
+            "the sandbox ran: {sandbox}"
+        );
+        if sql.starts_with("INSERT") {
+            assert_eq!(sandbox["status"], "passed", "{sandbox}");
+        } else {
+            assert_eq!(sandbox["status"], "failed", "{sql}: {sandbox}");
+            assert_eq!(sandbox["migration_error"]["sqlstate"], "42501", "{sandbox}");
+        }
+        let text = body.to_string();
+        assert!(
+            !secrets_in(&signing_key).any(|s| text.contains(s)),
+            "the report carries the signing keys"
+        );
+    }
+    assert!(!copy.exists(), "the signing keys were copied out");
+    assert!(!ran.exists(), "a program ran on the sandbox's server");
+
+    terminate(&served.child);
+    tokio::time::timeout(HANG_GUARD, served.child.wait())
+        .await
+        .expect("autodb serve did not stop")
+        .unwrap();
+    crate::helpers::drop_database(&target).await;
 }
