@@ -1,14 +1,22 @@
 //! Executor overhead and lock window against `psql -1 -f`, on schemas of several sizes.
 //!
 //! Run by `scripts/bench-executor`, which starts a throwaway PostgreSQL and passes its URL in
-//! `AUTODB_BENCH_PG_URL` and the `psql` path in `AUTODB_BENCH_PSQL`. For each size it builds a
-//! database of N tables (every tenth with a foreign key to the one before), copies it (`CREATE
-//! DATABASE … TEMPLATE`) so both runs start from identical databases, then times:
+//! `AUTODB_BENCH_PG_URL` and the `psql` path in `AUTODB_BENCH_PSQL`. For each shape and size it
+//! builds a database of N tables, copies it (`CREATE DATABASE … TEMPLATE`) so both runs start
+//! from identical databases, then times:
 //! - `psql -1 -f migration.sql` on one copy (process start included: that is what a user
 //!   running psql pays);
 //! - autodb on the other: `execute` (token check, nonce, lock, queue) → the executor's
 //!   `run_job` → `completed`, through the local backend, and the lock window the executor
 //!   reports (last statement end → COMMIT acknowledged).
+//!
+//! Shapes (`AUTODB_BENCH_SHAPES`, default both):
+//! - `plain`: every tenth table with a foreign key to the one before; the migration changes
+//!   `t_0`;
+//! - `enum-fk`: one enum type every table uses, each table but the first with a foreign key to
+//!   an earlier one (`bench_support::generated_enum_fk`, the scale benchmark's schema) — what
+//!   made the lock window grow with the schema (issue 21); the migration changes the middle
+//!   table, which has a parent and children.
 //!
 //! Each figure is the median of RUNS runs on fresh copies. Prints a Markdown table.
 
@@ -22,20 +30,76 @@ use autodb::app::ports::SystemClock;
 use autodb::app::Settings;
 use autodb::domain::{DbType, RequestId, Sql};
 use autodb::executor::{run_job, Outcome};
-use bench_support::{connect as admin, db_url, median};
+use bench_support::{connect as admin, db_url, generated_enum_fk, median};
 use secrecy::SecretString;
 
 // Each example uses part of the shared module.
 #[allow(dead_code)]
 mod bench_support;
 
-const MIGRATION: &str = "ALTER TABLE t_0 ADD COLUMN note text;
-CREATE INDEX t_0_note ON t_0 (note);
-ALTER TABLE t_0 ADD COLUMN flag boolean;
-";
+/// The migration both runs apply, on table `t_{table}`.
+fn migration(table: usize) -> String {
+    format!(
+        "ALTER TABLE t_{table} ADD COLUMN note text;
+CREATE INDEX t_{table}_note ON t_{table} (note);
+ALTER TABLE t_{table} ADD COLUMN flag boolean;
+"
+    )
+}
 
-async fn build_template(base: &str, tables: usize) -> String {
-    let name = format!("bench_tpl_{tables}");
+#[derive(Clone, Copy, PartialEq)]
+enum Shape {
+    Plain,
+    EnumFk,
+}
+
+impl Shape {
+    fn parse(name: &str) -> Self {
+        match name.trim() {
+            "plain" => Shape::Plain,
+            "enum-fk" => Shape::EnumFk,
+            other => panic!("unknown shape {other:?}: plain or enum-fk"),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Shape::Plain => "plain",
+            Shape::EnumFk => "enum-fk",
+        }
+    }
+
+    /// The table the migration changes.
+    fn table(self, tables: usize) -> usize {
+        match self {
+            Shape::Plain => 0,
+            Shape::EnumFk => tables / 2,
+        }
+    }
+}
+
+async fn build_template(base: &str, shape: Shape, tables: usize) -> String {
+    let name = format!("bench_tpl_{}_{tables}", shape.name().replace('-', "_"));
+    if shape == Shape::EnumFk {
+        let admin = admin(base).await;
+        for sql in [
+            format!("DROP DATABASE IF EXISTS {name}"),
+            format!("CREATE DATABASE {name}"),
+        ] {
+            admin.batch_execute(&sql).await.expect("create template");
+        }
+        let db = admin_for(&db_url(base, &name)).await;
+        for chunk in generated_enum_fk(tables, 500) {
+            db.batch_execute(&chunk).await.expect("tables");
+        }
+        let t = shape.table(tables);
+        db.batch_execute(&format!(
+            "INSERT INTO t_{t} (name) SELECT 'row ' || g FROM generate_series(1, 1000) g; ANALYZE;"
+        ))
+        .await
+        .expect("rows");
+        return name;
+    }
     let admin = admin(base).await;
     for sql in [
         format!("DROP DATABASE IF EXISTS {name}"),
@@ -73,7 +137,7 @@ async fn admin_for(url: &str) -> tokio_postgres::Client {
 async fn copy(base: &str, template: &str, name: &str) -> String {
     let admin = admin(base).await;
     for sql in [
-        format!("DROP DATABASE IF EXISTS {name}"),
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
         format!("CREATE DATABASE {name} TEMPLATE {template}"),
     ] {
         admin.batch_execute(&sql).await.expect("copy database");
@@ -90,24 +154,33 @@ async fn main() {
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
+    let shapes: Vec<Shape> = std::env::var("AUTODB_BENCH_SHAPES")
+        .unwrap_or_else(|_| "plain,enum-fk".into())
+        .split(',')
+        .map(Shape::parse)
+        .collect();
     let runs: usize = std::env::var("AUTODB_BENCH_RUNS")
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(3);
     let dir = std::env::temp_dir().join(format!("autodb-bench-{}", std::process::id()));
-    let migration_file = dir.join("migration.sql");
     std::fs::create_dir_all(&dir).expect("temp dir");
-    std::fs::write(&migration_file, MIGRATION).expect("migration file");
 
-    println!("| tables | psql -1 -f | autodb execute → completed | overhead | executor's own time | lock window |");
-    println!("|---:|---:|---:|---:|---:|---:|");
-    for &n in &sizes {
-        let template = build_template(&base, n).await;
+    println!("| shape | tables | psql -1 -f | autodb execute → completed | overhead | executor's own time | lock window |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for (shape, n) in shapes
+        .iter()
+        .flat_map(|&shape| sizes.iter().map(move |&n| (shape, n)))
+    {
+        let template = build_template(&base, shape, n).await;
+        let sql_text = migration(shape.table(n));
+        let migration_file = dir.join(format!("migration-{}-{n}.sql", shape.name()));
+        std::fs::write(&migration_file, &sql_text).expect("migration file");
         let (mut psql_ms, mut autodb_ms, mut exec_ms, mut window_ms) =
             (vec![], vec![], vec![], vec![]);
         for run in 0..runs {
             // psql on its own copy.
-            let url = copy(&base, &template, &format!("bench_psql_{n}_{run}")).await;
+            let url = copy(&base, &template, &format!("bench_psql_{run}")).await;
             let started = Instant::now();
             let status = std::process::Command::new(&psql)
                 .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-1", "-f"])
@@ -119,8 +192,8 @@ async fn main() {
             psql_ms.push(started.elapsed().as_secs_f64() * 1000.0);
 
             // autodb on an identical copy.
-            let url = copy(&base, &template, &format!("bench_autodb_{n}_{run}")).await;
-            let data = dir.join(format!("data-{n}-{run}"));
+            let url = copy(&base, &template, &format!("bench_autodb_{run}")).await;
+            let data = dir.join(format!("data-{}-{n}-{run}", shape.name()));
             let parts = service::open(&data, Settings::default(), Arc::new(SystemClock))
                 .expect("local service");
             let app = parts.app;
@@ -136,7 +209,7 @@ async fn main() {
             )
             .await
             .expect("register");
-            let sql = Sql::parse(MIGRATION.to_string()).expect("sql");
+            let sql = Sql::parse(sql_text.clone()).expect("sql");
             let report = autodb::app::analyze::analyze(
                 &app,
                 connection.id.as_str(),
@@ -174,7 +247,8 @@ async fn main() {
         }
         let (p, a) = (median(psql_ms), median(autodb_ms));
         println!(
-            "| {n} | {p:.0} ms | {a:.0} ms | {:+.0} ms | {:.0} ms | {:.1} ms |",
+            "| {} | {n} | {p:.0} ms | {a:.0} ms | {:+.0} ms | {:.0} ms | {:.1} ms |",
+            shape.name(),
             a - p,
             median(exec_ms),
             median(window_ms)
