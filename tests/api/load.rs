@@ -258,3 +258,84 @@ async fn analysis_work_leaves_the_async_thread_free() {
     let (answer, ()) = tokio::join!(work, async_side);
     assert_eq!(answer, 42);
 }
+
+/// Issue 21: a hundred analyzes at once on a connection with a sandbox. Overload delays
+/// sandbox runs (a bounded number at once, the rest queued) instead of skipping them; and a run
+/// that did not happen is never a pass — its analysis carries no token. Judged also by the
+/// sandbox server: never more of its sessions than the bound allows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_concurrent_analyzes_with_a_sandbox_get_no_token_for_a_skipped_run() {
+    const RUNS: usize = 100;
+    let t = Arc::new(TestApp::spawn(Backend::Local).await);
+    let prefix = t.with_sandbox_settings(|s| s.estimate_rows = 100);
+    let bound =
+        i64::try_from(autodb::sandbox::SandboxSettings::default().max_concurrent_runs).unwrap();
+    t.db()
+        .await
+        .batch_execute("CREATE TABLE items (id bigint PRIMARY KEY, name text)")
+        .await
+        .unwrap();
+    let conn = t.connect().await;
+
+    let done = Arc::new(AtomicBool::new(false));
+    let most = Arc::new(AtomicI64::new(0));
+    let watcher = tokio::spawn({
+        let (done, most, prefix) = (Arc::clone(&done), Arc::clone(&most), prefix.clone());
+        async move {
+            let admin = admin().await;
+            while !done.load(Ordering::SeqCst) {
+                let n: i64 = admin
+                    .query_one(
+                        "SELECT count(*) FROM pg_stat_activity WHERE usename LIKE $1 || '\\_%'",
+                        &[&prefix],
+                    )
+                    .await
+                    .unwrap()
+                    .get(0);
+                most.fetch_max(n, Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    });
+    let mut analyzes = tokio::task::JoinSet::new();
+    for i in 0..RUNS {
+        let (t, conn) = (Arc::clone(&t), conn.clone());
+        analyzes.spawn(async move {
+            t.analyze(
+                &conn,
+                &format!("ALTER TABLE items ADD COLUMN note_{i} text;"),
+            )
+            .await
+        });
+    }
+    let (mut passed, mut skipped) = (0, 0);
+    while let Some(joined) = analyzes.join_next().await {
+        let (status, body) = joined.expect("analyze task");
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let report = &body["data"];
+        match report["sandbox_result"]["status"].as_str() {
+            Some("passed") => {
+                passed += 1;
+                assert!(report["approval_token"].is_string(), "{report}");
+                assert_eq!(report["sandboxed"], true, "{report}");
+            }
+            Some("skipped") => {
+                skipped += 1;
+                assert!(report["approval_token"].is_null(), "{report}");
+                assert!(report["approval_withheld"].is_string(), "{report}");
+                assert_eq!(report["sandboxed"], false, "{report}");
+            }
+            _ => panic!("{report}"),
+        }
+    }
+    done.store(true, Ordering::SeqCst);
+    watcher.await.unwrap();
+    let most = most.load(Ordering::SeqCst);
+    eprintln!("{RUNS} analyzes with a sandbox: {passed} passed, {skipped} skipped; at most {most} run sessions");
+    assert_eq!(passed + skipped, RUNS);
+    assert!(
+        passed >= RUNS / 2,
+        "overload should delay runs, not skip them: {skipped} of {RUNS} skipped"
+    );
+    assert!(most <= 2 * bound, "{most} sandbox run sessions at once");
+}
