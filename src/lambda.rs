@@ -34,8 +34,12 @@ use crate::app::{App, Settings};
 use crate::domain::RequestId;
 use crate::executor::{give_up, run_job_until, GaveUp};
 
-/// Receives after which a job is given up on (the queue's `maxReceiveCount`).
-pub const MAX_RECEIVES: u32 = 5;
+/// Receives after which a job is given up on (the queue's `maxReceiveCount`): with
+/// [`retry_delay_seconds`] between them, a job that waits for a busy connection or a target
+/// that is briefly down is tried for longer than a request may wait to start
+/// (`Settings::request_expiry_seconds`, an hour by default), after which it expires instead of
+/// being dead-lettered while its approval is still good.
+pub const MAX_RECEIVES: u32 = 20;
 
 /// `statement_timeout` in Lambda: well inside the executor's 900-second limit.
 pub const LAMBDA_STATEMENT_TIMEOUT_MS: u64 = 12 * 60 * 1000;
@@ -146,10 +150,11 @@ pub struct JobsQueue {
     pub url: String,
 }
 
-/// How long a job that could not run now stays invisible: 5 s doubling per receive, at most a
-/// minute — instead of the queue's visibility timeout (90 minutes, sized for the longest run).
+/// How long a job that could not run now stays invisible: 5 s doubling per receive, at most
+/// five minutes — instead of the queue's visibility timeout (90 minutes, sized for the longest
+/// run).
 pub fn retry_delay_seconds(receives: u32) -> i32 {
-    (5i32 << receives.saturating_sub(1).min(4)).min(60)
+    (5i32 << receives.saturating_sub(1).min(6)).min(300)
 }
 
 impl Executor {

@@ -363,7 +363,34 @@ async fn a_busy_job_is_made_visible_again_within_seconds() {
 }
 
 #[test]
-fn retry_delays_grow_to_a_minute() {
-    let delays: Vec<i32> = (1..=7).map(autodb::lambda::retry_delay_seconds).collect();
-    assert_eq!(delays, [5, 10, 20, 40, 60, 60, 60]);
+fn retry_delays_grow_to_five_minutes() {
+    let delays: Vec<i32> = (1..=9).map(autodb::lambda::retry_delay_seconds).collect();
+    assert_eq!(delays, [5, 10, 20, 40, 80, 160, 300, 300, 300]);
+}
+
+/// A job that keeps finding its connection busy (or its target down) is handed back until its
+/// request may no longer start, not dead-lettered before: the receives' delays span the
+/// request's start bound, and the queue's `maxReceiveCount` is the executor's.
+#[test]
+fn a_waiting_job_is_retried_until_its_request_expires() {
+    let waited: i64 = (1..autodb::lambda::MAX_RECEIVES)
+        .map(|r| i64::from(autodb::lambda::retry_delay_seconds(r)))
+        .sum();
+    let expiry = autodb::app::Settings::default().request_expiry_seconds;
+    assert!(
+        waited > expiry,
+        "{waited} s of retries, but a request may wait {expiry} s"
+    );
+    let template =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml")).unwrap();
+    let counts: Vec<&str> = template
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("maxReceiveCount:"))
+        .map(str::trim)
+        .collect();
+    assert_eq!(
+        counts,
+        [autodb::lambda::MAX_RECEIVES.to_string()],
+        "template.yaml's maxReceiveCount"
+    );
 }
