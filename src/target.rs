@@ -321,8 +321,6 @@ async fn connect(
 /// free, did not answer in time) or [`CheckoutError::Unreachable`] when it cannot
 /// (authentication, a database that does not exist, TLS verification, a bad host name).
 fn classify(err: &tokio_postgres::Error, step: &str) -> CheckoutError {
-    use std::io::ErrorKind;
-    use tokio_postgres::error::SqlState;
     // tokio-postgres errors name the failing step and its cause (refused, TLS, auth); none
     // of them quotes the connection string.
     let reason = match err.as_db_error() {
@@ -330,7 +328,21 @@ fn classify(err: &tokio_postgres::Error, step: &str) -> CheckoutError {
         None => crate::api::error_chain(err),
     };
     let message = format!("{step}: {reason}");
-    let transient = match err.code() {
+    let transient = waiting_may_cure(err);
+    if transient {
+        CheckoutError::Down(message)
+    } else {
+        CheckoutError::Unreachable(message)
+    }
+}
+
+/// Whether `err` (from a connection attempt or from a session in use) says the server or the
+/// network dropped or refused the session for a reason that may pass: refused, reset, closed,
+/// starting up or shutting down, out of slots, timed out.
+pub(crate) fn waiting_may_cure(err: &tokio_postgres::Error) -> bool {
+    use std::io::ErrorKind;
+    use tokio_postgres::error::SqlState;
+    match err.code() {
         Some(code) => [
             SqlState::CANNOT_CONNECT_NOW,
             SqlState::TOO_MANY_CONNECTIONS,
@@ -361,11 +373,6 @@ fn classify(err: &tokio_postgres::Error, step: &str) -> CheckoutError {
                     )
                 )
         }
-    };
-    if transient {
-        CheckoutError::Down(message)
-    } else {
-        CheckoutError::Unreachable(message)
     }
 }
 

@@ -331,6 +331,9 @@ async fn run_on(
                     .await
                 {
                     Ok(finish) => break finish,
+                    Err(stop) if run.committed == 0 && session_gone(client, &stop) => {
+                        return Err(cut_off(app, connection, stop).await)
+                    }
                     Err(stop) if is_lock_timeout(&stop) => {
                         app.metrics.emit(crate::metrics::lock_wait(
                             app.clock.now().timestamp_millis(),
@@ -627,6 +630,42 @@ async fn lock_timeout(
         }
     );
     Stop::Finish(Finish::Failed(error))
+}
+
+/// Whether the session ended with `stop`: closed, or ended by the server (the FATAL errors of
+/// a shutdown, a crash or a terminated backend, which close it next).
+fn session_gone(client: &tokio_postgres::Client, stop: &Stop) -> bool {
+    client.is_closed()
+        || matches!(stop, Stop::Finish(Finish::Failed(e))
+            if matches!(e.sqlstate.as_deref(), Some("57P01" | "57P02" | "57P03")))
+}
+
+/// The first transaction's attempt ended with its session gone (a restart, a crash, a
+/// failover, the network): the transaction died with it and nothing was committed, so when the
+/// server cannot be reached now the request waits for the database like one that could not
+/// connect ([`Stop::Down`]) and runs again once it is back — the ledger then says whether it
+/// committed. A session ended on a server that still accepts sessions (a person or a tool
+/// terminated the migration's backend) is not waited out: `stop` stands.
+async fn cut_off(app: &App, connection: &crate::domain::Connection, stop: Stop) -> Stop {
+    let Stop::Finish(Finish::Failed(error)) = &stop else {
+        return stop;
+    };
+    match crate::target::checkout(app, connection).await {
+        Err(crate::target::CheckoutError::Down(_)) => {
+            let during = error
+                .statement_index
+                .map_or_else(String::new, |i| format!(" during statement {}", i + 1));
+            Stop::Down(format!(
+                "the session was lost{during}: {}; its transaction was rolled back",
+                error.message
+            ))
+        }
+        Ok(session) => {
+            app.targets.give_back(&connection.secret_ref, session).await;
+            stop
+        }
+        Err(_) => stop,
+    }
 }
 
 fn elapsed_ms(since: Instant) -> u64 {
