@@ -16,6 +16,8 @@
 //!   published to (`events`); unset, the events are only logged;
 //! - `AUTODB_DEAD_LETTER_QUEUE_ARN` (executor only): records from this queue are jobs SQS gave
 //!   up on, and end their requests;
+//! - `AUTODB_UPLOADS_QUEUE_ARN` (executor only): records from this queue are S3 notifications
+//!   of uploaded migrations ([`handle_upload_messages`]);
 //! - `AUTODB_SANDBOX_SECRET_ID` (analyze and the executor, optional): the secret holding the
 //!   sandbox server's connection URL; without it analysis reports the sandbox as skipped (and
 //!   the executor auto-approves no upload);
@@ -24,6 +26,7 @@
 
 use std::sync::Arc;
 
+use aws_lambda_events::event::s3::S3Event;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 
 use crate::adapters::aws::sqs::JobMessage;
@@ -302,6 +305,64 @@ pub async fn handle_dead_letters(app: &App, event: SqsEvent) -> SqsBatchResponse
 }
 
 /// An invocation's deadline (Lambda's context gives milliseconds since the epoch).
+/// The least time left in an invocation for an uploaded migration to be started: its
+/// analysis (introspection, the sandbox run's deadline, the token) with room to spare.
+pub const UPLOAD_TIME_NEEDED_SECONDS: i64 = 120;
+
+/// Uploaded migrations' notifications from the uploads queue (the bucket notifies the queue,
+/// which triggers the executor): each message carries one S3 event and is handled alone. One
+/// whose handling failed (a backing service), or that there is too little time left to
+/// start ([`UPLOAD_TIME_NEEDED_SECONDS`]), is handed back by itself as a batch item failure
+/// while the others are done; it returns after the queue's visibility timeout and, being
+/// keyed by its object version, never runs twice. A message that is not an S3 event (S3's
+/// `s3:TestEvent` when the notification is configured) is dropped.
+pub async fn handle_upload_messages(
+    app: &App,
+    uploads: &crate::adapters::aws::uploads::Uploads,
+    event: SqsEvent,
+    deadline: Option<chrono::DateTime<chrono::Utc>>,
+) -> SqsBatchResponse {
+    let until = deadline
+        .unwrap_or_else(|| app.clock.now() + chrono::Duration::seconds(app.settings.claim_seconds));
+    let mut failed = Vec::new();
+    for record in event.records {
+        let id = record.message_id.clone().unwrap_or_default();
+        let Some(s3_event) = record
+            .body
+            .as_deref()
+            .and_then(s3_event)
+            .filter(|e| !e.records.is_empty())
+        else {
+            tracing::info!(message_id = %id, "dropping an uploads-queue message that is no S3 event");
+            continue;
+        };
+        if until - app.clock.now() < chrono::Duration::seconds(UPLOAD_TIME_NEEDED_SECONDS) {
+            tracing::info!(message_id = %id, "too little time left to start an upload; handing it back");
+            failed.push(id);
+            continue;
+        }
+        if let Err(err) = uploads.handle(app, s3_event, until).await {
+            tracing::warn!(message_id = %id, error = %error_chain(&err), "an upload could not be handled; handing it back");
+            failed.push(id);
+        }
+    }
+    batch_response(failed)
+}
+
+/// The S3 event a queue message carries. Its records' `userIdentity` and `requestParameters`
+/// (who uploaded, from where) are taken as empty when a sender leaves them out: the upload is
+/// the same without them.
+fn s3_event(body: &str) -> Option<S3Event> {
+    let mut event: serde_json::Value = serde_json::from_str(body).ok()?;
+    for record in event.get_mut("Records")?.as_array_mut()? {
+        let record = record.as_object_mut()?;
+        for field in ["userIdentity", "requestParameters"] {
+            record.entry(field).or_insert_with(|| serde_json::json!({}));
+        }
+    }
+    serde_json::from_value(event).ok()
+}
+
 pub fn deadline(epoch_ms: u64) -> Option<chrono::DateTime<chrono::Utc>> {
     i64::try_from(epoch_ms)
         .ok()
@@ -365,15 +426,25 @@ async fn handle_record(
     !retry
 }
 
-/// The executor function's two kinds of event: SQS batches (jobs and dead letters) and S3
-/// notifications (uploaded migrations, `adapters::aws::uploads`), told apart by their
-/// records' `eventSource`.
+/// The executor function's kinds of event: SQS batches (jobs, dead letters, and uploaded
+/// migrations' notifications from the uploads queue) and S3 notifications delivered directly
+/// (uploaded migrations, `adapters::aws::uploads`), told apart by their records'
+/// `eventSourceARN` and `eventSource`.
 pub async fn handle_executor_event(
     executor: &Executor,
     uploads: &crate::adapters::aws::uploads::Uploads,
     payload: serde_json::Value,
     deadline: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<serde_json::Value, lambda_runtime::Error> {
+    if uploads
+        .queue_arn()
+        .is_some_and(|arn| payload["Records"][0]["eventSourceARN"] == arn)
+    {
+        let event: SqsEvent = serde_json::from_value(payload)?;
+        return Ok(serde_json::to_value(
+            handle_upload_messages(&executor.app, uploads, event, deadline).await,
+        )?);
+    }
     if payload["Records"][0]["eventSource"] == "aws:s3" {
         let event = serde_json::from_value(payload)?;
         let until = deadline.unwrap_or_else(|| {

@@ -336,3 +336,177 @@ async fn each_uploaded_version_runs_at_most_once_however_often_its_event_comes()
     assert_eq!(t.count(&runs("old")).await, 0);
     assert_eq!(t.count(&runs("new")).await, 1);
 }
+
+/// A queue the bucket notifies, as `template.yaml` sets it up; returns its URL and ARN.
+async fn notifying_queue(b: &Bucket) -> (aws_sdk_sqs::Client, String, String) {
+    let sqs = aws_sdk_sqs::Client::new(&aws_sdk().await);
+    let url = sqs
+        .create_queue()
+        .queue_name(format!("uploads-{}", uuid::Uuid::new_v4().simple()))
+        .send()
+        .await
+        .expect("queue")
+        .queue_url
+        .expect("queue URL");
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .cloned()
+        })
+        .expect("queue ARN");
+    use aws_sdk_s3::types::{
+        Event, FilterRule, FilterRuleName, NotificationConfiguration,
+        NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter,
+    };
+    let rule = |name, value: &str| FilterRule::builder().name(name).value(value).build();
+    b.s3.put_bucket_notification_configuration()
+        .bucket(&b.name)
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .queue_configurations(
+                    QueueConfiguration::builder()
+                        .queue_arn(&arn)
+                        .events(Event::from("s3:ObjectCreated:*"))
+                        .filter(
+                            NotificationConfigurationFilter::builder()
+                                .key(
+                                    S3KeyFilter::builder()
+                                        .filter_rules(rule(FilterRuleName::Prefix, "migrations/"))
+                                        .filter_rules(rule(FilterRuleName::Suffix, ".sql"))
+                                        .build(),
+                                )
+                                .build(),
+                        )
+                        .build()
+                        .expect("queue configuration"),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("bucket notification");
+    (sqs, url, arn)
+}
+
+/// Every message on the queue now, as the SQS event Lambda would deliver (each message's
+/// `eventSourceARN` the queue's).
+async fn queued_event(sqs: &aws_sdk_sqs::Client, url: &str, arn: &str) -> Value {
+    let mut records = Vec::new();
+    loop {
+        let received = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive");
+        let messages = received.messages.unwrap_or_default();
+        if messages.is_empty() {
+            break;
+        }
+        for m in messages {
+            records.push(json!({
+                "messageId": m.message_id(),
+                "receiptHandle": m.receipt_handle(),
+                "body": m.body(),
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": arn,
+                "awsRegion": "us-east-1"
+            }));
+        }
+    }
+    json!({ "Records": records })
+}
+
+/// Issue 21: uploads reach the executor through a queue the bucket notifies, one S3 event a
+/// message. A message whose upload cannot be handled (here: its bucket is gone), or that
+/// arrives with too little of the invocation left, is handed back by itself; the others
+/// run, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_through_their_queue_are_handed_back_one_by_one() {
+    let t = TestApp::spawn(Backend::Aws).await;
+    let conn = t.connect().await;
+    t.with_sandbox();
+    let (status, body) = set_policy(&t, &conn, json!("medium")).await;
+    assert_eq!(status, 200, "{body}");
+    t.db()
+        .await
+        .batch_execute("CREATE TABLE public.runs (version text)")
+        .await
+        .unwrap();
+    let b = bucket().await;
+    let (sqs, url, arn) = notifying_queue(&b).await;
+    let uploads = Uploads::new(b.s3.clone()).through_queue(arn.clone());
+    let key = format!("migrations/{conn}/0001_data.sql");
+    b.s3.put_object()
+        .bucket(&b.name)
+        .key(&key)
+        .body(
+            b"INSERT INTO public.runs (version) VALUES ('queued');"
+                .to_vec()
+                .into(),
+        )
+        .send()
+        .await
+        .expect("put");
+    let mut event = queued_event(&sqs, &url, &arn).await;
+    let records = event["Records"].as_array_mut().unwrap();
+    let good = records
+        .iter()
+        .find(|r| r["body"].as_str().unwrap().contains("ObjectCreated"))
+        .expect("the bucket notified the queue of the upload")
+        .clone();
+    // The same notification for a bucket that is gone: reading it fails.
+    let mut gone = good.clone();
+    gone["messageId"] = json!("gone-1");
+    gone["body"] = json!(good["body"]
+        .as_str()
+        .unwrap()
+        .replace(&b.name, &format!("{}-gone", b.name)));
+    records.push(gone);
+    let ids: Vec<Value> = records.iter().map(|r| r["messageId"].clone()).collect();
+
+    // Too little time left: every upload is handed back, none is started.
+    let soon = t.app.clock.now() + chrono::Duration::seconds(30);
+    let response = handle_executor_event(&executor(&t), &uploads, event.clone(), Some(soon))
+        .await
+        .expect("handled");
+    let handed_back: Vec<Value> = response["batchItemFailures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["itemIdentifier"].clone())
+        .collect();
+    assert!(handed_back.contains(&good["messageId"]), "{response}");
+    assert!(handed_back.contains(&json!("gone-1")), "{response}");
+    assert_eq!(t.count("SELECT count(*) FROM public.runs").await, 0);
+
+    // With time: only the failing one is handed back; S3's test event (if any) is dropped.
+    for _ in 0..2 {
+        let response = handle_executor_event(&executor(&t), &uploads, event.clone(), None)
+            .await
+            .expect("handled");
+        assert_eq!(
+            response,
+            json!({"batchItemFailures": [{"itemIdentifier": "gone-1"}]}),
+            "of {ids:?}"
+        );
+    }
+    let result = b.json(&format!("{key}.result.json")).await;
+    assert_eq!(result["status"], "completed", "{result}");
+    assert_eq!(
+        t.count("SELECT count(*) FROM public.runs WHERE version = 'queued'")
+            .await,
+        1
+    );
+}

@@ -5,8 +5,10 @@
 //! It runs in the executor function (decided so because that function already reaches the
 //! target databases, has the 15-minute timeout an auto-approved migration may need, and
 //! holds the executor's permissions; a fifth function would duplicate all three). The
-//! bucket notifies it for keys under `migrations/` ending in `.sql`, so the JSON it writes
-//! back never triggers it again; keys that do not name a connection are ignored.
+//! bucket notifies a queue for keys under `migrations/` ending in `.sql` (so the JSON it
+//! writes back never triggers it again), and the queue the executor: each upload is one
+//! message, retried and dead-lettered by itself (`lambda::handle_upload_messages`); a direct
+//! S3 notification is taken too. Keys that do not name a connection are ignored.
 //!
 //! Each record runs at most once per object version (`app::upload`, "Exactly once"): the
 //! record's version id (versioned bucket) or ETag names the version, the object read is that
@@ -32,6 +34,9 @@ const MAX_UPLOAD_BYTES: i64 = crate::api::MAX_BODY_BYTES as i64;
 
 pub struct Uploads {
     s3: Client,
+    /// The queue the bucket notifies (`AUTODB_UPLOADS_QUEUE_ARN`), whose messages each carry
+    /// one S3 event: [`crate::lambda::handle_upload_messages`].
+    queue_arn: Option<String>,
 }
 
 /// The connection id a key names, if it is an uploaded migration.
@@ -70,12 +75,30 @@ fn too_large() -> String {
 
 impl Uploads {
     pub fn new(s3: Client) -> Self {
-        Self { s3 }
+        Self {
+            s3,
+            queue_arn: None,
+        }
     }
 
-    /// From the SDK's configuration in the environment (the executor function).
+    /// Uploads whose notifications come through the SQS queue `arn`.
+    pub fn through_queue(mut self, arn: impl Into<String>) -> Self {
+        self.queue_arn = Some(arn.into());
+        self
+    }
+
+    pub fn queue_arn(&self) -> Option<&str> {
+        self.queue_arn.as_deref()
+    }
+
+    /// From the SDK's configuration in the environment (the executor function), with the
+    /// uploads queue of `AUTODB_UPLOADS_QUEUE_ARN` when set.
     pub async fn from_env() -> Self {
-        Self::new(Client::new(&super::sdk_config().await))
+        let uploads = Self::new(Client::new(&super::sdk_config().await));
+        match std::env::var("AUTODB_UPLOADS_QUEUE_ARN") {
+            Ok(arn) if !arn.is_empty() => uploads.through_queue(arn),
+            _ => uploads,
+        }
     }
 
     /// Handles every record; `Err` (a backing service failed) makes Lambda retry the event,
