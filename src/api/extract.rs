@@ -1,5 +1,6 @@
 //! The JSON body extractor: the envelope's error codes instead of axum's plain-text
-//! rejections. Body size is bounded by the router's `DefaultBodyLimit` (1 MiB).
+//! rejections. Body size is bounded by the router's `DefaultBodyLimit` (1 MiB), and the time
+//! to receive it by a [`BodyDeadline`] when the listener sets one.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -10,6 +11,13 @@ use super::error::ApiError;
 
 pub struct JsonBody<T>(pub T);
 
+/// When the request's body must have arrived, as a request extension: `autodb serve`'s
+/// listener sets it, so that a client that sends its headers and then trickles (or never
+/// sends) the body cannot hold a connection and a task for long; `408 REQUEST_TIMEOUT`. In
+/// Lambda, API Gateway hands over whole bodies and none is set.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyDeadline(pub tokio::time::Instant);
+
 impl<S, T> FromRequest<S> for JsonBody<T>
 where
     S: Send + Sync,
@@ -18,7 +26,19 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+        let deadline = req.extensions().get::<BodyDeadline>().copied();
+        let read = Bytes::from_request(req, state);
+        let read = match deadline {
+            Some(BodyDeadline(at)) => tokio::time::timeout_at(at, read).await.map_err(|_| {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "REQUEST_TIMEOUT",
+                    "the request body did not arrive in time",
+                )
+            })?,
+            None => read.await,
+        };
+        let bytes = read.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,

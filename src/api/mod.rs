@@ -21,6 +21,7 @@ use axum::Router;
 use crate::app::App;
 pub use auth::generate_key;
 pub use error::{error_chain, ApiError};
+pub use extract::BodyDeadline;
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;

@@ -83,6 +83,9 @@ struct Tuning {
     /// between requests, before it is closed (a slow or silent client cannot hold a slot).
     #[arg(long, env = "AUTODB_HEADER_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     header_timeout_ms: u64,
+    /// How long a request's body may take to arrive after its headers (408 after that).
+    #[arg(long, env = "AUTODB_BODY_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
+    body_timeout_ms: u64,
     /// Most client connections served at once; beyond it, new ones wait in the listen
     /// backlog (file descriptors stay bounded).
     #[arg(long, env = "AUTODB_MAX_CLIENTS", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=100_000))]
@@ -255,6 +258,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         api::router(Arc::clone(&app)),
         listen::Limits {
             header_timeout: std::time::Duration::from_millis(args.tuning.header_timeout_ms),
+            body_timeout: std::time::Duration::from_millis(args.tuning.body_timeout_ms),
             max_clients: usize::try_from(args.tuning.max_clients).unwrap_or(usize::MAX),
         },
         shutdown_signal(),

@@ -430,3 +430,36 @@ async fn an_ordinary_users_serve_keeps_its_data_directory_from_migrations() {
         .unwrap();
     crate::helpers::drop_database(&target).await;
 }
+
+/// A client that sends a request's headers quickly and its body slowly (or never) gets `408
+/// REQUEST_TIMEOUT` once the body timeout passes, and the service goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_trickles_is_cut_off() {
+    let mut served = serve(&["--no-sandbox", "--body-timeout-ms", "500"]).await;
+    let mut stream = TcpStream::connect(served.addr).await.unwrap();
+    stream
+        .write_all(
+            b"POST /api/v1/migrations/analyze HTTP/1.1\r\nHost: autodb\r\nX-API-Key: test-key\r\n\
+              Content-Type: application/json\r\nContent-Length: 100\r\nConnection: close\r\n\r\n\
+              {\"sql\": ",
+        )
+        .await
+        .unwrap();
+    let mut response = String::new();
+    tokio::time::timeout(HANG_GUARD, stream.read_to_string(&mut response))
+        .await
+        .expect("the trickling client was never answered")
+        .unwrap();
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    assert!(response.contains("\"REQUEST_TIMEOUT\""), "{response}");
+    assert!(
+        response.to_ascii_lowercase().contains("x-request-id"),
+        "{response}"
+    );
+    assert!(healthz(served.addr).await.starts_with("HTTP/1.1 200"));
+    terminate(&served.child);
+    tokio::time::timeout(HANG_GUARD, served.child.wait())
+        .await
+        .expect("autodb serve did not stop")
+        .unwrap();
+}

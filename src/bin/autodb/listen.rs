@@ -9,6 +9,9 @@
 //!   [`Limits::header_timeout`] of it starting to wait for them, which is also how long a
 //!   keep-alive connection may sit idle between requests (the wait for the next head is
 //!   that timer's too);
+//! - a request's body must arrive within [`Limits::body_timeout`] of its headers
+//!   ([`autodb::api::BodyDeadline`]; `408 REQUEST_TIMEOUT`), so a client cannot hold a
+//!   connection by trickling the body either;
 //! - on the shutdown signal the listener closes, and connections finish their in-flight
 //!   request (each is told to shut down gracefully), for at most [`SHUTDOWN_GRACE`].
 
@@ -28,6 +31,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// See the module doc.
 pub struct Limits {
     pub header_timeout: Duration,
+    pub body_timeout: Duration,
     pub max_clients: usize,
 }
 
@@ -68,8 +72,12 @@ pub async fn serve(
         };
         let service = hyper::service::service_fn({
             let router = router.clone();
-            move |request: hyper::Request<Incoming>| {
+            let body_timeout = limits.body_timeout;
+            move |mut request: hyper::Request<Incoming>| {
                 let mut router = router.clone();
+                request.extensions_mut().insert(autodb::api::BodyDeadline(
+                    tokio::time::Instant::now() + body_timeout,
+                ));
                 async move {
                     tower::Service::call(&mut router, request.map(axum::body::Body::new)).await
                 }
