@@ -148,9 +148,9 @@ async fn harbor_clones_faithfully() {
         )
         .await
         .expect("migration table");
-    let dir = format!("{}/tests/fixtures/harbor", env!("CARGO_MANIFEST_DIR"));
+    let dir = format!("{}/tests/corpus/harbor", env!("CARGO_MANIFEST_DIR"));
     let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("tests/fixtures/harbor")
+        .expect("tests/corpus/harbor")
         .map(|e| e.expect("directory entry").path())
         .filter(|p| p.extension().is_some_and(|x| x == "sql"))
         .collect();

@@ -493,42 +493,61 @@ async fn a_lock_left_after_the_status_write_is_freed_by_the_next_delivery() {
     }
 }
 
-/// Two deliveries of one job at the same time: one applies it, the other does nothing.
+/// Two deliveries of one job at the same time: one applies it, the other does nothing. The
+/// overlap is made certain, not timed: the test holds a lock the migration needs, so the
+/// delivery that claimed the job is still inside its transaction while the other one runs to
+/// its end — which must be `Busy` (the job is claimed), never a second application.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_deliveries_apply_once() {
     for backend in [Backend::Local, Backend::Aws] {
         let t = TestApp::spawn(backend).await;
         let conn = t.connect().await;
+        t.db()
+            .await
+            .batch_execute("CREATE TABLE gate (id int)")
+            .await
+            .unwrap();
         let id = t
-            .submit(&conn, "CREATE TABLE raced (id int);\nSELECT pg_sleep(0.3);")
+            .submit(
+                &conn,
+                "CREATE TABLE raced (id int);\nINSERT INTO gate VALUES (1);",
+            )
             .await;
-        let runs: Vec<_> = (0..2)
-            .map(|_| {
-                let app = Arc::clone(&t.app);
-                let job = request_id(&id);
-                tokio::spawn(async move { run_job(&app, &job).await.unwrap() })
-            })
-            .collect();
-        let mut outcomes = Vec::new();
-        for run in runs {
-            outcomes.push(run.await.unwrap());
-        }
+        let holder = t.db().await;
+        holder
+            .batch_execute("BEGIN; LOCK TABLE gate IN ACCESS EXCLUSIVE MODE")
+            .await
+            .unwrap();
+        let run = || {
+            let app = Arc::clone(&t.app);
+            let job = request_id(&id);
+            tokio::spawn(async move { run_job(&app, &job).await.unwrap() })
+        };
+        let (mut a, mut b) = (run(), run());
+        // One delivery ends while the other waits behind the test's lock.
+        let (first, rest) = tokio::select! {
+            r = &mut a => (r.unwrap(), b),
+            r = &mut b => (r.unwrap(), a),
+        };
         assert_eq!(
-            outcomes
-                .iter()
-                .filter(|o| **o == Outcome::Completed)
-                .count(),
-            1,
-            "{backend:?}: {outcomes:?}"
+            first,
+            Outcome::Busy,
+            "{backend:?}: the other delivery holds the job"
         );
         assert!(
-            outcomes.iter().all(|o| matches!(
-                o,
-                Outcome::Completed | Outcome::Busy | Outcome::AlreadyFinished(_)
-            )),
-            "{outcomes:?}"
+            crate::helpers::wait_until(
+                &t.db().await,
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+                 AND datname = current_database()",
+            )
+            .await,
+            "{backend:?}: the claiming delivery never waited inside its transaction"
         );
+        holder.batch_execute("COMMIT").await.unwrap();
+        let second = rest.await.unwrap();
+        assert_eq!(second, Outcome::Completed, "{backend:?}");
         assert_eq!(ledger_rows(&t).await, 1);
         assert_eq!(t.status(&id).await["status"], "completed");
+        assert_eq!(t.count("SELECT count(*) FROM gate").await, 1);
     }
 }

@@ -105,6 +105,13 @@ async fn http_events_and_sqs_executor_end_to_end() {
     // A redelivery of the same message is harmless.
     let again = handle_sqs(&t.app, sqs_event(&id, 2), None).await;
     assert!(again.batch_item_failures.is_empty());
+    assert_eq!(
+        t.count("SELECT count(*) FROM autodb.migration_ledger")
+            .await,
+        1,
+        "applied once"
+    );
+    assert_eq!(t.status(&id).await["status"], "completed");
 }
 
 /// A queued `CREATE TABLE t` whose request another executor has claimed (and still holds).

@@ -146,7 +146,12 @@ async fn connections_are_reused_with_nothing_left_from_the_previous_job() {
     t.drain().await;
     let status = t.status(&id).await;
     assert_eq!(status["status"], "completed", "{status}");
-    assert!(status["result"]["lock_window_ms"].is_u64(), "{status}");
+    // The window is what follows the last statement up to COMMIT, never the statements.
+    let window = status["result"]["lock_window_ms"]
+        .as_u64()
+        .expect("a window");
+    let total = status["result"]["execution_time_ms"].as_u64().unwrap();
+    assert!(window <= total, "{status}");
 
     let db = t.db().await;
     let row = db
@@ -215,4 +220,28 @@ async fn introspection_never_waits_on_table_locks() {
         .unwrap();
     assert!(busy["total_bytes"].as_i64().unwrap() > 0, "{busy}");
     holder.batch_execute("ROLLBACK").await.unwrap();
+}
+
+/// The lock window (last statement's end → COMMIT acknowledged) leaves out the statements'
+/// own time: a migration whose statement sleeps 1.5 s reports an execution time of at least
+/// that and a window below it (the window's own work — the scoped after-snapshot, the ledger
+/// row, one fencing call, COMMIT — is milliseconds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lock_window_leaves_out_the_statements_own_time() {
+    use crate::helpers::{Backend, TestApp};
+    let t = TestApp::spawn(Backend::Local).await;
+    let conn = t.connect().await;
+    let id = t
+        .submit(
+            &conn,
+            "CREATE TABLE slow AS SELECT 1 AS one FROM pg_sleep(1.5);",
+        )
+        .await;
+    t.drain().await;
+    let status = t.status(&id).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    let total = status["result"]["execution_time_ms"].as_u64().unwrap();
+    let window = status["result"]["lock_window_ms"].as_u64().unwrap();
+    assert!(total >= 1500, "{status}");
+    assert!(window < 1500, "{status}");
 }

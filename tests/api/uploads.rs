@@ -276,12 +276,29 @@ async fn the_executor_function_still_takes_sqs_batches() {
     let t = TestApp::spawn(Backend::Aws).await;
     let b = bucket().await;
     let path = format!("{}/infra/events/sqs-job.json", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(path).unwrap();
     // An unreadable job is dropped, not retried: an empty list of batch item failures.
-    let event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let event: Value = serde_json::from_str(&text).unwrap();
     let response = handle_executor_event(&executor(&t), &Uploads::new(b.s3.clone()), event, None)
         .await
         .expect("handled");
     assert_eq!(response, json!({"batchItemFailures": []}));
+    // The same message naming a queued request runs it.
+    let conn = t.connect().await;
+    let id = t
+        .submit(&conn, "CREATE TABLE from_the_queue (id int);")
+        .await;
+    let event: Value = serde_json::from_str(&text.replace("PLACEHOLDER_REQUEST_ID", &id)).unwrap();
+    let response = handle_executor_event(&executor(&t), &Uploads::new(b.s3.clone()), event, None)
+        .await
+        .expect("handled");
+    assert_eq!(response, json!({"batchItemFailures": []}));
+    assert_eq!(t.status(&id).await["status"], "completed");
+    assert_eq!(
+        t.count("SELECT count(*) FROM pg_class WHERE relname = 'from_the_queue'")
+            .await,
+        1
+    );
 }
 
 /// S3 delivers notifications at least once and Lambda retries failed events: the same event
