@@ -48,7 +48,9 @@ tree AS (
     SELECT oid, display FROM scope
     UNION
     SELECT i.inhrelid, t.display FROM pg_catalog.pg_inherits i JOIN tree t ON i.inhparent = t.oid),
-rel_name AS (
+-- Named only where a row needs it: a CTE used more than once is otherwise computed whole
+-- (every relation's name, every function's detail — ~95 ms at 10,000 tables, per execution).
+rel_name AS NOT MATERIALIZED (
     SELECT c.oid, pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname) AS name
       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace),
 code AS (
@@ -76,7 +78,7 @@ code AS (
                                  AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass),
 called AS (
     SELECT f.nsp, f.name FROM ROWS FROM (pg_catalog.unnest($7::pg_catalog.text[]), pg_catalog.unnest($8::pg_catalog.text[])) AS f(nsp, name)),
-fn AS (
+fn AS NOT MATERIALIZED (
     SELECT p.oid,
            pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname)
              || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')'
