@@ -134,10 +134,13 @@ async fn admin_for(url: &str) -> tokio_postgres::Client {
     admin(url).await
 }
 
+/// A copy of `template` named `name`. Every copy has a name of its own and none is dropped
+/// during the run: dropping a database of 10,000 tables takes minutes; the throwaway cluster
+/// goes with all of them at the end.
 async fn copy(base: &str, template: &str, name: &str) -> String {
     let admin = admin(base).await;
     for sql in [
-        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("DROP DATABASE IF EXISTS {name}"),
         format!("CREATE DATABASE {name} TEMPLATE {template}"),
     ] {
         admin.batch_execute(&sql).await.expect("copy database");
@@ -180,7 +183,12 @@ async fn main() {
             (vec![], vec![], vec![], vec![]);
         for run in 0..runs {
             // psql on its own copy.
-            let url = copy(&base, &template, &format!("bench_psql_{run}")).await;
+            let url = copy(
+                &base,
+                &template,
+                &format!("bench_psql_{}_{n}_{run}", shape.name().replace('-', "_")),
+            )
+            .await;
             let started = Instant::now();
             let status = std::process::Command::new(&psql)
                 .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-1", "-f"])
@@ -192,7 +200,12 @@ async fn main() {
             psql_ms.push(started.elapsed().as_secs_f64() * 1000.0);
 
             // autodb on an identical copy.
-            let url = copy(&base, &template, &format!("bench_autodb_{run}")).await;
+            let url = copy(
+                &base,
+                &template,
+                &format!("bench_autodb_{}_{n}_{run}", shape.name().replace('-', "_")),
+            )
+            .await;
             let data = dir.join(format!("data-{}-{n}-{run}", shape.name()));
             let parts = service::open(&data, Settings::default(), Arc::new(SystemClock))
                 .expect("local service");
