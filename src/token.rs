@@ -2,7 +2,7 @@
 //!
 //! Pure: keys and the current time are arguments. The token binds the SQL by its SHA-256 (so
 //! tokens stay small and never carry SQL into logs) and the connection by id. Verification
-//! runs in the order of DESIGN §3 and stops at the first failure: shape, key id, signature
+//! runs in the order of docs/architecture.md §3 and stops at the first failure: shape, key id, signature
 //! (constant-time), expiry, then the binding to the submitted SQL and connection.
 
 use std::collections::BTreeMap;

@@ -2,7 +2,7 @@
 //!
 //! Policy:
 //! - every error body is the envelope `{"success": false, "data": null, "error": {code,
-//!   message, details, request_id}}` with a stable `code` from DESIGN §2 and the id the
+//!   message, details, request_id}}` with a stable `code` from `docs/openapi.yaml` and the id the
 //!   `x-request-id` header carries (`request_id`);
 //! - client mistakes (4xx) carry a message that says what to fix, and are logged at most at
 //!   `info` — they are not our errors;

@@ -1,4 +1,4 @@
-//! The HTTP contract (DESIGN §2): one axum `Router` for `autodb serve` and every Lambda.
+//! The HTTP contract (`docs/openapi.yaml`): one axum `Router` for `autodb serve` and every Lambda.
 //!
 //! Success bodies are the envelope `{"success": true, "data": …, "error": null}`, except the
 //! status poll, which returns the bare status object. Errors are mapped in `error`. Every

@@ -283,7 +283,7 @@ pub async fn execute(
     Ok(ok(StatusCode::ACCEPTED, accepted))
 }
 
-/// The status object: bare, not enveloped (DESIGN §2).
+/// The status object: bare, not enveloped (`docs/openapi.yaml`).
 #[derive(Serialize)]
 pub struct StatusView {
     request_id: String,

@@ -1,6 +1,6 @@
 //! Execute and status: turn a valid approval token into exactly one queued request.
 //!
-//! The token is checked in the order of DESIGN §3. An expired token is not the end of the
+//! The token is checked in the order of docs/architecture.md §3. An expired token is not the end of the
 //! story: if its nonce was already consumed and the SQL and connection still match, the
 //! caller is retrying a call that succeeded, and gets the same request back.
 

@@ -19,7 +19,7 @@ use crate::token::{KeyRing, TokenError};
 use keys::Keys;
 use ports::{Clock, JobQueue, PortError, SecretStore, Store};
 
-/// Tunables, with the defaults of DESIGN §3–4.
+/// Tunables (docs/architecture.md §3–4; every one documented in the README).
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Lifetime of an approval token.

@@ -1,4 +1,4 @@
-//! The contract of DESIGN §2–4, run against both backends: every test here runs twice, as
+//! The contract of `docs/openapi.yaml` and docs/architecture.md §2–4, run against both backends: every test here runs twice, as
 //! `contract::local::NAME` (SQLite, in-process queue, file secrets) and `contract::aws::NAME`
 //! (DynamoDB, SQS and Secrets Manager on moto, through the real SDK).
 

@@ -1,5 +1,5 @@
 //! The analysis report: plain data, serialized in exactly the shape of the analyze endpoint
-//! (DESIGN §2), so the service can embed it without translation.
+//! (`docs/openapi.yaml`), so the service can embed it without translation.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,4 +1,4 @@
-//! The JSON shape of the report is the analyze endpoint's contract (DESIGN §2).
+//! The JSON shape of the report is the analyze endpoint's contract (`docs/openapi.yaml`).
 
 use autodb_analysis::analyze;
 

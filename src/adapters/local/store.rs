@@ -1,7 +1,7 @@
 //! The local [`Store`]: one SQLite file in the data directory.
 //!
 //! `begin_execution` is one `BEGIN IMMEDIATE` transaction, the local equivalent of the
-//! DynamoDB `TransactWriteItems` (DESIGN §4). SQLite calls are short and run on the blocking
+//! DynamoDB `TransactWriteItems` (docs/architecture.md §2–4). SQLite calls are short and run on the blocking
 //! pool behind one mutex, which also serializes writers the way SQLite wants.
 
 use std::path::Path;

@@ -1,5 +1,5 @@
 //! `autodb serve`'s HTTP listener: the API router behind limits a caller cannot talk its way
-//! around (DESIGN §7: "send any bytes, many times, slowly").
+//! around (docs/architecture.md §6: a caller may "send any bytes, many times, slowly").
 //!
 //! `axum::serve` has neither a header-read timeout nor a bound on connections, so 20,000
 //! half-open connections exhausted the process's file descriptors. Here:
