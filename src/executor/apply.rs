@@ -223,7 +223,6 @@ async fn run_on(
     deadline: chrono::DateTime<chrono::Utc>,
     client: &mut tokio_postgres::Client,
 ) -> Result<Finish, Stop> {
-    let id = request.request_id.as_str();
     let Some(binding) = &request.binding else {
         // Tokens have carried a binding since version 2; an older request never runs.
         return Err(failed(
@@ -241,62 +240,19 @@ async fn run_on(
         deadline,
     )
     .await?;
-    client
-        .batch_execute(LEDGER_DDL)
-        .await
-        .map_err(pg("PREPARE_FAILED", None))?;
-    ledger::check(client).await?;
-
-    // A ledger row means an earlier attempt committed the migration: finish, don't re-apply.
-    if let Some(row) = client
-        .query_opt(
-            "SELECT result FROM autodb.migration_ledger WHERE request_id = $1",
-            &[&id],
-        )
-        .await
-        .map_err(pg("PREPARE_FAILED", None))?
-    {
-        let stored: String = row.get(0);
-        let result = serde_json::from_str(&stored).map_err(|e| PortError::Corrupt {
-            what: "ledger",
-            detail: e.to_string(),
-        })?;
+    if let Some(result) = committed_earlier(client, request).await? {
         tracing::info!("ledger shows the migration applied; completing without re-applying");
         return Ok(Finish::Completed(result));
     }
-
-    // The statements exactly as analyzed: each text is proven to parse alone to the tree the
-    // analysis judged, and the guard's refusals are checked again with this executor's own
-    // limits. Analyze refused all of this already; a request that got here anyway (a token
-    // from an older version, a changed limit) is refused before anything is sent.
-    let statements = autodb_core::sql::parse_for_execution(&request.sql)
-        .map_err(|err| failed("SQL_PARSE_ERROR", err.to_string()))?;
-    let refused = autodb_analysis::refusals(&statements, app.settings.limits(connection));
-    if let Some(r) = refused.first() {
-        return Err(Stop::Finish(Finish::Failed(ExecutionError {
-            code: "MIGRATION_REFUSED".into(),
-            message: format!("{}; nothing was applied", r.reason),
-            statement_index: Some(r.statement_index),
-            sqlstate: None,
-        })));
-    }
+    let statements = statements_to_run(app, connection, request)
+        .map_err(|error| Stop::Finish(Finish::Failed(error)))?;
     let plan = autodb_core::sql::plan(&statements)
         .map_err(|err| failed("TRANSACTION_CONTROL", err.to_string()))?;
-    let done: HashSet<i32> = client
-        .query(
-            "SELECT statement_index FROM autodb.migration_steps WHERE request_id = $1",
-            &[&id],
-        )
-        .await
-        .map_err(pg("PREPARE_FAILED", None))?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let done = applied_steps(client, request).await?;
     let stepwise = plan.segments.len() > 1;
     // Drift is checked on a first attempt only: a resumed split migration changed its own
     // scope with the statements it already committed.
     let check_drift = done.is_empty();
-    let started = Instant::now();
     let mut run = Run {
         app,
         request,
@@ -305,77 +261,116 @@ async fn run_on(
         statements: &statements,
         total: statements.len(),
         sent: plan.sent(),
-        guard: guard.clone(),
+        guard,
         committed: 0,
-        started,
+        started: Instant::now(),
         before: None,
     };
-
     for (k, segment) in plan.segments.iter().enumerate() {
-        let last = k + 1 == plan.segments.len();
-        if segment.transactional {
-            // A lock not granted within `lock_timeout` rolls the segment back; it is tried
-            // again after a jittered pause until the retry budget is spent. Each attempt
-            // queues the application's sessions behind it for at most one `lock_timeout`.
-            let retry_until = Instant::now()
-                + std::time::Duration::from_millis(app.settings.lock_retry_budget_ms);
-            let mut attempts = 0u32;
-            let done_segment = loop {
-                attempts += 1;
-                if k == 0 {
-                    // The drift check's locks went with the rolled-back attempt: check again.
-                    run.before = None;
-                }
-                match run
-                    .transaction(client, segment, last, check_drift, stepwise, &done)
-                    .await
-                {
-                    Ok(finish) => break finish,
-                    Err(stop) if run.committed == 0 && session_gone(client, &stop) => {
-                        return Err(cut_off(app, connection, stop).await)
-                    }
-                    Err(stop) if is_lock_timeout(&stop) => {
-                        app.metrics.emit(crate::metrics::lock_wait(
-                            app.clock.now().timestamp_millis(),
-                        ));
-                        let pause = backoff(attempts);
-                        if Instant::now() + pause >= retry_until {
-                            return Err(lock_timeout(client, stop, attempts, run.statements).await);
-                        }
-                        run.progress(&format!(
-                            "Waiting for locks (attempt {attempts} timed out); retrying"
-                        ));
-                        tokio::time::sleep(pause).await;
-                    }
-                    Err(stop) => return Err(stop),
-                }
-            };
-            if let Some(finish) = done_segment {
-                return Ok(finish);
-            }
+        let step = Step {
+            first: k == 0,
+            last: k + 1 == plan.segments.len(),
+            check_drift,
+            stepwise,
+            done: &done,
+        };
+        let finish = if segment.transactional {
+            run.transaction_with_retries(client, connection, segment, &step)
+                .await?
         } else {
-            if run.before.is_none() {
-                // The check and its locks need a transaction of their own here.
-                let txn = client
-                    .transaction()
-                    .await
-                    .map_err(pg("PREPARE_FAILED", None))?;
-                let before =
-                    drift::checked_snapshot(app, request, &txn, &statements, check_drift).await?;
-                txn.commit().await.map_err(pg("PREPARE_FAILED", None))?;
-                run.before = Some(before);
-            }
-            let i = segment.statements.start;
-            run.fence().await?;
-            run.statement(&*client, &statements[i], true, false, &done)
-                .await?;
-            if last {
-                return Ok(Finish::Completed(run.finish(&*client).await?));
-            }
+            run.alone(client, segment, &step).await?
+        };
+        if let Some(finish) = finish {
+            return Ok(finish);
         }
         run.committed = segment.statements.end;
     }
     Err(failed("EMPTY_MIGRATION", "the migration has no statements"))
+}
+
+/// The ledger's result if an earlier attempt committed the migration (after making sure the
+/// ledger tables exist and are autodb's own).
+async fn committed_earlier(
+    client: &tokio_postgres::Client,
+    request: &MigrationRequest,
+) -> Result<Option<ExecutionResult>, Stop> {
+    client
+        .batch_execute(LEDGER_DDL)
+        .await
+        .map_err(pg("PREPARE_FAILED", None))?;
+    ledger::check(client).await?;
+    let Some(row) = client
+        .query_opt(
+            "SELECT result FROM autodb.migration_ledger WHERE request_id = $1",
+            &[&request.request_id.as_str()],
+        )
+        .await
+        .map_err(pg("PREPARE_FAILED", None))?
+    else {
+        return Ok(None);
+    };
+    let stored: String = row.get(0);
+    let result = serde_json::from_str(&stored).map_err(|e| PortError::Corrupt {
+        what: "ledger",
+        detail: e.to_string(),
+    })?;
+    Ok(Some(result))
+}
+
+/// The statements exactly as analyzed: each text is proven to parse alone to the tree the
+/// analysis judged, and the guard's refusals are checked again with this executor's own
+/// limits. Analyze refused all of this already; a request that got here anyway (a token from
+/// an older version, a changed limit) is refused before anything is sent.
+fn statements_to_run(
+    app: &App,
+    connection: &crate::domain::Connection,
+    request: &MigrationRequest,
+) -> Result<Vec<ParsedStatement>, ExecutionError> {
+    let refusal = |code: &str, message: String, statement_index| ExecutionError {
+        code: code.into(),
+        message,
+        statement_index,
+        sqlstate: None,
+    };
+    let statements = autodb_core::sql::parse_for_execution(&request.sql)
+        .map_err(|err| refusal("SQL_PARSE_ERROR", err.to_string(), None))?;
+    let refused = autodb_analysis::refusals(&statements, app.settings.limits(connection));
+    if let Some(r) = refused.first() {
+        return Err(refusal(
+            "MIGRATION_REFUSED",
+            format!("{}; nothing was applied", r.reason),
+            Some(r.statement_index),
+        ));
+    }
+    Ok(statements)
+}
+
+/// The statements of a split migration that earlier attempts committed.
+async fn applied_steps(
+    client: &tokio_postgres::Client,
+    request: &MigrationRequest,
+) -> Result<HashSet<i32>, Stop> {
+    Ok(client
+        .query(
+            "SELECT statement_index FROM autodb.migration_steps WHERE request_id = $1",
+            &[&request.request_id.as_str()],
+        )
+        .await
+        .map_err(pg("PREPARE_FAILED", None))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
+/// Where a segment stands in its migration.
+struct Step<'a> {
+    first: bool,
+    last: bool,
+    check_drift: bool,
+    /// The migration is split: each statement's step is recorded as it commits.
+    stepwise: bool,
+    /// Statements earlier attempts committed (skipped).
+    done: &'a HashSet<i32>,
 }
 
 /// The state of one application of a migration.
@@ -397,16 +392,90 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
+    /// A transactional segment. A lock not granted within `lock_timeout` rolls it back; it is
+    /// tried again after a jittered pause until the retry budget is spent. Each attempt queues
+    /// the application's sessions behind it for at most one `lock_timeout`.
+    async fn transaction_with_retries(
+        &mut self,
+        client: &mut tokio_postgres::Client,
+        connection: &crate::domain::Connection,
+        segment: &autodb_core::sql::Segment,
+        step: &Step<'_>,
+    ) -> Result<Option<Finish>, Stop> {
+        let app = self.app;
+        let retry_until =
+            Instant::now() + std::time::Duration::from_millis(app.settings.lock_retry_budget_ms);
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            if step.first {
+                // The drift check's locks went with the rolled-back attempt: check again.
+                self.before = None;
+            }
+            match self.transaction(client, segment, step).await {
+                Ok(finish) => return Ok(finish),
+                Err(stop) if self.committed == 0 && session_gone(client, &stop) => {
+                    return Err(cut_off(app, connection, stop).await)
+                }
+                Err(stop) if is_lock_timeout(&stop) => {
+                    app.metrics.emit(crate::metrics::lock_wait(
+                        app.clock.now().timestamp_millis(),
+                    ));
+                    let pause = backoff(attempts);
+                    if Instant::now() + pause >= retry_until {
+                        return Err(lock_timeout(client, stop, attempts, self.statements).await);
+                    }
+                    self.progress(&format!(
+                        "Waiting for locks (attempt {attempts} timed out); retrying"
+                    ));
+                    tokio::time::sleep(pause).await;
+                }
+                Err(stop) => return Err(stop),
+            }
+        }
+    }
+
+    /// A statement that cannot run in a transaction block, sent alone; the drift check (if it
+    /// has not run yet) gets a transaction of its own first.
+    async fn alone(
+        &mut self,
+        client: &mut tokio_postgres::Client,
+        segment: &autodb_core::sql::Segment,
+        step: &Step<'_>,
+    ) -> Result<Option<Finish>, Stop> {
+        if self.before.is_none() {
+            let txn = client
+                .transaction()
+                .await
+                .map_err(pg("PREPARE_FAILED", None))?;
+            let before = drift::checked_snapshot(
+                self.app,
+                self.request,
+                &txn,
+                self.statements,
+                step.check_drift,
+            )
+            .await?;
+            txn.commit().await.map_err(pg("PREPARE_FAILED", None))?;
+            self.before = Some(before);
+        }
+        let i = segment.statements.start;
+        self.fence().await?;
+        self.statement(&*client, &self.statements[i], true, false, step.done)
+            .await?;
+        if step.last {
+            return Ok(Some(Finish::Completed(self.finish(&*client).await?)));
+        }
+        Ok(None)
+    }
+
     /// One attempt at a transactional segment: its statements, and for the last segment the
     /// ledger row, in one transaction that commits. `Some` is the migration's end.
     async fn transaction(
         &mut self,
         client: &mut tokio_postgres::Client,
         segment: &autodb_core::sql::Segment,
-        last: bool,
-        check_drift: bool,
-        stepwise: bool,
-        done: &HashSet<i32>,
+        step: &Step<'_>,
     ) -> Result<Option<Finish>, Stop> {
         let txn = client
             .transaction()
@@ -414,15 +483,21 @@ impl Run<'_> {
             .map_err(pg("PREPARE_FAILED", None))?;
         if self.before.is_none() {
             self.before = Some(
-                drift::checked_snapshot(self.app, self.request, &txn, self.statements, check_drift)
-                    .await?,
+                drift::checked_snapshot(
+                    self.app,
+                    self.request,
+                    &txn,
+                    self.statements,
+                    step.check_drift,
+                )
+                .await?,
             );
         }
         for i in segment.statements.clone() {
-            self.statement(&txn, &self.statements[i], stepwise, true, done)
+            self.statement(&txn, &self.statements[i], step.stepwise, true, step.done)
                 .await?;
         }
-        if last {
+        if step.last {
             // The lock window: from the end of the last statement to the acknowledged
             // COMMIT, only what must be atomic with the migration happens — the scoped
             // after-snapshot and ledger row, and one fencing call to the store.
