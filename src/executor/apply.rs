@@ -500,10 +500,12 @@ impl Run<'_> {
         if step.last {
             // The lock window: from the end of the last statement to the acknowledged
             // COMMIT, only what must be atomic with the migration happens — the scoped
-            // after-snapshot and ledger row, and one fencing call to the store.
+            // after-snapshot and ledger row, and one fencing call to the store, made while
+            // the database answers the snapshot (both must succeed before COMMIT).
             let window = Instant::now();
-            let mut result = self.finish(&txn).await?;
-            self.fence().await?;
+            let (finished, fenced) = tokio::join!(self.finish(&txn), self.fence());
+            let mut result = finished?;
+            fenced?;
             txn.commit().await.map_err(commit_error)?;
             result.lock_window_ms = Some(elapsed_ms(window));
             self.progress(&format!("Committed {} statements", self.sent));

@@ -28,6 +28,8 @@ struct LoseStatusWrites {
     inner: Arc<dyn Store>,
     lose: AtomicU32,
     lose_releases: AtomicU32,
+    /// Lock renewals that go through; after them the lock reads as taken by another request.
+    renewals: AtomicU32,
 }
 
 fn take_one(counter: &AtomicU32) -> bool {
@@ -105,6 +107,9 @@ impl Store for LoseStatusWrites {
         request: &RequestId,
         until: DateTime<Utc>,
     ) -> Result<bool, PortError> {
+        if !take_one(&self.renewals) {
+            return Ok(false);
+        }
         self.inner.renew_lock(key, request, until).await
     }
     async fn release_lock(&self, key: &str, request: &RequestId) -> Result<(), PortError> {
@@ -126,12 +131,34 @@ fn losing_status_writes(t: &TestApp, lose: u32) -> App {
 /// The same application, over a store that loses the next `lose` status writes and the next
 /// `lose_releases` lock releases.
 fn losing(t: &TestApp, lose: u32, lose_releases: u32) -> App {
-    App::new(
-        Arc::new(LoseStatusWrites {
+    with_store(
+        t,
+        LoseStatusWrites {
             inner: Arc::clone(&t.app.store),
             lose: AtomicU32::new(lose),
             lose_releases: AtomicU32::new(lose_releases),
-        }),
+            renewals: AtomicU32::new(u32::MAX),
+        },
+    )
+}
+
+/// The same application, over a store whose connection lock is lost after `renewals`
+/// renewals (another request holds it from then on).
+fn losing_the_lock_after(t: &TestApp, renewals: u32) -> App {
+    with_store(
+        t,
+        LoseStatusWrites {
+            inner: Arc::clone(&t.app.store),
+            lose: AtomicU32::new(0),
+            lose_releases: AtomicU32::new(0),
+            renewals: AtomicU32::new(renewals),
+        },
+    )
+}
+
+fn with_store(t: &TestApp, store: LoseStatusWrites) -> App {
+    App::new(
+        Arc::new(store),
         Arc::clone(&t.app.queue),
         Arc::clone(&t.app.secrets),
         t.app.keys.current(),
@@ -549,5 +576,47 @@ async fn concurrent_deliveries_apply_once() {
         assert_eq!(ledger_rows(&t).await, 1);
         assert_eq!(t.status(&id).await["status"], "completed");
         assert_eq!(t.count("SELECT count(*) FROM gate").await, 1);
+    }
+}
+
+/// The fence before COMMIT: a migration whose connection lock was lost while it ran (its
+/// lease taken by another request) commits nothing, and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_lost_before_commit_commits_nothing() {
+    for backend in [Backend::Local, Backend::Aws] {
+        let t = TestApp::spawn(backend).await;
+        let conn = t.connect().await;
+        let id = t
+            .submit(
+                &conn,
+                "CREATE TABLE fenced (id int);\nCREATE INDEX ON fenced (id);",
+            )
+            .await;
+        // The lease renewal at the start goes through; the fence before COMMIT finds the lock
+        // taken.
+        let app = losing_the_lock_after(&t, 1);
+        assert_eq!(
+            run_job(&app, &request_id(&id)).await.unwrap(),
+            Outcome::Failed
+        );
+        let status = t.status(&id).await;
+        assert_eq!(
+            status["error"]["code"], "LOCK_LOST",
+            "{backend:?}: {status}"
+        );
+        assert!(
+            status["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("nothing more was applied"),
+            "{status}"
+        );
+        assert_eq!(
+            t.count("SELECT count(*) FROM pg_class WHERE relname = 'fenced'")
+                .await,
+            0,
+            "{backend:?}: rolled back"
+        );
+        assert_eq!(ledger_rows(&t).await, 0);
     }
 }
