@@ -263,33 +263,69 @@ impl Guard {
         if broken.is_empty() {
             return Ok(());
         }
-        let mut message = format!(
-            "statement {} took away the executor's protections ({}); {}",
-            index + 1,
-            broken.join(", "),
-            if in_transaction {
-                "its transaction was rolled back"
-            } else {
-                "it ran outside a transaction, so what it did stays applied; nothing after it ran"
-            }
-        );
-        if committed > 0 {
-            message.push_str(&format!(
-                "; statements 1 to {committed} were committed before it and remain applied"
-            ));
+        Err(Stop::Finish(Finish::Failed(violation(
+            index,
+            &broken,
+            committed,
+            in_transaction,
+        ))))
+    }
+}
+
+/// The failure of a migration whose statement `index` broke the protections `broken`; what
+/// stays applied depends on whether it ran in a transaction and on what was committed before.
+fn violation(
+    index: usize,
+    broken: &[String],
+    committed: usize,
+    in_transaction: bool,
+) -> ExecutionError {
+    let mut message = format!(
+        "statement {} took away the executor's protections ({}); {}",
+        index + 1,
+        broken.join(", "),
+        if in_transaction {
+            "its transaction was rolled back"
+        } else {
+            "it ran outside a transaction, so what it did stays applied; nothing after it ran"
         }
-        Err(Stop::Finish(Finish::Failed(ExecutionError {
-            code: "PROTECTION_VIOLATED".into(),
-            message,
-            statement_index: Some(index),
-            sqlstate: None,
-        })))
+    );
+    if committed > 0 {
+        message.push_str(&format!(
+            "; statements 1 to {committed} were committed before it and remain applied"
+        ));
+    }
+    ExecutionError {
+        code: "PROTECTION_VIOLATED".into(),
+        message,
+        statement_index: Some(index),
+        sqlstate: None,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_violation_says_what_stays_applied() {
+        let broken = ["lock_timeout removed".to_string()];
+        let inside = violation(2, &broken, 0, true);
+        assert_eq!(inside.code, "PROTECTION_VIOLATED");
+        assert_eq!(inside.statement_index, Some(2));
+        assert_eq!(
+            inside.message,
+            "statement 3 took away the executor's protections (lock_timeout removed); its \
+             transaction was rolled back"
+        );
+        let outside = violation(2, &broken, 2, false);
+        assert_eq!(
+            outside.message,
+            "statement 3 took away the executor's protections (lock_timeout removed); it ran \
+             outside a transaction, so what it did stays applied; nothing after it ran; \
+             statements 1 to 2 were committed before it and remain applied"
+        );
+    }
 
     fn state(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs

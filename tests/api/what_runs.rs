@@ -429,3 +429,60 @@ async fn changes_outside_the_scope_do_not_block() {
         assert_eq!(status["result"]["columns_added"][0]["column"], "email");
     }
 }
+
+/// A deferred constraint that fails at COMMIT: the server refuses the COMMIT, so nothing was
+/// applied, and the request says COMMIT_FAILED with the server's SQLSTATE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_constraint_that_fails_at_commit_applies_nothing() {
+    let t = TestApp::spawn(Backend::Local).await;
+    let conn = t.connect().await;
+    let sql = "CREATE TABLE parents (id int PRIMARY KEY);
+CREATE TABLE children (parent_id int REFERENCES parents DEFERRABLE INITIALLY DEFERRED);
+INSERT INTO children VALUES (1);";
+    let status = run(&t, &conn, sql).await;
+    assert_eq!(status["status"], "failed", "{status}");
+    assert_eq!(status["error"]["code"], "COMMIT_FAILED", "{status}");
+    assert_eq!(status["error"]["sqlstate"], "23503", "{status}");
+    assert!(!table_exists(&t, "parents").await);
+    assert!(!table_exists(&t, "children").await);
+    assert_eq!(
+        t.count("SELECT count(*) FROM autodb.migration_ledger")
+            .await,
+        0
+    );
+}
+
+/// A statement that cannot run in a transaction, running code that tries to lift a timeout
+/// for the session: `CREATE INDEX CONCURRENTLY` over a function that lies about being
+/// immutable and calls `set_config('statement_timeout', '0', false)` for every row. PostgreSQL
+/// evaluates index expressions in a nested settings level it reverts (as it does for ANALYZE
+/// and REINDEX), so the session keeps its protections: the guard, which reads them back after
+/// the statement, lets the migration go on, and it completes. (Were the setting kept, the
+/// guard would end it: `session::violation` is unit-tested for that case.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_expression_cannot_lift_a_timeout_for_the_session() {
+    let t = TestApp::spawn(Backend::Local).await;
+    t.db()
+        .await
+        .batch_execute(
+            "CREATE FUNCTION public.lifts(i int) RETURNS int IMMUTABLE LANGUAGE plpgsql AS
+               $$ BEGIN PERFORM pg_catalog.set_config('statement_timeout', '0', false); RETURN i; END $$;
+             CREATE TABLE public.items (id int);
+             INSERT INTO public.items VALUES (1), (2);",
+        )
+        .await
+        .unwrap();
+    let conn = t.connect().await;
+    let sql = "CREATE TABLE public.first (id int);
+CREATE INDEX CONCURRENTLY items_lifts ON public.items (public.lifts(id));
+CREATE TABLE public.after (id int);";
+    let status = run(&t, &conn, sql).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert!(table_exists(&t, "after").await);
+    assert_eq!(
+        t.count("SELECT count(*) FROM pg_index WHERE indexrelid = 'public.items_lifts'::regclass AND indisvalid")
+            .await,
+        1,
+        "the index was built, its expression evaluated"
+    );
+}
