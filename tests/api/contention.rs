@@ -176,3 +176,40 @@ async fn own_lock_timeout(backend: Backend) {
         .unwrap();
     assert_eq!(row.get::<_, String>(0), "300ms");
 }
+
+/// The drift check's own locks (SHARE UPDATE EXCLUSIVE on the scope, taken before anything is
+/// applied) wait like any statement's: a session holding a conflicting lock for longer than
+/// the retry budget (here as a long VACUUM or an index build would) fails the migration with
+/// LOCK_TIMEOUT naming it, and nothing is applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_held_against_the_drift_check_times_out_naming_its_holder() {
+    let (t, conn) = setup().await;
+    let id = t
+        .submit(&conn, "ALTER TABLE hot ADD COLUMN note text;")
+        .await;
+    let holder = t.db().await;
+    holder
+        .batch_execute(
+            "SET application_name = 'maintenance'; BEGIN; \
+             LOCK TABLE hot IN SHARE UPDATE EXCLUSIVE MODE",
+        )
+        .await
+        .unwrap();
+    let app = patient(&t, 1_500);
+    assert_eq!(
+        run_job(&app, &RequestId::parse(&id).unwrap())
+            .await
+            .unwrap(),
+        Outcome::Failed
+    );
+    let status = t.status(&id).await;
+    assert_eq!(status["error"]["code"], "LOCK_TIMEOUT", "{status}");
+    let message = status["error"]["message"].as_str().unwrap();
+    assert!(message.contains("application `maintenance`"), "{message}");
+    assert_eq!(
+        t.count("SELECT count(*) FROM information_schema.columns WHERE table_name = 'hot' AND column_name = 'note'")
+            .await,
+        0
+    );
+    holder.batch_execute("ROLLBACK").await.unwrap();
+}
