@@ -92,14 +92,14 @@ pub(super) fn pg_error(
     }
 }
 
-pub(super) fn pg(
+pub(super) fn pg_failed(
     code: &'static str,
     statement_index: Option<usize>,
 ) -> impl FnOnce(tokio_postgres::Error) -> Stop {
     move |err| Stop::Finish(Finish::Failed(pg_error(code, statement_index, &err)))
 }
 
-pub(super) async fn apply(
+pub(super) async fn attempt(
     app: &App,
     request: &MigrationRequest,
     lock_key: &str,
@@ -297,7 +297,7 @@ async fn committed_earlier(
     client
         .batch_execute(LEDGER_DDL)
         .await
-        .map_err(pg("PREPARE_FAILED", None))?;
+        .map_err(pg_failed("PREPARE_FAILED", None))?;
     ledger::check(client).await?;
     let Some(row) = client
         .query_opt(
@@ -305,7 +305,7 @@ async fn committed_earlier(
             &[&request.request_id.as_str()],
         )
         .await
-        .map_err(pg("PREPARE_FAILED", None))?
+        .map_err(pg_failed("PREPARE_FAILED", None))?
     else {
         return Ok(None);
     };
@@ -356,7 +356,7 @@ async fn applied_steps(
             &[&request.request_id.as_str()],
         )
         .await
-        .map_err(pg("PREPARE_FAILED", None))?
+        .map_err(pg_failed("PREPARE_FAILED", None))?
         .iter()
         .map(|r| r.get(0))
         .collect())
@@ -447,7 +447,7 @@ impl Run<'_> {
             let txn = client
                 .transaction()
                 .await
-                .map_err(pg("PREPARE_FAILED", None))?;
+                .map_err(pg_failed("PREPARE_FAILED", None))?;
             let before = drift::checked_snapshot(
                 self.app,
                 self.request,
@@ -456,7 +456,9 @@ impl Run<'_> {
                 step.check_drift,
             )
             .await?;
-            txn.commit().await.map_err(pg("PREPARE_FAILED", None))?;
+            txn.commit()
+                .await
+                .map_err(pg_failed("PREPARE_FAILED", None))?;
             self.before = Some(before);
         }
         let i = segment.statements.start;
@@ -480,7 +482,7 @@ impl Run<'_> {
         let txn = client
             .transaction()
             .await
-            .map_err(pg("PREPARE_FAILED", None))?;
+            .map_err(pg_failed("PREPARE_FAILED", None))?;
         if self.before.is_none() {
             self.before = Some(
                 drift::checked_snapshot(
@@ -576,7 +578,7 @@ impl Run<'_> {
                     &[&self.request.request_id.as_str(), &step],
                 )
                 .await
-                .map_err(pg("LEDGER_FAILED", Some(index)))?;
+                .map_err(pg_failed("LEDGER_FAILED", Some(index)))?;
         }
         Ok(())
     }
@@ -584,7 +586,7 @@ impl Run<'_> {
     /// Snapshots the result, diffs it and writes the ledger row, on `client` (inside the last
     /// transaction where there is one).
     async fn finish(&self, client: &impl GenericClient) -> Result<ExecutionResult, Stop> {
-        let after = drift::take(client, self.request).await?;
+        let after = drift::scoped_snapshot(client, self.request).await?;
         let before = self.before.clone().unwrap_or_default();
         let result = ExecutionResult {
             diff: schema::diff_with_renames(
@@ -604,7 +606,7 @@ impl Run<'_> {
                 &[&self.request.request_id.as_str(), &self.request.sql_sha256, &stored],
             )
             .await
-            .map_err(pg("LEDGER_FAILED", None))?;
+            .map_err(pg_failed("LEDGER_FAILED", None))?;
         Ok(result)
     }
 
@@ -754,7 +756,7 @@ fn elapsed_ms(since: Instant) -> u64 {
 /// next one reads the ledger.
 fn commit_error(err: tokio_postgres::Error) -> Stop {
     if err.as_db_error().is_some() {
-        pg("COMMIT_FAILED", None)(err)
+        pg_failed("COMMIT_FAILED", None)(err)
     } else {
         Stop::Port(PortError::unavailable("postgresql", err))
     }

@@ -14,7 +14,7 @@ use autodb_core::schema::{scope_changes, scope_fingerprint, SchemaSnapshot};
 use autodb_core::sql::ParsedStatement;
 use tokio_postgres::GenericClient;
 
-use super::apply::{pg, Stop};
+use super::apply::{pg_failed, Stop};
 use crate::app::ports::Finish;
 use crate::app::App;
 use crate::domain::{ExecutionError, MigrationRequest};
@@ -23,7 +23,7 @@ use crate::schema::{effects, introspect};
 /// A snapshot of what the migration can change: its drift scope when the token carried it
 /// (a few catalog reads, whatever the size of the schema), else the whole schema. Read under
 /// autodb's own search path ([`own_path`]).
-pub(super) async fn take(
+pub(super) async fn scoped_snapshot(
     client: &impl GenericClient,
     request: &MigrationRequest,
 ) -> Result<SchemaSnapshot, Stop> {
@@ -41,7 +41,7 @@ async fn read(
         Some(names) => introspect::snapshot_of(client, names).await,
         None => introspect::snapshot(client).await,
     }
-    .map_err(pg("INTROSPECTION_FAILED", None))
+    .map_err(pg_failed("INTROSPECTION_FAILED", None))
 }
 
 /// autodb's reads in the migration's session run under the search path of its own sessions
@@ -53,7 +53,7 @@ async fn own_path(client: &impl GenericClient) -> Result<(), Stop> {
     client
         .batch_execute(crate::target::OWN_SEARCH_PATH)
         .await
-        .map_err(pg("INTROSPECTION_FAILED", None))
+        .map_err(pg_failed("INTROSPECTION_FAILED", None))
 }
 
 /// Back to the path the migration's names resolve through (the guard holds it to that).
@@ -68,7 +68,7 @@ async fn migration_path(
     client
         .batch_execute(&super::session::search_path_sql(path))
         .await
-        .map_err(pg("INTROSPECTION_FAILED", None))
+        .map_err(pg_failed("INTROSPECTION_FAILED", None))
 }
 
 /// Takes the before-snapshot; when `check`, first locks the named tables and then compares
@@ -81,7 +81,7 @@ pub(super) async fn checked_snapshot(
     check: bool,
 ) -> Result<SchemaSnapshot, Stop> {
     if !check {
-        return take(client, request).await;
+        return scoped_snapshot(client, request).await;
     }
     let (Some(expected), Some(binding)) = (&request.schema_fp, &request.binding) else {
         // A request without them cannot be shown to still be what was analyzed.
@@ -102,7 +102,7 @@ pub(super) async fn checked_snapshot(
     let used = autodb_analysis::names::used(statements);
     let effects = effects::read(client, &binding.search_path, &scope, &used)
         .await
-        .map_err(pg("INTROSPECTION_FAILED", None))?;
+        .map_err(pg_failed("INTROSPECTION_FAILED", None))?;
     let changes = effects.changes_since(binding);
     if changes.is_empty() {
         migration_path(client, request).await?;
@@ -144,7 +144,7 @@ async fn lock_named(client: &impl GenericClient, names: &[String]) -> Result<(),
             &[&schemas, &relations],
         )
         .await
-        .map_err(pg("PREPARE_FAILED", None))?
+        .map_err(pg_failed("PREPARE_FAILED", None))?
         .iter()
         .map(|r| r.get(0))
         .collect();
@@ -157,7 +157,7 @@ async fn lock_named(client: &impl GenericClient, names: &[String]) -> Result<(),
             existing.join(", ")
         ))
         .await
-        .map_err(pg("LOCK_TIMEOUT", None))
+        .map_err(pg_failed("LOCK_TIMEOUT", None))
 }
 
 async fn drift(

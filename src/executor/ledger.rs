@@ -12,7 +12,7 @@
 
 use tokio_postgres::GenericClient;
 
-use super::apply::{failed, pg, Stop};
+use super::apply::{failed, pg_failed, Stop};
 
 const TABLES: &[&str] = &["migration_ledger", "migration_steps"];
 
@@ -38,7 +38,7 @@ pub(super) async fn check(client: &impl GenericClient) -> Result<(), Stop> {
     let rows = client
         .query(STATE, &[&TABLES])
         .await
-        .map_err(pg("LEDGER_FAILED", None))?;
+        .map_err(pg_failed("LEDGER_FAILED", None))?;
     let mut found = Vec::new();
     for table in TABLES {
         let Some(row) = rows.iter().find(|r| r.get::<_, &str>(0) == *table) else {

@@ -105,7 +105,7 @@ pub async fn run_job_until(
             statement_index: None,
             sqlstate: None,
         };
-        let finish = verified(app, &request, error).await;
+        let finish = settled_by_target(app, &request, error).await;
         let outcome = outcome_of(&finish);
         app.store
             .finish_request(id, &finish, app.clock.now())
@@ -118,7 +118,7 @@ pub async fn run_job_until(
     // migration does.
     let (progress, updates) = tokio::sync::watch::channel(String::new());
     let applied = tokio::select! {
-        applied = apply::apply(app, &request, &key, &progress, deadline) => applied,
+        applied = apply::attempt(app, &request, &key, &progress, deadline) => applied,
         never = heartbeat(app, &key, id) => match never {},
         never = report_progress(app, id, updates) => match never {},
     };
@@ -212,7 +212,7 @@ async fn expire(
         statement_index: None,
         sqlstate: None,
     };
-    let finish = verified(app, request, error).await;
+    let finish = settled_by_target(app, request, error).await;
     let outcome = outcome_of(&finish);
     app.store
         .finish_request(id, &finish, app.clock.now())
@@ -240,7 +240,7 @@ pub enum GaveUp {
 }
 
 /// Ends a request the queue gave up on (too many attempts, or dead-lettered) and frees its
-/// connection. The target database decides how it ends ([`verified`]): completed if the
+/// connection. The target database decides how it ends ([`settled_by_target`]): completed if the
 /// ledger shows it committed, else failed, saying which statements of a split migration
 /// stayed applied. Does nothing to a finished request, and never ends one that an executor
 /// is still running.
@@ -264,7 +264,7 @@ pub async fn give_up(app: &App, id: &RequestId, reason: &str) -> Result<GaveUp, 
         statement_index: None,
         sqlstate: None,
     };
-    let finish = verified(app, &request, error).await;
+    let finish = settled_by_target(app, &request, error).await;
     app.store
         .finish_request(id, &finish, app.clock.now())
         .await?;
@@ -278,7 +278,11 @@ pub async fn give_up(app: &App, id: &RequestId, reason: &str) -> Result<GaveUp, 
 /// database has it: the ledger's result if the migration committed; otherwise `error`,
 /// whose message then says which statements stayed applied (a split migration), that
 /// nothing was — only once that was read — or that it could not be checked.
-async fn verified(app: &App, request: &MigrationRequest, mut error: ExecutionError) -> Finish {
+async fn settled_by_target(
+    app: &App,
+    request: &MigrationRequest,
+    mut error: ExecutionError,
+) -> Finish {
     match apply::applied_state(app, request).await {
         Ok(state) => match state.ledger {
             Some(result) => return Finish::Completed(result),

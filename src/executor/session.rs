@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 
 use tokio_postgres::{Client, GenericClient};
 
-use super::apply::{pg, Stop};
+use super::apply::{pg_failed, Stop};
 use crate::app::ports::Finish;
 use crate::app::App;
 use crate::domain::ExecutionError;
@@ -164,7 +164,7 @@ pub(super) async fn prepare(
             &[],
         )
         .await
-        .map_err(pg("PREPARE_FAILED", None))?
+        .map_err(pg_failed("PREPARE_FAILED", None))?
         .get(0);
     let settings = settings_sql(
         lock_timeout_ms,
@@ -175,21 +175,21 @@ pub(super) async fn prepare(
     client
         .batch_execute(&format!("{settings}; {}", search_path_sql(search_path)))
         .await
-        .map_err(pg("PREPARE_FAILED", None))?;
+        .map_err(pg_failed("PREPARE_FAILED", None))?;
     let locked: bool = client
         .query_one(
             "SELECT pg_catalog.pg_try_advisory_lock($1)",
             &[&ADVISORY_KEY],
         )
         .await
-        .map_err(pg("PREPARE_FAILED", None))?
+        .map_err(pg_failed("PREPARE_FAILED", None))?
         .get(0);
     if !locked {
         return Err(Stop::Busy);
     }
     let settings = read_state(client)
         .await
-        .map_err(pg("PREPARE_FAILED", None))?;
+        .map_err(pg_failed("PREPARE_FAILED", None))?;
     // Only a superuser can set it, so it is not pinned but required: `replica` silently
     // switches off triggers and foreign-key checks for everything the migration does.
     if let Some(role) = settings
@@ -258,7 +258,7 @@ impl Guard {
     ) -> Result<(), Stop> {
         let now = read_state(client)
             .await
-            .map_err(pg("PROTECTION_CHECK_FAILED", Some(index)))?;
+            .map_err(pg_failed("PROTECTION_CHECK_FAILED", Some(index)))?;
         let broken = self.broken(&now);
         if broken.is_empty() {
             return Ok(());
