@@ -92,6 +92,7 @@ pub(super) fn pg_error(
     }
 }
 
+/// Maps a PostgreSQL error to the request's failure with `code` (see [`pg_error`]).
 pub(super) fn pg_failed(
     code: &'static str,
     statement_index: Option<usize>,
