@@ -80,15 +80,15 @@ impl Shape {
 
 async fn build_template(base: &str, shape: Shape, tables: usize) -> String {
     let name = format!("bench_tpl_{}_{tables}", shape.name().replace('-', "_"));
+    let admin = admin(base).await;
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name}"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        admin.batch_execute(&sql).await.expect("create template");
+    }
+    let db = admin_for(&db_url(base, &name)).await;
     if shape == Shape::EnumFk {
-        let admin = admin(base).await;
-        for sql in [
-            format!("DROP DATABASE IF EXISTS {name}"),
-            format!("CREATE DATABASE {name}"),
-        ] {
-            admin.batch_execute(&sql).await.expect("create template");
-        }
-        let db = admin_for(&db_url(base, &name)).await;
         for chunk in generated_enum_fk(tables, 500) {
             db.batch_execute(&chunk).await.expect("tables");
         }
@@ -100,14 +100,6 @@ async fn build_template(base: &str, shape: Shape, tables: usize) -> String {
         .expect("rows");
         return name;
     }
-    let admin = admin(base).await;
-    for sql in [
-        format!("DROP DATABASE IF EXISTS {name}"),
-        format!("CREATE DATABASE {name}"),
-    ] {
-        admin.batch_execute(&sql).await.expect("create template");
-    }
-    let db = admin_for(&db_url(base, &name)).await;
     let mut ddl = String::new();
     for i in 0..tables {
         if i % 10 == 9 {

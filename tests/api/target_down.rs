@@ -152,16 +152,37 @@ async fn a_target_restarted_while_the_migration_runs_applies_it_once_it_is_back(
         panic!("the migration never waited for its lock");
     }
 
-    let id = t
-        .submit(&conn, "ALTER TABLE public.items ADD COLUMN note text;")
-        .await;
+    /// Submits `sql` and starts running it behind the test's lock; returns the request id,
+    /// the lock's holder and the running attempt, once the attempt waits for the lock.
+    async fn running_behind_a_lock(
+        t: &std::sync::Arc<TestApp>,
+        conn: &str,
+        url: &str,
+        sql: &str,
+    ) -> (
+        String,
+        tokio_postgres::Client,
+        tokio::task::JoinHandle<Outcome>,
+    ) {
+        let id = t.submit(conn, sql).await;
+        let job = RequestId::parse(&id).unwrap();
+        let holder = blocked(url).await;
+        let attempt = tokio::spawn({
+            let t = std::sync::Arc::clone(t);
+            async move { run_job(&t.app, &job).await.unwrap() }
+        });
+        wait_for_waiting_alter(url).await;
+        (id, holder, attempt)
+    }
+
+    let (id, holder, attempt) = running_behind_a_lock(
+        &t,
+        &conn,
+        &app_url,
+        "ALTER TABLE public.items ADD COLUMN note text;",
+    )
+    .await;
     let job = RequestId::parse(&id).unwrap();
-    let holder = blocked(&app_url).await;
-    let attempt = tokio::spawn({
-        let (t, job) = (std::sync::Arc::clone(&t), job.clone());
-        async move { run_job(&t.app, &job).await.unwrap() }
-    });
-    wait_for_waiting_alter(&app_url).await;
     tokio::task::block_in_place(|| cluster.stop()).expect("stop the target");
     let outcome = attempt.await.unwrap();
     assert_eq!(outcome, Outcome::Busy, "{}", t.status(&id).await);
@@ -202,16 +223,13 @@ async fn a_target_restarted_while_the_migration_runs_applies_it_once_it_is_back(
     assert_eq!(ledger, 1);
 
     // The same statement's session ended by hand while the server stays up: it fails.
-    let id = t
-        .submit(&conn, "ALTER TABLE public.items ADD COLUMN other text;")
-        .await;
-    let job = RequestId::parse(&id).unwrap();
-    let holder = blocked(&app_url).await;
-    let attempt = tokio::spawn({
-        let (t, job) = (std::sync::Arc::clone(&t), job.clone());
-        async move { run_job(&t.app, &job).await.unwrap() }
-    });
-    wait_for_waiting_alter(&app_url).await;
+    let (id, holder, attempt) = running_behind_a_lock(
+        &t,
+        &conn,
+        &app_url,
+        "ALTER TABLE public.items ADD COLUMN other text;",
+    )
+    .await;
     db.batch_execute(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
          WHERE wait_event_type = 'Lock'",
