@@ -31,27 +31,7 @@ async fn bus_to_queue(sdk: &aws_config::SdkConfig) -> (String, String) {
         .send()
         .await
         .expect("create bus");
-    let url = sqs
-        .create_queue()
-        .queue_name(format!("events-{suffix}"))
-        .send()
-        .await
-        .expect("create queue")
-        .queue_url
-        .expect("url");
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("queue arn")
-        .attributes
-        .and_then(|a| {
-            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                .cloned()
-        })
-        .expect("arn");
+    let (url, arn) = crate::helpers::sqs_queue(&sqs, &format!("events-{suffix}")).await;
     events
         .put_rule()
         .name("autodb-ends")

@@ -132,6 +132,32 @@ pub async fn aws_sdk() -> aws_config::SdkConfig {
 }
 
 /// Creates a table, a queue and a signing-key secret with unique names on moto.
+/// A new SQS queue on moto named `name`; returns its URL and ARN.
+pub async fn sqs_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .expect("create queue")
+        .queue_url
+        .expect("queue URL");
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .cloned()
+        })
+        .expect("queue ARN");
+    (url, arn)
+}
+
 pub async fn aws_resources(sdk: &aws_config::SdkConfig) -> AwsResources {
     let suffix = uuid::Uuid::new_v4().simple().to_string();
     let table = format!("autodb-{suffix}");

@@ -357,27 +357,9 @@ async fn each_uploaded_version_runs_at_most_once_however_often_its_event_comes()
 /// A queue the bucket notifies, as `template.yaml` sets it up; returns its URL and ARN.
 async fn notifying_queue(b: &Bucket) -> (aws_sdk_sqs::Client, String, String) {
     let sqs = aws_sdk_sqs::Client::new(&aws_sdk().await);
-    let url = sqs
-        .create_queue()
-        .queue_name(format!("uploads-{}", uuid::Uuid::new_v4().simple()))
-        .send()
-        .await
-        .expect("queue")
-        .queue_url
-        .expect("queue URL");
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("queue attributes")
-        .attributes
-        .and_then(|a| {
-            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                .cloned()
-        })
-        .expect("queue ARN");
+    let (url, arn) =
+        crate::helpers::sqs_queue(&sqs, &format!("uploads-{}", uuid::Uuid::new_v4().simple()))
+            .await;
     use aws_sdk_s3::types::{
         Event, FilterRule, FilterRuleName, NotificationConfiguration,
         NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter,
