@@ -3,6 +3,10 @@
 //! migrations uploaded to the stack's bucket (S3 notifications). Configuration:
 //! `autodb::lambda`.
 
+// The handler's future nests the executor's, the uploads' and the analysis' async calls deeper
+// than the compiler's default layout query depth.
+#![recursion_limit = "256"]
+
 use lambda_runtime::{service_fn, LambdaEvent};
 
 #[tokio::main]

@@ -13,9 +13,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use autodb::sandbox::history::{HistoryRun, Timeouts};
 use autodb_analysis::history::History;
-use autodb_analysis::lint::{lint_history, Config, FileReport, Format, Renderer, Verdict};
+use autodb_analysis::lint::{lint_history, Config, FileReport, Verdict};
 use autodb_analysis::{PostgresVersion, RiskCategory};
 use autodb_core::schema::SchemaSnapshot;
+use autodb_lint::{Format, Renderer};
 use secrecy::SecretString;
 
 #[derive(clap::Args)]

@@ -13,10 +13,10 @@ use std::fmt::Write;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::report::Severity;
+use autodb_analysis::report::Severity;
 
-use super::text::Lines as Source;
-use super::FileReport;
+use crate::text::Lines as Source;
+use autodb_analysis::lint::FileReport;
 
 /// One problem, wherever it comes from (a finding, a refusal, a parse error).
 struct Issue<'a> {

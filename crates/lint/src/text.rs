@@ -7,9 +7,9 @@
 
 use std::fmt::Write;
 
-use crate::report::{Analysis, Severity, StatementReport};
+use autodb_analysis::report::{Analysis, Severity, StatementReport};
 
-use super::FileReport;
+use autodb_analysis::lint::FileReport;
 
 const RED: &str = "\x1b[1;31m";
 const YELLOW: &str = "\x1b[1;33m";

@@ -2,14 +2,15 @@
 //! so `scripts/bench-lint` measures the lint, not a build of the AWS SDK. Lints the files as
 //! one history, streamed, and prints the report; exits with the lint exit code.
 //!
-//! `cargo run -p autodb-analysis --example lint -- [--json] [--max-risk LEVEL] FILE...`
+//! `cargo run -p autodb-lint --example lint -- [--json] [--max-risk LEVEL] FILE...`
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use autodb_analysis::history::History;
-use autodb_analysis::lint::{lint_history, Config, Format, Renderer, Verdict};
+use autodb_analysis::lint::{lint_history, Config, Verdict};
 use autodb_analysis::RiskCategory;
+use autodb_lint::{Format, Renderer};
 
 fn main() -> ExitCode {
     let mut format = Format::Text { color: false };
