@@ -5,6 +5,7 @@ mod analysis;
 mod catalog_cases_vs_server;
 mod catalog_vs_server;
 mod cli;
+mod cli_client;
 mod clone;
 mod contention;
 mod contract;

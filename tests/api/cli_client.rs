@@ -1,0 +1,682 @@
+//! The `autodb` binary as a client (issue 23), run as a pipeline runs it: the real binary
+//! against a real `autodb serve` (its own data directory, port 0) with a real PostgreSQL
+//! target and sandbox. Judged by exit codes, parsed JSON, the database's state, and
+//! snapshots of the text output (no terminal, so no colour; ids and timings redacted).
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::helpers::{create_database, serve_process, TempDir};
+
+const KEY: &str = "cli-test-key";
+
+/// A bound on steps that must end by themselves, so that a regression fails instead of
+/// hanging the suite.
+const HANG_GUARD: Duration = Duration::from_secs(180);
+
+struct Served {
+    child: Child,
+    url: String,
+}
+
+/// `autodb serve` on `data`, port 0, sandboxed on the test cluster.
+async fn serve(data: &Path) -> Served {
+    let sandbox = std::env::var("AUTODB_TEST_PG_URL").expect("AUTODB_TEST_PG_URL");
+    let (child, addr) = serve_process(data, KEY, &["--sandbox-url", &sandbox]).await;
+    Served {
+        child,
+        url: format!("http://{addr}"),
+    }
+}
+
+async fn stop(served: &mut Served) {
+    let pid = served.child.id().expect("running").to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    tokio::time::timeout(HANG_GUARD, served.child.wait())
+        .await
+        .expect("autodb serve did not stop")
+        .unwrap();
+}
+
+/// The environment of one pipeline: a service, a key, a state directory.
+struct Cli {
+    url: String,
+    state: TempDir,
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+}
+
+impl Cli {
+    fn new(url: &str) -> Self {
+        Self {
+            url: url.to_string(),
+            state: TempDir::new(),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_autodb"));
+        command
+            .args(args)
+            .env("AUTODB_URL", &self.url)
+            .env("AUTODB_API_KEY", KEY)
+            .env("AUTODB_STATE_DIR", &self.state.0)
+            .env("AUTODB_CONFIG", self.state.0.join("no-config.toml"))
+            .env("NO_COLOR", "1")
+            .env_remove("AUTODB_PROFILE")
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        command
+    }
+
+    async fn run(&self, args: &[&str]) -> Run {
+        self.run_with(self.command(args)).await
+    }
+
+    async fn run_with(&self, mut command: Command) -> Run {
+        let out = tokio::time::timeout(HANG_GUARD, command.output())
+            .await
+            .expect("autodb did not finish")
+            .expect("run autodb");
+        Run {
+            code: out.status.code().expect("exit code"),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// `autodb deploy PATH -c CONN --max-risk medium EXTRA…`.
+    fn deploy(&self, path: &str, conn: &str, extra: &[&str]) -> Command {
+        let mut args = vec!["deploy", path, "-c", conn, "--max-risk", "medium"];
+        args.extend(extra);
+        self.command(&args)
+    }
+
+    /// Registers `db_url` through `autodb connections add`; returns its id.
+    async fn add_connection(&self, db_url: &str) -> String {
+        let mut command = self.command(&["connections", "add", "shop", "--json"]);
+        command.env("DATABASE_URL", db_url);
+        let run = self.run_with(command).await;
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let id = run.json()["id"].as_str().unwrap().to_string();
+        assert!(!run.stdout.contains(db_url), "credentials were echoed");
+        id
+    }
+}
+
+async fn db(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+async fn shop(url: &str) {
+    db(url)
+        .await
+        .batch_execute(
+            "CREATE TABLE customers (id bigint PRIMARY KEY, email text NOT NULL);
+             CREATE TABLE orders (id bigint PRIMARY KEY,
+                                  customer_id bigint NOT NULL REFERENCES customers (id));
+             INSERT INTO customers SELECT g, 'c' || g FROM generate_series(1, 50) g;
+             INSERT INTO orders SELECT g, 1 + g % 50 FROM generate_series(1, 100) g;
+             ANALYZE;",
+        )
+        .await
+        .unwrap();
+}
+
+async fn column_exists(url: &str, table: &str, column: &str) -> bool {
+    db(url)
+        .await
+        .query_one(
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = $1 AND column_name = $2",
+            &[&table, &column],
+        )
+        .await
+        .unwrap()
+        .get::<_, i64>(0)
+        == 1
+}
+
+async fn ledger_rows(url: &str) -> i64 {
+    let client = db(url).await;
+    let exists: bool = client
+        .query_one(
+            "SELECT to_regclass('autodb.migration_ledger') IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    if !exists {
+        return 0;
+    }
+    client
+        .query_one("SELECT count(*) FROM autodb.migration_ledger", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// A service with one registered database (the `shop` tables), and a pipeline's CLI for
+/// it: `(dir, served, cli, target URL, connection id)`.
+async fn stack() -> (TempDir, Served, Cli, String, String) {
+    let dir = TempDir::new();
+    let served = serve(&dir.0.join("data")).await;
+    let cli = Cli::new(&served.url);
+    let target = create_database().await;
+    shop(&target).await;
+    let conn = cli.add_connection(&target).await;
+    (dir, served, cli, target, conn)
+}
+
+fn write(dir: &Path, name: &str, sql: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, sql).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+/// Text output with what changes from run to run replaced: ids, times, durations, paths.
+fn redact(text: &str, dir: &Path) -> String {
+    let text = text.replace(&*dir.to_string_lossy(), "[dir]");
+    let mut out = String::new();
+    for line in text.lines() {
+        let line = if let Some(at) = line.find("valid until ") {
+            format!("{}valid until [time]", &line[..at])
+        } else if line.starts_with("sandbox ") {
+            line.split(" in ").next().unwrap().to_string() + " in [ms] on PostgreSQL [version]"
+        } else if let Some(at) = line.find("est. lock ") {
+            let rest = &line[at + "est. lock ".len()..];
+            let after = rest.find(" ms").map_or("", |i| &rest[i..]);
+            format!("{}est. lock [n]{after}", &line[..at])
+        } else if let Some(at) = line.find(" statement(s) in ") {
+            format!("{} statement(s) in [ms]", &line[..at])
+        } else {
+            line.to_string()
+        };
+        out.push_str(&ids(&line));
+        out.push('\n');
+    }
+    out
+}
+
+fn ids(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(at) = ["req_", "conn_", "snap_", "ana_"]
+        .iter()
+        .filter_map(|p| rest.find(p).map(|i| (i, *p)))
+        .min()
+    {
+        let (i, prefix) = at;
+        let tail = &rest[i + prefix.len()..];
+        let hex = tail.len()
+            - tail
+                .trim_start_matches(|c: char| c.is_ascii_hexdigit())
+                .len();
+        out.push_str(&rest[..i]);
+        out.push_str(prefix);
+        out.push_str(if hex == 32 { "[id]" } else { &tail[..hex] });
+        rest = &tail[hex..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_client_subcommand_against_a_real_service() {
+    let (dir, mut served, cli, target, conn) = stack().await;
+
+    let listed = cli.run(&["connections", "list", "--json"]).await;
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    assert!(listed
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["id"] == conn.as_str()));
+    let shown = cli.run(&["connections", "show", &conn]).await;
+    assert_eq!(shown.code, 0);
+    assert!(
+        shown.stdout.contains(&format!("id: {conn}")),
+        "{}",
+        shown.stdout
+    );
+    let introspected = cli
+        .run(&["connections", "introspect", &conn, "--json"])
+        .await;
+    assert_eq!(
+        introspected.json()["table_count"],
+        2,
+        "{}",
+        introspected.stdout
+    );
+
+    // The saved schema is what `autodb lint --schema` reads: the table it knows is judged
+    // with its size, so dropping it is an error finding.
+    let schema_file = dir.0.join("schema.json");
+    let saved = cli
+        .run(&["schema", &conn, "-o", &schema_file.to_string_lossy()])
+        .await;
+    assert_eq!(saved.code, 0, "{}", saved.stderr);
+    let drop = write(&dir.0, "drop.sql", "DROP TABLE orders;\n");
+    let linted = cli
+        .run(&[
+            "lint",
+            "--json",
+            "--schema",
+            &schema_file.to_string_lossy(),
+            &drop,
+        ])
+        .await;
+    let linted = linted.json();
+    assert_eq!(linted["sizes_known"], true, "{linted}");
+    let finding = &linted["statements"][0]["findings"][0];
+    assert_eq!(finding["rule"], "ban-drop-table", "{linted}");
+    assert!(
+        finding["message"].as_str().unwrap().contains("~100 rows"),
+        "{linted}"
+    );
+
+    // analyze: the readable report, and the same as JSON.
+    let migration = "ALTER TABLE customers ADD COLUMN phone text;\n\
+                     ALTER TABLE customers DROP COLUMN id CASCADE;\n";
+    let file = write(&dir.0, "001_phone.sql", migration);
+    let text = cli.run(&["analyze", &file, "--connection", &conn]).await;
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(!text.stdout.contains('\x1b'), "no colour off a terminal");
+    insta::assert_snapshot!("analyze_text", redact(&text.stdout, &dir.0));
+    let gated = cli
+        .run(&["analyze", &file, "-c", &conn, "--max-risk", "medium"])
+        .await;
+    assert_eq!(gated.code, 1, "above the gate: {}", gated.stderr);
+
+    let safe = "ALTER TABLE customers ADD COLUMN phone text;\n";
+    let safe_file = write(&dir.0, "002_safe.sql", safe);
+    let mut stdin_analyze = cli.command(&["analyze", "-", "-c", &conn, "--json"]);
+    stdin_analyze.stdin(Stdio::piped());
+    let mut child = stdin_analyze.stdout(Stdio::piped()).spawn().unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut child.stdin.take().unwrap(), safe.as_bytes())
+        .await
+        .unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(report["total_statements"], 1);
+    let token = report["approval_token"]
+        .as_str()
+        .expect("a token")
+        .to_string();
+
+    // execute with the token, then status --wait to the end.
+    let executed = cli
+        .run(&["execute", "--token", &token, "-c", &conn, &safe_file])
+        .await;
+    assert_eq!(executed.code, 0, "{}", executed.stderr);
+    let request = executed
+        .stdout
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(request.starts_with("req_"), "{}", executed.stdout);
+    let waited = cli.run(&["status", &request, "--wait"]).await;
+    assert_eq!(waited.code, 0, "{}", waited.stderr);
+    insta::assert_snapshot!("status_completed", redact(&waited.stdout, &dir.0));
+    assert!(
+        waited
+            .stderr
+            .lines()
+            .any(|l| l.contains(&request) && l.contains("COMPLETED")),
+        "timestamped progress lines off a terminal: {}",
+        waited.stderr
+    );
+    assert!(column_exists(&target, "customers", "phone").await);
+    let status = cli.run(&["status", &request, "--json"]).await.json();
+    assert_eq!(status["status"], "completed");
+    assert_eq!(status["result"]["columns_added"][0]["column"], "phone");
+
+    // Exit codes: a wrong key is 4, an unknown connection 2, a bad token 4, nothing
+    // listening 3 — each with one line on stderr that never shows the key.
+    let mut wrong_key = cli.command(&["connections", "list"]);
+    wrong_key.env("AUTODB_API_KEY", "not-the-key");
+    let denied = cli.run_with(wrong_key).await;
+    assert_eq!(denied.code, 4, "{}", denied.stderr);
+    assert!(!denied.stderr.contains("not-the-key") && !denied.stderr.contains(KEY));
+    let unknown = cli
+        .run(&[
+            "analyze",
+            &safe_file,
+            "-c",
+            "conn_00000000000000000000000000000000",
+        ])
+        .await;
+    assert_eq!(unknown.code, 2, "{}", unknown.stderr);
+    let forged = cli
+        .run(&["execute", "--token", "a.b", "-c", &conn, &safe_file])
+        .await;
+    assert_eq!(forged.code, 4, "{}", forged.stderr);
+    let usage = cli.run(&["deploy", &safe_file, "-c", &conn]).await;
+    assert_eq!(usage.code, 2, "--max-risk is required: {}", usage.stderr);
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let mut nowhere = cli.command(&["connections", "list", "--retries", "1"]);
+    nowhere.env("AUTODB_URL", format!("http://{closed}"));
+    let unreachable = cli.run_with(nowhere).await;
+    assert_eq!(unreachable.code, 3, "{}", unreachable.stderr);
+    assert_eq!(
+        unreachable.stderr.lines().count(),
+        1,
+        "{}",
+        unreachable.stderr
+    );
+
+    // A profile of the config file names the service; flags still win.
+    let config = dir.0.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.local]\nurl = \"{}\"\napi_key_env = \"LOCAL_KEY\"\n",
+            served.url
+        ),
+    )
+    .unwrap();
+    let mut profiled = cli.command(&["connections", "list", "--profile", "local", "--json"]);
+    profiled
+        .env("AUTODB_CONFIG", &config)
+        .env("LOCAL_KEY", KEY)
+        .env("AUTODB_URL", format!("http://{closed}"))
+        .env_remove("AUTODB_API_KEY");
+    let by_profile = cli.run_with(profiled).await;
+    assert_eq!(by_profile.code, 0, "{}", by_profile.stderr);
+
+    stop(&mut served).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_applies_a_directory_in_order_skips_what_is_applied_and_stops_at_the_gate() {
+    let (dir, mut served, cli, target, conn) = stack().await;
+    let migrations = dir.0.join("migrations");
+    std::fs::create_dir(&migrations).unwrap();
+    // Version order, not lexical order: 2 before 10; 10 needs 2's table.
+    let first = write(
+        &migrations,
+        "1_phone.sql",
+        "ALTER TABLE customers ADD COLUMN phone text;\n",
+    );
+    write(
+        &migrations,
+        "2_notes.sql",
+        "CREATE TABLE notes (id bigint PRIMARY KEY, body text);\n",
+    );
+    write(
+        &migrations,
+        "10_note_index.sql",
+        "CREATE INDEX notes_body ON notes (body);\n",
+    );
+    write(&migrations, "11_drop.sql", "DROP TABLE orders;\n");
+    write(
+        &migrations,
+        "12_after.sql",
+        "ALTER TABLE customers ADD COLUMN after_drop text;\n",
+    );
+
+    // The first file applied on its own beforehand: the directory deploy skips it.
+    let single = cli
+        .run_with(cli.deploy(&first, &conn, &["--wait", "--json"]))
+        .await;
+    assert_eq!(single.code, 0, "{}", single.stderr);
+    let single = single.json();
+    assert_eq!(single[0]["outcome"], "applied");
+    assert_eq!(single[0]["status"]["status"], "completed");
+
+    let deployed = cli
+        .run_with(cli.deploy(&migrations.to_string_lossy(), &conn, &[]))
+        .await;
+    assert_eq!(
+        deployed.code, 1,
+        "refused at 11_drop.sql: {}",
+        deployed.stderr
+    );
+    insta::assert_snapshot!("deploy_directory", redact(&deployed.stdout, &dir.0));
+    let positions: Vec<usize> = ["1_phone", "2_notes", "10_note_index", "11_drop"]
+        .iter()
+        .map(|name| {
+            deployed
+                .stdout
+                .find(name)
+                .unwrap_or_else(|| panic!("{name} not shown: {}", deployed.stdout))
+        })
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "files shown out of version order: {}",
+        deployed.stdout
+    );
+    assert!(
+        !deployed.stdout.contains("12_after"),
+        "nothing after a refusal"
+    );
+
+    // The database: 2 and 10 applied, 11 and 12 not; 1 applied once.
+    let client = db(&target).await;
+    let notes: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_indexes WHERE indexname = 'notes_body'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(notes, 1);
+    assert!(
+        client.query("SELECT 1 FROM orders", &[]).await.is_ok(),
+        "orders was dropped"
+    );
+    assert!(!column_exists(&target, "customers", "after_drop").await);
+    assert_eq!(ledger_rows(&target).await, 3);
+
+    // Again, as JSON: everything applied is skipped, the gate refuses the same file.
+    let again = cli
+        .run_with(cli.deploy(&migrations.to_string_lossy(), &conn, &["--json"]))
+        .await;
+    assert_eq!(again.code, 1);
+    let outcomes: Vec<String> = again
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {}",
+                s["file"].as_str().unwrap().rsplit('/').next().unwrap(),
+                s["outcome"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            "1_phone.sql already-applied",
+            "2_notes.sql already-applied",
+            "10_note_index.sql already-applied",
+            "11_drop.sql refused"
+        ]
+    );
+    assert_eq!(ledger_rows(&target).await, 3);
+    stop(&mut served).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_deploy_reuses_the_earlier_request() {
+    let (dir, mut served, cli, target, conn) = stack().await;
+    let file = write(
+        &dir.0,
+        "add.sql",
+        "ALTER TABLE customers ADD COLUMN tier text;\n",
+    );
+    let deploy = |wait: bool| {
+        let command = cli.deploy(
+            &file,
+            &conn,
+            if wait {
+                &["--json", "--wait"]
+            } else {
+                &["--json"]
+            },
+        );
+        async { cli.run_with(command).await }
+    };
+
+    // A reader holds a lock the migration needs, so that it is still running while the
+    // deploy is retried.
+    let holder = db(&target).await;
+    holder
+        .batch_execute("BEGIN; LOCK TABLE customers IN ACCESS SHARE MODE;")
+        .await
+        .unwrap();
+
+    // Without --wait: submitted, and recorded in the state directory.
+    let first = deploy(false).await;
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let first = first.json();
+    assert_eq!(first[0]["outcome"], "applied", "{first}");
+    let request = first[0]["request_id"].as_str().unwrap().to_string();
+
+    // A run that was killed after the analysis, before it learnt the request id, left only
+    // the token: the retry presents it again, and execute answers with the same request.
+    for record in std::fs::read_dir(cli.state.0.join("deploys")).unwrap() {
+        let path = record.unwrap().path();
+        let mut value: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert!(value["token"].is_string());
+        value["request_id"] = Value::Null;
+        std::fs::write(&path, value.to_string()).unwrap();
+    }
+    let replayed = deploy(false).await;
+    assert_eq!(replayed.code, 0, "{}", replayed.stderr);
+    let replayed = replayed.json();
+    assert_eq!(replayed[0]["outcome"], "reused", "{replayed}");
+    assert_eq!(replayed[0]["request_id"], request.as_str());
+    assert!(replayed[0]["risk_category"].is_null(), "not analyzed again");
+
+    // The lock released, a retry with --wait follows the recorded request to its end (or,
+    // if the migration got there first, finds it in the ledger).
+    holder.batch_execute("COMMIT").await.unwrap();
+    let waited = deploy(true).await;
+    assert_eq!(waited.code, 0, "{}", waited.stderr);
+    let waited = waited.json();
+    assert_eq!(waited[0]["request_id"], request.as_str());
+    match waited[0]["outcome"].as_str() {
+        Some("reused") => assert_eq!(waited[0]["status"]["status"], "completed"),
+        Some("already-applied") => {}
+        _ => panic!("{waited}"),
+    }
+
+    // Once applied, the ledger answers, from any machine (no state directory).
+    let elsewhere = Cli::new(&served.url);
+    let skipped = elsewhere
+        .run_with(elsewhere.deploy(&file, &conn, &["--json"]))
+        .await
+        .json();
+    assert_eq!(skipped[0]["outcome"], "already-applied");
+    assert_eq!(skipped[0]["request_id"], request.as_str());
+
+    assert!(column_exists(&target, "customers", "tier").await);
+    assert_eq!(ledger_rows(&target).await, 1, "applied once");
+    stop(&mut served).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_stopping_mid_wait_exits_3_and_leaves_the_migration_alone() {
+    let (dir, mut served, cli, target, conn) = stack().await;
+    let data = dir.0.join("data");
+    let file = write(
+        &dir.0,
+        "wait.sql",
+        "ALTER TABLE customers ADD COLUMN waited text;\n",
+    );
+
+    // A reader holds a lock the migration needs: it waits (and retries) for it.
+    let holder = db(&target).await;
+    holder
+        .batch_execute("BEGIN; LOCK TABLE customers IN ACCESS SHARE MODE;")
+        .await
+        .unwrap();
+    let mut deploy = cli.deploy(&file, &conn, &["--wait", "--retries", "1"]);
+    let mut child = deploy
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let request = tokio::time::timeout(HANG_GUARD, async {
+        loop {
+            let line = lines
+                .next_line()
+                .await
+                .unwrap()
+                .expect("deploy ended early");
+            if line.contains("EXECUTING") {
+                break line
+                    .split_whitespace()
+                    .find(|w| w.starts_with("req_"))
+                    .unwrap()
+                    .to_string();
+            }
+        }
+    })
+    .await
+    .expect("the migration never started");
+
+    stop(&mut served).await;
+    let status = tokio::time::timeout(HANG_GUARD, child.wait())
+        .await
+        .expect("deploy kept waiting for a stopped service")
+        .unwrap();
+    let mut rest = String::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        rest.push_str(&line);
+        rest.push('\n');
+    }
+    assert_eq!(status.code(), Some(3), "{rest}");
+    assert!(rest.contains("autodb deploy:"), "{rest}");
+
+    // Nothing half-done: the column is not there, the ledger records nothing.
+    assert!(!column_exists(&target, "customers", "waited").await);
+    assert_eq!(ledger_rows(&target).await, 0);
+
+    // The request was not cancelled: with the service back and the lock released it
+    // completes, once.
+    holder.batch_execute("COMMIT").await.unwrap();
+    let mut again = serve(&data).await;
+    let back = Cli::new(&again.url);
+    let waited = back.run(&["status", &request, "--wait", "--json"]).await;
+    assert_eq!(waited.code, 0, "{}", waited.stderr);
+    assert_eq!(waited.json()["status"], "completed");
+    assert!(column_exists(&target, "customers", "waited").await);
+    assert_eq!(ledger_rows(&target).await, 1);
+    stop(&mut again).await;
+}
