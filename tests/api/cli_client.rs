@@ -13,15 +13,15 @@ use tokio::process::{Child, Command};
 
 use crate::helpers::{create_database, serve_process, TempDir};
 
-const KEY: &str = "cli-test-key";
+pub const KEY: &str = "cli-test-key";
 
 /// A bound on steps that must end by themselves, so that a regression fails instead of
 /// hanging the suite.
 const HANG_GUARD: Duration = Duration::from_secs(180);
 
-struct Served {
+pub struct Served {
     child: Child,
-    url: String,
+    pub url: String,
 }
 
 /// `autodb serve` on `data`, port 0, sandboxed on the test cluster.
@@ -34,7 +34,7 @@ async fn serve(data: &Path) -> Served {
     }
 }
 
-async fn stop(served: &mut Served) {
+pub async fn stop(served: &mut Served) {
     let pid = served.child.id().expect("running").to_string();
     assert!(std::process::Command::new("kill")
         .args(["-TERM", &pid])
@@ -48,15 +48,15 @@ async fn stop(served: &mut Served) {
 }
 
 /// The environment of one pipeline: a service, a key, a state directory.
-struct Cli {
-    url: String,
-    state: TempDir,
+pub struct Cli {
+    pub url: String,
+    pub state: TempDir,
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 impl Run {
@@ -74,7 +74,7 @@ impl Cli {
         }
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_autodb"));
         command
             .args(args)
@@ -89,11 +89,11 @@ impl Cli {
         command
     }
 
-    async fn run(&self, args: &[&str]) -> Run {
+    pub async fn run(&self, args: &[&str]) -> Run {
         self.run_with(self.command(args)).await
     }
 
-    async fn run_with(&self, mut command: Command) -> Run {
+    pub async fn run_with(&self, mut command: Command) -> Run {
         let out = tokio::time::timeout(HANG_GUARD, command.output())
             .await
             .expect("autodb did not finish")
@@ -147,7 +147,7 @@ async fn shop(url: &str) {
         .unwrap();
 }
 
-async fn column_exists(url: &str, table: &str, column: &str) -> bool {
+pub async fn column_exists(url: &str, table: &str, column: &str) -> bool {
     db(url)
         .await
         .query_one(
@@ -182,7 +182,7 @@ async fn ledger_rows(url: &str) -> i64 {
 
 /// A service with one registered database (the `shop` tables), and a pipeline's CLI for
 /// it: `(dir, served, cli, target URL, connection id)`.
-async fn stack() -> (TempDir, Served, Cli, String, String) {
+pub async fn stack() -> (TempDir, Served, Cli, String, String) {
     let dir = TempDir::new();
     let served = serve(&dir.0.join("data")).await;
     let cli = Cli::new(&served.url);
@@ -192,7 +192,7 @@ async fn stack() -> (TempDir, Served, Cli, String, String) {
     (dir, served, cli, target, conn)
 }
 
-fn write(dir: &Path, name: &str, sql: &str) -> String {
+pub fn write(dir: &Path, name: &str, sql: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, sql).unwrap();
     path.to_string_lossy().into_owned()
