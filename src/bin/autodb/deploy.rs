@@ -140,12 +140,28 @@ impl Step {
     }
 }
 
+/// What every file of one deploy shares.
+struct Deploy<'a> {
+    remote: &'a Remote,
+    args: &'a DeployArgs,
+    records: Records,
+    /// The target's ledger: SQL digest → the request that applied it.
+    applied: HashMap<String, String>,
+    wait: bool,
+    /// Where the text output goes colourless or not; `None` with `--json`.
+    paint: Option<Paint>,
+}
+
 pub async fn run(remote: &Remote, args: DeployArgs) -> Outcome<()> {
     let sources = migrate::read_sources(std::slice::from_ref(&args.path))?;
-    let wait = args.wait || args.path.is_dir();
-    let applied = applied(remote, &args.connection).await?;
-    let records = Records::new(remote, &args.connection);
-    let paint = Paint::stdout();
+    let deploy = Deploy {
+        remote,
+        args: &args,
+        records: Records::new(remote, &args.connection),
+        applied: applied(remote, &args.connection).await?,
+        wait: args.wait || args.path.is_dir(),
+        paint: (!args.json).then(Paint::stdout),
+    };
     let mut steps = Vec::new();
     let mut result = Ok(());
     for (file, sql) in sources {
@@ -158,8 +174,8 @@ pub async fn run(remote: &Remote, args: DeployArgs) -> Outcome<()> {
             report: None,
             status: None,
         };
-        result = deploy_one(remote, &args, &records, &applied, &sql, wait, &mut step).await;
-        if !args.json {
+        result = deploy.one(&sql, &mut step).await;
+        if let Some(paint) = deploy.paint {
             show(&step, paint);
         }
         steps.push(step);
@@ -173,89 +189,97 @@ pub async fn run(remote: &Remote, args: DeployArgs) -> Outcome<()> {
     result
 }
 
-async fn deploy_one(
-    remote: &Remote,
-    args: &DeployArgs,
-    records: &Records,
-    applied: &HashMap<String, String>,
-    sql: &str,
-    wait: bool,
-    step: &mut Step,
-) -> Outcome<()> {
-    if let Some(request_id) = applied.get(&step.sql_sha256) {
-        step.outcome = "already-applied";
-        step.request_id = Some(request_id.clone());
-        return Ok(());
-    }
-    let mut record = records.load(&step.sql_sha256);
-    let earlier = match &record.request_id {
-        Some(id) => match migrate::poll(remote, id).await {
-            Ok(status) if status["status"] != "failed" => Some(id.clone()),
-            Ok(_) => None,
-            Err(failure) if failure.exit == Exit::Usage => None,
-            Err(failure) => return Err(failure),
-        },
-        None => None,
-    };
-    let request_id = match (earlier, valid_token(&record)) {
-        (Some(id), _) => {
-            step.outcome = "reused";
-            id
+impl Deploy<'_> {
+    async fn one(&self, sql: &str, step: &mut Step) -> Outcome<()> {
+        let Self {
+            remote,
+            args,
+            records,
+            applied,
+            wait,
+            paint,
+        } = self;
+        let (remote, args, wait, paint) = (*remote, *args, *wait, *paint);
+        if let Some(request_id) = applied.get(&step.sql_sha256) {
+            step.outcome = "already-applied";
+            step.request_id = Some(request_id.clone());
+            return Ok(());
         }
-        (None, Some(token)) => {
-            step.outcome = "reused";
-            migrate::submit(remote, &token, &args.connection, sql).await?
-        }
-        (None, None) => {
-            let report = migrate::analyze_one(remote, &args.connection, sql).await?;
-            let pass = migrate::passes(&report, args.max_risk);
-            let token = report["approval_token"].as_str().map(str::to_string);
-            step.report = Some(report);
-            if !pass {
-                step.outcome = "refused";
-                return Err(Failure::new(
-                    Exit::Refused,
-                    format!(
-                        "{}: refused by the gate (--max-risk {})",
-                        step.file,
-                        args.max_risk.as_str()
-                    ),
-                ));
+        let mut record = records.load(&step.sql_sha256);
+        let earlier = match &record.request_id {
+            Some(id) => match migrate::poll(remote, id).await {
+                Ok(status) if status["status"] != "failed" => Some(id.clone()),
+                Ok(_) => None,
+                Err(failure) if failure.exit == Exit::Usage => None,
+                Err(failure) => return Err(failure),
+            },
+            None => None,
+        };
+        let request_id = match (earlier, valid_token(&record)) {
+            (Some(id), _) => {
+                step.outcome = "reused";
+                id
             }
-            record = Record {
-                token: token.clone(),
-                expires_at: step
-                    .report
-                    .as_ref()
-                    .and_then(|r| r["expires_at"].as_str().map(str::to_string)),
-                request_id: None,
-            };
+            (None, Some(token)) => {
+                step.outcome = "reused";
+                migrate::submit(remote, &token, &args.connection, sql).await?
+            }
+            (None, None) => {
+                let report = migrate::analyze_one(remote, &args.connection, sql).await?;
+                let pass = migrate::passes(&report, args.max_risk);
+                let token = report["approval_token"].as_str().map(str::to_string);
+                // The report before the wait, so that a person reads what is being applied.
+                if let Some(paint) = paint {
+                    print!("{}", report::analysis(&report, &step.file, paint));
+                    let _ = std::io::stdout().flush();
+                }
+                step.report = Some(report);
+                if !pass {
+                    step.outcome = "refused";
+                    return Err(Failure::new(
+                        Exit::Refused,
+                        format!(
+                            "{}: refused by the gate (--max-risk {})",
+                            step.file,
+                            args.max_risk.as_str()
+                        ),
+                    ));
+                }
+                record = Record {
+                    token: token.clone(),
+                    expires_at: step
+                        .report
+                        .as_ref()
+                        .and_then(|r| r["expires_at"].as_str().map(str::to_string)),
+                    request_id: None,
+                };
+                records.save(&step.sql_sha256, &record);
+                migrate::submit(
+                    remote,
+                    token.as_deref().unwrap_or_default(),
+                    &args.connection,
+                    sql,
+                )
+                .await?
+            }
+        };
+        step.request_id = Some(request_id.clone());
+        if record.request_id.as_deref() != Some(request_id.as_str()) {
+            record.request_id = Some(request_id.clone());
             records.save(&step.sql_sha256, &record);
-            migrate::submit(
-                remote,
-                token.as_deref().unwrap_or_default(),
-                &args.connection,
-                sql,
-            )
-            .await?
         }
-    };
-    step.request_id = Some(request_id.clone());
-    if record.request_id.as_deref() != Some(request_id.as_str()) {
-        record.request_id = Some(request_id.clone());
-        records.save(&step.sql_sha256, &record);
+        if !wait {
+            step.status = Some(migrate::poll(remote, &request_id).await?);
+            return Ok(());
+        }
+        let status = migrate::wait_for(remote, &request_id).await?;
+        let failed = migrate::failed_exit(&status);
+        if failed.is_err() {
+            step.outcome = "failed";
+        }
+        step.status = Some(status);
+        failed
     }
-    if !wait {
-        step.status = Some(migrate::poll(remote, &request_id).await?);
-        return Ok(());
-    }
-    let status = migrate::wait_for(remote, &request_id).await?;
-    let failed = migrate::failed_exit(&status);
-    if failed.is_err() {
-        step.outcome = "failed";
-    }
-    step.status = Some(status);
-    failed
 }
 
 /// The recorded token, while it is valid for a while yet.
@@ -281,10 +305,8 @@ async fn applied(remote: &Remote, connection: &str) -> Outcome<HashMap<String, S
         .collect())
 }
 
+/// What became of the file (its report was shown when it arrived).
 fn show(step: &Step, paint: Paint) {
-    if let Some(report) = &step.report {
-        print!("{}", report::analysis(report, &step.file, paint));
-    }
     let id = step.request_id.as_deref().unwrap_or("");
     match step.outcome {
         "already-applied" => println!(

@@ -257,7 +257,8 @@ pub async fn wait_for(remote: &Remote, id: &str) -> Outcome<Value> {
         shown = line;
         if is_done(&status) {
             if live {
-                eprintln!();
+                // The live line gives way to the result, which stdout shows next.
+                eprint!("\r\x1b[K");
             }
             return Ok(status);
         }
