@@ -70,7 +70,8 @@ impl Drop for TempDir {
 
 /// `autodb serve` as a process on port 0 with `data` as its data directory and `key` as its
 /// API key; returns it (killed when dropped) and the address it listens on. Its output is
-/// read on, so that it never blocks on a full pipe.
+/// read on, so that it never blocks on a full pipe. (`serve.rs` starts its own the same
+/// way, through a wrapper command on main; one of the two can go once both are merged.)
 pub async fn serve_process(
     data: &std::path::Path,
     key: &str,

@@ -2,13 +2,14 @@
 //! (issue 21): header-read timeout, a bound on client connections, and a clean stop.
 
 use std::net::SocketAddr;
+use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::process::Child;
+use tokio::process::{Child, Command};
 
-use crate::helpers::{serve_process, TempDir};
+use crate::helpers::TempDir;
 
 const MAX_CLIENTS: usize = 8;
 const SLOW_CLIENTS: usize = 24;
@@ -25,7 +26,30 @@ struct Served {
 
 async fn serve(args: &[&str]) -> Served {
     let dir = TempDir::new();
-    let (child, addr) = serve_process(&dir.0.join("data"), "test-key", args).await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_autodb"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.0.join("data"))
+        .args(args)
+        .env("AUTODB_API_KEY", "test-key")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start autodb serve");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("autodb serve exited before listening");
+        if let Some(rest) = line.strip_prefix("autodb listening on http://") {
+            break rest.split('/').next().unwrap().parse().unwrap();
+        }
+    };
+    // Keep reading its output so that it never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     Served {
         child,
         addr,
