@@ -553,11 +553,7 @@ async fn a_retried_deploy_reuses_the_earlier_request() {
 
     // A reader holds a lock the migration needs, so that it is still running while the
     // deploy is retried.
-    let holder = db(&target).await;
-    holder
-        .batch_execute("BEGIN; LOCK TABLE customers IN ACCESS SHARE MODE;")
-        .await
-        .unwrap();
+    let holder = hold_customers(&target).await;
 
     // Without --wait: submitted, and recorded in the state directory.
     let first = deploy(false).await;
@@ -609,24 +605,17 @@ async fn a_retried_deploy_reuses_the_earlier_request() {
     stop(&mut served).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_service_stopping_mid_wait_exits_3_and_leaves_the_migration_alone() {
-    let (dir, mut served, cli, target, conn) = stack().await;
-    let data = dir.0.join("data");
-    let file = write(
-        &dir.0,
-        "wait.sql",
-        "ALTER TABLE customers ADD COLUMN waited text;\n",
-    );
-
-    // A reader holds a lock the migration needs: it waits (and retries) for it.
-    let holder = db(&target).await;
-    holder
-        .batch_execute("BEGIN; LOCK TABLE customers IN ACCESS SHARE MODE;")
-        .await
-        .unwrap();
-    let mut deploy = cli.deploy(&file, &conn, &["--wait", "--retries", "1"]);
-    let mut child = deploy
+/// Starts `command`, a client that waits for a migration, and reads its progress lines
+/// (stderr, no terminal) until the migration runs; returns the process, the rest of its
+/// lines and the request id.
+async fn waiting(
+    mut command: Command,
+) -> (
+    Child,
+    tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
+    String,
+) {
+    let mut child = command
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -638,7 +627,7 @@ async fn the_service_stopping_mid_wait_exits_3_and_leaves_the_migration_alone() 
                 .next_line()
                 .await
                 .unwrap()
-                .expect("deploy ended early");
+                .expect("the client ended before the migration ran");
             if line.contains("EXECUTING") {
                 break line
                     .split_whitespace()
@@ -650,17 +639,89 @@ async fn the_service_stopping_mid_wait_exits_3_and_leaves_the_migration_alone() 
     })
     .await
     .expect("the migration never started");
+    (child, lines, request)
+}
+
+async fn rest_of(lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStderr>>) -> String {
+    let mut rest = String::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        rest.push_str(&line);
+        rest.push('\n');
+    }
+    rest
+}
+
+/// A reader on `target` holding a lock `ALTER TABLE customers` needs, until it commits.
+async fn hold_customers(target: &str) -> tokio_postgres::Client {
+    let holder = db(target).await;
+    holder
+        .batch_execute("BEGIN; LOCK TABLE customers IN ACCESS SHARE MODE;")
+        .await
+        .unwrap();
+    holder
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_the_waiting_not_the_migration() {
+    let (dir, mut served, cli, target, conn) = stack().await;
+    let file = write(
+        &dir.0,
+        "wait.sql",
+        "ALTER TABLE customers ADD COLUMN patient text;\n",
+    );
+    let holder = hold_customers(&target).await;
+    let (mut child, mut lines, request) = waiting(cli.deploy(&file, &conn, &["--wait"])).await;
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = tokio::time::timeout(HANG_GUARD, child.wait())
+        .await
+        .expect("Ctrl-C did not stop the waiting")
+        .unwrap();
+    let rest = rest_of(&mut lines).await;
+    assert_eq!(status.code(), Some(130), "{rest}");
+    assert!(
+        rest.contains(&format!("autodb status {request} --wait")),
+        "{rest}"
+    );
+
+    // The migration goes on: still running, and done once the lock is free.
+    let now = cli.run(&["status", &request, "--json"]).await.json();
+    assert!(
+        matches!(now["status"].as_str(), Some("pending" | "executing")),
+        "{now}"
+    );
+    holder.batch_execute("COMMIT").await.unwrap();
+    let done = cli.run(&["status", &request, "--wait"]).await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert!(column_exists(&target, "customers", "patient").await);
+    stop(&mut served).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_stopping_mid_wait_exits_3_and_leaves_the_migration_alone() {
+    let (dir, mut served, cli, target, conn) = stack().await;
+    let data = dir.0.join("data");
+    let file = write(
+        &dir.0,
+        "wait.sql",
+        "ALTER TABLE customers ADD COLUMN waited text;\n",
+    );
+
+    // A reader holds a lock the migration needs: it waits (and retries) for it.
+    let holder = hold_customers(&target).await;
+    let (mut child, mut lines, request) =
+        waiting(cli.deploy(&file, &conn, &["--wait", "--retries", "1"])).await;
 
     stop(&mut served).await;
     let status = tokio::time::timeout(HANG_GUARD, child.wait())
         .await
         .expect("deploy kept waiting for a stopped service")
         .unwrap();
-    let mut rest = String::new();
-    while let Ok(Some(line)) = lines.next_line().await {
-        rest.push_str(&line);
-        rest.push('\n');
-    }
+    let rest = rest_of(&mut lines).await;
     assert_eq!(status.code(), Some(3), "{rest}");
     assert!(rest.contains("autodb deploy:"), "{rest}");
 
