@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::cli_client::{column_exists, stack, stop, write, Cli, Run, KEY};
+use crate::cli_harness::{column_exists, stack, stop, write, Cli, Run, KEY};
 use crate::helpers::TempDir;
 
 /// `action/run.sh` for `command`, as the composite action's step; returns its run, the

@@ -7,6 +7,7 @@ mod catalog_cases_vs_server;
 mod catalog_vs_server;
 mod cli;
 mod cli_client;
+mod cli_harness;
 mod clone;
 mod contention;
 mod contract;
