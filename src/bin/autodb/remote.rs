@@ -147,6 +147,7 @@ pub struct Remote {
 }
 
 /// The API's answer to a call that reached it: the status and the JSON body.
+#[derive(Debug)]
 pub struct Answer {
     pub status: StatusCode,
     pub body: Value,
@@ -392,4 +393,96 @@ fn judge(method: &Method, url: &str, answer: Answer) -> Outcome<Answer> {
             },
         ),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, body: Value) -> Answer {
+        Answer {
+            status: StatusCode::from_u16(status).unwrap(),
+            body,
+        }
+    }
+
+    #[test]
+    fn each_status_means_one_exit_code() {
+        let error = |code: &str| serde_json::json!({"success": false, "error": {"code": code, "message": "m"}});
+        let exit = |status, body| {
+            judge(&Method::GET, "u", answer(status, body))
+                .err()
+                .map(|f| f.exit)
+        };
+        assert_eq!(exit(200, serde_json::json!({})), None);
+        assert_eq!(exit(401, error("UNAUTHORIZED")), Some(Exit::Auth));
+        assert_eq!(exit(401, error("TOKEN_EXPIRED")), Some(Exit::Auth));
+        assert_eq!(exit(403, error("FORBIDDEN")), Some(Exit::Auth));
+        assert_eq!(
+            exit(409, error("MIGRATION_IN_PROGRESS")),
+            Some(Exit::Refused)
+        );
+        assert_eq!(exit(404, error("NOT_FOUND")), Some(Exit::Usage));
+        assert_eq!(exit(422, error("SQL_PARSE_ERROR")), Some(Exit::Usage));
+        assert_eq!(
+            exit(503, error("DEPENDENCY_UNAVAILABLE")),
+            Some(Exit::Unreachable)
+        );
+        // API Gateway's own throttling body is not the envelope.
+        let throttled = judge(
+            &Method::GET,
+            "u",
+            answer(429, serde_json::json!({"message": "Too Many Requests"})),
+        )
+        .unwrap_err();
+        assert_eq!(throttled.exit, Exit::Unreachable);
+        assert!(
+            throttled.message.contains("429 Too Many Requests"),
+            "{}",
+            throttled.message
+        );
+    }
+
+    #[test]
+    fn the_base_url_takes_the_service_or_its_api_root() {
+        let args = RemoteArgs {
+            url: None,
+            api_key: None,
+            profile: None,
+            timeout: 5,
+            retries: 0,
+        };
+        let key = || SecretString::from("k".to_string());
+        for url in [
+            "http://127.0.0.1:8080",
+            "http://127.0.0.1:8080/",
+            "http://127.0.0.1:8080/api/v1/",
+        ] {
+            assert_eq!(
+                Remote::new(url, key(), &args).unwrap().base(),
+                "http://127.0.0.1:8080"
+            );
+        }
+        assert_eq!(
+            Remote::new("localhost:8080", key(), &args)
+                .err()
+                .unwrap()
+                .exit,
+            Exit::Usage
+        );
+    }
+
+    #[test]
+    fn the_envelope_gives_its_data_and_a_bare_object_itself() {
+        let enveloped = answer(
+            200,
+            serde_json::json!({"success": true, "data": {"a": 1}, "error": null}),
+        );
+        assert_eq!(enveloped.data(), serde_json::json!({"a": 1}));
+        let bare = answer(
+            200,
+            serde_json::json!({"request_id": "req_1", "status": "pending"}),
+        );
+        assert_eq!(bare.data()["status"], "pending");
+    }
 }

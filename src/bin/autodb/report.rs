@@ -366,3 +366,44 @@ fn diff(result: &Value) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> Value {
+        serde_json::json!({
+            "risk_score": 61, "risk_category": "high", "total_statements": 1,
+            "statements": [{
+                "index": 0, "operation": "DROP TABLE", "tables": ["orders"],
+                "lock": {"mode": "ACCESS EXCLUSIVE"}, "rewrites_table": false, "scans_table": false,
+                "risk_score": 61, "risk_category": "high",
+                "findings": [{"rule": "ban-drop-table", "severity": "error",
+                              "message": "Dropping `orders` deletes all its rows.",
+                              "safe_alternative": "Rename it first."}]
+            }],
+            "affected_tables": [
+                {"table": "customers", "impact": "direct", "cascade_path": null, "estimated_rows": 10},
+                {"table": "order_items", "impact": "cascade", "cascade_path": ["customers", "orders", "order_items"], "estimated_rows": 30},
+                {"table": "orders", "impact": "cascade", "cascade_path": ["customers", "orders"], "estimated_rows": 20}
+            ],
+            "sandbox_result": {"status": "skipped", "reason": "no sandbox server"},
+            "rollback_plan": {"combined_script": "BEGIN;\nCREATE TABLE orders ();\nCOMMIT;", "verified": true, "has_irreversible": true},
+            "approval_token": null
+        })
+    }
+
+    #[test]
+    fn a_report_reads_as_text() {
+        insta::assert_snapshot!(analysis(&report(), "drop.sql", Paint(false)));
+    }
+
+    #[test]
+    fn colour_marks_the_category_and_severities_only_when_asked() {
+        let plain = analysis(&report(), "drop.sql", Paint(false));
+        assert!(!plain.contains('\x1b'));
+        let coloured = analysis(&report(), "drop.sql", Paint(true));
+        assert!(coloured.contains("\x1b[31mHIGH\x1b[0m"), "{coloured}");
+        assert!(coloured.contains("\x1b[31mERROR\x1b[0m"), "{coloured}");
+    }
+}
