@@ -116,3 +116,49 @@ async fn the_action_lints_gates_and_deploys_against_a_real_stack() {
     assert!(outputs.contains("exit-code=2"));
     stop(&mut served).await;
 }
+
+/// `action.yml` passes the step every input `action/run.sh` reads, and names only inputs it
+/// declares (a text check: the composite action's step env against its inputs and the
+/// script's variables).
+#[test]
+fn the_action_passes_the_step_what_it_reads() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let action = std::fs::read_to_string(root.join("action.yml")).unwrap();
+    let script = std::fs::read_to_string(root.join("action/run.sh")).unwrap();
+    let inputs: Vec<&str> = action
+        .split("\ninputs:\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\noutputs:").next())
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   ") && l.ends_with(':'))
+        .map(|l| l.trim().trim_end_matches(':'))
+        .collect();
+    assert!(inputs.contains(&"connection"), "{inputs:?}");
+    let mut passed = Vec::new();
+    for line in action.lines().map(str::trim) {
+        let Some((name, value)) = line.split_once(": ${{ inputs.") else {
+            continue;
+        };
+        let input = value.trim_end_matches(" }}");
+        assert!(
+            inputs.contains(&input),
+            "{name} names an undeclared input {input}"
+        );
+        passed.push(name);
+    }
+    for name in [
+        "AUTODB_COMMAND",
+        "AUTODB_MIGRATIONS",
+        "AUTODB_MAX_RISK",
+        "AUTODB_URL",
+        "AUTODB_API_KEY",
+        "AUTODB_CONNECTION",
+        "AUTODB_SCHEMA",
+        "AUTODB_COMMENT",
+        "AUTODB_BIN",
+    ] {
+        assert!(script.contains(name), "run.sh does not read {name}");
+        assert!(passed.contains(&name), "action.yml does not pass {name}");
+    }
+}
