@@ -33,6 +33,7 @@ use crate::report::{self, Paint};
 pub struct DeployArgs {
     /// A migration file, or a directory of them (applied in version order).
     path: PathBuf,
+    /// The registered database (its id, `conn_…`).
     #[arg(long, short = 'c')]
     connection: String,
     /// The riskiest category that may be applied; above it, deploy refuses (exit 1).

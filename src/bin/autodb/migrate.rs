@@ -21,7 +21,7 @@ pub struct AnalyzeArgs {
     /// analysis each.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// The registered database to analyze against.
+    /// The registered database to analyze against (its id, `conn_…`).
     #[arg(long, short = 'c')]
     connection: String,
     /// Exit 1 when a migration is riskier than this, or was refused a token.
@@ -37,6 +37,7 @@ pub struct ExecuteArgs {
     /// The approval token of the analysis of exactly this file and connection.
     #[arg(long)]
     token: String,
+    /// The registered database (its id, `conn_…`).
     #[arg(long, short = 'c')]
     connection: String,
     /// The migration file (`-` for stdin), byte for byte as analyzed.
