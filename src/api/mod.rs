@@ -40,6 +40,10 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/connections/{id}/schema", get(routes::connection_schema))
         .route(
+            "/connections/{id}/migrations",
+            get(routes::applied_migrations),
+        )
+        .route(
             "/connections/{id}/auto-approve",
             axum::routing::put(routes::set_auto_approve),
         )

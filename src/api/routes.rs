@@ -359,6 +359,18 @@ pub async fn introspect_connection(
     Ok(ok(StatusCode::OK, body))
 }
 
+/// `GET /connections/{id}/migrations`: what the database's ledger says autodb applied.
+pub async fn applied_migrations(
+    State(app): State<Arc<App>>,
+    PathParam(id): PathParam,
+) -> Result<Response> {
+    let applied = crate::app::ledger::applied(&app, &id).await?;
+    Ok(ok(
+        StatusCode::OK,
+        json!({"connection_id": id, "applied": applied}),
+    ))
+}
+
 /// `GET /connections/{id}/schema`: the latest snapshot, whole.
 pub async fn connection_schema(
     State(app): State<Arc<App>>,

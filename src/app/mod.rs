@@ -6,6 +6,7 @@ pub mod connections;
 pub mod execute;
 pub mod introspect;
 pub mod keys;
+pub mod ledger;
 pub mod ports;
 pub mod sandbox;
 pub mod upload;

@@ -21,10 +21,22 @@ use autodb::domain::sha256_hex;
 use clap::{Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 
+#[path = "autodb/client.rs"]
+mod client;
+#[path = "autodb/connections.rs"]
+mod connections;
+#[path = "autodb/deploy.rs"]
+mod deploy;
 #[path = "autodb/lint.rs"]
 mod lint;
 #[path = "autodb/listen.rs"]
 mod listen;
+#[path = "autodb/migrate.rs"]
+mod migrate;
+#[path = "autodb/remote.rs"]
+mod remote;
+#[path = "autodb/report.rs"]
+mod report;
 
 #[derive(Parser)]
 #[command(name = "autodb", version, about = "Migration safety for PostgreSQL")]
@@ -46,6 +58,8 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    #[command(flatten)]
+    Client(client::ClientCommand),
 }
 
 #[derive(clap::Args)]
@@ -121,6 +135,8 @@ async fn main() -> anyhow::Result<ExitCode> {
     match cli.command {
         // Offline unless a sandbox server is given: no logging setup, nothing but the files.
         Command::Lint(args) => Ok(lint::run(args).await),
+        // A client of a service: results on stdout, one line on stderr when it fails.
+        Command::Client(command) => Ok(client::run(command).await),
         Command::Serve(args) => {
             init_tracing();
             serve(args).await.map(|()| ExitCode::SUCCESS)

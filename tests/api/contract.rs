@@ -50,6 +50,7 @@ contract!(
     a_database_held_by_another_session_is_retried_at_once,
     large_results_are_stored_whole,
     failure_after_a_concurrent_index_reports_what_stayed_applied,
+    the_ledger_lists_what_completed_by_the_digest_of_its_sql,
 );
 
 /// Not idempotent: applied twice, it leaves two rows. The tests count them.
@@ -705,4 +706,46 @@ async fn large_results_are_stored_whole(backend: Backend) {
     assert_eq!(added.len(), 600);
     assert_eq!(added[599]["column"], "column_with_a_long_name_599");
     assert!(done["result"].to_string().len() > 16 * 1024);
+}
+
+/// `GET /connections/{id}/migrations`: the database's own ledger, read back — empty before
+/// autodb applied anything, then one row per completed request, keyed by the SHA-256 of
+/// its SQL (what `autodb deploy` compares files with); a failed request is not in it.
+async fn the_ledger_lists_what_completed_by_the_digest_of_its_sql(backend: Backend) {
+    let (t, conn) = setup(backend).await;
+    let path = format!("/connections/{conn}/migrations");
+    let (status, before) = t.get(&path).await;
+    assert_eq!(status, StatusCode::OK, "{before}");
+    assert_eq!(before["data"]["applied"], json!([]));
+
+    let sql = "ALTER TABLE users ADD COLUMN email text;";
+    let id = t.submit(&conn, sql).await;
+    t.drain().await;
+    let failing = "ALTER TABLE users ADD COLUMN name text;";
+    let failed = t.submit(&conn, failing).await;
+    t.drain().await;
+    assert_eq!(t.status(&failed).await["status"], "failed");
+
+    let (status, after) = t.get(&path).await;
+    assert_eq!(status, StatusCode::OK, "{after}");
+    let applied = after["data"]["applied"].as_array().expect("applied");
+    assert_eq!(applied.len(), 1, "{after}");
+    assert_eq!(applied[0]["request_id"], id.as_str());
+    assert_eq!(
+        applied[0]["sql_sha256"],
+        autodb::domain::sha256_hex(sql.as_bytes())
+    );
+    let recorded: i64 = t
+        .db()
+        .await
+        .query_one("SELECT count(*) FROM autodb.migration_ledger", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(recorded, 1, "the answer is the database's");
+
+    let (status, missing) = t
+        .get("/connections/conn_00000000000000000000000000000000/migrations")
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
 }

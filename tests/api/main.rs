@@ -1,10 +1,13 @@
 //! Integration tests: one binary, a `TestApp` per test (see `helpers`). Run them with
 //! `scripts/test`, which starts the PostgreSQL cluster and the moto server they use.
 
+mod action;
 mod analysis;
 mod catalog_cases_vs_server;
 mod catalog_vs_server;
 mod cli;
+mod cli_client;
+mod cli_harness;
 mod clone;
 mod contention;
 mod contract;

@@ -164,7 +164,7 @@ async fn in_sandbox(
     Ok(())
 }
 
-fn read(path: &str) -> std::io::Result<String> {
+pub fn read(path: &str) -> std::io::Result<String> {
     let meta = std::fs::metadata(path)?;
     // A FIFO or a device would block the read or never end.
     if !meta.is_file() {
@@ -180,7 +180,7 @@ fn read(path: &str) -> std::io::Result<String> {
 
 /// The files to lint, in order: each file as given, each directory's `.sql` files (at any
 /// depth, `.SQL` too) in version order. Every path is checked before anything is printed.
-fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<String>> {
+pub fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<String>> {
     let mut files = Vec::new();
     for path in paths {
         let meta = std::fs::metadata(path).with_context(|| path.display().to_string())?;
