@@ -124,9 +124,14 @@ async fn main() {
             let parts = service::open(&data, Settings::default(), Arc::new(SystemClock))
                 .expect("local service");
             let app = parts.app;
+            // One principal analyzes and executes: the bench measures the executor, not the
+            // separation of duties, so its connection lets a key run any risk alone.
+            let by = autodb::app::access::Principal::operator("bench");
             let connection = register(
                 &app,
+                &by,
                 NewConnection {
+                    production: false,
                     lock_timeout_ms: None,
                     max_connections: None,
                     name: "bench".into(),
@@ -136,9 +141,21 @@ async fn main() {
             )
             .await
             .expect("register");
+            autodb::app::connections::set_policy(
+                &app,
+                &by,
+                connection.id.as_str(),
+                autodb::app::connections::PolicyChange::Approval {
+                    self_approve_max_risk: Some(autodb_analysis::RiskCategory::Critical),
+                    production: None,
+                },
+            )
+            .await
+            .expect("policy");
             let sql = Sql::parse(MIGRATION.to_string()).expect("sql");
             let report = autodb::app::analyze::analyze(
                 &app,
+                &by,
                 connection.id.as_str(),
                 sql.clone(),
                 &Default::default(),
@@ -148,6 +165,7 @@ async fn main() {
             let started = Instant::now();
             let accepted = execute(
                 &app,
+                &by,
                 ExecuteCommand {
                     approval_token: report
                         .approval_token

@@ -1,7 +1,11 @@
 //! Use cases: what autodb does, independent of how it is reached (HTTP locally, HTTP through
 //! API Gateway, SQS) and of which backend stores its state (AWS or local).
 
+pub mod access;
 pub mod analyze;
+pub mod api_keys;
+pub mod approval;
+pub mod audit;
 pub mod connections;
 pub mod execute;
 pub mod introspect;
@@ -195,6 +199,18 @@ pub enum AppError {
     PayloadTooLarge(String),
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The caller's key lacks a role the action needs.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The token cannot run yet (or ever): what is missing (`approval`).
+    #[error("{0}")]
+    NotApproved(approval::Missing),
+    /// A key tried to approve its own analysis.
+    #[error("an analysis must be approved by a different key than the one that asked for it")]
+    SelfApproval,
+    /// The analysis was approved or rejected before.
+    #[error("the analysis was already {0}")]
+    AlreadyDecided(&'static str),
     #[error(transparent)]
     Token(#[from] TokenError),
     /// The registered database could not be reached or read; the message is safe to show.

@@ -9,9 +9,12 @@ use std::sync::Arc;
 
 use autodb::adapters::aws::{build_app, dynamo, AwsResources};
 use autodb::adapters::local::service;
+use autodb::app::access::{Principal, Role, DEFAULT_TENANT};
+use autodb::app::api_keys::{self, NewKey};
+use autodb::app::ports::Store;
 use autodb::app::ports::{Clock, ManualClock};
 use autodb::app::{App, Settings};
-use autodb::domain::{sha256_hex, RequestId};
+use autodb::domain::RequestId;
 use autodb::executor::{run_job, Outcome};
 use autodb::sandbox::{Sandbox, SandboxSettings, UrlServer};
 use autodb::token::KeyRing;
@@ -20,6 +23,7 @@ use axum::http::{Method, Request, StatusCode};
 use axum::Router;
 use chrono::{TimeZone, Utc};
 use http_body_util::BodyExt;
+use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::Mutex;
@@ -43,7 +47,11 @@ enum Jobs {
 pub struct TestApp {
     pub app: Arc<App>,
     pub router: Router,
+    /// The default tenant's key with every role.
     pub api_key: String,
+    /// A second key of the default tenant with only the `approve` role: what
+    /// [`TestApp::approve`] uses when an analysis needs another key's approval.
+    pub approver_key: String,
     pub clock: Arc<ManualClock>,
     pub db_url: String,
     jobs: Jobs,
@@ -176,7 +184,9 @@ pub async fn aws_app(sdk: &aws_config::SdkConfig, clock: Arc<ManualClock>) -> (A
 pub async fn register_database(app: &App) -> String {
     autodb::app::connections::register(
         app,
+        &operator(),
         autodb::app::connections::NewConnection {
+            production: false,
             name: "test".into(),
             db_type: autodb::domain::DbType::Postgresql,
             credentials: autodb::app::connections::Credentials::ConnectionString(
@@ -190,6 +200,41 @@ pub async fn register_database(app: &App) -> String {
     .expect("register")
     .id
     .to_string()
+}
+
+/// A principal of the default tenant with every role, for tests that call use cases
+/// directly.
+pub fn operator() -> Principal {
+    Principal::operator("key_test_operator")
+}
+
+/// Creates a key of `tenant` with `roles` (all of its tenant's connections) in `store`;
+/// returns the key.
+pub async fn add_key(store: &dyn Store, tenant: &str, roles: &[Role]) -> String {
+    add_scoped_key(store, Utc::now(), tenant, roles, None).await
+}
+
+/// [`add_key`], limited to `connections` when given.
+pub async fn add_scoped_key(
+    store: &dyn Store,
+    now: chrono::DateTime<Utc>,
+    tenant: &str,
+    roles: &[Role],
+    connections: Option<&[&str]>,
+) -> String {
+    let (key, _) = api_keys::create(
+        store,
+        now,
+        &operator(),
+        NewKey {
+            tenant: tenant.into(),
+            roles: roles.iter().copied().collect(),
+            connections: connections.map(|c| c.iter().map(|s| s.to_string()).collect()),
+        },
+    )
+    .await
+    .expect("create key");
+    key.expose_secret().to_string()
 }
 
 pub fn settings() -> Settings {
@@ -258,12 +303,19 @@ impl TestApp {
                 (Arc::new(app), jobs, None)
             }
         };
-        let api_key = autodb::api::generate_key();
-        app.store
-            .put_api_key_hash(&sha256_hex(api_key.as_bytes()))
-            .await
-            .expect("store api key");
+        let now = clock.now();
+        let api_key =
+            add_scoped_key(app.store.as_ref(), now, DEFAULT_TENANT, &Role::ALL, None).await;
+        let approver_key = add_scoped_key(
+            app.store.as_ref(),
+            now,
+            DEFAULT_TENANT,
+            &[Role::Approve],
+            None,
+        )
+        .await;
         Self {
+            approver_key,
             router: autodb::api::router(Arc::clone(&app)),
             app,
             api_key,
@@ -308,10 +360,21 @@ impl TestApp {
     }
 
     pub fn request(&self, method: Method, path: &str, body: Option<&Value>) -> Request<Body> {
+        self.request_as(&self.api_key, method, path, body)
+    }
+
+    /// A request with `key` as its `X-API-Key`.
+    pub fn request_as(
+        &self,
+        key: &str,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Request<Body> {
         let builder = Request::builder()
             .method(method)
             .uri(format!("/api/v1{path}"))
-            .header("x-api-key", &self.api_key)
+            .header("x-api-key", key)
             .header("content-type", "application/json");
         builder
             .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
@@ -325,6 +388,34 @@ impl TestApp {
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         self.send(self.request(Method::GET, path, None)).await
+    }
+
+    /// `method path` with `body`, as `key`.
+    pub async fn call_as(
+        &self,
+        key: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.send(self.request_as(key, method, path, body.as_ref()))
+            .await
+    }
+
+    /// A new key of `tenant` with `roles`.
+    pub async fn key(&self, tenant: &str, roles: &[Role]) -> String {
+        self.scoped_key(tenant, roles, None).await
+    }
+
+    /// A new key of `tenant` with `roles`, limited to `connections` when given.
+    pub async fn scoped_key(
+        &self,
+        tenant: &str,
+        roles: &[Role],
+        connections: Option<&[&str]>,
+    ) -> String {
+        let now = self.clock.now();
+        add_scoped_key(self.app.store.as_ref(), now, tenant, roles, connections).await
     }
 
     /// Registers the test's database; returns the connection id.
@@ -347,10 +438,23 @@ impl TestApp {
         .await
     }
 
-    /// Analyzes `sql`; returns the approval token.
+    /// Analyzes `sql`, and has [`TestApp::approver_key`] approve it if its risk needs a
+    /// second key; returns the approval token.
     pub async fn approve(&self, conn: &str, sql: &str) -> String {
         let (status, body) = self.analyze(conn, sql).await;
         assert_eq!(status, StatusCode::OK, "{body}");
+        if body["data"]["needs_approval"] == true {
+            let id = body["data"]["analysis_id"].as_str().expect("analysis_id");
+            let (status, approved) = self
+                .call_as(
+                    &self.approver_key,
+                    Method::POST,
+                    &format!("/migrations/analyses/{id}/approve"),
+                    None,
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{approved}");
+        }
         body["data"]["approval_token"]
             .as_str()
             .expect("token")

@@ -30,6 +30,7 @@ mod sandbox_seal;
 mod serve;
 mod snapshots;
 mod target_down;
+mod tenancy;
 mod tls;
 mod uploads;
 mod what_runs;
