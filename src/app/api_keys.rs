@@ -62,26 +62,15 @@ pub async fn store(
         revoked_at: None,
     };
     store.put_api_key(&record).await?;
-    let as_tenant = Principal {
-        tenant: record.tenant.clone(),
-        ..by.clone()
+    let entry = Entry {
+        verdict: Some(roles_text(&record.roles)),
+        detail: record
+            .connections
+            .as_ref()
+            .map(|c| c.iter().cloned().collect::<Vec<_>>().join(",")),
+        ..Entry::default()
     };
-    audit::append(
-        store,
-        now,
-        &as_tenant,
-        Action::CreateKey,
-        Entry {
-            subject: Some(record.key_id.clone()),
-            verdict: Some(roles_text(&record.roles)),
-            detail: record
-                .connections
-                .as_ref()
-                .map(|c| c.iter().cloned().collect::<Vec<_>>().join(",")),
-            ..Entry::default()
-        },
-    )
-    .await?;
+    audit_key(store, now, by, &record, Action::CreateKey, entry).await?;
     Ok(record)
 }
 
@@ -95,6 +84,27 @@ pub async fn create(
     let key = generate();
     let record = store(store_in, now, by, &key, new).await?;
     Ok((key, record))
+}
+
+/// Records `action` on `key` in the key's tenant's trail (whoever acted: an operator acts
+/// for every tenant).
+async fn audit_key(
+    store: &dyn Store,
+    now: DateTime<Utc>,
+    by: &Principal,
+    key: &ApiKeyRecord,
+    action: Action,
+    entry: Entry,
+) -> Result<(), AppError> {
+    let as_tenant = Principal {
+        tenant: key.tenant.clone(),
+        ..by.clone()
+    };
+    let entry = Entry {
+        subject: Some(key.key_id.clone()),
+        ..entry
+    };
+    audit::append(store, now, &as_tenant, action, entry).await
 }
 
 fn roles_text(roles: &BTreeSet<Role>) -> String {
@@ -133,22 +143,11 @@ pub async fn revoke(
         record.revoked_at = Some(now);
         store.put_api_key(&record).await?;
     }
-    let as_tenant = Principal {
-        tenant: record.tenant.clone(),
-        ..by.clone()
+    let entry = Entry {
+        verdict: Some("revoked".into()),
+        ..Entry::default()
     };
-    audit::append(
-        store,
-        now,
-        &as_tenant,
-        Action::RevokeKey,
-        Entry {
-            subject: Some(record.key_id.clone()),
-            verdict: Some("revoked".into()),
-            ..Entry::default()
-        },
-    )
-    .await?;
+    audit_key(store, now, by, &record, Action::RevokeKey, entry).await?;
     Ok(record)
 }
 

@@ -40,6 +40,16 @@ pub struct AnalysisRecord {
     pub decision: Option<Decision>,
 }
 
+impl AnalysisRecord {
+    /// The record with `decision` on it.
+    pub fn decided(&self, decision: Decision) -> Self {
+        Self {
+            decision: Some(decision),
+            ..self.clone()
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
@@ -230,10 +240,7 @@ pub async fn decide(
         },
     )
     .await?;
-    Ok(AnalysisRecord {
-        decision: Some(decision),
-        ..record
-    })
+    Ok(record.decided(decision))
 }
 
 #[cfg(test)]

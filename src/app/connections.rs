@@ -10,7 +10,8 @@ use super::audit::{self, Action, Entry};
 use super::{App, AppError};
 use crate::domain::{Connection, ConnectionId, DbType};
 
-/// Where the credentials of a new connection come from.
+/// Where the credentials of a new connection come from. `Debug` shows no secret.
+#[derive(Debug)]
 pub enum Credentials {
     /// A libpq connection string or URL, stored as a new secret.
     ConnectionString(SecretString),
@@ -18,6 +19,7 @@ pub enum Credentials {
     SecretRef(String),
 }
 
+#[derive(Debug)]
 pub struct NewConnection {
     pub name: String,
     pub db_type: DbType,

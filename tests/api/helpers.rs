@@ -593,3 +593,28 @@ pub fn operations(report: &Value) -> Vec<&str> {
         .map(|s| s["operation"].as_str().expect("operation"))
         .collect()
 }
+
+/// Runs each named `async fn NAME(backend: Backend)` of the calling module twice, as
+/// `local::NAME` (SQLite, in-process queue, file secrets) and `aws::NAME` (DynamoDB, SQS and
+/// Secrets Manager on moto).
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod local {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::Local).await
+                }
+            )*
+        }
+        mod aws {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::Aws).await
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_both_backends;

@@ -2,6 +2,7 @@
 //! `scripts/test`, which starts the PostgreSQL cluster and the moto server they use.
 
 mod analysis;
+mod canary;
 mod catalog_cases_vs_server;
 mod catalog_vs_server;
 mod cli;

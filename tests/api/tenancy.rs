@@ -11,28 +11,7 @@ use autodb::app::access::Role;
 use autodb::app::ports::Clock;
 use autodb::executor::Outcome;
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod local {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Local).await
-                }
-            )*
-        }
-        mod aws {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Aws).await
-                }
-            )*
-        }
-    };
-}
-
-both!(
+crate::helpers::on_both_backends!(
     another_tenants_objects_do_not_exist_on_any_route,
     a_key_limited_to_connections_sees_only_those,
     each_role_opens_only_its_routes,

@@ -263,9 +263,17 @@ fn unless_condition_failed<T, E>(outcome: Result<T, SdkError<E>>) -> Result<(), 
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
+    condition_held(outcome).map(|_| ())
+}
+
+/// Whether a conditional write's condition held (it was written) or not.
+fn condition_held<T, E>(outcome: Result<T, SdkError<E>>) -> Result<bool, PortError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
     match outcome {
-        Ok(_) => Ok(()),
-        Err(err) if is_conditional_failure(&err) => Ok(()),
+        Ok(_) => Ok(true),
+        Err(err) if is_conditional_failure(&err) => Ok(false),
         Err(err) => Err(unavailable(err)),
     }
 }
@@ -320,6 +328,19 @@ impl DynamoStore {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    /// Puts `item` if `condition` holds; whether it did.
+    async fn put_if(&self, item: Item, condition: &str) -> Result<bool, PortError> {
+        let outcome = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .send()
+            .await;
+        condition_held(outcome)
     }
 
     /// Every item of one partition, in sort-key order, read consistently.
@@ -507,26 +528,14 @@ impl Store for DynamoStore {
         analysis: &AnalysisRecord,
         decision: &Decision,
     ) -> Result<bool, PortError> {
-        let decided = AnalysisRecord {
-            decision: Some(decision.clone()),
-            ..analysis.clone()
-        };
-        let mut item = analysis_item(&decided)?;
+        let mut item = analysis_item(&analysis.decided(decision.clone()))?;
         item.insert("decided".into(), n(1));
         // A put, not an update: the functions that decide hold no UpdateItem permission.
-        let outcome = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_exists(pk) AND attribute_not_exists(decided)")
-            .send()
-            .await;
-        match outcome {
-            Ok(_) => Ok(true),
-            Err(err) if is_conditional_failure(&err) => Ok(false),
-            Err(err) => Err(unavailable(err)),
-        }
+        self.put_if(
+            item,
+            "attribute_exists(pk) AND attribute_not_exists(decided)",
+        )
+        .await
     }
 
     async fn append_audit(&self, r: &AuditRecord) -> Result<(), PortError> {
@@ -535,17 +544,10 @@ impl Store for DynamoStore {
             item.insert("connection_id".into(), s(c));
         }
         item.insert("data".into(), s(to_json(r)?));
-        let outcome = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
         // The id is unique: a failed condition means this very record was written before (a
         // retried call), and records are never overwritten.
-        unless_condition_failed(outcome)
+        self.put_if(item, "attribute_not_exists(pk)").await?;
+        Ok(())
     }
 
     async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>, PortError> {
@@ -786,11 +788,7 @@ impl Store for DynamoStore {
             .expression_attribute_values(":req", s(request.as_str()))
             .send()
             .await;
-        match outcome {
-            Ok(_) => Ok(true),
-            Err(err) if is_conditional_failure(&err) => Ok(false),
-            Err(err) => Err(unavailable(err)),
-        }
+        condition_held(outcome)
     }
 
     async fn release_lock(&self, lock_key: &str, request: &RequestId) -> Result<(), PortError> {

@@ -523,10 +523,7 @@ impl Store for SqliteStore {
         analysis: &AnalysisRecord,
         decision: &Decision,
     ) -> Result<bool, PortError> {
-        let decided = AnalysisRecord {
-            decision: Some(decision.clone()),
-            ..analysis.clone()
-        };
+        let decided = analysis.decided(decision.clone());
         let (id, data) = (decided.analysis_id.clone(), to_json(&decided)?);
         self.with(move |db| {
             let changed = db
