@@ -14,7 +14,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::Command;
 
-use crate::helpers::{admin, TempDir};
+use crate::helpers::{admin, listening, serve_command, stop, TempDir};
 
 const DB_PASSWORD: &str = "CanaryDbPassword7f3e9a1c";
 const API_KEY: &str = "adb_CanaryApiKey0b5d2e8f4a6c";
@@ -124,22 +124,14 @@ async fn no_log_line_or_response_carries_the_db_password_or_the_api_key() {
     let dir = TempDir::new();
     let data_dir = dir.0.join("data");
     let seen = Seen::default();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_autodb"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--no-sandbox",
-            "--data-dir",
-        ])
-        .arg(&data_dir)
-        .env("AUTODB_API_KEY", API_KEY)
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start autodb serve");
+    let mut child = serve_command(
+        &data_dir,
+        &[("AUTODB_API_KEY", API_KEY), ("RUST_LOG", "debug")],
+    )
+    .stderr(Stdio::piped())
+    .arg("--no-sandbox")
+    .spawn()
+    .expect("start autodb serve");
     let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
     let stderr = BufReader::new(child.stderr.take().unwrap());
     let logs = {
@@ -151,17 +143,7 @@ async fn no_log_line_or_response_carries_the_db_password_or_the_api_key() {
             }
         })
     };
-    let addr: SocketAddr = loop {
-        let line = stdout
-            .next_line()
-            .await
-            .unwrap()
-            .expect("autodb serve exited before listening");
-        seen.push(line.clone());
-        if let Some(rest) = line.strip_prefix("autodb listening on http://") {
-            break rest.split('/').next().unwrap().parse().unwrap();
-        }
-    };
+    let addr = listening(&mut stdout, |line| seen.push(line.to_string())).await;
     let printed = {
         let seen = seen.clone();
         tokio::spawn(async move {
@@ -310,15 +292,7 @@ async fn no_log_line_or_response_carries_the_db_password_or_the_api_key() {
     keys(&seen, &data_dir, &["list"]).await;
 
     // Stop it and collect the rest of its output.
-    let pid = child.id().unwrap().to_string();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    tokio::time::timeout(Duration::from_secs(60), child.wait())
-        .await
-        .expect("autodb serve stopped")
-        .unwrap();
+    stop(&mut child).await;
     logs.await.unwrap();
     printed.await.unwrap();
 

@@ -618,3 +618,57 @@ macro_rules! on_both_backends {
     };
 }
 pub(crate) use on_both_backends;
+
+/// `autodb serve` on a free loopback port over `data_dir`, with `env` set and stdout piped
+/// (read it with [`listening`]); killed when dropped. Further arguments may follow.
+pub fn serve_command(data_dir: &std::path::Path, env: &[(&str, &str)]) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_autodb"));
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command
+}
+
+/// Reads `autodb serve`'s stdout up to its "listening" line, handing every line to `each`;
+/// the address it listens on.
+pub async fn listening(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    mut each: impl FnMut(&str),
+) -> std::net::SocketAddr {
+    loop {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("autodb serve exited before listening");
+        each(&line);
+        if let Some(rest) = line.strip_prefix("autodb listening on http://") {
+            return rest.split('/').next().unwrap().parse().unwrap();
+        }
+    }
+}
+
+/// Sends SIGTERM to `child`, as an operator stops `autodb serve`.
+pub fn sigterm(child: &tokio::process::Child) {
+    let pid = child.id().expect("running").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Stops `autodb serve` ([`sigterm`]) and waits, bounded, for it to exit.
+pub async fn stop(child: &mut tokio::process::Child) {
+    sigterm(child);
+    tokio::time::timeout(std::time::Duration::from_secs(60), child.wait())
+        .await
+        .expect("autodb serve stopped")
+        .unwrap();
+}

@@ -16,6 +16,7 @@ mod faults;
 mod features_vs_server;
 mod helpers;
 mod hostile;
+mod keys_cli;
 mod lambda;
 mod lambda_runtime;
 mod load;

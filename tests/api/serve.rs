@@ -2,14 +2,13 @@
 //! (issue 21): header-read timeout, a bound on client connections, and a clean stop.
 
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
-use crate::helpers::TempDir;
+use crate::helpers::{listening, serve_command, sigterm, TempDir};
 
 const MAX_CLIENTS: usize = 8;
 const SLOW_CLIENTS: usize = 24;
@@ -26,28 +25,15 @@ struct Served {
 
 async fn serve(args: &[&str]) -> Served {
     let dir = TempDir::new();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_autodb"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.0.join("data"))
-        .args(args)
-        .env("AUTODB_API_KEY", "test-key")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start autodb serve");
+    let mut child = serve_command(
+        &dir.0.join("data"),
+        &[("AUTODB_API_KEY", "test-key"), ("RUST_LOG", "warn")],
+    )
+    .args(args)
+    .spawn()
+    .expect("start autodb serve");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines
-            .next_line()
-            .await
-            .unwrap()
-            .expect("autodb serve exited before listening");
-        if let Some(rest) = line.strip_prefix("autodb listening on http://") {
-            break rest.split('/').next().unwrap().parse().unwrap();
-        }
-    };
+    let addr = listening(&mut lines, |_| {}).await;
     // Keep reading its output so that it never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     Served {
@@ -75,15 +61,6 @@ async fn healthz(addr: SocketAddr) -> String {
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
     response
-}
-
-fn terminate(child: &Child) {
-    let pid = child.id().expect("running").to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,7 +114,7 @@ async fn slow_loris_neither_starves_nor_exhausts_autodb_serve() {
         "autodb serve died"
     );
 
-    terminate(&served.child);
+    sigterm(&served.child);
     let status = tokio::time::timeout(HANG_GUARD, served.child.wait())
         .await
         .expect("autodb serve did not stop on SIGTERM")
