@@ -134,6 +134,8 @@ pub trait Store: Send + Sync {
     /// path: in DynamoDB it is a scan).
     async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, PortError>;
 
+    /// Stores an analysis record unless one with its id exists: the same token issued
+    /// again (an upload's event redelivered within the second) keeps its decision.
     async fn put_analysis(&self, analysis: &AnalysisRecord) -> Result<(), PortError>;
     async fn get_analysis(&self, analysis_id: &str) -> Result<Option<AnalysisRecord>, PortError>;
     /// Records `decision` on `analysis` unless one is recorded already (then `false`).

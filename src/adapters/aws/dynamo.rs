@@ -513,7 +513,9 @@ impl Store for DynamoStore {
     }
 
     async fn put_analysis(&self, a: &AnalysisRecord) -> Result<(), PortError> {
-        self.put_item(analysis_item(a)?).await
+        self.put_if(analysis_item(a)?, "attribute_not_exists(pk)")
+            .await?;
+        Ok(())
     }
 
     async fn get_analysis(&self, analysis_id: &str) -> Result<Option<AnalysisRecord>, PortError> {

@@ -493,7 +493,7 @@ impl Store for SqliteStore {
         let (id, data) = (analysis.analysis_id.clone(), to_json(analysis)?);
         self.with(move |db| {
             db.execute(
-                "INSERT OR REPLACE INTO analyses (analysis_id, data) VALUES (?1, ?2)",
+                "INSERT OR IGNORE INTO analyses (analysis_id, data) VALUES (?1, ?2)",
                 [id, data],
             )
             .map_err(unavailable)?;
