@@ -10,6 +10,43 @@ use super::error::ApiError;
 
 pub struct JsonBody<T>(pub T);
 
+/// [`JsonBody`] for a route whose body may be left out: an empty (or all-whitespace) body is
+/// `None`; anything else must be the JSON the route reads.
+pub struct OptionalJsonBody<T>(pub Option<T>);
+
+/// The body's bytes, within the router's limit, or the envelope's error.
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                format!(
+                    "the request body is larger than {} bytes",
+                    super::MAX_BODY_BYTES
+                ),
+            )
+        } else {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "INVALID_JSON",
+                "the request body could not be read",
+            )
+        }
+    })
+}
+
+fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice::<T>(bytes).map_err(|err| match err.classify() {
+        serde_json::error::Category::Data => ApiError::validation(err.to_string()),
+        _ => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_JSON",
+            format!("the request body is not valid JSON: {err}"),
+        ),
+    })
+}
+
 impl<S, T> FromRequest<S> for JsonBody<T>
 where
     S: Send + Sync,
@@ -18,35 +55,23 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "PAYLOAD_TOO_LARGE",
-                    format!(
-                        "the request body is larger than {} bytes",
-                        super::MAX_BODY_BYTES
-                    ),
-                )
-            } else {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "INVALID_JSON",
-                    "the request body could not be read",
-                )
-            }
-        })?;
-        match serde_json::from_slice::<T>(&bytes) {
-            Ok(value) => Ok(Self(value)),
-            Err(err) => Err(match err.classify() {
-                serde_json::error::Category::Data => ApiError::validation(err.to_string()),
-                _ => ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "INVALID_JSON",
-                    format!("the request body is not valid JSON: {err}"),
-                ),
-            }),
+        parse(&read_body(req, state).await?).map(Self)
+    }
+}
+
+impl<S, T> FromRequest<S> for OptionalJsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(None));
         }
+        parse(&bytes).map(|value| Self(Some(value)))
     }
 }
 

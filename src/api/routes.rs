@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::error::ApiError;
-use super::extract::{JsonBody, PathParam};
+use super::extract::{JsonBody, OptionalJsonBody, PathParam};
 use crate::app::access::{Principal, Role};
 use crate::app::approval::{self, Verdict};
 use crate::app::connections::{self, Credentials, NewConnection, PolicyChange};
@@ -492,7 +492,7 @@ pub async fn get_analysis(
     Ok(ok(StatusCode::OK, AnalysisView::from(record)))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 pub struct DecisionBody {
     reason: Option<String>,
 }
@@ -502,22 +502,10 @@ pub async fn approve(
     State(app): State<Arc<App>>,
     by: Principal,
     PathParam(id): PathParam,
-    body: axum::body::Bytes,
+    OptionalJsonBody(body): OptionalJsonBody<DecisionBody>,
 ) -> Result<Response> {
     by.require(Role::Approve)?;
-    let reason = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        serde_json::from_slice::<DecisionBody>(&body)
-            .map_err(|err| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "INVALID_JSON",
-                    format!("the request body is not valid JSON: {err}"),
-                )
-            })?
-            .reason
-    };
+    let reason = body.and_then(|b| b.reason);
     let record = approval::decide(&app, &by, &id, Verdict::Approved, reason).await?;
     Ok(ok(StatusCode::OK, AnalysisView::from(record)))
 }
