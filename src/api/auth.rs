@@ -27,6 +27,11 @@ pub async fn require_api_key(
     };
     match api_keys::authenticate(&app, key).await {
         Ok(Some(principal)) => {
+            if let Some(limiter) = &app.rate_limit {
+                if let Err(seconds) = limiter.take(&principal.key_id, app.clock.now()) {
+                    return ApiError::rate_limited(seconds).into_response();
+                }
+            }
             req.extensions_mut().insert(principal);
             next.run(req).await
         }

@@ -64,6 +64,22 @@ impl ApiError {
         )
     }
 
+    /// The key used up its request budget (`app::rate_limit`): 429 with `Retry-After`.
+    pub fn rate_limited(retry_after_seconds: u64) -> Self {
+        let mut limited = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            "this API key sent more requests than its limit allows; retry after the \
+             Retry-After delay",
+        );
+        limited.retry_after = std::num::NonZeroU16::new(
+            u16::try_from(retry_after_seconds)
+                .unwrap_or(u16::MAX)
+                .max(1),
+        );
+        limited
+    }
+
     pub fn not_found(what: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,

@@ -11,6 +11,7 @@ pub mod execute;
 pub mod introspect;
 pub mod keys;
 pub mod ports;
+pub mod rate_limit;
 pub mod sandbox;
 pub mod upload;
 
@@ -62,6 +63,9 @@ pub struct Settings {
     /// How old the signing key ring may grow before it is read again from its secret
     /// (AWS; see `app::keys`).
     pub key_reload_seconds: i64,
+    /// Requests a minute each API key may send (a burst of as many); beyond it, 429
+    /// `RATE_LIMITED`. `None`: no limit in the process (AWS: API Gateway throttles).
+    pub rate_limit_per_minute: Option<u32>,
 }
 
 impl Default for Settings {
@@ -81,6 +85,7 @@ impl Default for Settings {
             key_reload_seconds: 300,
             target_max_connections: 4,
             target_wait_ms: 10_000,
+            rate_limit_per_minute: None,
         }
     }
 }
@@ -121,6 +126,9 @@ pub struct App {
     pub metrics: crate::metrics::Metrics,
     /// One permit per core for CPU-heavy work ([`App::cpu`]).
     cpu_slots: Arc<tokio::sync::Semaphore>,
+    /// Per-key request limits (`autodb serve`); `None`: none (in AWS, API Gateway
+    /// throttles).
+    pub rate_limit: Option<rate_limit::RateLimiter>,
 }
 
 impl App {
@@ -132,6 +140,9 @@ impl App {
         clock: Arc<dyn Clock>,
         settings: Settings,
     ) -> Self {
+        let rate_limit = settings
+            .rate_limit_per_minute
+            .map(rate_limit::RateLimiter::new);
         let targets = crate::target::Targets::new(
             settings.target_max_connections,
             std::time::Duration::from_millis(settings.target_wait_ms),
@@ -150,6 +161,7 @@ impl App {
             cpu_slots: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )),
+            rate_limit,
         }
     }
 

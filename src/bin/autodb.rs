@@ -89,6 +89,10 @@ struct Tuning {
     /// backlog (file descriptors stay bounded).
     #[arg(long, env = "AUTODB_MAX_CLIENTS", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     max_clients: u64,
+    /// Requests a minute each API key may send (a burst of as many); beyond it, 429
+    /// RATE_LIMITED with Retry-After.
+    #[arg(long, env = "AUTODB_RATE_LIMIT_PER_MINUTE", default_value_t = 1200, value_parser = clap::value_parser!(u32).range(1..))]
+    rate_limit_per_minute: u32,
 }
 
 fn init_tracing() {
@@ -125,6 +129,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         // starts.
         request_expiry_seconds: args.tuning.token_ttl_seconds,
         lock_lease_seconds: args.tuning.lock_lease_seconds,
+        rate_limit_per_minute: Some(args.tuning.rate_limit_per_minute),
         ..Settings::default()
     };
     let parts = service::open(&args.data_dir, settings, Arc::new(SystemClock))

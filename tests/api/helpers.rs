@@ -277,6 +277,12 @@ impl TestApp {
     }
 
     pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_local_with(backend, settings()).await
+    }
+
+    /// [`TestApp::spawn`], with `local` as the local backend's settings (the AWS backend
+    /// keeps [`settings`]).
+    pub async fn spawn_local_with(backend: Backend, local: Settings) -> Self {
         let clock = Arc::new(ManualClock::new(
             Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap(),
         ));
@@ -285,12 +291,9 @@ impl TestApp {
             Backend::Local => {
                 let dir = TempDir::new();
                 // A directory autodb creates itself, as `serve` would.
-                let parts = service::open(
-                    &dir.0.join("data"),
-                    settings(),
-                    clock.clone() as Arc<dyn Clock>,
-                )
-                .expect("open local service");
+                let parts =
+                    service::open(&dir.0.join("data"), local, clock.clone() as Arc<dyn Clock>)
+                        .expect("open local service");
                 (parts.app, Jobs::Local(Mutex::new(parts.jobs)), Some(dir))
             }
             Backend::Aws => {

@@ -5,6 +5,7 @@
 use axum::http::{Method, StatusCode};
 use chrono::Duration;
 use serde_json::{json, Value};
+use tower::ServiceExt;
 
 use crate::helpers::{operator, Backend, TestApp};
 use autodb::app::access::Role;
@@ -713,4 +714,33 @@ async fn the_audit_trail_is_scoped_filtered_and_append_only(backend: Backend) {
             .unwrap();
         assert!(n >= 4);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_key_has_its_own_request_budget_locally() {
+    let limited = autodb::app::Settings {
+        rate_limit_per_minute: Some(3),
+        ..crate::helpers::settings()
+    };
+    let t = TestApp::spawn_local_with(Backend::Local, limited).await;
+    let other = t.key("default", &Role::ALL).await;
+    for _ in 0..3 {
+        assert_eq!(t.get("/connections").await.0, StatusCode::OK);
+    }
+    let response = t
+        .router
+        .clone()
+        .oneshot(t.request(Method::GET, "/connections", None))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()["retry-after"], "20");
+    let (_, body) = t.get("/connections").await;
+    assert_eq!(body["error"]["code"], "RATE_LIMITED");
+    // Another key is not held back; the limited one gets one request per 20 s back.
+    let (status, _) = t.call_as(&other, Method::GET, "/connections", None).await;
+    assert_eq!(status, StatusCode::OK);
+    t.clock.advance(Duration::seconds(20));
+    assert_eq!(t.get("/connections").await.0, StatusCode::OK);
+    assert_eq!(t.get("/connections").await.0, StatusCode::TOO_MANY_REQUESTS);
 }
