@@ -10,11 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-use crate::helpers::{admin, listening, serve_command, stop, TempDir};
+use crate::helpers::{admin, http_call, json_body, listening, serve_command, stop, TempDir};
 
 const DB_PASSWORD: &str = "CanaryDbPassword7f3e9a1c";
 const API_KEY: &str = "adb_CanaryApiKey0b5d2e8f4a6c";
@@ -33,7 +32,7 @@ impl Seen {
     }
 }
 
-/// One HTTP/1.1 exchange (`Connection: close`); the status and the JSON body, which is also
+/// One HTTP exchange ([`http_call`]); the status and the JSON body. The whole response is
 /// recorded in `seen`.
 async fn call(
     seen: &Seen,
@@ -43,21 +42,11 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let request = format!(
-        "{method} /api/v1{path} HTTP/1.1\r\nHost: autodb\r\nConnection: close\r\n\
-         X-API-Key: {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.unwrap();
-    let response = String::from_utf8(response).unwrap();
+    let (status, response) = http_call(addr, key, method, path, body.as_ref())
+        .await
+        .unwrap();
     seen.push(response.clone());
-    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    (status, json_body(&response))
 }
 
 /// Registers `url` as a connection; its id.

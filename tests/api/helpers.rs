@@ -675,3 +675,40 @@ pub async fn stop(child: &mut tokio::process::Child) {
         .expect("autodb serve stopped")
         .unwrap();
 }
+
+/// One HTTP/1.1 exchange with a process on `addr` (`Connection: close`): the status and the
+/// whole response text (head and body).
+pub async fn http_call(
+    addr: std::net::SocketAddr,
+    key: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> std::io::Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    let request = format!(
+        "{method} /api/v1{path} HTTP/1.1\r\nHost: autodb\r\nConnection: close\r\n\
+         X-API-Key: {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await?;
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {response:?}")))?;
+    Ok((status, response))
+}
+
+/// The JSON body of a response [`http_call`] returned.
+pub fn json_body(response: &str) -> Value {
+    response
+        .split_once("\r\n\r\n")
+        .and_then(|(_, body)| serde_json::from_str(body).ok())
+        .unwrap_or(Value::Null)
+}

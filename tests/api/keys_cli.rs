@@ -10,7 +10,7 @@ use autodb::domain::sha256_hex;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-use crate::helpers::{listening, serve_command, settings, stop, TempDir};
+use crate::helpers::{http_call, listening, serve_command, settings, stop, TempDir};
 
 /// `autodb keys ARGS --data-dir DIR`: (stdout, stderr); panics unless it succeeds.
 async fn keys(dir: &std::path::Path, args: &[&str]) -> (String, String) {
@@ -170,15 +170,10 @@ async fn serve_creates_its_first_key_once_and_keeps_it() {
 
 /// The status of `GET /api/v1/connections` with `key`.
 async fn status_with(addr: std::net::SocketAddr, key: &str) -> u16 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!(
-        "GET /api/v1/connections HTTP/1.1\r\nHost: autodb\r\nConnection: close\r\nX-API-Key: {key}\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    response.split(' ').nth(1).unwrap().parse().unwrap()
+    http_call(addr, key, "GET", "/connections", None)
+        .await
+        .unwrap()
+        .0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

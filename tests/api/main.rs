@@ -14,6 +14,7 @@ mod damage;
 mod events;
 mod faults;
 mod features_vs_server;
+mod flood;
 mod helpers;
 mod hostile;
 mod keys_cli;
