@@ -52,6 +52,11 @@ pub async fn execute(app: &App, by: &Principal, cmd: ExecuteCommand) -> Result<A
     let connection_id =
         ConnectionId::parse(&cmd.connection_id).ok_or(AppError::Token(TokenError::Invalid))?;
     let connection = connections::visible(app, by, connection_id.as_str()).await?;
+    // A token already used names its request, whatever was decided about it since: the
+    // replay runs nothing, so the approval policy has nothing to say about it.
+    if let Some(existing) = app.store.nonce_request(&claims.nonce).await? {
+        return replay(app, existing).await;
+    }
     if let Err(missing) = approved(app, &connection, &cmd.approval_token).await? {
         audit::record(
             app,

@@ -441,23 +441,30 @@ impl TestApp {
         .await
     }
 
+    /// Has [`TestApp::approver_key`] approve the analysis of `report` (an analyze response)
+    /// if its risk needs a second key (`needs_approval`).
+    pub async fn second_approval(&self, report: &Value) {
+        if report["data"]["needs_approval"] != true {
+            return;
+        }
+        let id = report["data"]["analysis_id"].as_str().expect("analysis_id");
+        let (status, approved) = self
+            .call_as(
+                &self.approver_key,
+                Method::POST,
+                &format!("/migrations/analyses/{id}/approve"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{approved}");
+    }
+
     /// Analyzes `sql`, and has [`TestApp::approver_key`] approve it if its risk needs a
     /// second key; returns the approval token.
     pub async fn approve(&self, conn: &str, sql: &str) -> String {
         let (status, body) = self.analyze(conn, sql).await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        if body["data"]["needs_approval"] == true {
-            let id = body["data"]["analysis_id"].as_str().expect("analysis_id");
-            let (status, approved) = self
-                .call_as(
-                    &self.approver_key,
-                    Method::POST,
-                    &format!("/migrations/analyses/{id}/approve"),
-                    None,
-                )
-                .await;
-            assert_eq!(status, StatusCode::OK, "{approved}");
-        }
+        self.second_approval(&body).await;
         body["data"]["approval_token"]
             .as_str()
             .expect("token")
