@@ -202,9 +202,14 @@ async fn main() {
             let parts = service::open(&data, Settings::default(), Arc::new(SystemClock))
                 .expect("local service");
             let app = parts.app;
+            // One principal analyzes and executes: the bench measures the executor, not the
+            // separation of duties, so its connection lets a key run any risk alone.
+            let by = autodb::app::access::Principal::operator("bench");
             let connection = register(
                 &app,
+                &by,
                 NewConnection {
+                    production: false,
                     lock_timeout_ms: None,
                     max_connections: None,
                     name: "bench".into(),
@@ -214,9 +219,21 @@ async fn main() {
             )
             .await
             .expect("register");
+            autodb::app::connections::set_policy(
+                &app,
+                &by,
+                connection.id.as_str(),
+                autodb::app::connections::PolicyChange::Approval {
+                    self_approve_max_risk: Some(autodb_analysis::RiskCategory::Critical),
+                    production: None,
+                },
+            )
+            .await
+            .expect("policy");
             let sql = Sql::parse(sql_text.clone()).expect("sql");
             let report = autodb::app::analyze::analyze(
                 &app,
+                &by,
                 connection.id.as_str(),
                 sql.clone(),
                 &Default::default(),
@@ -226,6 +243,7 @@ async fn main() {
             let started = Instant::now();
             let accepted = execute(
                 &app,
+                &by,
                 ExecuteCommand {
                     approval_token: report
                         .approval_token

@@ -134,9 +134,12 @@ async fn main() {
         }
 
         // (a) Analyze with the sandbox, through the use case.
+        let by = autodb::app::access::Principal::operator("bench");
         let conn = autodb::app::connections::register(
             &app,
+            &by,
             autodb::app::connections::NewConnection {
+                production: false,
                 name: format!("bench {tables}"),
                 db_type: autodb::domain::DbType::Postgresql,
                 credentials: autodb::app::connections::Credentials::ConnectionString(
@@ -155,6 +158,7 @@ async fn main() {
             let started = Instant::now();
             let report = autodb::app::analyze::analyze(
                 &app,
+                &by,
                 &conn,
                 autodb::domain::Sql::parse(sql.clone()).unwrap(),
                 &SandboxOptions::default(),

@@ -84,7 +84,9 @@ pub async fn start(app: &App) -> Result<Demo, DemoError> {
     run_sql(&cluster.url("shop"), SHOP_SQL).await?;
     let connection = connections::register(
         app,
+        &crate::app::access::Principal::operator("demo"),
         NewConnection {
+            production: false,
             lock_timeout_ms: None,
             max_connections: None,
             name: DEMO_CONNECTION_NAME.into(),

@@ -84,9 +84,28 @@ pub struct Connection {
     /// sandbox run did not happen (no capacity, the sandbox's own failure, turned off).
     /// Off by default: such a migration gets no token.
     pub allow_unsandboxed_approval: bool,
+    /// The tenant that registered it (`app::access`); only its keys see it.
+    pub tenant: String,
+    /// Labelled production: the separation-of-duties default is stricter
+    /// ([`Connection::self_approve_max`]).
+    pub production: bool,
+    /// The highest risk the analyzing key may execute without another key's approval, when
+    /// set by an admin; else the default of [`Connection::self_approve_max`].
+    pub self_approve_max_risk: Option<autodb_analysis::RiskCategory>,
 }
 
 impl Connection {
+    /// The highest risk executable on the analyzing key's own say-so (`app::approval`): the
+    /// connection's policy, else `low` for production and `medium` for the rest.
+    pub fn self_approve_max(&self) -> autodb_analysis::RiskCategory {
+        use autodb_analysis::RiskCategory;
+        self.self_approve_max_risk.unwrap_or(if self.production {
+            RiskCategory::Low
+        } else {
+            RiskCategory::Medium
+        })
+    }
+
     /// The key of the migration lock: the database when known (it always is by the time a
     /// token exists: analyze introspects first), else the registration.
     pub fn lock_key(&self) -> String {

@@ -64,6 +64,22 @@ impl ApiError {
         )
     }
 
+    /// The key used up its request budget (`app::rate_limit`): 429 with `Retry-After`.
+    pub fn rate_limited(retry_after_seconds: u64) -> Self {
+        let mut limited = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            "this API key sent more requests than its limit allows; retry after the \
+             Retry-After delay",
+        );
+        limited.retry_after = std::num::NonZeroU16::new(
+            u16::try_from(retry_after_seconds)
+                .unwrap_or(u16::MAX)
+                .max(1),
+        );
+        limited
+    }
+
     pub fn not_found(what: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
@@ -138,6 +154,44 @@ impl From<AppError> for ApiError {
                 Self::new(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", message)
             }
             AppError::NotFound(what) => Self::not_found(what),
+            AppError::Forbidden(message) => Self::new(StatusCode::FORBIDDEN, "FORBIDDEN", message),
+            AppError::NotApproved(missing) => {
+                use crate::app::approval::Missing;
+                let refused = Self::new(StatusCode::FORBIDDEN, missing.code(), missing.to_string());
+                match missing {
+                    Missing::UnknownAnalysis => refused,
+                    Missing::Approval {
+                        analysis_id,
+                        risk,
+                        self_approve_max,
+                    } => refused.with_details(json!({
+                        "analysis_id": analysis_id,
+                        "risk_category": risk.as_str(),
+                        "self_approve_max_risk": self_approve_max.as_str(),
+                        "missing": "an approval by a different key with the approve role",
+                    })),
+                    Missing::Rejected {
+                        analysis_id,
+                        by,
+                        reason,
+                    } => refused.with_details(json!({
+                        "analysis_id": analysis_id,
+                        "rejected_by": by,
+                        "reason": reason,
+                    })),
+                }
+            }
+            AppError::SelfApproval => Self::new(
+                StatusCode::FORBIDDEN,
+                "SELF_APPROVAL",
+                "a key cannot approve its own analysis: a different key with the approve role \
+                 must",
+            ),
+            AppError::AlreadyDecided(verdict) => Self::new(
+                StatusCode::CONFLICT,
+                "ALREADY_DECIDED",
+                format!("the analysis was already {verdict}; a decision is final"),
+            ),
             AppError::Token(token) => {
                 let (status, code) = match token {
                     TokenError::Invalid => (StatusCode::UNAUTHORIZED, "TOKEN_INVALID"),

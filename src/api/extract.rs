@@ -18,6 +18,56 @@ pub struct JsonBody<T>(pub T);
 #[derive(Debug, Clone, Copy)]
 pub struct BodyDeadline(pub tokio::time::Instant);
 
+/// [`JsonBody`] for a route whose body may be left out: an empty (or all-whitespace) body is
+/// `None`; anything else must be the JSON the route reads.
+pub struct OptionalJsonBody<T>(pub Option<T>);
+
+/// The body's bytes, within the router's limit and the listener's [`BodyDeadline`], or the
+/// envelope's error.
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    let deadline = req.extensions().get::<BodyDeadline>().copied();
+    let read = Bytes::from_request(req, state);
+    let read = match deadline {
+        Some(BodyDeadline(at)) => tokio::time::timeout_at(at, read).await.map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "REQUEST_TIMEOUT",
+                "the request body did not arrive in time",
+            )
+        })?,
+        None => read.await,
+    };
+    read.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                format!(
+                    "the request body is larger than {} bytes",
+                    super::MAX_BODY_BYTES
+                ),
+            )
+        } else {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "INVALID_JSON",
+                "the request body could not be read",
+            )
+        }
+    })
+}
+
+fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice::<T>(bytes).map_err(|err| match err.classify() {
+        serde_json::error::Category::Data => ApiError::validation(err.to_string()),
+        _ => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_JSON",
+            format!("the request body is not valid JSON: {err}"),
+        ),
+    })
+}
+
 impl<S, T> FromRequest<S> for JsonBody<T>
 where
     S: Send + Sync,
@@ -26,47 +76,23 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let deadline = req.extensions().get::<BodyDeadline>().copied();
-        let read = Bytes::from_request(req, state);
-        let read = match deadline {
-            Some(BodyDeadline(at)) => tokio::time::timeout_at(at, read).await.map_err(|_| {
-                ApiError::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "REQUEST_TIMEOUT",
-                    "the request body did not arrive in time",
-                )
-            })?,
-            None => read.await,
-        };
-        let bytes = read.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "PAYLOAD_TOO_LARGE",
-                    format!(
-                        "the request body is larger than {} bytes",
-                        super::MAX_BODY_BYTES
-                    ),
-                )
-            } else {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "INVALID_JSON",
-                    "the request body could not be read",
-                )
-            }
-        })?;
-        match serde_json::from_slice::<T>(&bytes) {
-            Ok(value) => Ok(Self(value)),
-            Err(err) => Err(match err.classify() {
-                serde_json::error::Category::Data => ApiError::validation(err.to_string()),
-                _ => ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "INVALID_JSON",
-                    format!("the request body is not valid JSON: {err}"),
-                ),
-            }),
+        parse(&read_body(req, state).await?).map(Self)
+    }
+}
+
+impl<S, T> FromRequest<S> for OptionalJsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(None));
         }
+        parse(&bytes).map(|value| Self(Some(value)))
     }
 }
 

@@ -59,7 +59,15 @@ pub fn router(app: Arc<App>) -> Router {
             "/connections/{id}/migrations/sandbox",
             post(routes::sandbox),
         )
+        .route(
+            "/connections/{id}/approval-policy",
+            axum::routing::put(routes::set_approval_policy),
+        )
         .route("/migrations/analyze", post(routes::analyze))
+        .route("/migrations/analyses/{id}", get(routes::get_analysis))
+        .route("/migrations/analyses/{id}/approve", post(routes::approve))
+        .route("/migrations/analyses/{id}/reject", post(routes::reject))
+        .route("/audit", get(routes::audit))
         .route("/migrations/execute", post(routes::execute))
         .route("/migrations/requests/{request_id}", get(routes::status))
         .route_layer(middleware::from_fn_with_state(

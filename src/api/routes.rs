@@ -12,12 +12,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::error::ApiError;
-use super::extract::{JsonBody, PathParam};
-use crate::app::connections::{self, Credentials, NewConnection};
+use super::extract::{JsonBody, OptionalJsonBody, PathParam};
+use crate::app::access::{Principal, Role};
+use crate::app::approval::{self, Verdict};
+use crate::app::connections::{self, Credentials, NewConnection, PolicyChange};
 use crate::app::execute::{self, ExecuteCommand};
 use crate::app::sandbox::SandboxOptions;
-use crate::app::{analyze as analysis, introspect, App};
+use crate::app::{analyze as analysis, audit, introspect, App};
 use crate::domain::{Connection, DbType, MigrationRequest, Sql};
+use autodb_analysis::RiskCategory;
 
 type Result<T> = std::result::Result<T, ApiError>;
 
@@ -53,11 +56,17 @@ struct ConnectionView {
     auto_approve_max_risk: Option<&'static str>,
     /// Whether a migration whose sandbox run did not happen may still be approved.
     allow_unsandboxed_approval: bool,
+    tenant: String,
+    production: bool,
+    /// The highest risk the analyzing key may execute alone; above it a different key must
+    /// approve (`app::approval`). The effective value, default included.
+    self_approve_max_risk: &'static str,
 }
 
 impl From<Connection> for ConnectionView {
     fn from(c: Connection) -> Self {
         Self {
+            self_approve_max_risk: c.self_approve_max().as_str(),
             id: c.id.to_string(),
             name: c.name,
             db_type: c.db_type,
@@ -66,6 +75,8 @@ impl From<Connection> for ConnectionView {
             max_connections: c.max_connections,
             auto_approve_max_risk: c.auto_approve_max_risk.map(|r| r.as_str()),
             allow_unsandboxed_approval: c.allow_unsandboxed_approval,
+            tenant: c.tenant.clone(),
+            production: c.production,
         }
     }
 }
@@ -78,12 +89,17 @@ pub struct CreateConnection {
     secret_arn: Option<String>,
     lock_timeout_ms: Option<u64>,
     max_connections: Option<u32>,
+    #[serde(default)]
+    production: bool,
 }
 
 pub async fn create_connection(
     State(app): State<Arc<App>>,
+    by: Principal,
     JsonBody(body): JsonBody<CreateConnection>,
 ) -> Result<Response> {
+    // Before the body is judged: a key without the role learns nothing from the answer.
+    by.require(Role::Admin)?;
     let db_type = DbType::parse(&body.db_type).ok_or_else(|| {
         ApiError::validation("db_type must be \"postgresql\" (the only database autodb supports)")
     })?;
@@ -107,20 +123,22 @@ pub async fn create_connection(
     };
     let connection = connections::register(
         &app,
+        &by,
         NewConnection {
             name: body.name,
             db_type,
             credentials,
             lock_timeout_ms: body.lock_timeout_ms,
             max_connections: body.max_connections,
+            production: body.production,
         },
     )
     .await?;
     Ok(ok(StatusCode::CREATED, ConnectionView::from(connection)))
 }
 
-pub async fn list_connections(State(app): State<Arc<App>>) -> Result<Response> {
-    let all: Vec<ConnectionView> = connections::list(&app)
+pub async fn list_connections(State(app): State<Arc<App>>, by: Principal) -> Result<Response> {
+    let all: Vec<ConnectionView> = connections::list(&app, &by)
         .await?
         .into_iter()
         .map(Into::into)
@@ -130,9 +148,10 @@ pub async fn list_connections(State(app): State<Arc<App>>) -> Result<Response> {
 
 pub async fn get_connection(
     State(app): State<Arc<App>>,
+    by: Principal,
     PathParam(id): PathParam,
 ) -> Result<Response> {
-    let connection = connections::get(&app, &id).await?;
+    let connection = connections::visible(&app, &by, &id).await?;
     Ok(ok(StatusCode::OK, ConnectionView::from(connection)))
 }
 
@@ -141,20 +160,68 @@ pub struct AutoApproveBody {
     max_risk: Option<String>,
 }
 
+fn risk_or_null(field: &str, raw: Option<&str>) -> Result<Option<RiskCategory>> {
+    raw.map(|raw| {
+        raw.parse().map_err(|_| {
+            ApiError::validation(format!(
+                "{field} must be low, medium, high, critical or null"
+            ))
+        })
+    })
+    .transpose()
+}
+
+/// Applies a policy change (`admin` only) and answers with the connection.
+async fn change_policy(
+    app: &App,
+    by: &Principal,
+    id: &str,
+    change: PolicyChange,
+) -> Result<Response> {
+    let connection = connections::set_policy(app, by, id, change).await?;
+    Ok(ok(StatusCode::OK, ConnectionView::from(connection)))
+}
+
 /// `PUT /connections/{id}/auto-approve`: the only way to change the policy.
 pub async fn set_auto_approve(
     State(app): State<Arc<App>>,
+    by: Principal,
     PathParam(id): PathParam,
     JsonBody(body): JsonBody<AutoApproveBody>,
 ) -> Result<Response> {
-    let max_risk = match body.max_risk.as_deref() {
-        None => None,
-        Some(raw) => Some(raw.parse().map_err(|_| {
-            ApiError::validation("max_risk must be low, medium, high, critical or null")
-        })?),
-    };
-    let connection = connections::set_auto_approve(&app, &id, max_risk).await?;
-    Ok(ok(StatusCode::OK, ConnectionView::from(connection)))
+    by.require(Role::Admin)?;
+    let max_risk = risk_or_null("max_risk", body.max_risk.as_deref())?;
+    change_policy(&app, &by, &id, PolicyChange::AutoApprove(max_risk)).await
+}
+
+#[derive(Deserialize)]
+pub struct ApprovalPolicyBody {
+    self_approve_max_risk: Option<String>,
+    production: Option<bool>,
+}
+
+/// `PUT /connections/{id}/approval-policy`: the separation of duties (`app::approval`).
+pub async fn set_approval_policy(
+    State(app): State<Arc<App>>,
+    by: Principal,
+    PathParam(id): PathParam,
+    JsonBody(body): JsonBody<ApprovalPolicyBody>,
+) -> Result<Response> {
+    by.require(Role::Admin)?;
+    let max = risk_or_null(
+        "self_approve_max_risk",
+        body.self_approve_max_risk.as_deref(),
+    )?;
+    change_policy(
+        &app,
+        &by,
+        &id,
+        PolicyChange::Approval {
+            self_approve_max_risk: max,
+            production: body.production,
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -166,12 +233,13 @@ pub struct SandboxPolicyBody {
 /// sandbox did not run (off by default).
 pub async fn set_sandbox_policy(
     State(app): State<Arc<App>>,
+    by: Principal,
     PathParam(id): PathParam,
     JsonBody(body): JsonBody<SandboxPolicyBody>,
 ) -> Result<Response> {
-    let connection =
-        connections::set_sandbox_policy(&app, &id, body.allow_unsandboxed_approval).await?;
-    Ok(ok(StatusCode::OK, ConnectionView::from(connection)))
+    by.require(Role::Admin)?;
+    let change = PolicyChange::Sandbox(body.allow_unsandboxed_approval);
+    change_policy(&app, &by, &id, change).await
 }
 
 #[derive(Deserialize)]
@@ -217,6 +285,7 @@ fn sandbox_options(
 
 pub async fn analyze_for_connection(
     State(app): State<Arc<App>>,
+    by: Principal,
     PathParam(id): PathParam,
     RawQuery(query): RawQuery,
     JsonBody(body): JsonBody<AnalyzeBody>,
@@ -227,12 +296,13 @@ pub async fn analyze_for_connection(
         body.validation_queries,
     )?;
     let sql = Sql::parse(body.sql).map_err(crate::app::AppError::from)?;
-    let report = analysis::analyze(&app, &id, sql, &options).await?;
+    let report = analysis::analyze(&app, &by, &id, sql, &options).await?;
     Ok(ok(StatusCode::OK, report))
 }
 
 pub async fn analyze(
     State(app): State<Arc<App>>,
+    by: Principal,
     RawQuery(query): RawQuery,
     JsonBody(body): JsonBody<AnalyzeWithConnection>,
 ) -> Result<Response> {
@@ -242,7 +312,7 @@ pub async fn analyze(
         body.validation_queries,
     )?;
     let sql = Sql::parse(body.sql).map_err(crate::app::AppError::from)?;
-    let report = analysis::analyze(&app, &body.connection_id, sql, &options).await?;
+    let report = analysis::analyze(&app, &by, &body.connection_id, sql, &options).await?;
     Ok(ok(StatusCode::OK, report))
 }
 
@@ -250,9 +320,12 @@ pub async fn analyze(
 /// a token.
 pub async fn sandbox(
     State(app): State<Arc<App>>,
+    by: Principal,
     PathParam(id): PathParam,
     JsonBody(body): JsonBody<AnalyzeBody>,
 ) -> Result<Response> {
+    by.require(Role::Analyze)?;
+    connections::visible(&app, &by, &id).await?;
     let options = sandbox_options(None, body.rows_per_table, body.validation_queries)?;
     let sql = Sql::parse(body.sql).map_err(crate::app::AppError::from)?;
     let result = crate::app::sandbox::run_alone(&app, &id, sql, &options).await?;
@@ -268,11 +341,14 @@ pub struct ExecuteBody {
 
 pub async fn execute(
     State(app): State<Arc<App>>,
+    by: Principal,
     JsonBody(body): JsonBody<ExecuteBody>,
 ) -> Result<Response> {
+    by.require(Role::Execute)?;
     let sql = Sql::parse(body.sql).map_err(crate::app::AppError::from)?;
     let accepted = execute::execute(
         &app,
+        &by,
         ExecuteCommand {
             approval_token: body.approval_token,
             sql,
@@ -322,9 +398,10 @@ impl From<MigrationRequest> for StatusView {
 
 pub async fn status(
     State(app): State<Arc<App>>,
+    by: Principal,
     PathParam(request_id): PathParam,
 ) -> Result<Response> {
-    let request = execute::status(&app, &request_id).await?;
+    let request = execute::status(&app, &by, &request_id).await?;
     Ok((StatusCode::OK, Json(StatusView::from(request))).into_response())
 }
 
@@ -343,8 +420,11 @@ fn snapshot_header(
 /// `POST /connections/{id}/introspect`: a new snapshot, summarized.
 pub async fn introspect_connection(
     State(app): State<Arc<App>>,
+    by: Principal,
     PathParam(id): PathParam,
 ) -> Result<Response> {
+    by.require(Role::Analyze)?;
+    connections::visible(&app, &by, &id).await?;
     let record = introspect::introspect_by_id(&app, &id).await?;
     let tables: Vec<String> = record
         .schema
@@ -374,10 +454,109 @@ pub async fn applied_migrations(
 /// `GET /connections/{id}/schema`: the latest snapshot, whole.
 pub async fn connection_schema(
     State(app): State<Arc<App>>,
+    by: Principal,
     PathParam(id): PathParam,
 ) -> Result<Response> {
+    connections::visible(&app, &by, &id).await?;
     let record = introspect::latest(&app, &id).await?;
     let mut body = snapshot_header(&record);
     body.insert("schema".into(), json!(record.schema));
     Ok(ok(StatusCode::OK, body))
+}
+
+/// An analysis as approvers see it: who asked, the verdict, and the decision if any.
+#[derive(Serialize)]
+struct AnalysisView {
+    analysis_id: String,
+    connection_id: String,
+    analyzed_by: String,
+    analyzed_at: DateTime<Utc>,
+    sql_sha256: String,
+    risk_category: &'static str,
+    risk_score: u8,
+    expires_at: Option<DateTime<Utc>>,
+    decision: Option<crate::app::approval::Decision>,
+}
+
+impl From<crate::app::approval::AnalysisRecord> for AnalysisView {
+    fn from(r: crate::app::approval::AnalysisRecord) -> Self {
+        Self {
+            analysis_id: r.analysis_id,
+            connection_id: r.connection_id,
+            analyzed_by: r.analyzed_by,
+            analyzed_at: r.analyzed_at,
+            sql_sha256: r.sql_sha256,
+            risk_category: r.risk_category.as_str(),
+            risk_score: r.risk_score,
+            expires_at: DateTime::from_timestamp(r.expires_at, 0),
+            decision: r.decision,
+        }
+    }
+}
+
+/// `GET /migrations/analyses/{id}`.
+pub async fn get_analysis(
+    State(app): State<Arc<App>>,
+    by: Principal,
+    PathParam(id): PathParam,
+) -> Result<Response> {
+    let record = approval::get(&app, &by, &id).await?;
+    Ok(ok(StatusCode::OK, AnalysisView::from(record)))
+}
+
+#[derive(Deserialize)]
+pub struct DecisionBody {
+    reason: Option<String>,
+}
+
+/// `POST /migrations/analyses/{id}/approve` (body optional: `{reason}`).
+pub async fn approve(
+    State(app): State<Arc<App>>,
+    by: Principal,
+    PathParam(id): PathParam,
+    OptionalJsonBody(body): OptionalJsonBody<DecisionBody>,
+) -> Result<Response> {
+    by.require(Role::Approve)?;
+    let reason = body.and_then(|b| b.reason);
+    let record = approval::decide(&app, &by, &id, Verdict::Approved, reason).await?;
+    Ok(ok(StatusCode::OK, AnalysisView::from(record)))
+}
+
+/// `POST /migrations/analyses/{id}/reject` with `{reason}`.
+pub async fn reject(
+    State(app): State<Arc<App>>,
+    by: Principal,
+    PathParam(id): PathParam,
+    JsonBody(body): JsonBody<DecisionBody>,
+) -> Result<Response> {
+    by.require(Role::Approve)?;
+    let record = approval::decide(&app, &by, &id, Verdict::Rejected, body.reason).await?;
+    Ok(ok(StatusCode::OK, AnalysisView::from(record)))
+}
+
+#[derive(Deserialize)]
+pub struct AuditParams {
+    connection: Option<String>,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    limit: Option<usize>,
+}
+
+/// `GET /audit?connection=…&since=…&until=…&limit=…`: the caller's tenant's trail.
+pub async fn audit(
+    State(app): State<Arc<App>>,
+    by: Principal,
+    query: std::result::Result<
+        axum::extract::Query<AuditParams>,
+        axum::extract::rejection::QueryRejection,
+    >,
+) -> Result<Response> {
+    by.require(Role::Admin)?;
+    let axum::extract::Query(q) = query.map_err(|_| {
+        ApiError::validation(
+            "query: connection (an id), since and until (RFC 3339 times), limit (1 to 1000)",
+        )
+    })?;
+    let records = audit::list(&app, &by, q.connection, q.since, q.until, q.limit).await?;
+    Ok(ok(StatusCode::OK, records))
 }

@@ -6,15 +6,21 @@ use autodb_analysis::Analysis;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
 
+use super::access::{Principal, Role};
+use super::approval::{self, AnalysisRecord};
+use super::audit::{self, Action, Entry};
 use super::sandbox::{self, SandboxOptions};
 use super::{connections, introspect, App, AppError};
-use crate::domain::{Sql, MAX_STATEMENTS};
+use crate::domain::{sha256_hex, Sql, MAX_STATEMENTS};
 use crate::token::{self, Approval};
 
 #[derive(Debug, Serialize)]
 pub struct AnalysisReport {
     pub analysis_id: String,
     pub connection_id: String,
+    /// Whether the token runs only after a different key approves this analysis (its risk is
+    /// above the connection's `self_approve_max_risk`; see `app::approval`).
+    pub needs_approval: bool,
     /// `total_statements, risk_score, risk_category, statements, affected_tables,
     /// dependent_views`.
     #[serde(flatten)]
@@ -40,25 +46,30 @@ pub struct AnalysisReport {
     pub approval_withheld: Option<String>,
 }
 
+/// Analyzes `sql` on connection `connection_id` for `by` (the `analyze` role). A token
+/// issued is recorded with its analysis (`approval`), and the analysis is audited.
 pub async fn analyze(
     app: &App,
+    by: &Principal,
     connection_id: &str,
     sql: Sql,
     sandbox_options: &SandboxOptions,
 ) -> Result<AnalysisReport, AppError> {
-    analyze_once(app, connection_id, sql, sandbox_options, None).await
+    analyze_once(app, by, connection_id, sql, sandbox_options, None).await
 }
 
 /// [`analyze`], signing the token with `nonce` when given (see `token::Approval::nonce`).
 pub async fn analyze_once(
     app: &App,
+    by: &Principal,
     connection_id: &str,
     sql: Sql,
     sandbox_options: &SandboxOptions,
     nonce: Option<[u8; 16]>,
 ) -> Result<AnalysisReport, AppError> {
+    by.require(Role::Analyze)?;
     sandbox_options.validate()?;
-    let connection = connections::get(app, connection_id).await?;
+    let connection = connections::visible(app, by, connection_id).await?;
     // Accepted psql meta-commands are blanked here and again, by the same function, in the
     // executor; the token binds the submitted text with them.
     let limits = app.settings.limits(&connection);
@@ -170,13 +181,48 @@ pub async fn analyze_once(
         None
     };
     elapsed("token");
+    let analysis_id = match &issued {
+        Some((token, claims)) => {
+            let record = AnalysisRecord {
+                analysis_id: approval::analysis_id_for(token),
+                tenant: connection.tenant.clone(),
+                connection_id: connection.id.to_string(),
+                analyzed_by: by.key_id.clone(),
+                analyzed_at: app.clock.now(),
+                sql_sha256: claims.sql_sha256.clone(),
+                token_sha256: sha256_hex(token.as_bytes()),
+                risk_category: analysis.risk_category,
+                risk_score: analysis.risk_score,
+                expires_at: claims.exp,
+                decision: None,
+            };
+            app.store.put_analysis(&record).await?;
+            record.analysis_id
+        }
+        None => format!("ana_{}", uuid::Uuid::new_v4().simple()),
+    };
+    audit::record(
+        app,
+        by,
+        Action::Analyze,
+        Entry {
+            connection_id: Some(connection.id.to_string()),
+            subject: Some(analysis_id.clone()),
+            sql_sha256: Some(sql.sha256_hex()),
+            verdict: Some(analysis.risk_category.as_str().into()),
+            detail: approval_withheld.clone(),
+        },
+    )
+    .await?;
+    let needs_approval = issued.is_some() && analysis.risk_category > connection.self_approve_max();
     app.metrics.emit(crate::metrics::analyzed(
         app.clock.now().timestamp_millis(),
         analysis.risk_category.as_str(),
     ));
     Ok(AnalysisReport {
-        analysis_id: format!("ana_{}", uuid::Uuid::new_v4().simple()),
+        analysis_id,
         connection_id: connection.id.to_string(),
+        needs_approval,
         analysis,
         snapshot_id: snapshot.snapshot_id,
         schema_fingerprint: snapshot.fingerprint,

@@ -3,10 +3,15 @@
 
 use secrecy::SecretString;
 
+use autodb_analysis::RiskCategory;
+
+use super::access::{Principal, Role};
+use super::audit::{self, Action, Entry};
 use super::{App, AppError};
 use crate::domain::{Connection, ConnectionId, DbType};
 
-/// Where the credentials of a new connection come from.
+/// Where the credentials of a new connection come from. `Debug` shows no secret.
+#[derive(Debug)]
 pub enum Credentials {
     /// A libpq connection string or URL, stored as a new secret.
     ConnectionString(SecretString),
@@ -14,6 +19,7 @@ pub enum Credentials {
     SecretRef(String),
 }
 
+#[derive(Debug)]
 pub struct NewConnection {
     pub name: String,
     pub db_type: DbType,
@@ -22,6 +28,8 @@ pub struct NewConnection {
     pub lock_timeout_ms: Option<u64>,
     /// See [`Connection::max_connections`].
     pub max_connections: Option<u32>,
+    /// See [`Connection::production`].
+    pub production: bool,
 }
 
 /// The range a connection's own session limit may take (see [`crate::target`]).
@@ -32,7 +40,13 @@ pub const LOCK_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 50..=60_000;
 
 const MAX_NAME_LEN: usize = 128;
 
-pub async fn register(app: &App, new: NewConnection) -> Result<Connection, AppError> {
+/// Registers a connection for `by`'s tenant (the `admin` role).
+pub async fn register(
+    app: &App,
+    by: &Principal,
+    new: NewConnection,
+) -> Result<Connection, AppError> {
+    by.require(Role::Admin)?;
     let name = new.name.trim();
     if name.is_empty() || name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
         return Err(AppError::Validation(format!(
@@ -72,6 +86,9 @@ pub async fn register(app: &App, new: NewConnection) -> Result<Connection, AppEr
         executed_at: None,
         auto_approve_max_risk: None,
         allow_unsandboxed_approval: false,
+        tenant: by.tenant.clone(),
+        production: new.production,
+        self_approve_max_risk: None,
         id,
         name: name.to_string(),
         db_type: new.db_type,
@@ -79,9 +96,32 @@ pub async fn register(app: &App, new: NewConnection) -> Result<Connection, AppEr
         created_at: app.clock.now(),
     };
     app.store.put_connection(&connection).await?;
+    audit::record(
+        app,
+        by,
+        Action::RegisterConnection,
+        Entry {
+            connection_id: Some(connection.id.to_string()),
+            detail: Some(format!("production={}", connection.production)),
+            ..Entry::default()
+        },
+    )
+    .await?;
     Ok(connection)
 }
 
+/// The connection `id` if `by` may see it; else, as if it did not exist, `NotFound`.
+pub async fn visible(app: &App, by: &Principal, id: &str) -> Result<Connection, AppError> {
+    let connection = get(app, id).await?;
+    if by.sees(&connection) {
+        Ok(connection)
+    } else {
+        Err(AppError::NotFound("connection"))
+    }
+}
+
+/// Any connection, whoever asks: for the executor and the upload trigger, which act on a
+/// connection named by a request or a bucket key, not by a caller.
 pub async fn get(app: &App, id: &str) -> Result<Connection, AppError> {
     let id = ConnectionId::parse(id).ok_or(AppError::NotFound("connection"))?;
     app.store
@@ -90,34 +130,81 @@ pub async fn get(app: &App, id: &str) -> Result<Connection, AppError> {
         .ok_or(AppError::NotFound("connection"))
 }
 
-pub async fn list(app: &App) -> Result<Vec<Connection>, AppError> {
+/// The connections `by` may see.
+pub async fn list(app: &App, by: &Principal) -> Result<Vec<Connection>, AppError> {
     let mut all = app.store.list_connections().await?;
+    all.retain(|c| by.sees(c));
     all.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
     Ok(all)
 }
 
-/// Sets (or, with `None`, turns off) a connection's auto-approve policy for uploaded
-/// migrations ([`Connection::auto_approve_max_risk`]).
-pub async fn set_auto_approve(
-    app: &App,
-    id: &str,
-    max_risk: Option<autodb_analysis::RiskCategory>,
-) -> Result<Connection, AppError> {
-    let mut connection = get(app, id).await?;
-    connection.auto_approve_max_risk = max_risk;
-    app.store.put_connection(&connection).await?;
-    Ok(connection)
+/// A change of a connection's policies (`admin` only; each one audited).
+#[derive(Debug, Clone)]
+pub enum PolicyChange {
+    /// [`Connection::auto_approve_max_risk`]; `None` turns auto-approve off.
+    AutoApprove(Option<RiskCategory>),
+    /// [`Connection::allow_unsandboxed_approval`].
+    Sandbox(bool),
+    /// [`Connection::self_approve_max_risk`] (`None`: the default) and, when given,
+    /// [`Connection::production`].
+    Approval {
+        self_approve_max_risk: Option<RiskCategory>,
+        production: Option<bool>,
+    },
 }
 
-/// Sets whether analyze may approve a migration whose sandbox run did not happen
-/// ([`Connection::allow_unsandboxed_approval`]).
-pub async fn set_sandbox_policy(
+/// Applies `change` to connection `id`, by `by` (the `admin` role).
+pub async fn set_policy(
     app: &App,
+    by: &Principal,
     id: &str,
-    allow_unsandboxed_approval: bool,
+    change: PolicyChange,
 ) -> Result<Connection, AppError> {
-    let mut connection = get(app, id).await?;
-    connection.allow_unsandboxed_approval = allow_unsandboxed_approval;
+    by.require(Role::Admin)?;
+    let mut connection = visible(app, by, id).await?;
+    let show = |r: Option<RiskCategory>| r.map_or("null", |r| r.as_str());
+    let (verdict, detail) = match change {
+        PolicyChange::AutoApprove(max_risk) => {
+            connection.auto_approve_max_risk = max_risk;
+            (
+                "auto_approve",
+                format!("auto_approve_max_risk={}", show(max_risk)),
+            )
+        }
+        PolicyChange::Sandbox(allow) => {
+            connection.allow_unsandboxed_approval = allow;
+            ("sandbox", format!("allow_unsandboxed_approval={allow}"))
+        }
+        PolicyChange::Approval {
+            self_approve_max_risk,
+            production,
+        } => {
+            connection.self_approve_max_risk = self_approve_max_risk;
+            if let Some(production) = production {
+                connection.production = production;
+            }
+            (
+                "approval",
+                format!(
+                    "self_approve_max_risk={} production={}",
+                    show(self_approve_max_risk),
+                    connection.production
+                ),
+            )
+        }
+    };
     app.store.put_connection(&connection).await?;
+    audit::record(
+        app,
+        by,
+        Action::SetPolicy,
+        Entry {
+            connection_id: Some(connection.id.to_string()),
+            verdict: Some(verdict.into()),
+            detail: Some(detail),
+            ..Entry::default()
+        },
+    )
+    .await?;
     Ok(connection)
 }

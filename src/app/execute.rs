@@ -7,9 +7,12 @@
 use chrono::Duration;
 use serde::Serialize;
 
+use super::access::{Principal, Role};
+use super::approval::{self, Missing};
+use super::audit::{self, Action, Entry};
 use super::ports::{BeginExecution, BeginOutcome};
-use super::{App, AppError};
-use crate::domain::{ConnectionId, MigrationRequest, RequestId, RequestStatus, Sql};
+use super::{connections, App, AppError};
+use crate::domain::{sha256_hex, ConnectionId, MigrationRequest, RequestId, RequestStatus, Sql};
 use crate::token::{self, TokenError};
 
 pub struct ExecuteCommand {
@@ -24,7 +27,10 @@ pub struct Accepted {
     pub status: RequestStatus,
 }
 
-pub async fn execute(app: &App, cmd: ExecuteCommand) -> Result<Accepted, AppError> {
+/// Executes for `by` (the `execute` role) a token whose analysis the connection's policy
+/// lets run (`approval::gate`).
+pub async fn execute(app: &App, by: &Principal, cmd: ExecuteCommand) -> Result<Accepted, AppError> {
+    by.require(Role::Execute)?;
     let claims = match token::verify_signature(&*app.key_ring().await, &cmd.approval_token) {
         Ok(claims) => claims,
         // Signed with a key another function loaded first (a rotation in progress)?
@@ -34,6 +40,7 @@ pub async fn execute(app: &App, cmd: ExecuteCommand) -> Result<Accepted, AppErro
     let bound = claims.check_binding(&cmd.sql, &cmd.connection_id);
     if let Err(expired) = claims.check_expiry(now.timestamp()) {
         if bound.is_ok() {
+            connections::visible(app, by, &cmd.connection_id).await?;
             if let Some(existing) = app.store.nonce_request(&claims.nonce).await? {
                 return replay(app, existing).await;
             }
@@ -44,9 +51,28 @@ pub async fn execute(app: &App, cmd: ExecuteCommand) -> Result<Accepted, AppErro
     // A signed connection id was valid when signed; it may since have been removed.
     let connection_id =
         ConnectionId::parse(&cmd.connection_id).ok_or(AppError::Token(TokenError::Invalid))?;
-    let Some(connection) = app.store.get_connection(&connection_id).await? else {
-        return Err(AppError::NotFound("connection"));
-    };
+    let connection = connections::visible(app, by, connection_id.as_str()).await?;
+    // A token already used names its request, whatever was decided about it since: the
+    // replay runs nothing, so the approval policy has nothing to say about it.
+    if let Some(existing) = app.store.nonce_request(&claims.nonce).await? {
+        return replay(app, existing).await;
+    }
+    if let Err(missing) = approved(app, &connection, &cmd.approval_token).await? {
+        audit::record(
+            app,
+            by,
+            Action::ExecuteRefused,
+            Entry {
+                connection_id: Some(connection.id.to_string()),
+                subject: Some(approval::analysis_id_for(&cmd.approval_token)),
+                sql_sha256: Some(claims.sql_sha256.clone()),
+                verdict: Some(missing.code().into()),
+                detail: None,
+            },
+        )
+        .await?;
+        return Err(AppError::NotApproved(missing));
+    }
     let lock_key = connection.lock_key();
     let mut request = MigrationRequest::new(RequestId::generate(), connection_id, &cmd.sql, now);
     request.schema_fp = Some(claims.schema_fp.clone());
@@ -74,6 +100,24 @@ pub async fn execute(app: &App, cmd: ExecuteCommand) -> Result<Accepted, AppErro
                     error = %crate::api::error_chain(&err),
                     "could not queue the request; a replay of its token will"
                 );
+            }
+            // The request exists and is queued: a trail that cannot be written is logged, not
+            // turned into an error the caller would take for a refusal.
+            let recorded = audit::record(
+                app,
+                by,
+                Action::Execute,
+                Entry {
+                    connection_id: Some(connection.id.to_string()),
+                    subject: Some(request.request_id.to_string()),
+                    sql_sha256: Some(claims.sql_sha256.clone()),
+                    verdict: Some("accepted".into()),
+                    detail: Some(approval::analysis_id_for(&cmd.approval_token)),
+                },
+            )
+            .await;
+            if let Err(err) = recorded {
+                tracing::error!(request_id = %request.request_id, error = %crate::api::error_chain(&err), "could not write the audit record of an accepted execution");
             }
             Ok(Accepted {
                 request_id: request.request_id,
@@ -104,10 +148,38 @@ async fn replay(app: &App, id: RequestId) -> Result<Accepted, AppError> {
     })
 }
 
-pub async fn status(app: &App, id: &str) -> Result<MigrationRequest, AppError> {
+/// Whether the analysis behind `token` lets it run on `connection` (`approval::gate`).
+async fn approved(
+    app: &App,
+    connection: &crate::domain::Connection,
+    token: &str,
+) -> Result<Result<(), Missing>, AppError> {
+    let record = app
+        .store
+        .get_analysis(&approval::analysis_id_for(token))
+        .await?;
+    Ok(match record {
+        Some(r)
+            if r.token_sha256 == sha256_hex(token.as_bytes())
+                && r.tenant == connection.tenant
+                && r.connection_id == connection.id.as_str() =>
+        {
+            approval::gate(&r, connection)
+        }
+        _ => Err(Missing::UnknownAnalysis),
+    })
+}
+
+/// The request `id`, if `by` may see its connection.
+pub async fn status(app: &App, by: &Principal, id: &str) -> Result<MigrationRequest, AppError> {
     let id = RequestId::parse(id).ok_or(AppError::NotFound("request"))?;
-    app.store
+    let request = app
+        .store
         .get_request(&id)
         .await?
-        .ok_or(AppError::NotFound("request"))
+        .ok_or(AppError::NotFound("request"))?;
+    connections::visible(app, by, request.connection_id.as_str())
+        .await
+        .map_err(|_| AppError::NotFound("request"))?;
+    Ok(request)
 }

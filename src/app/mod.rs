@@ -1,13 +1,18 @@
 //! Use cases: what autodb does, independent of how it is reached (HTTP locally, HTTP through
 //! API Gateway, SQS) and of which backend stores its state (AWS or local).
 
+pub mod access;
 pub mod analyze;
+pub mod api_keys;
+pub mod approval;
+pub mod audit;
 pub mod connections;
 pub mod execute;
 pub mod introspect;
 pub mod keys;
 pub mod ledger;
 pub mod ports;
+pub mod rate_limit;
 pub mod sandbox;
 pub mod upload;
 
@@ -59,6 +64,9 @@ pub struct Settings {
     /// How old the signing key ring may grow before it is read again from its secret
     /// (AWS; see `app::keys`).
     pub key_reload_seconds: i64,
+    /// Requests a minute each API key may send (a burst of as many); beyond it, 429
+    /// `RATE_LIMITED`. `None`: no limit in the process (AWS: API Gateway throttles).
+    pub rate_limit_per_minute: Option<u32>,
 }
 
 impl Default for Settings {
@@ -78,6 +86,7 @@ impl Default for Settings {
             key_reload_seconds: 300,
             target_max_connections: 4,
             target_wait_ms: 10_000,
+            rate_limit_per_minute: None,
         }
     }
 }
@@ -118,6 +127,9 @@ pub struct App {
     pub metrics: crate::metrics::Metrics,
     /// One permit per core for CPU-heavy work ([`App::cpu`]).
     cpu_slots: Arc<tokio::sync::Semaphore>,
+    /// Per-key request limits (`autodb serve`); `None`: none (in AWS, API Gateway
+    /// throttles).
+    pub rate_limit: Option<rate_limit::RateLimiter>,
 }
 
 impl App {
@@ -129,6 +141,9 @@ impl App {
         clock: Arc<dyn Clock>,
         settings: Settings,
     ) -> Self {
+        let rate_limit = settings
+            .rate_limit_per_minute
+            .map(rate_limit::RateLimiter::new);
         let targets = crate::target::Targets::new(
             settings.target_max_connections,
             std::time::Duration::from_millis(settings.target_wait_ms),
@@ -147,6 +162,7 @@ impl App {
             cpu_slots: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )),
+            rate_limit,
         }
     }
 
@@ -196,6 +212,18 @@ pub enum AppError {
     PayloadTooLarge(String),
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The caller's key lacks a role the action needs.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The token cannot run yet (or ever): what is missing (`approval`).
+    #[error("{0}")]
+    NotApproved(approval::Missing),
+    /// A key tried to approve its own analysis.
+    #[error("an analysis must be approved by a different key than the one that asked for it")]
+    SelfApproval,
+    /// The analysis was approved or rejected before.
+    #[error("the analysis was already {0}")]
+    AlreadyDecided(&'static str),
     #[error(transparent)]
     Token(#[from] TokenError),
     /// The registered database could not be reached or read; the message is safe to show.

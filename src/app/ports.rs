@@ -5,6 +5,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
+use super::access::ApiKeyRecord;
+use super::approval::{AnalysisRecord, Decision};
+use super::audit::{AuditQuery, AuditRecord};
 use crate::domain::{
     Connection, ConnectionId, ExecutionError, ExecutionResult, MigrationRequest, RequestId,
     SnapshotRecord,
@@ -122,8 +125,30 @@ pub trait Store: Send + Sync {
     async fn latest_snapshot(&self, id: &ConnectionId)
         -> Result<Option<SnapshotRecord>, PortError>;
 
-    async fn put_api_key_hash(&self, sha256_hex: &str) -> Result<(), PortError>;
-    async fn has_api_key_hash(&self, sha256_hex: &str) -> Result<bool, PortError>;
+    /// Stores (or replaces: revocation) an API key's record.
+    async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), PortError>;
+    /// The key whose SHA-256 is `sha256_hex`; a key stored before tenants existed reads as
+    /// [`ApiKeyRecord::legacy`]. Read consistently: a revocation counts at once.
+    async fn get_api_key(&self, sha256_hex: &str) -> Result<Option<ApiKeyRecord>, PortError>;
+    /// Every key, revoked ones included (for `autodb keys list|revoke`; not on a request
+    /// path: in DynamoDB it is a scan).
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, PortError>;
+
+    /// Stores an analysis record unless one with its id exists: the same token issued
+    /// again (an upload's event redelivered within the second) keeps its decision.
+    async fn put_analysis(&self, analysis: &AnalysisRecord) -> Result<(), PortError>;
+    async fn get_analysis(&self, analysis_id: &str) -> Result<Option<AnalysisRecord>, PortError>;
+    /// Records `decision` on `analysis` unless one is recorded already (then `false`).
+    async fn decide_analysis(
+        &self,
+        analysis: &AnalysisRecord,
+        decision: &Decision,
+    ) -> Result<bool, PortError>;
+
+    /// Appends an audit record; records are never changed or removed.
+    async fn append_audit(&self, record: &AuditRecord) -> Result<(), PortError>;
+    /// A tenant's audit records, oldest first, at most `query.limit`.
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, PortError>;
 
     async fn begin_execution(&self, begin: &BeginExecution<'_>) -> Result<BeginOutcome, PortError>;
     /// The request a consumed nonce created, if it was consumed.

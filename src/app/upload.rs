@@ -22,6 +22,7 @@ use autodb_analysis::sandbox::SandboxStatus;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
+use super::access::Principal;
 use super::execute::{execute, ExecuteCommand};
 use super::{analyze, connections, App, AppError};
 use crate::domain::Sql;
@@ -96,13 +97,17 @@ async fn request_result(app: &App, id: &crate::domain::RequestId) -> Result<Valu
     Ok(result)
 }
 
-/// Handles one uploaded migration for `connection_id`, running an auto-approved migration
-/// until `deadline`. `Err` only for a backing-service failure (the upload should be retried).
+/// Handles one uploaded migration for `connection_id`, put by `uploader` (the S3 event's
+/// principal, recorded in the audit trail), running an auto-approved migration until
+/// `deadline`. Auto-approve goes through the same separation-of-duties policy as the API
+/// (`approval::gate`): above the connection's `self_approve_max`, an upload is analyzed and
+/// waits for a different key's approval through the API. `Err` only for a backing-service failure (the upload should be retried).
 /// The caller checks [`earlier`] first; `upload` keys the approval (see the module doc).
 pub async fn handle_upload(
     app: &App,
     connection_id: &str,
     upload: &UploadId,
+    uploader: &str,
     sql_text: String,
     deadline: DateTime<Utc>,
 ) -> Result<UploadOutcome, AppError> {
@@ -121,14 +126,21 @@ pub async fn handle_upload(
         Ok(sql) => sql,
         Err(err) => return rejected(err.into()),
     };
+    let by = Principal::uploader(&connection, uploader);
     let nonce = Some(upload.nonce());
-    let report =
-        match analyze::analyze_once(app, connection_id, sql.clone(), &Default::default(), nonce)
-            .await
-        {
-            Ok(report) => report,
-            Err(err) => return rejected(err),
-        };
+    let report = match analyze::analyze_once(
+        app,
+        &by,
+        connection_id,
+        sql.clone(),
+        &Default::default(),
+        nonce,
+    )
+    .await
+    {
+        Ok(report) => report,
+        Err(err) => return rejected(err),
+    };
     let risk = report.analysis.risk_category;
     let mut analysis = serde_json::to_value(&report).unwrap_or(Value::Null);
     if let Some(map) = analysis.as_object_mut() {
@@ -175,6 +187,7 @@ pub async fn handle_upload(
     };
     let accepted = execute(
         app,
+        &by,
         ExecuteCommand {
             approval_token,
             sql,
@@ -189,6 +202,7 @@ pub async fn handle_upload(
                 "another migration is in progress on this database; upload it again later".into(),
             ))
         }
+        Err(AppError::NotApproved(missing)) => return Ok(not_executed(missing.to_string())),
         Err(err) => return rejected(err),
     };
     // The job is queued too; running it here gives the uploader its outcome beside the

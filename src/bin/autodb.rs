@@ -1,13 +1,14 @@
 //! The `autodb` command: the local service and its tools.
 //!
 //! Environment:
-//! - `AUTODB_API_KEY`: with `serve`, this key is accepted (stored hashed); otherwise a new
-//!   key is generated, stored hashed and printed once;
+//! - `AUTODB_API_KEY`: with `serve`, this key is accepted (stored hashed: default tenant,
+//!   every role); otherwise a key is generated at the first start only, stored hashed and
+//!   printed once (`autodb keys` manages the rest);
 //! - `AUTODB_TOKEN_TTL_SECONDS` (default 3600), `AUTODB_LOCK_LEASE_SECONDS` (default 900);
 //! - `RUST_LOG` (default `info`).
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use std::process::ExitCode;
@@ -17,7 +18,6 @@ use autodb::adapters::local::{queue, service};
 use autodb::api::{self, MAX_BODY_BYTES};
 use autodb::app::ports::SystemClock;
 use autodb::app::Settings;
-use autodb::domain::sha256_hex;
 use clap::{Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -27,6 +27,8 @@ mod client;
 mod connections;
 #[path = "autodb/deploy.rs"]
 mod deploy;
+#[path = "autodb/keys.rs"]
+mod keys;
 #[path = "autodb/lint.rs"]
 mod lint;
 #[path = "autodb/listen.rs"]
@@ -53,10 +55,10 @@ enum Command {
     /// judged against the schema the earlier ones built. Exits 1 when a file is riskier than
     /// --max-risk, 2 when a file cannot be read or parsed.
     Lint(lint::LintArgs),
-    /// Manage API keys.
+    /// Manage API keys: tenants, roles, connections, revocation.
     Keys {
         #[command(subcommand)]
-        command: KeysCommand,
+        command: keys::KeysCommand,
     },
     #[command(flatten)]
     Client(client::ClientCommand),
@@ -104,19 +106,10 @@ struct Tuning {
     /// backlog (file descriptors stay bounded).
     #[arg(long, env = "AUTODB_MAX_CLIENTS", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     max_clients: u64,
-}
-
-#[derive(Subcommand)]
-enum KeysCommand {
-    /// Create an API key, store its hash, and print the key once.
-    Create {
-        /// The local data directory to add the key to.
-        #[arg(long, default_value = "./.autodb", conflicts_with = "dynamodb_table")]
-        data_dir: PathBuf,
-        /// Add the key to this DynamoDB table instead (AWS credentials from the environment).
-        #[arg(long, env = "AUTODB_TABLE")]
-        dynamodb_table: Option<String>,
-    },
+    /// Requests a minute each API key may send (a burst of as many); beyond it, 429
+    /// RATE_LIMITED with Retry-After.
+    #[arg(long, env = "AUTODB_RATE_LIMIT_PER_MINUTE", default_value_t = 1200, value_parser = clap::value_parser!(u32).range(1..))]
+    rate_limit_per_minute: u32,
 }
 
 fn init_tracing() {
@@ -141,44 +134,11 @@ async fn main() -> anyhow::Result<ExitCode> {
             init_tracing();
             serve(args).await.map(|()| ExitCode::SUCCESS)
         }
-        Command::Keys {
-            command:
-                KeysCommand::Create {
-                    data_dir,
-                    dynamodb_table,
-                },
-        } => {
+        Command::Keys { command } => {
             init_tracing();
-            create_key(&data_dir, dynamodb_table)
-                .await
-                .map(|()| ExitCode::SUCCESS)
+            keys::run(command).await.map(|()| ExitCode::SUCCESS)
         }
     }
-}
-
-async fn create_key(data_dir: &Path, table: Option<String>) -> anyhow::Result<()> {
-    let key = api::generate_key();
-    let hash = sha256_hex(key.as_bytes());
-    match table {
-        Some(table) => {
-            use autodb::app::ports::Store;
-            let sdk = autodb::adapters::aws::sdk_config().await;
-            let store =
-                autodb::adapters::aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
-            store
-                .put_api_key_hash(&hash)
-                .await
-                .context("storing the key hash in DynamoDB")?;
-        }
-        None => {
-            let parts = service::open(data_dir, Settings::default(), Arc::new(SystemClock))
-                .with_context(|| format!("opening {}", data_dir.display()))?;
-            parts.app.store.put_api_key_hash(&hash).await?;
-        }
-    }
-    println!("{key}");
-    eprintln!("Store this key now: autodb keeps only its hash and cannot show it again.");
-    Ok(())
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -188,29 +148,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         // starts.
         request_expiry_seconds: args.tuning.token_ttl_seconds,
         lock_lease_seconds: args.tuning.lock_lease_seconds,
+        rate_limit_per_minute: Some(args.tuning.rate_limit_per_minute),
         ..Settings::default()
     };
     let parts = service::open(&args.data_dir, settings, Arc::new(SystemClock))
         .with_context(|| format!("opening the data directory {}", args.data_dir.display()))?;
     let app = Arc::clone(&parts.app);
-    let api_key = match std::env::var("AUTODB_API_KEY")
-        .ok()
-        .filter(|k| !k.is_empty())
-    {
-        Some(key) => {
-            app.store
-                .put_api_key_hash(&sha256_hex(key.as_bytes()))
-                .await?;
-            None
-        }
-        None => {
-            let key = SecretString::from(api::generate_key());
-            app.store
-                .put_api_key_hash(&sha256_hex(key.expose_secret().as_bytes()))
-                .await?;
-            Some(key)
-        }
-    };
+    let api_key = keys::serve_key(app.store.as_ref(), &args.data_dir).await?;
     // Throwaway clusters a killed predecessor left running.
     let swept = tokio::task::spawn_blocking(autodb::pgcluster::sweep_orphans)
         .await
@@ -308,8 +252,12 @@ fn print_banner(addr: SocketAddr, key: Option<&SecretString>, demo: Option<&auto
             );
             k.expose_secret().to_string()
         }
-        None => {
+        None if std::env::var_os("AUTODB_API_KEY").is_some() => {
             println!("API key: the value of AUTODB_API_KEY");
+            "$AUTODB_API_KEY".to_string()
+        }
+        None => {
+            println!("API key: the one printed at the first start, or a new one from `autodb keys create`");
             "$AUTODB_API_KEY".to_string()
         }
     };

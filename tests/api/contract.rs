@@ -10,28 +10,7 @@ use serde_json::{json, Value};
 use crate::helpers::{Backend, TestApp};
 use autodb::executor::Outcome;
 
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod local {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Local).await
-                }
-            )*
-        }
-        mod aws {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Aws).await
-                }
-            )*
-        }
-    };
-}
-
-contract!(
+crate::helpers::on_both_backends!(
     happy_path_applies_and_reports_the_diff,
     replay_returns_the_same_request_and_runs_once,
     fifty_concurrent_replays_make_one_request,

@@ -16,7 +16,7 @@ use autodb::executor::{give_up, run_job, Outcome};
 use chrono::{TimeZone, Utc};
 use serde_json::{json, Value};
 
-use crate::helpers::{aws_app, aws_sdk, register_database};
+use crate::helpers::{aws_app, aws_sdk, operator, register_database};
 
 /// A bus with a rule that sends `source: autodb` events to a fresh queue; returns the bus
 /// name and the queue URL.
@@ -84,13 +84,14 @@ async fn app_with(events: Arc<dyn EventPublisher>) -> (App, String) {
 
 async fn submit(app: &App, conn: &str, sql: &str) -> RequestId {
     let sql = Sql::parse(sql.into()).unwrap();
-    let token = analyze(app, conn, sql.clone(), &Default::default())
+    let token = analyze(app, &operator(), conn, sql.clone(), &Default::default())
         .await
         .expect("analyze")
         .approval_token
         .expect("no sandbox configured: a token");
     execute(
         app,
+        &operator(),
         ExecuteCommand {
             approval_token: token,
             sql,

@@ -10,6 +10,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use autodb::app::access::ApiKeyRecord;
+use autodb::app::approval::{AnalysisRecord, Decision};
+use autodb::app::audit::{AuditQuery, AuditRecord};
 use autodb::app::ports::{
     BeginExecution, BeginOutcome, ClaimOutcome, Clock, Finish, PortError, Store,
 };
@@ -58,11 +61,29 @@ impl Store for LoseStatusWrites {
     ) -> Result<Option<SnapshotRecord>, PortError> {
         self.inner.latest_snapshot(id).await
     }
-    async fn put_api_key_hash(&self, h: &str) -> Result<(), PortError> {
-        self.inner.put_api_key_hash(h).await
+    async fn put_api_key(&self, k: &ApiKeyRecord) -> Result<(), PortError> {
+        self.inner.put_api_key(k).await
     }
-    async fn has_api_key_hash(&self, h: &str) -> Result<bool, PortError> {
-        self.inner.has_api_key_hash(h).await
+    async fn get_api_key(&self, h: &str) -> Result<Option<ApiKeyRecord>, PortError> {
+        self.inner.get_api_key(h).await
+    }
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, PortError> {
+        self.inner.list_api_keys().await
+    }
+    async fn put_analysis(&self, a: &AnalysisRecord) -> Result<(), PortError> {
+        self.inner.put_analysis(a).await
+    }
+    async fn get_analysis(&self, id: &str) -> Result<Option<AnalysisRecord>, PortError> {
+        self.inner.get_analysis(id).await
+    }
+    async fn decide_analysis(&self, a: &AnalysisRecord, d: &Decision) -> Result<bool, PortError> {
+        self.inner.decide_analysis(a, d).await
+    }
+    async fn append_audit(&self, r: &AuditRecord) -> Result<(), PortError> {
+        self.inner.append_audit(r).await
+    }
+    async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>, PortError> {
+        self.inner.list_audit(q).await
     }
     async fn begin_execution(&self, b: &BeginExecution<'_>) -> Result<BeginOutcome, PortError> {
         self.inner.begin_execution(b).await

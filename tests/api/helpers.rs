@@ -9,9 +9,12 @@ use std::sync::Arc;
 
 use autodb::adapters::aws::{build_app, dynamo, AwsResources};
 use autodb::adapters::local::service;
+use autodb::app::access::{Principal, Role, DEFAULT_TENANT};
+use autodb::app::api_keys::{self, NewKey};
+use autodb::app::ports::Store;
 use autodb::app::ports::{Clock, ManualClock};
 use autodb::app::{App, Settings};
-use autodb::domain::{sha256_hex, RequestId};
+use autodb::domain::RequestId;
 use autodb::executor::{run_job, Outcome};
 use autodb::sandbox::{Sandbox, SandboxSettings, UrlServer};
 use autodb::token::KeyRing;
@@ -20,6 +23,7 @@ use axum::http::{Method, Request, StatusCode};
 use axum::Router;
 use chrono::{TimeZone, Utc};
 use http_body_util::BodyExt;
+use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::Mutex;
@@ -43,7 +47,11 @@ enum Jobs {
 pub struct TestApp {
     pub app: Arc<App>,
     pub router: Router,
+    /// The default tenant's key with every role.
     pub api_key: String,
+    /// A second key of the default tenant with only the `approve` role: what
+    /// [`TestApp::approve`] uses when an analysis needs another key's approval.
+    pub approver_key: String,
     pub clock: Arc<ManualClock>,
     pub db_url: String,
     jobs: Jobs,
@@ -238,7 +246,9 @@ pub async fn aws_app(sdk: &aws_config::SdkConfig, clock: Arc<ManualClock>) -> (A
 pub async fn register_database(app: &App) -> String {
     autodb::app::connections::register(
         app,
+        &operator(),
         autodb::app::connections::NewConnection {
+            production: false,
             name: "test".into(),
             db_type: autodb::domain::DbType::Postgresql,
             credentials: autodb::app::connections::Credentials::ConnectionString(
@@ -252,6 +262,41 @@ pub async fn register_database(app: &App) -> String {
     .expect("register")
     .id
     .to_string()
+}
+
+/// A principal of the default tenant with every role, for tests that call use cases
+/// directly.
+pub fn operator() -> Principal {
+    Principal::operator("key_test_operator")
+}
+
+/// Creates a key of `tenant` with `roles` (all of its tenant's connections) in `store`;
+/// returns the key.
+pub async fn add_key(store: &dyn Store, tenant: &str, roles: &[Role]) -> String {
+    add_scoped_key(store, Utc::now(), tenant, roles, None).await
+}
+
+/// [`add_key`], limited to `connections` when given.
+pub async fn add_scoped_key(
+    store: &dyn Store,
+    now: chrono::DateTime<Utc>,
+    tenant: &str,
+    roles: &[Role],
+    connections: Option<&[&str]>,
+) -> String {
+    let (key, _) = api_keys::create(
+        store,
+        now,
+        &operator(),
+        NewKey {
+            tenant: tenant.into(),
+            roles: roles.iter().copied().collect(),
+            connections: connections.map(|c| c.iter().map(|s| s.to_string()).collect()),
+        },
+    )
+    .await
+    .expect("create key");
+    key.expose_secret().to_string()
 }
 
 pub fn settings() -> Settings {
@@ -294,6 +339,12 @@ impl TestApp {
     }
 
     pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_local_with(backend, settings()).await
+    }
+
+    /// [`TestApp::spawn`], with `local` as the local backend's settings (the AWS backend
+    /// keeps [`settings`]).
+    pub async fn spawn_local_with(backend: Backend, local: Settings) -> Self {
         let clock = Arc::new(ManualClock::new(
             Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap(),
         ));
@@ -302,12 +353,9 @@ impl TestApp {
             Backend::Local => {
                 let dir = TempDir::new();
                 // A directory autodb creates itself, as `serve` would.
-                let parts = service::open(
-                    &dir.0.join("data"),
-                    settings(),
-                    clock.clone() as Arc<dyn Clock>,
-                )
-                .expect("open local service");
+                let parts =
+                    service::open(&dir.0.join("data"), local, clock.clone() as Arc<dyn Clock>)
+                        .expect("open local service");
                 (parts.app, Jobs::Local(Mutex::new(parts.jobs)), Some(dir))
             }
             Backend::Aws => {
@@ -320,12 +368,19 @@ impl TestApp {
                 (Arc::new(app), jobs, None)
             }
         };
-        let api_key = autodb::api::generate_key();
-        app.store
-            .put_api_key_hash(&sha256_hex(api_key.as_bytes()))
-            .await
-            .expect("store api key");
+        let now = clock.now();
+        let api_key =
+            add_scoped_key(app.store.as_ref(), now, DEFAULT_TENANT, &Role::ALL, None).await;
+        let approver_key = add_scoped_key(
+            app.store.as_ref(),
+            now,
+            DEFAULT_TENANT,
+            &[Role::Approve],
+            None,
+        )
+        .await;
         Self {
+            approver_key,
             router: autodb::api::router(Arc::clone(&app)),
             app,
             api_key,
@@ -370,10 +425,21 @@ impl TestApp {
     }
 
     pub fn request(&self, method: Method, path: &str, body: Option<&Value>) -> Request<Body> {
+        self.request_as(&self.api_key, method, path, body)
+    }
+
+    /// A request with `key` as its `X-API-Key`.
+    pub fn request_as(
+        &self,
+        key: &str,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Request<Body> {
         let builder = Request::builder()
             .method(method)
             .uri(format!("/api/v1{path}"))
-            .header("x-api-key", &self.api_key)
+            .header("x-api-key", key)
             .header("content-type", "application/json");
         builder
             .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
@@ -387,6 +453,34 @@ impl TestApp {
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         self.send(self.request(Method::GET, path, None)).await
+    }
+
+    /// `method path` with `body`, as `key`.
+    pub async fn call_as(
+        &self,
+        key: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.send(self.request_as(key, method, path, body.as_ref()))
+            .await
+    }
+
+    /// A new key of `tenant` with `roles`.
+    pub async fn key(&self, tenant: &str, roles: &[Role]) -> String {
+        self.scoped_key(tenant, roles, None).await
+    }
+
+    /// A new key of `tenant` with `roles`, limited to `connections` when given.
+    pub async fn scoped_key(
+        &self,
+        tenant: &str,
+        roles: &[Role],
+        connections: Option<&[&str]>,
+    ) -> String {
+        let now = self.clock.now();
+        add_scoped_key(self.app.store.as_ref(), now, tenant, roles, connections).await
     }
 
     /// Registers the test's database; returns the connection id.
@@ -409,10 +503,30 @@ impl TestApp {
         .await
     }
 
-    /// Analyzes `sql`; returns the approval token.
+    /// Has [`TestApp::approver_key`] approve the analysis of `report` (an analyze response)
+    /// if its risk needs a second key (`needs_approval`).
+    pub async fn second_approval(&self, report: &Value) {
+        if report["data"]["needs_approval"] != true {
+            return;
+        }
+        let id = report["data"]["analysis_id"].as_str().expect("analysis_id");
+        let (status, approved) = self
+            .call_as(
+                &self.approver_key,
+                Method::POST,
+                &format!("/migrations/analyses/{id}/approve"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{approved}");
+    }
+
+    /// Analyzes `sql`, and has [`TestApp::approver_key`] approve it if its risk needs a
+    /// second key; returns the approval token.
     pub async fn approve(&self, conn: &str, sql: &str) -> String {
         let (status, body) = self.analyze(conn, sql).await;
         assert_eq!(status, StatusCode::OK, "{body}");
+        self.second_approval(&body).await;
         body["data"]["approval_token"]
             .as_str()
             .expect("token")
@@ -550,4 +664,120 @@ pub fn operations(report: &Value) -> Vec<&str> {
         .iter()
         .map(|s| s["operation"].as_str().expect("operation"))
         .collect()
+}
+
+/// Runs each named `async fn NAME(backend: Backend)` of the calling module twice, as
+/// `local::NAME` (SQLite, in-process queue, file secrets) and `aws::NAME` (DynamoDB, SQS and
+/// Secrets Manager on moto).
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod local {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::Local).await
+                }
+            )*
+        }
+        mod aws {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::Aws).await
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_both_backends;
+
+/// `autodb serve` on a free loopback port over `data_dir`, with `env` set and stdout piped
+/// (read it with [`listening`]); killed when dropped. Further arguments may follow.
+pub fn serve_command(data_dir: &std::path::Path, env: &[(&str, &str)]) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_autodb"));
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command
+}
+
+/// Reads `autodb serve`'s stdout up to its "listening" line, handing every line to `each`;
+/// the address it listens on.
+pub async fn listening(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    mut each: impl FnMut(&str),
+) -> std::net::SocketAddr {
+    loop {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("autodb serve exited before listening");
+        each(&line);
+        if let Some(rest) = line.strip_prefix("autodb listening on http://") {
+            return rest.split('/').next().unwrap().parse().unwrap();
+        }
+    }
+}
+
+/// Sends SIGTERM to `child`, as an operator stops `autodb serve`.
+pub fn sigterm(child: &tokio::process::Child) {
+    let pid = child.id().expect("running").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Stops `autodb serve` ([`sigterm`]) and waits, bounded, for it to exit.
+pub async fn stop(child: &mut tokio::process::Child) {
+    sigterm(child);
+    tokio::time::timeout(std::time::Duration::from_secs(60), child.wait())
+        .await
+        .expect("autodb serve stopped")
+        .unwrap();
+}
+
+/// One HTTP/1.1 exchange with a process on `addr` (`Connection: close`): the status and the
+/// whole response text (head and body).
+pub async fn http_call(
+    addr: std::net::SocketAddr,
+    key: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> std::io::Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    let request = format!(
+        "{method} /api/v1{path} HTTP/1.1\r\nHost: autodb\r\nConnection: close\r\n\
+         X-API-Key: {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await?;
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {response:?}")))?;
+    Ok((status, response))
+}
+
+/// The JSON body of a response [`http_call`] returned.
+pub fn json_body(response: &str) -> Value {
+    response
+        .split_once("\r\n\r\n")
+        .and_then(|(_, body)| serde_json::from_str(body).ok())
+        .unwrap_or(Value::Null)
 }

@@ -636,6 +636,7 @@ async fn one_case(defaults: &[&str], changer: &str, body: &[&str]) -> Result<(),
     if status != StatusCode::OK {
         return Err(format!("{sql}: analyze answered {status}: {report}"));
     }
+    t.second_approval(&report).await;
     let token = report["data"]["approval_token"].as_str().unwrap();
     let (status, accepted) = t.execute(token, &sql, &conn).await;
     if status != StatusCode::ACCEPTED {

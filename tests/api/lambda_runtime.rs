@@ -13,8 +13,7 @@
 use std::collections::BTreeSet;
 
 use autodb::adapters::aws::DynamoStore;
-use autodb::app::ports::Store;
-use autodb::domain::sha256_hex;
+use autodb::app::access::Role;
 use serde_json::{json, Value};
 
 use crate::helpers::{aws_resources, aws_sdk, create_database};
@@ -86,11 +85,7 @@ async fn the_function_binaries_speak_the_runtime_protocol_end_to_end() {
     let sdk = aws_sdk().await;
     let resources = aws_resources(&sdk).await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &resources.table);
-    let api_key = autodb::api::generate_key();
-    store
-        .put_api_key_hash(&sha256_hex(api_key.as_bytes()))
-        .await
-        .unwrap();
+    let api_key = crate::helpers::add_key(&store, "default", &Role::ALL).await;
     let db_url = create_database().await;
     let (db, conn) = tokio_postgres::connect(&db_url, tokio_postgres::NoTls)
         .await

@@ -3,6 +3,7 @@
 
 mod action;
 mod analysis;
+mod canary;
 mod catalog_cases_vs_server;
 mod catalog_vs_server;
 mod cli;
@@ -16,8 +17,10 @@ mod damage;
 mod events;
 mod faults;
 mod features_vs_server;
+mod flood;
 mod helpers;
 mod hostile;
+mod keys_cli;
 mod lambda;
 mod lambda_runtime;
 mod load;
@@ -33,6 +36,7 @@ mod sandbox_seal;
 mod serve;
 mod snapshots;
 mod target_down;
+mod tenancy;
 mod tls;
 mod uploads;
 mod what_runs;

@@ -12,7 +12,7 @@ use autodb::token::{verify_signature, KeyRing, TokenError};
 use base64::Engine;
 use chrono::{Duration, TimeZone, Utc};
 
-use crate::helpers::{aws_app, aws_sdk, register_database, settings};
+use crate::helpers::{aws_app, aws_sdk, operator, register_database, settings};
 
 struct Rotating {
     app: App,
@@ -71,6 +71,7 @@ impl Rotating {
     async fn approve(&self, sql: &Sql) -> String {
         analyze(
             &self.app,
+            &operator(),
             &self.connection,
             sql.clone(),
             &Default::default(),
@@ -90,6 +91,7 @@ impl Rotating {
     async fn execute(&self, token: &str, sql: &Sql) -> Result<(), AppError> {
         execute(
             &self.app,
+            &operator(),
             ExecuteCommand {
                 approval_token: token.into(),
                 sql: sql.clone(),
@@ -138,11 +140,17 @@ async fn a_token_signed_with_a_key_not_yet_loaded_reloads_the_ring_early() {
         r.clock.clone() as Arc<dyn Clock>,
         settings(),
     );
-    let token = analyze(&elsewhere, &r.connection, sql.clone(), &Default::default())
-        .await
-        .expect("analyze elsewhere")
-        .approval_token
-        .expect("no sandbox configured: a token");
+    let token = analyze(
+        &elsewhere,
+        &operator(),
+        &r.connection,
+        sql.clone(),
+        &Default::default(),
+    )
+    .await
+    .expect("analyze elsewhere")
+    .approval_token
+    .expect("no sandbox configured: a token");
     assert_eq!(r.app.keys.current().active_kid(), "k1");
 
     // Right after a load, an unknown key is not worth a call to Secrets Manager...

@@ -2,14 +2,15 @@
 //! (issue 21): header-read timeout, a bound on client connections, and a clean stop.
 
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::time::Duration;
 
+use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+
 use tokio::process::{Child, Command};
 
-use crate::helpers::TempDir;
+use crate::helpers::{listening, serve_command, sigterm, TempDir};
 
 const MAX_CLIENTS: usize = 8;
 const SLOW_CLIENTS: usize = 24;
@@ -24,40 +25,21 @@ struct Served {
     _dir: TempDir,
 }
 
+const ENV: &[(&str, &str)] = &[("AUTODB_API_KEY", "test-key"), ("RUST_LOG", "warn")];
+
 async fn serve(args: &[&str]) -> Served {
-    serve_in(
-        TempDir::new(),
-        Command::new(env!("CARGO_BIN_EXE_autodb")),
-        args,
-    )
-    .await
+    let dir = TempDir::new();
+    let mut command = serve_command(&dir.0.join("data"), ENV);
+    command.args(args);
+    serve_in(dir, command).await
 }
 
-/// `autodb serve` started by `command` (the binary, or a wrapper that runs it), its data
-/// directory in `dir`.
-async fn serve_in(dir: TempDir, mut command: Command, args: &[&str]) -> Served {
-    let mut child = command
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.0.join("data"))
-        .args(args)
-        .env("AUTODB_API_KEY", "test-key")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start autodb serve");
+/// `autodb serve` started by `command` (the binary with its arguments, or a wrapper that runs
+/// it), its data directory in `dir`.
+async fn serve_in(dir: TempDir, mut command: Command) -> Served {
+    let mut child = command.spawn().expect("start autodb serve");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines
-            .next_line()
-            .await
-            .unwrap()
-            .expect("autodb serve exited before listening");
-        if let Some(rest) = line.strip_prefix("autodb listening on http://") {
-            break rest.split('/').next().unwrap().parse().unwrap();
-        }
-    };
+    let addr = listening(&mut lines, |_| {}).await;
     // Keep reading its output so that it never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     Served {
@@ -85,15 +67,6 @@ async fn healthz(addr: SocketAddr) -> String {
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
     response
-}
-
-fn terminate(child: &Child) {
-    let pid = child.id().expect("running").to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -147,7 +120,7 @@ async fn slow_loris_neither_starves_nor_exhausts_autodb_serve() {
         "autodb serve died"
     );
 
-    terminate(&served.child);
+    sigterm(&served.child);
     let status = tokio::time::timeout(HANG_GUARD, served.child.wait())
         .await
         .expect("autodb serve did not stop on SIGTERM")
@@ -315,7 +288,8 @@ async fn an_ordinary_users_serve_keeps_its_data_directory_from_migrations() {
         panic!("PostgreSQL server binaries are needed (infra/local/services.sh installs them)");
     }
     let dir = TempDir::new();
-    let command = match ordinary_user() {
+    let data = dir.0.join("data");
+    let mut command = match ordinary_user() {
         Some((uid, gid)) => {
             std::os::unix::fs::chown(&dir.0, Some(uid), Some(gid)).unwrap();
             let mut c = Command::new("setpriv");
@@ -330,8 +304,14 @@ async fn an_ordinary_users_serve_keeps_its_data_directory_from_migrations() {
         }
         None => Command::new(env!("CARGO_BIN_EXE_autodb")),
     };
-    let data = dir.0.join("data");
-    let mut served = serve_in(dir, command, &[]).await;
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .envs(ENV.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    let mut served = serve_in(dir, command).await;
     let owned = clusters_of(served.child.id().unwrap());
     assert_eq!(
         owned.len(),
@@ -423,7 +403,7 @@ async fn an_ordinary_users_serve_keeps_its_data_directory_from_migrations() {
     assert!(!copy.exists(), "the signing keys were copied out");
     assert!(!ran.exists(), "a program ran on the sandbox's server");
 
-    terminate(&served.child);
+    sigterm(&served.child);
     tokio::time::timeout(HANG_GUARD, served.child.wait())
         .await
         .expect("autodb serve did not stop")
@@ -457,7 +437,7 @@ async fn a_body_that_trickles_is_cut_off() {
         "{response}"
     );
     assert!(healthz(served.addr).await.starts_with("HTTP/1.1 200"));
-    terminate(&served.child);
+    sigterm(&served.child);
     tokio::time::timeout(HANG_GUARD, served.child.wait())
         .await
         .expect("autodb serve did not stop")

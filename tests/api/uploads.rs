@@ -509,3 +509,68 @@ async fn uploads_through_their_queue_are_handed_back_one_by_one() {
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_go_through_the_separation_of_duties_as_their_uploader() {
+    let t = TestApp::spawn(Backend::Aws).await;
+    t.db()
+        .await
+        .batch_execute(
+            "CREATE TABLE ledger (id bigint PRIMARY KEY);
+             INSERT INTO ledger SELECT g FROM generate_series(1, 12000) g; ANALYZE ledger;",
+        )
+        .await
+        .unwrap();
+    let conn = t.connect().await;
+    t.with_sandbox();
+    let (status, body) = set_policy(&t, &conn, json!("critical")).await;
+    assert_eq!(status, 200, "{body}");
+    let b = bucket().await;
+
+    // Auto-approve allows anything, but a drop of 12 000 rows is above what one principal
+    // may run alone (`medium`): analyzed, not executed, and the result says why.
+    let key = format!("migrations/{conn}/0001_drop.sql");
+    b.upload(&t, &key, "DROP TABLE ledger;").await;
+    let analysis = b.json(&format!("{key}.analysis.json")).await;
+    assert_eq!(analysis["risk_category"], "high", "{analysis}");
+    let result = b.json(&format!("{key}.result.json")).await;
+    assert_eq!(result["status"], "not_executed", "{result}");
+    assert!(
+        result["reason"].as_str().unwrap().contains("approve"),
+        "{result}"
+    );
+    assert_eq!(
+        t.count("SELECT count(*) FROM pg_tables WHERE tablename = 'ledger'")
+            .await,
+        1
+    );
+
+    // Within both policies it runs, as the uploader.
+    let key = format!("migrations/{conn}/0002_create.sql");
+    b.upload(&t, &key, "CREATE TABLE uploaded (id int);").await;
+    let result = b.json(&format!("{key}.result.json")).await;
+    assert_eq!(result["status"], "completed", "{result}");
+
+    let (_, audit) = t.get(&format!("/audit?connection={conn}")).await;
+    let by_uploader: Vec<(&str, &str)> = audit["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["actor"] == "s3:AWS:AIDAEXAMPLE")
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap(),
+                r["verdict"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        by_uploader,
+        vec![
+            ("analyze", "high"),
+            ("execute_refused", "APPROVAL_REQUIRED"),
+            ("analyze", "low"),
+            ("execute", "accepted"),
+        ]
+    );
+}

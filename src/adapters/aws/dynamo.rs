@@ -2,8 +2,10 @@
 //!
 //! | item       | pk                | sk       | notable attributes                         |
 //! |------------|-------------------|----------|--------------------------------------------|
-//! | connection | `CONN`            | id       | name, db_type, secret_ref, created_at, database_key, lock_timeout_ms, auto_approve_max_risk, allow_unsandboxed_approval, max_connections, executed_at |
-//! | API key    | `APIKEY#<sha256>` | `APIKEY` |                                            |
+//! | connection | `CONN`            | id       | name, db_type, secret_ref, created_at, database_key, lock_timeout_ms, auto_approve_max_risk, allow_unsandboxed_approval, max_connections, executed_at, tenant (absent: `default`), production, self_approve_max_risk |
+//! | API key    | `APIKEY#<sha256>` | `APIKEY` | data (JSON: key id, tenant, roles, connections, revoked_at); none: a key from before tenants |
+//! | analysis   | `ANALYSIS#<id>`   | `ANALYSIS` | data (JSON `AnalysisRecord`), decided, `ttl` |
+//! | audit      | `AUDIT#<tenant>`  | `<RFC 3339 time>#<uuid>` | connection_id, data (JSON `AuditRecord`); never updated or deleted |
 //! | nonce      | `NONCE#<nonce>`   | `NONCE`  | request_id, `ttl` (epoch s, for DynamoDB TTL) |
 //! | lock       | `LOCK#<key>`      | `LOCK`   | request_id, lease_until (epoch ms); key: `Connection::lock_key` |
 //! | request    | `REQ#<id>`        | `REQ`    | the request's fields; claim_until (epoch ms) |
@@ -27,6 +29,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteIte
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 
+use crate::app::access::{ApiKeyRecord, DEFAULT_TENANT};
+use crate::app::approval::{AnalysisRecord, Decision};
+use crate::app::audit::{AuditQuery, AuditRecord};
 use crate::app::ports::{BeginExecution, BeginOutcome, ClaimOutcome, Finish, PortError, Store};
 use crate::domain::{
     Connection, ConnectionId, DbType, MigrationRequest, RequestId, RequestStatus, SnapshotRecord,
@@ -208,7 +213,49 @@ fn parse_connection(item: &Item) -> Option<Connection> {
             None => None,
             Some(raw) => Some(DateTime::parse_from_rfc3339(&raw).ok()?.with_timezone(&Utc)),
         },
+        tenant: get_s(item, "tenant").unwrap_or_else(|| DEFAULT_TENANT.to_string()),
+        production: get_n(item, "production") == Some(1),
+        self_approve_max_risk: match get_s(item, "self_approve_max_risk") {
+            None => None,
+            Some(category) => Some(category.parse().ok()?),
+        },
     })
+}
+
+fn to_json(value: &impl serde::Serialize) -> Result<String, PortError> {
+    serde_json::to_string(value).map_err(|e| corrupt("record", e))
+}
+
+/// The `data` attribute of `item`, parsed.
+fn from_json<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+    item: &Item,
+) -> Result<T, PortError> {
+    let data = get_s(item, "data").ok_or_else(|| corrupt(what, "no data"))?;
+    serde_json::from_str(&data).map_err(|e| corrupt(what, e))
+}
+
+/// A stored key; one stored before tenants existed has no data.
+fn api_key(item: &Item) -> Result<ApiKeyRecord, PortError> {
+    if item.contains_key("data") {
+        return from_json("API key", item);
+    }
+    let pk = get_s(item, "pk").unwrap_or_default();
+    let hash = pk
+        .strip_prefix("APIKEY#")
+        .ok_or_else(|| corrupt("API key", "pk"))?;
+    Ok(ApiKeyRecord::legacy(hash))
+}
+
+/// How long an analysis record outlives its token: as long as a consumed nonce is kept, so
+/// a replay of an approved token still finds its approval.
+const ANALYSIS_RETENTION_SECONDS: i64 = 8 * 24 * 3600;
+
+fn analysis_item(a: &AnalysisRecord) -> Result<Item, PortError> {
+    let mut item = key(format!("ANALYSIS#{}", a.analysis_id), "ANALYSIS");
+    item.insert("data".into(), s(to_json(a)?));
+    item.insert("ttl".into(), n(a.expires_at + ANALYSIS_RETENTION_SECONDS));
+    Ok(item)
 }
 
 /// For writes whose condition failing means "already done": that is success.
@@ -216,9 +263,17 @@ fn unless_condition_failed<T, E>(outcome: Result<T, SdkError<E>>) -> Result<(), 
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
+    condition_held(outcome).map(|_| ())
+}
+
+/// Whether a conditional write's condition held (it was written) or not.
+fn condition_held<T, E>(outcome: Result<T, SdkError<E>>) -> Result<bool, PortError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
     match outcome {
-        Ok(_) => Ok(()),
-        Err(err) if is_conditional_failure(&err) => Ok(()),
+        Ok(_) => Ok(true),
+        Err(err) if is_conditional_failure(&err) => Ok(false),
         Err(err) => Err(unavailable(err)),
     }
 }
@@ -275,6 +330,19 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// Puts `item` if `condition` holds; whether it did.
+    async fn put_if(&self, item: Item, condition: &str) -> Result<bool, PortError> {
+        let outcome = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .send()
+            .await;
+        condition_held(outcome)
+    }
+
     /// Every item of one partition, in sort-key order, read consistently.
     async fn query_partition(&self, pk: impl Into<String>) -> Result<Vec<Item>, PortError> {
         self.client
@@ -324,6 +392,13 @@ impl Store for DynamoStore {
         }
         if let Some(at) = c.executed_at {
             item.insert("executed_at".into(), s(rfc3339(at)));
+        }
+        item.insert("tenant".into(), s(&c.tenant));
+        if c.production {
+            item.insert("production".into(), n(1));
+        }
+        if let Some(risk) = c.self_approve_max_risk {
+            item.insert("self_approve_max_risk".into(), s(risk.as_str()));
         }
         self.put_item(item).await?;
         Ok(())
@@ -407,17 +482,106 @@ impl Store for DynamoStore {
         }))
     }
 
-    async fn put_api_key_hash(&self, sha256_hex: &str) -> Result<(), PortError> {
-        self.put_item(key(format!("APIKEY#{sha256_hex}"), "APIKEY"))
+    async fn put_api_key(&self, k: &ApiKeyRecord) -> Result<(), PortError> {
+        let mut item = key(format!("APIKEY#{}", k.sha256), "APIKEY");
+        item.insert("data".into(), s(to_json(k)?));
+        self.put_item(item).await
+    }
+
+    async fn get_api_key(&self, sha256_hex: &str) -> Result<Option<ApiKeyRecord>, PortError> {
+        self.get_item(format!("APIKEY#{sha256_hex}"), "APIKEY")
+            .await?
+            .map(|item| api_key(&item))
+            .transpose()
+    }
+
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, PortError> {
+        let items: Vec<Item> = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("sk = :sk")
+            .expression_attribute_values(":sk", s("APIKEY"))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(unavailable)?;
+        items.iter().map(api_key).collect()
+    }
+
+    async fn put_analysis(&self, a: &AnalysisRecord) -> Result<(), PortError> {
+        self.put_if(analysis_item(a)?, "attribute_not_exists(pk)")
             .await?;
         Ok(())
     }
 
-    async fn has_api_key_hash(&self, sha256_hex: &str) -> Result<bool, PortError> {
-        Ok(self
-            .get_item(format!("APIKEY#{sha256_hex}"), "APIKEY")
+    async fn get_analysis(&self, analysis_id: &str) -> Result<Option<AnalysisRecord>, PortError> {
+        self.get_item(format!("ANALYSIS#{analysis_id}"), "ANALYSIS")
             .await?
-            .is_some())
+            .map(|item| from_json("analysis", &item))
+            .transpose()
+    }
+
+    async fn decide_analysis(
+        &self,
+        analysis: &AnalysisRecord,
+        decision: &Decision,
+    ) -> Result<bool, PortError> {
+        let mut item = analysis_item(&analysis.decided(decision.clone()))?;
+        item.insert("decided".into(), n(1));
+        // A put, not an update: the functions that decide hold no UpdateItem permission.
+        self.put_if(
+            item,
+            "attribute_exists(pk) AND attribute_not_exists(decided)",
+        )
+        .await
+    }
+
+    async fn append_audit(&self, r: &AuditRecord) -> Result<(), PortError> {
+        let mut item = key(format!("AUDIT#{}", r.tenant), &r.id);
+        if let Some(c) = &r.connection_id {
+            item.insert("connection_id".into(), s(c));
+        }
+        item.insert("data".into(), s(to_json(r)?));
+        // The id is unique: a failed condition means this very record was written before (a
+        // retried call), and records are never overwritten.
+        self.put_if(item, "attribute_not_exists(pk)").await?;
+        Ok(())
+    }
+
+    async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>, PortError> {
+        // Sort keys begin with the record's time (RFC 3339, fixed precision), then `#`; a
+        // key condition may not hold an empty string, so the open bounds are "0" and "~".
+        let low = q.since.map_or_else(|| "0".to_string(), rfc3339);
+        let high = q
+            .until
+            .map_or_else(|| "~".to_string(), |t| format!("{}#~", rfc3339(t)));
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :low AND :high")
+            .expression_attribute_values(":pk", s(format!("AUDIT#{}", q.tenant)))
+            .expression_attribute_values(":low", s(low))
+            .expression_attribute_values(":high", s(high))
+            .consistent_read(true);
+        if let Some(c) = &q.connection_id {
+            query = query
+                .filter_expression("connection_id = :c")
+                .expression_attribute_values(":c", s(c));
+        }
+        let mut pages = query.into_paginator().items().send();
+        let mut records = Vec::new();
+        while records.len() < q.limit {
+            match pages.next().await {
+                None => break,
+                Some(item) => records.push(from_json("audit", &item.map_err(unavailable)?)?),
+            }
+        }
+        Ok(records)
     }
 
     async fn begin_execution(&self, b: &BeginExecution<'_>) -> Result<BeginOutcome, PortError> {
@@ -626,11 +790,7 @@ impl Store for DynamoStore {
             .expression_attribute_values(":req", s(request.as_str()))
             .send()
             .await;
-        match outcome {
-            Ok(_) => Ok(true),
-            Err(err) if is_conditional_failure(&err) => Ok(false),
-            Err(err) => Err(unavailable(err)),
-        }
+        condition_held(outcome)
     }
 
     async fn release_lock(&self, lock_key: &str, request: &RequestId) -> Result<(), PortError> {

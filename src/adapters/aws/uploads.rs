@@ -149,7 +149,14 @@ impl Uploads {
                     continue;
                 }
                 Ok(None) => match self.read(&bucket, &key, &version).await? {
-                    Ok(sql) => handle_upload(app, connection, &upload, sql, deadline).await,
+                    Ok(sql) => {
+                        let uploader = record
+                            .principal_id
+                            .principal_id
+                            .as_deref()
+                            .unwrap_or("unknown");
+                        handle_upload(app, connection, &upload, uploader, sql, deadline).await
+                    }
                     Err(reason) => Ok(UploadOutcome {
                         analysis: Value::Null,
                         result: serde_json::json!({"status": "rejected", "reason": reason}),

@@ -11,6 +11,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection as Db, OptionalExtension, TransactionBehavior};
 
+use crate::app::access::{ApiKeyRecord, DEFAULT_TENANT};
+use crate::app::approval::{AnalysisRecord, Decision};
+use crate::app::audit::{AuditQuery, AuditRecord};
 use crate::app::ports::{BeginExecution, BeginOutcome, ClaimOutcome, Finish, PortError, Store};
 use crate::domain::{
     Connection, ConnectionId, DbType, MigrationRequest, RequestId, RequestStatus, SnapshotRecord,
@@ -36,6 +39,15 @@ CREATE TABLE IF NOT EXISTS snapshots (
     snapshot_id TEXT PRIMARY KEY, connection_id TEXT NOT NULL, taken_at TEXT NOT NULL,
     fingerprint TEXT NOT NULL, data BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS snapshots_latest ON snapshots (connection_id, taken_at);
+CREATE TABLE IF NOT EXISTS analyses (analysis_id TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, tenant TEXT NOT NULL,
+    at TEXT NOT NULL, connection_id TEXT, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_by_time ON audit (tenant, at);
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
 ";
 
 #[derive(Clone)]
@@ -87,6 +99,10 @@ impl SqliteStore {
             ("requests", "schema_fp", "TEXT"),
             ("requests", "schema_scope", "TEXT"),
             ("requests", "binding", "TEXT"),
+            ("connections", "tenant", "TEXT"),
+            ("connections", "production", "INTEGER"),
+            ("connections", "self_approve_max_risk", "TEXT"),
+            ("api_keys", "data", "TEXT"),
         ] {
             let present: bool = db
                 .prepare("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")
@@ -225,6 +241,35 @@ fn get_request(db: &Db, id: &str) -> Result<Option<MigrationRequest>, PortError>
     .transpose()
 }
 
+const CONNECTION_COLUMNS: &str = "id, name, db_type, secret_ref, created_at, database_key, \
+     lock_timeout_ms, auto_approve_max_risk, allow_unsandboxed_approval, max_connections, \
+     executed_at, tenant, production, self_approve_max_risk";
+
+fn to_json(value: &impl serde::Serialize) -> Result<String, PortError> {
+    serde_json::to_string(value).map_err(|e| PortError::Corrupt {
+        what: "record",
+        detail: e.to_string(),
+    })
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+    raw: &str,
+) -> Result<T, PortError> {
+    serde_json::from_str(raw).map_err(|e| PortError::Corrupt {
+        what,
+        detail: e.to_string(),
+    })
+}
+
+/// A stored key; one stored before tenants existed has no data.
+fn api_key(hash: &str, data: Option<String>) -> Result<ApiKeyRecord, PortError> {
+    match data {
+        Some(data) => from_json("API key", &data),
+        None => Ok(ApiKeyRecord::legacy(hash)),
+    }
+}
+
 fn read_connection(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Connection>> {
     let (id, name, db_type, secret_ref, created): (String, String, String, String, String) = (
         row.get(0)?,
@@ -239,6 +284,9 @@ fn read_connection(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Connectio
     let unsandboxed: Option<i64> = row.get(8)?;
     let max_connections: Option<i64> = row.get(9)?;
     let executed_at: Option<String> = row.get(10)?;
+    let tenant: Option<String> = row.get(11)?;
+    let production: Option<i64> = row.get(12)?;
+    let self_approve: Option<String> = row.get(13)?;
     Ok((|| {
         Some(Connection {
             id: ConnectionId::parse(&id)?,
@@ -258,6 +306,12 @@ fn read_connection(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Connectio
                 None => None,
                 raw => Some(parse_ts(raw).ok()??),
             },
+            tenant: tenant.unwrap_or_else(|| DEFAULT_TENANT.to_string()),
+            production: production == Some(1),
+            self_approve_max_risk: match self_approve {
+                None => None,
+                Some(category) => Some(category.parse().ok()?),
+            },
         })
     })())
 }
@@ -270,8 +324,9 @@ impl Store for SqliteStore {
             db.execute(
                 "INSERT OR REPLACE INTO connections \
                  (id, name, db_type, secret_ref, created_at, database_key, lock_timeout_ms, \
-                  auto_approve_max_risk, allow_unsandboxed_approval, max_connections, executed_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                  auto_approve_max_risk, allow_unsandboxed_approval, max_connections, executed_at, \
+                  tenant, production, self_approve_max_risk) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                 params![
                     c.id.as_str(),
                     c.name,
@@ -283,7 +338,10 @@ impl Store for SqliteStore {
                     c.auto_approve_max_risk.map(|r| r.as_str()),
                     i64::from(c.allow_unsandboxed_approval),
                     c.max_connections.map(i64::from),
-                    c.executed_at.map(ts)
+                    c.executed_at.map(ts),
+                    c.tenant,
+                    i64::from(c.production),
+                    c.self_approve_max_risk.map(|r| r.as_str())
                 ],
             )
             .map_err(unavailable)?;
@@ -296,7 +354,7 @@ impl Store for SqliteStore {
         let id = id.clone();
         self.with(move |db| {
             db.query_row(
-                "SELECT id, name, db_type, secret_ref, created_at, database_key, lock_timeout_ms, auto_approve_max_risk, allow_unsandboxed_approval, max_connections, executed_at FROM connections WHERE id = ?1",
+                &format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = ?1"),
                 [id.as_str()],
                 read_connection,
             )
@@ -310,7 +368,7 @@ impl Store for SqliteStore {
     async fn list_connections(&self) -> Result<Vec<Connection>, PortError> {
         self.with(|db| {
             let mut stmt = db
-                .prepare("SELECT id, name, db_type, secret_ref, created_at, database_key, lock_timeout_ms, auto_approve_max_risk, allow_unsandboxed_approval, max_connections, executed_at FROM connections")
+                .prepare(&format!("SELECT {CONNECTION_COLUMNS} FROM connections"))
                 .map_err(unavailable)?;
             let rows = stmt
                 .query_map([], read_connection)
@@ -383,25 +441,143 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn put_api_key_hash(&self, sha256_hex: &str) -> Result<(), PortError> {
-        let hash = sha256_hex.to_string();
+    async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), PortError> {
+        let data = to_json(key)?;
+        let hash = key.sha256.clone();
         self.with(move |db| {
-            db.execute("INSERT OR IGNORE INTO api_keys VALUES (?1)", [hash])
-                .map_err(unavailable)?;
+            db.execute(
+                "INSERT INTO api_keys (sha256, data) VALUES (?1, ?2)
+                 ON CONFLICT (sha256) DO UPDATE SET data = excluded.data",
+                [hash, data],
+            )
+            .map_err(unavailable)?;
             Ok(())
         })
         .await
     }
 
-    async fn has_api_key_hash(&self, sha256_hex: &str) -> Result<bool, PortError> {
+    async fn get_api_key(&self, sha256_hex: &str) -> Result<Option<ApiKeyRecord>, PortError> {
         let hash = sha256_hex.to_string();
         self.with(move |db| {
-            db.query_row("SELECT 1 FROM api_keys WHERE sha256 = ?1", [hash], |_| {
-                Ok(())
-            })
-            .optional()
-            .map(|r| r.is_some())
-            .map_err(unavailable)
+            let row: Option<(String, Option<String>)> = db
+                .query_row(
+                    "SELECT sha256, data FROM api_keys WHERE sha256 = ?1",
+                    [hash],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            row.map(|(hash, data)| api_key(&hash, data)).transpose()
+        })
+        .await
+    }
+
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, PortError> {
+        self.with(|db| {
+            let mut stmt = db
+                .prepare("SELECT sha256, data FROM api_keys")
+                .map_err(unavailable)?;
+            let rows: Vec<(String, Option<String>)> = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(unavailable)?
+                .collect::<Result<_, _>>()
+                .map_err(unavailable)?;
+            rows.into_iter()
+                .map(|(hash, data)| api_key(&hash, data))
+                .collect()
+        })
+        .await
+    }
+
+    async fn put_analysis(&self, analysis: &AnalysisRecord) -> Result<(), PortError> {
+        let (id, data) = (analysis.analysis_id.clone(), to_json(analysis)?);
+        self.with(move |db| {
+            db.execute(
+                "INSERT OR IGNORE INTO analyses (analysis_id, data) VALUES (?1, ?2)",
+                [id, data],
+            )
+            .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_analysis(&self, analysis_id: &str) -> Result<Option<AnalysisRecord>, PortError> {
+        let id = analysis_id.to_string();
+        self.with(move |db| {
+            let data: Option<String> = db
+                .query_row(
+                    "SELECT data FROM analyses WHERE analysis_id = ?1",
+                    [id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            data.map(|d| from_json("analysis", &d)).transpose()
+        })
+        .await
+    }
+
+    async fn decide_analysis(
+        &self,
+        analysis: &AnalysisRecord,
+        decision: &Decision,
+    ) -> Result<bool, PortError> {
+        let decided = analysis.decided(decision.clone());
+        let (id, data) = (decided.analysis_id.clone(), to_json(&decided)?);
+        self.with(move |db| {
+            let changed = db
+                .execute(
+                    "UPDATE analyses SET data = ?2
+                      WHERE analysis_id = ?1 AND json_extract(data, '$.decision') IS NULL",
+                    [id, data],
+                )
+                .map_err(unavailable)?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn append_audit(&self, record: &AuditRecord) -> Result<(), PortError> {
+        let data = to_json(record)?;
+        let r = record.clone();
+        self.with(move |db| {
+            db.execute(
+                "INSERT INTO audit (id, tenant, at, connection_id, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![r.id, r.tenant, ts(r.at), r.connection_id, data],
+            )
+            .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, PortError> {
+        let q = query.clone();
+        self.with(move |db| {
+            let mut stmt = db
+                .prepare(
+                    "SELECT data FROM audit
+                      WHERE tenant = ?1 AND (?2 IS NULL OR connection_id = ?2)
+                        AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at <= ?4)
+                      ORDER BY at, seq LIMIT ?5",
+                )
+                .map_err(unavailable)?;
+            let rows: Vec<String> = stmt
+                .query_map(
+                    params![
+                        q.tenant,
+                        q.connection_id,
+                        q.since.map(ts),
+                        q.until.map(ts),
+                        i64::try_from(q.limit).unwrap_or(i64::MAX)
+                    ],
+                    |r| r.get(0),
+                )
+                .map_err(unavailable)?
+                .collect::<Result<_, _>>()
+                .map_err(unavailable)?;
+            rows.iter().map(|d| from_json("audit", d)).collect()
         })
         .await
     }
