@@ -1,5 +1,5 @@
 //! Hostile input at the edge (issue 22): property-based fuzzing of approval-token decoding
-//! and verification and of every route's body parsing. No case may panic, hang or answer
+//! and verification, of every route's body parsing and of the schema diff. No case may panic, hang or answer
 //! 5xx; a token verifies only if it is exactly the one signed.
 //!
 //! One command runs them; `PROPTEST_CASES` sets the case count of each property (default
@@ -17,6 +17,7 @@
 //! directory, and no generated request can reach a database.
 
 mod bodies;
+mod diff;
 mod token;
 
 /// Cases per property: `PROPTEST_CASES`, else 2 000.
