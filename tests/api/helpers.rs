@@ -78,36 +78,20 @@ impl Drop for TempDir {
 
 /// `autodb serve` as a process on port 0 with `data` as its data directory and `key` as its
 /// API key; returns it (killed when dropped) and the address it listens on. Its output is
-/// read on, so that it never blocks on a full pipe. (`serve.rs` starts its own the same
-/// way, through a wrapper command on main; one of the two can go once both are merged.)
+/// read on, so that it never blocks on a full pipe. Built on [`serve_command`] and
+/// [`listening`], as `serve.rs`'s own starts are.
 pub async fn serve_process(
     data: &std::path::Path,
     key: &str,
     args: &[&str],
 ) -> (tokio::process::Child, std::net::SocketAddr) {
     use tokio::io::AsyncBufReadExt;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_autodb"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data)
+    let mut child = serve_command(data, &[("AUTODB_API_KEY", key), ("RUST_LOG", "warn")])
         .args(args)
-        .env("AUTODB_API_KEY", key)
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .expect("start autodb serve");
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines
-            .next_line()
-            .await
-            .unwrap()
-            .expect("autodb serve exited before listening");
-        if let Some(rest) = line.strip_prefix("autodb listening on http://") {
-            break rest.split('/').next().unwrap().parse().unwrap();
-        }
-    };
+    let addr = listening(&mut lines, |_| {}).await;
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, addr)
 }
