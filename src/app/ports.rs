@@ -165,6 +165,8 @@ pub trait Store: Send + Sync {
     /// Makes an `executing` request claimable again at once: its attempt ended without an
     /// answer, and waiting for the claim to expire would only delay the retry.
     async fn release_claim(&self, id: &RequestId) -> Result<(), PortError>;
+    /// Sets the progress text of a request that has not finished; a finished request keeps
+    /// the progress its end wrote (a late write of the progress reporter changes nothing).
     async fn set_progress(&self, id: &RequestId, progress: &str) -> Result<(), PortError>;
     async fn finish_request(
         &self,

@@ -30,6 +30,7 @@ crate::helpers::on_both_backends!(
     large_results_are_stored_whole,
     failure_after_a_concurrent_index_reports_what_stayed_applied,
     the_ledger_lists_what_completed_by_the_digest_of_its_sql,
+    a_late_progress_write_leaves_a_finished_request_as_it_ended,
 );
 
 /// Not idempotent: applied twice, it leaves two rows. The tests count them.
@@ -727,4 +728,25 @@ async fn the_ledger_lists_what_completed_by_the_digest_of_its_sql(backend: Backe
         .get("/connections/conn_00000000000000000000000000000000/migrations")
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
+}
+
+/// The progress reporter writes off the migration's path; a write still in flight when the
+/// request ended must not replace its final progress (seen as "Applying statement 3 of 3" on a
+/// failed request).
+async fn a_late_progress_write_leaves_a_finished_request_as_it_ended(backend: Backend) {
+    let (t, conn) = setup(backend).await;
+    let id = t
+        .submit(&conn, "ALTER TABLE users ADD COLUMN note text;")
+        .await;
+    assert_eq!(t.drain().await, vec![Outcome::Completed]);
+    let before = t.status(&id).await;
+    let request = autodb::domain::RequestId::parse(&id).unwrap();
+    t.app
+        .store
+        .set_progress(&request, "Applying statement 1 of 1")
+        .await
+        .unwrap();
+    let after = t.status(&id).await;
+    assert_eq!(after["progress"], before["progress"], "{after}");
+    assert_eq!(after["status"], "completed");
 }

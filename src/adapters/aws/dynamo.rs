@@ -725,16 +725,22 @@ impl Store for DynamoStore {
     }
 
     async fn set_progress(&self, id: &RequestId, progress: &str) -> Result<(), PortError> {
-        self.client
+        let outcome = self
+            .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(format!("REQ#{id}"), "REQ")))
             .update_expression("SET progress = :p")
+            // A progress write still in flight when the request finished must not replace
+            // the final one ("Failed at statement 3" with "Applying statement 3 of 3").
+            .condition_expression("attribute_exists(pk) AND NOT (#s IN (:completed, :failed))")
+            .expression_attribute_names("#s", "status")
             .expression_attribute_values(":p", s(progress))
+            .expression_attribute_values(":completed", s("completed"))
+            .expression_attribute_values(":failed", s("failed"))
             .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+            .await;
+        unless_condition_failed(outcome)
     }
 
     async fn finish_request(

@@ -710,7 +710,10 @@ impl Store for SqliteStore {
         let (id, progress) = (id.clone(), progress.to_string());
         self.with(move |db| {
             db.execute(
-                "UPDATE requests SET progress = ?2 WHERE request_id = ?1",
+                // Never over a finished request's final progress (a late write of the
+                // progress reporter).
+                "UPDATE requests SET progress = ?2 WHERE request_id = ?1 \
+                 AND status NOT IN ('completed', 'failed')",
                 params![id.as_str(), progress],
             )
             .map_err(unavailable)?;
