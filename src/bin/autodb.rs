@@ -212,6 +212,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let addr = listener.local_addr()?;
+    // Installed before the banner: a signal sent as soon as "listening" is printed (by a
+    // supervisor, a script, a test) stops the service and its clusters instead of killing it.
+    let shutdown = shutdown_signal();
     print_banner(addr, api_key.as_ref(), demo.as_ref());
     listen::serve(
         listener,
@@ -221,7 +224,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             body_timeout: std::time::Duration::from_millis(args.tuning.body_timeout_ms),
             max_clients: usize::try_from(args.tuning.max_clients).unwrap_or(usize::MAX),
         },
-        shutdown_signal(),
+        shutdown,
     )
     .await;
     worker.abort();
@@ -231,13 +234,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term.recv() => {},
+/// SIGINT or SIGTERM. The handlers are installed when this is called, not when the future is
+/// first polled (`tokio::signal::ctrl_c` installs its handler only then: a SIGINT between the
+/// "listening" line and the first poll killed the process, leaving its clusters behind).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut int = signal(SignalKind::interrupt()).expect("installing a SIGINT handler");
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    async move {
+        tokio::select! {
+            _ = int.recv() => {},
+            _ = term.recv() => {},
+        }
     }
 }
 

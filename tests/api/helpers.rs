@@ -170,9 +170,14 @@ pub async fn sqs_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String
         .expect("create queue")
         .queue_url
         .expect("queue URL");
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
+    let arn = queue_arn(sqs, &url).await;
+    (url, arn)
+}
+
+/// The ARN of the moto queue at `url`.
+pub async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
+    sqs.get_queue_attributes()
+        .queue_url(url)
         .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
         .send()
         .await
@@ -182,8 +187,7 @@ pub async fn sqs_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String
             a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
                 .cloned()
         })
-        .expect("queue ARN");
-    (url, arn)
+        .expect("queue ARN")
 }
 
 pub async fn aws_resources(sdk: &aws_config::SdkConfig) -> AwsResources {

@@ -35,19 +35,7 @@ async fn sqs_event_from_queue(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Val
         .into_iter()
         .next()
         .expect("the execute function queued a job");
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(queue_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("queue attributes")
-        .attributes
-        .and_then(|a| {
-            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                .cloned()
-        })
-        .expect("queue ARN");
+    let arn = crate::helpers::queue_arn(sqs, queue_url).await;
     let attributes: serde_json::Map<String, Value> = message
         .attributes
         .unwrap_or_default()
