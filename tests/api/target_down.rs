@@ -18,6 +18,20 @@ async fn session(url: &str) -> tokio_postgres::Client {
     client
 }
 
+/// A throwaway cluster of this test's own (the shared one must not be stopped) with an empty
+/// database `app`.
+async fn cluster_with_app(label: &str) -> autodb::pgcluster::TempCluster {
+    let cluster = autodb::pgcluster::TempCluster::start(label)
+        .await
+        .expect("a throwaway cluster (PostgreSQL server binaries)");
+    session(&cluster.url("postgres"))
+        .await
+        .batch_execute("CREATE DATABASE app")
+        .await
+        .unwrap();
+    cluster
+}
+
 async fn register(t: &TestApp, url: &str) -> String {
     let (status, body) = t
         .post(
@@ -32,14 +46,7 @@ async fn register(t: &TestApp, url: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_restarted_during_execute_runs_the_approved_migration_once_it_is_back() {
     let t = TestApp::spawn(Backend::Local).await;
-    let mut cluster = autodb::pgcluster::TempCluster::start("target-down")
-        .await
-        .expect("a throwaway cluster (PostgreSQL server binaries)");
-    session(&cluster.url("postgres"))
-        .await
-        .batch_execute("CREATE DATABASE app")
-        .await
-        .unwrap();
+    let mut cluster = cluster_with_app("target-down").await;
     let conn = register(&t, &cluster.url("app")).await;
     let id = t
         .submit(&conn, "CREATE TABLE public.after_restart (id int);")
@@ -97,14 +104,7 @@ async fn a_target_restarted_during_execute_runs_the_approved_migration_once_it_i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_restarted_while_the_migration_runs_applies_it_once_it_is_back() {
     let t = std::sync::Arc::new(TestApp::spawn(Backend::Local).await);
-    let mut cluster = autodb::pgcluster::TempCluster::start("target-restart")
-        .await
-        .expect("a throwaway cluster (PostgreSQL server binaries)");
-    session(&cluster.url("postgres"))
-        .await
-        .batch_execute("CREATE DATABASE app")
-        .await
-        .unwrap();
+    let mut cluster = cluster_with_app("target-restart").await;
     let app_url = cluster.url("app");
     session(&app_url)
         .await
