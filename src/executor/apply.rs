@@ -510,7 +510,10 @@ impl Run<'_> {
             let mut result = finished?;
             fenced?;
             txn.commit().await.map_err(commit_error)?;
+            // Both spans end at the acknowledged COMMIT, so the window is never longer than
+            // the run (the ledger row keeps the figure as of its own write).
             result.lock_window_ms = Some(elapsed_ms(window));
+            result.execution_time_ms = elapsed_ms(self.started);
             self.progress(&format!("Committed {} statements", self.sent));
             return Ok(Some(Finish::Completed(result)));
         }
