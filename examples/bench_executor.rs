@@ -26,10 +26,10 @@ use std::time::Instant;
 use autodb::adapters::local::service;
 use autodb::app::connections::{register, Credentials, NewConnection};
 use autodb::app::execute::{execute, ExecuteCommand};
-use autodb::app::ports::SystemClock;
 use autodb::app::Settings;
 use autodb::domain::{DbType, RequestId, Sql};
 use autodb::executor::{run_job, Outcome};
+use autodb::ports::SystemClock;
 use bench_support::{connect as admin, db_url, generated_enum_fk, median};
 use secrecy::SecretString;
 
@@ -204,7 +204,7 @@ async fn main() {
             let app = parts.app;
             // One principal analyzes and executes: the bench measures the executor, not the
             // separation of duties, so its connection lets a key run any risk alone.
-            let by = autodb::app::access::Principal::operator("bench");
+            let by = autodb::domain::access::Principal::operator("bench");
             let connection = register(
                 &app,
                 &by,

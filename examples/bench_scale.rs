@@ -19,9 +19,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use autodb::adapters::local::service;
-use autodb::app::ports::SystemClock;
 use autodb::app::sandbox::SandboxOptions;
 use autodb::app::Settings;
+use autodb::ports::SystemClock;
 use autodb::sandbox::{server, Sandbox, SandboxSettings, UrlServer};
 use autodb::schema::introspect;
 use autodb_analysis::sandbox::SandboxStatus;
@@ -134,7 +134,7 @@ async fn main() {
         }
 
         // (a) Analyze with the sandbox, through the use case.
-        let by = autodb::app::access::Principal::operator("bench");
+        let by = autodb::domain::access::Principal::operator("bench");
         let conn = autodb::app::connections::register(
             &app,
             &by,

@@ -84,7 +84,7 @@ pub async fn start(app: &App) -> Result<Demo, DemoError> {
     run_sql(&cluster.url("shop"), SHOP_SQL).await?;
     let connection = connections::register(
         app,
-        &crate::app::access::Principal::operator("demo"),
+        &crate::domain::access::Principal::operator("demo"),
         NewConnection {
             production: false,
             lock_timeout_ms: None,

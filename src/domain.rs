@@ -3,6 +3,10 @@
 //! A `ConnectionId`, `RequestId` or `Sql` that exists is well-formed: the HTTP layer and the
 //! stores construct them through the checks here, so the use cases never re-check shape.
 
+pub mod access;
+pub mod approval;
+pub mod audit;
+
 use std::fmt;
 
 use autodb_core::schema::SchemaDiff;
@@ -84,7 +88,7 @@ pub struct Connection {
     /// sandbox run did not happen (no capacity, the sandbox's own failure, turned off).
     /// Off by default: such a migration gets no token.
     pub allow_unsandboxed_approval: bool,
-    /// The tenant that registered it (`app::access`); only its keys see it.
+    /// The tenant that registered it (`domain::access`); only its keys see it.
     pub tenant: String,
     /// Labelled production: the separation-of-duties default is stricter
     /// ([`Connection::self_approve_max`]).
@@ -307,6 +311,56 @@ pub struct SnapshotRecord {
     pub taken_at: DateTime<Utc>,
     pub fingerprint: String,
     pub schema: autodb_core::schema::SchemaSnapshot,
+}
+
+/// The end of an execution, written once.
+#[derive(Debug, Clone)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one value per job, moved once into the store"
+)]
+pub enum Finish {
+    Completed(ExecutionResult),
+    Failed(ExecutionError),
+}
+
+impl Finish {
+    /// `(status, progress, result JSON, error JSON)` of a finished request, so that both
+    /// stores write the same thing.
+    pub fn columns(&self) -> (&'static str, String, Option<String>, Option<String>) {
+        match self {
+            Finish::Completed(result) => (
+                "completed",
+                format!(
+                    "Completed {} of {} statements",
+                    result.statements_executed, result.statements_executed
+                ),
+                serde_json::to_string(result).ok(),
+                None,
+            ),
+            Finish::Failed(error) => (
+                "failed",
+                match error.statement_index {
+                    Some(i) => format!("Failed at statement {}", i + 1),
+                    None => "Failed".to_string(),
+                },
+                None,
+                serde_json::to_string(error).ok(),
+            ),
+        }
+    }
+}
+
+/// `outer: inner: innermost`, for logs.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }
 
 #[cfg(test)]

@@ -13,8 +13,9 @@
 use async_trait::async_trait;
 use serde::Serialize;
 
-use crate::app::ports::{Finish, PortError};
+use crate::domain::Finish;
 use crate::domain::{ConnectionId, RequestId};
+use crate::ports::PortError;
 
 /// The `source` of every autodb event.
 pub const SOURCE: &str = "autodb";
@@ -120,7 +121,7 @@ pub async fn announce(
         .emit(crate::metrics::migration_ended(now, finish));
     let event = MigrationEvent::new(request, connection, finish);
     if let Err(err) = app.events.publish(&event).await {
-        tracing::warn!(request_id = %request, error = %crate::api::error_chain(&err), "could not publish the end-of-request event; the request's outcome stands");
+        tracing::warn!(request_id = %request, error = %crate::domain::error_chain(&err), "could not publish the end-of-request event; the request's outcome stands");
         app.metrics.emit(crate::metrics::event_publish_failed(now));
     }
 }

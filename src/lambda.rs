@@ -31,11 +31,11 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 
 use crate::adapters::aws::sqs::JobMessage;
 use crate::adapters::aws::{build_app, AwsResources};
-use crate::api::error_chain;
-use crate::app::ports::SystemClock;
 use crate::app::{App, Settings};
+use crate::domain::error_chain;
 use crate::domain::RequestId;
 use crate::executor::{give_up, run_job_until, GaveUp};
+use crate::ports::SystemClock;
 
 /// Receives after which a job is given up on (the queue's `maxReceiveCount`): with
 /// [`retry_delay_seconds`] between them, a job that waits for a busy connection or a target

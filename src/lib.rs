@@ -15,6 +15,7 @@
 pub mod adapters;
 pub mod api;
 pub mod app;
+pub mod context;
 #[cfg(feature = "local")]
 pub mod demo;
 pub mod domain;
@@ -25,6 +26,7 @@ pub mod metrics;
 #[cfg(feature = "local")]
 pub mod pgcluster;
 pub mod pgconn;
+pub mod ports;
 pub mod rds;
 pub mod sandbox;
 pub mod schema;

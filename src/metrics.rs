@@ -12,7 +12,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::app::ports::Finish;
+use crate::domain::Finish;
 
 /// The CloudWatch namespace of every autodb metric.
 pub const NAMESPACE: &str = "autodb";

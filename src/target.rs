@@ -30,9 +30,9 @@ use secrecy::SecretString;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::Client;
 
-use crate::app::ports::PortError;
 use crate::app::App;
 use crate::domain::Connection;
+use crate::ports::PortError;
 
 /// Idle connections kept per registered database.
 pub const MAX_IDLE: usize = 2;
@@ -325,7 +325,7 @@ fn classify(err: &tokio_postgres::Error, step: &str) -> CheckoutError {
     // of them quotes the connection string.
     let reason = match err.as_db_error() {
         Some(db) => db.message().to_string(),
-        None => crate::api::error_chain(err),
+        None => crate::domain::error_chain(err),
     };
     let message = format!("{step}: {reason}");
     let transient = waiting_may_cure(err);

@@ -1,7 +1,7 @@
 //! API keys: `X-API-Key` on every route but `/healthz`.
 //!
 //! The key's record (`app::api_keys::authenticate`) becomes the request's
-//! [`Principal`](crate::app::access::Principal), which handlers take as an extractor and check
+//! [`Principal`](crate::domain::access::Principal), which handlers take as an extractor and check
 //! roles and tenant against.
 
 use std::sync::Arc;
@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 
 use super::error::ApiError;
-use crate::app::access::Principal;
 use crate::app::{api_keys, App};
+use crate::domain::access::Principal;
 
 pub const HEADER: &str = "x-api-key";
 

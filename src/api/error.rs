@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::app::ports::PortError;
 use crate::app::AppError;
+use crate::ports::PortError;
 use crate::token::TokenError;
 
 /// `Retry-After` of a caller turned away because a target's sessions were all in use.
@@ -90,7 +90,7 @@ impl ApiError {
 
     /// A backing service failed: log the cause chain, answer generically.
     pub fn dependency(err: &PortError) -> Self {
-        tracing::error!(error = %error_chain(err), "dependency failure");
+        tracing::error!(error = %crate::domain::error_chain(err), "dependency failure");
         match err {
             PortError::Corrupt { .. } | PortError::SecretNotFound(_) => Self::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -106,16 +106,10 @@ impl ApiError {
     }
 }
 
-/// `outer: inner: innermost`, for logs.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
+impl From<crate::domain::access::Forbidden> for ApiError {
+    fn from(err: crate::domain::access::Forbidden) -> Self {
+        AppError::from(err).into()
     }
-    out
 }
 
 impl From<AppError> for ApiError {
@@ -156,7 +150,7 @@ impl From<AppError> for ApiError {
             AppError::NotFound(what) => Self::not_found(what),
             AppError::Forbidden(message) => Self::new(StatusCode::FORBIDDEN, "FORBIDDEN", message),
             AppError::NotApproved(missing) => {
-                use crate::app::approval::Missing;
+                use crate::domain::approval::Missing;
                 let refused = Self::new(StatusCode::FORBIDDEN, missing.code(), missing.to_string());
                 match missing {
                     Missing::UnknownAnalysis => refused,
@@ -245,7 +239,7 @@ impl IntoResponse for ApiError {
                 "code": self.code,
                 "message": self.message,
                 "details": self.details,
-                "request_id": super::request_id::current(),
+                "request_id": crate::context::current(),
             },
         });
         let mut response = (self.status, Json(body)).into_response();

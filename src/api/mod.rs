@@ -20,7 +20,7 @@ use axum::Router;
 
 use crate::app::App;
 pub use auth::generate_key;
-pub use error::{error_chain, ApiError};
+pub use error::ApiError;
 pub use extract::BodyDeadline;
 
 /// The largest request body accepted.

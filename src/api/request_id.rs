@@ -15,15 +15,6 @@ use tracing::Instrument;
 /// The response header.
 pub const HEADER: &str = "x-request-id";
 
-tokio::task_local! {
-    static CURRENT: String;
-}
-
-/// The id of the request being handled, if any (read by the error responses).
-pub fn current() -> Option<String> {
-    CURRENT.try_with(Clone::clone).ok()
-}
-
 /// API Gateway's id for the request, when it came through API Gateway.
 fn gateway_id(req: &Request) -> Option<String> {
     use lambda_http::request::RequestContext;
@@ -41,9 +32,7 @@ pub async fn assign(req: Request, next: Next) -> Response {
         .filter(|id| HeaderValue::from_str(id).is_ok())
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let span = tracing::info_span!("request", request_id = %id);
-    let mut response = CURRENT
-        .scope(id.clone(), next.run(req).instrument(span))
-        .await;
+    let mut response = crate::context::scope(id.clone(), next.run(req).instrument(span)).await;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(HEADER, value);
     }

@@ -13,12 +13,12 @@ use serde_json::json;
 
 use super::error::ApiError;
 use super::extract::{JsonBody, OptionalJsonBody, PathParam};
-use crate::app::access::{Principal, Role};
 use crate::app::approval::{self, Verdict};
 use crate::app::connections::{self, Credentials, NewConnection, PolicyChange};
 use crate::app::execute::{self, ExecuteCommand};
 use crate::app::sandbox::SandboxOptions;
 use crate::app::{analyze as analysis, audit, introspect, App};
+use crate::domain::access::{Principal, Role};
 use crate::domain::{Connection, DbType, MigrationRequest, Sql};
 use autodb_analysis::RiskCategory;
 
@@ -475,11 +475,11 @@ struct AnalysisView {
     risk_category: &'static str,
     risk_score: u8,
     expires_at: Option<DateTime<Utc>>,
-    decision: Option<crate::app::approval::Decision>,
+    decision: Option<crate::domain::approval::Decision>,
 }
 
-impl From<crate::app::approval::AnalysisRecord> for AnalysisView {
-    fn from(r: crate::app::approval::AnalysisRecord) -> Self {
+impl From<crate::domain::approval::AnalysisRecord> for AnalysisView {
+    fn from(r: crate::domain::approval::AnalysisRecord) -> Self {
         Self {
             analysis_id: r.analysis_id,
             connection_id: r.connection_id,

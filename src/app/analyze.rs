@@ -6,11 +6,11 @@ use autodb_analysis::Analysis;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
 
-use super::access::{Principal, Role};
 use super::approval::{self, AnalysisRecord};
 use super::audit::{self, Action, Entry};
 use super::sandbox::{self, SandboxOptions};
 use super::{connections, introspect, App, AppError};
+use crate::domain::access::{Principal, Role};
 use crate::domain::{sha256_hex, Sql, MAX_STATEMENTS};
 use crate::token::{self, Approval};
 

@@ -11,11 +11,11 @@ use chrono::{DateTime, Utc};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::access::{valid_tenant, ApiKeyRecord, Principal, Role};
 use super::audit::{self, Action, Entry};
-use super::ports::Store;
 use super::{App, AppError};
+use crate::domain::access::{valid_tenant, ApiKeyRecord, Principal, Role};
 use crate::domain::sha256_hex;
+use crate::ports::Store;
 
 /// What a new key may do.
 #[derive(Debug, Clone)]

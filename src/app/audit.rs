@@ -8,54 +8,12 @@
 //! scoped to the caller's tenant (and, for a key limited to some connections, to those).
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
-use super::access::{Principal, Role};
-use super::ports::Store;
 use super::{App, AppError};
+use crate::domain::access::{Principal, Role};
+use crate::ports::Store;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    RegisterConnection,
-    Analyze,
-    Approve,
-    Reject,
-    Execute,
-    /// An execute refused by the separation-of-duties policy.
-    ExecuteRefused,
-    SetPolicy,
-    CreateKey,
-    RevokeKey,
-}
-
-/// One audit record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditRecord {
-    /// Unique; sorts in time order after `at`.
-    pub id: String,
-    pub at: DateTime<Utc>,
-    pub tenant: String,
-    /// The key id (`key_…`), `s3:<principal>` for an upload, or the operator's name.
-    pub actor: String,
-    pub action: Action,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub connection_id: Option<String>,
-    /// The HTTP request's id (`x-request-id`), when the action came through the API.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
-    /// What was acted on: an analysis, a migration request, a key.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub subject: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sql_sha256: Option<String>,
-    /// The outcome: a risk category, `approved`, `rejected`, an error code, a policy value.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub verdict: Option<String>,
-    /// Free text: a rejection's reason, what a policy became.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-}
+pub use crate::domain::audit::*;
 
 /// What [`record`] is told; the rest (id, time, tenant, actor, request id) it fills in.
 #[derive(Debug, Default)]
@@ -66,19 +24,6 @@ pub struct Entry {
     pub verdict: Option<String>,
     pub detail: Option<String>,
 }
-
-/// Which records to read.
-#[derive(Debug, Clone)]
-pub struct AuditQuery {
-    pub tenant: String,
-    pub connection_id: Option<String>,
-    pub since: Option<DateTime<Utc>>,
-    pub until: Option<DateTime<Utc>>,
-    pub limit: usize,
-}
-
-/// The most records one read returns.
-pub const MAX_LIMIT: usize = 1000;
 
 /// Appends a record of `action` by `by`. A record that cannot be written fails the caller:
 /// an action the trail does not show must not look like it succeeded.
@@ -120,7 +65,7 @@ pub async fn append(
         actor: by.key_id.clone(),
         action,
         connection_id: entry.connection_id,
-        request_id: crate::api::request_id::current(),
+        request_id: crate::context::current(),
         subject: entry.subject,
         sql_sha256: entry.sql_sha256,
         verdict: entry.verdict,

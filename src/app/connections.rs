@@ -5,9 +5,9 @@ use secrecy::SecretString;
 
 use autodb_analysis::RiskCategory;
 
-use super::access::{Principal, Role};
 use super::audit::{self, Action, Entry};
 use super::{App, AppError};
+use crate::domain::access::{Principal, Role};
 use crate::domain::{Connection, ConnectionId, DbType};
 
 /// Where the credentials of a new connection come from. `Debug` shows no secret.

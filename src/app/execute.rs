@@ -7,12 +7,12 @@
 use chrono::Duration;
 use serde::Serialize;
 
-use super::access::{Principal, Role};
 use super::approval::{self, Missing};
 use super::audit::{self, Action, Entry};
-use super::ports::{BeginExecution, BeginOutcome};
 use super::{connections, App, AppError};
+use crate::domain::access::{Principal, Role};
 use crate::domain::{sha256_hex, ConnectionId, MigrationRequest, RequestId, RequestStatus, Sql};
+use crate::ports::{BeginExecution, BeginOutcome};
 use crate::token::{self, TokenError};
 
 pub struct ExecuteCommand {
@@ -97,7 +97,7 @@ pub async fn execute(app: &App, by: &Principal, cmd: ExecuteCommand) -> Result<A
             if let Err(err) = app.queue.enqueue(&request.request_id).await {
                 tracing::error!(
                     request_id = %request.request_id,
-                    error = %crate::api::error_chain(&err),
+                    error = %crate::domain::error_chain(&err),
                     "could not queue the request; a replay of its token will"
                 );
             }
@@ -117,7 +117,7 @@ pub async fn execute(app: &App, by: &Principal, cmd: ExecuteCommand) -> Result<A
             )
             .await;
             if let Err(err) = recorded {
-                tracing::error!(request_id = %request.request_id, error = %crate::api::error_chain(&err), "could not write the audit record of an accepted execution");
+                tracing::error!(request_id = %request.request_id, error = %crate::domain::error_chain(&err), "could not write the audit record of an accepted execution");
             }
             Ok(Accepted {
                 request_id: request.request_id,
@@ -139,7 +139,7 @@ async fn replay(app: &App, id: RequestId) -> Result<Accepted, AppError> {
         .ok_or(AppError::NotFound("request"))?;
     if request.status == RequestStatus::Pending {
         if let Err(err) = app.queue.enqueue(&id).await {
-            tracing::error!(request_id = %id, error = %crate::api::error_chain(&err), "could not re-queue the request");
+            tracing::error!(request_id = %id, error = %crate::domain::error_chain(&err), "could not re-queue the request");
         }
     }
     Ok(Accepted {

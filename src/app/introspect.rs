@@ -116,10 +116,10 @@ pub async fn database_changed(app: &App, connection_id: &crate::domain::Connecti
             c.executed_at = Some(now);
             app.store.put_connection(&c).await?;
         }
-        Ok::<_, crate::app::ports::PortError>(())
+        Ok::<_, crate::ports::PortError>(())
     };
     if let Err(err) = mark.await {
-        tracing::warn!(error = %crate::api::error_chain(&err), "could not mark the connection's snapshot out of date");
+        tracing::warn!(error = %crate::domain::error_chain(&err), "could not mark the connection's snapshot out of date");
     }
 }
 

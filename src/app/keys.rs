@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Duration, Utc};
 use secrecy::ExposeSecret;
 
-use super::ports::{PortError, SecretStore};
 use super::App;
+use crate::ports::{PortError, SecretStore};
 use crate::token::KeyRing;
 
 /// Early reloads (after a token that did not verify) are at most this frequent.
@@ -114,7 +114,7 @@ impl Keys {
                 ring
             }
             Err(err) => {
-                tracing::warn!(error = %crate::api::error_chain(&err), "could not reload the signing key ring; keeping the one in hand");
+                tracing::warn!(error = %crate::domain::error_chain(&err), "could not reload the signing key ring; keeping the one in hand");
                 self.current()
             }
         }

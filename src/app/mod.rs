@@ -1,7 +1,6 @@
 //! Use cases: what autodb does, independent of how it is reached (HTTP locally, HTTP through
 //! API Gateway, SQS) and of which backend stores its state (AWS or local).
 
-pub mod access;
 pub mod analyze;
 pub mod api_keys;
 pub mod approval;
@@ -11,7 +10,6 @@ pub mod execute;
 pub mod introspect;
 pub mod keys;
 pub mod ledger;
-pub mod ports;
 pub mod rate_limit;
 pub mod sandbox;
 pub mod upload;
@@ -21,9 +19,9 @@ use std::sync::Arc;
 use autodb_core::sql::ParseError;
 
 use crate::domain::{ConnectionId, SqlError};
+use crate::ports::{Clock, JobQueue, PortError, SecretStore, Store};
 use crate::token::{KeyRing, TokenError};
 use keys::Keys;
-use ports::{Clock, JobQueue, PortError, SecretStore, Store};
 
 /// Tunables (docs/architecture.md §3–4; every one documented in the README).
 #[derive(Debug, Clone)]
@@ -249,6 +247,12 @@ impl From<crate::target::CheckoutError> for AppError {
             }
             CheckoutError::Port(port) => Self::Port(port),
         }
+    }
+}
+
+impl From<crate::domain::access::Forbidden> for AppError {
+    fn from(err: crate::domain::access::Forbidden) -> Self {
+        Self::Forbidden(err.0)
     }
 }
 

@@ -22,9 +22,9 @@ use autodb_analysis::sandbox::SandboxStatus;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use super::access::Principal;
 use super::execute::{execute, ExecuteCommand};
 use super::{analyze, connections, App, AppError};
+use crate::domain::access::Principal;
 use crate::domain::Sql;
 use crate::executor::run_job_until;
 
@@ -209,7 +209,7 @@ pub async fn handle_upload(
     // file. A queued delivery then finds it finished (the executor is idempotent).
     let id = accepted.request_id;
     if let Err(err) = run_job_until(app, &id, deadline).await {
-        tracing::warn!(request_id = %id, error = %crate::api::error_chain(&err), "the uploaded migration's run stopped; the queue retries it");
+        tracing::warn!(request_id = %id, error = %crate::domain::error_chain(&err), "the uploaded migration's run stopped; the queue retries it");
     }
     let result = request_result(app, &id).await?;
     Ok(UploadOutcome { analysis, result })

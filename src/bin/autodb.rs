@@ -16,8 +16,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use autodb::adapters::local::{queue, service};
 use autodb::api::{self, MAX_BODY_BYTES};
-use autodb::app::ports::SystemClock;
 use autodb::app::Settings;
+use autodb::ports::SystemClock;
 use clap::{Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 

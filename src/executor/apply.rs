@@ -17,9 +17,10 @@ use autodb_core::schema::{self, SchemaSnapshot};
 use autodb_core::sql::ParsedStatement;
 use tokio_postgres::GenericClient;
 
-use crate::app::ports::{Finish, PortError};
 use crate::app::App;
+use crate::domain::Finish;
 use crate::domain::{ExecutionError, ExecutionResult, MigrationRequest};
+use crate::ports::PortError;
 
 use super::drift;
 use super::ledger;
@@ -170,7 +171,7 @@ pub(super) async fn applied_state(
                 steps: vec![],
             })
         }
-        Err(err) => Err(crate::api::error_chain(&err)),
+        Err(err) => Err(crate::domain::error_chain(&err)),
     }
 }
 

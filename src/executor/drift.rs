@@ -15,8 +15,8 @@ use autodb_core::sql::ParsedStatement;
 use tokio_postgres::GenericClient;
 
 use super::apply::{pg_failed, Stop};
-use crate::app::ports::Finish;
 use crate::app::App;
+use crate::domain::Finish;
 use crate::domain::{ExecutionError, MigrationRequest};
 use crate::schema::{effects, introspect};
 

@@ -25,10 +25,11 @@ pub use session::ADVISORY_KEY;
 
 use chrono::Duration;
 
-use crate::app::ports::{ClaimOutcome, Finish, PortError};
 use crate::app::App;
+use crate::domain::Finish;
 use crate::domain::{ConnectionId, ExecutionError, MigrationRequest, RequestId, RequestStatus};
 use crate::events::announce;
+use crate::ports::{ClaimOutcome, PortError};
 
 /// What one run of a job came to.
 #[derive(Debug, Clone, PartialEq, Eq)]

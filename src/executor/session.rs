@@ -28,9 +28,9 @@ use std::collections::BTreeMap;
 use tokio_postgres::{Client, GenericClient};
 
 use super::apply::{pg_failed, Stop};
-use crate::app::ports::Finish;
 use crate::app::App;
 use crate::domain::ExecutionError;
+use crate::domain::Finish;
 
 /// The advisory lock every autodb executor takes on a target database ("autodb" + 1).
 pub const ADVISORY_KEY: i64 = 0x6175_746f_6462_0001;

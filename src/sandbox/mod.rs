@@ -69,7 +69,7 @@ impl SandboxError {
     fn server(err: tokio_postgres::Error) -> Self {
         Self::Server(match err.as_db_error() {
             Some(db) => db.message().to_string(),
-            None => crate::api::error_chain(&err),
+            None => crate::domain::error_chain(&err),
         })
     }
 }

@@ -243,7 +243,7 @@ impl Checked<'_> {
 pub fn observation_failed(stmt: &ParsedStatement, err: &tokio_postgres::Error) -> MigrationError {
     let (sqlstate, detail) = match err.as_db_error() {
         Some(db) => (Some(db.code().code().to_string()), db.message().to_string()),
-        None => (None, crate::api::error_chain(err)),
+        None => (None, crate::domain::error_chain(err)),
     };
     MigrationError {
         statement_index: stmt.index,
@@ -353,7 +353,7 @@ pub fn migration_error(
         return MigrationError {
             statement_index: stmt.index,
             sqlstate: None,
-            message: crate::api::error_chain(err),
+            message: crate::domain::error_chain(err),
             position: None,
             line: None,
             column: None,

@@ -33,8 +33,8 @@ use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
 use tokio_postgres::Client;
 
-use crate::app::ports::SecretStore;
 use crate::pgconn::Target;
+use crate::ports::SecretStore;
 
 use super::SandboxError;
 
@@ -98,7 +98,7 @@ pub async fn connect(
     target.connect().await.map_err(|e| {
         SandboxError::Unavailable(format!(
             "could not connect to the sandbox server: {}",
-            crate::api::error_chain(&e)
+            crate::domain::error_chain(&e)
         ))
     })
 }

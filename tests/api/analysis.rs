@@ -2,8 +2,8 @@
 //! outgrow a DynamoDB item, and verdicts that depend on what is really in the tables.
 
 use autodb::adapters::aws::dynamo::CHUNK_BYTES;
-use autodb::app::ports::Clock;
 use autodb::domain::{ConnectionId, SnapshotRecord};
+use autodb::ports::Clock;
 use autodb::schema::codec;
 use autodb_core::schema::model::{Column, Table, TableKind};
 use autodb_core::schema::SchemaSnapshot;

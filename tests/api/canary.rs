@@ -324,8 +324,9 @@ fn debug_output_of_secret_holding_types_redacts() {
         .unwrap()
         .to_string();
     assert!(!format!("{ring:?}").contains(&material));
-    let key =
-        autodb::app::access::ApiKeyRecord::legacy(&autodb::domain::sha256_hex(API_KEY.as_bytes()));
+    let key = autodb::domain::access::ApiKeyRecord::legacy(&autodb::domain::sha256_hex(
+        API_KEY.as_bytes(),
+    ));
     assert!(!format!("{key:?}").contains(API_KEY));
     let credentials =
         autodb::app::connections::Credentials::ConnectionString(SecretString::from(url.clone()));

@@ -8,11 +8,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use autodb::adapters::aws::EventBridge;
 use autodb::app::execute::{execute, ExecuteCommand};
-use autodb::app::ports::{ManualClock, PortError};
 use autodb::app::{analyze::analyze, App};
 use autodb::domain::{RequestId, RequestStatus, Sql};
 use autodb::events::{EventPublisher, MigrationEvent};
 use autodb::executor::{give_up, run_job, Outcome};
+use autodb::ports::{ManualClock, PortError};
 use chrono::{TimeZone, Utc};
 use serde_json::{json, Value};
 

@@ -10,15 +10,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use autodb::app::access::ApiKeyRecord;
-use autodb::app::approval::{AnalysisRecord, Decision};
-use autodb::app::audit::{AuditQuery, AuditRecord};
-use autodb::app::ports::{
-    BeginExecution, BeginOutcome, ClaimOutcome, Clock, Finish, PortError, Store,
-};
 use autodb::app::App;
+use autodb::domain::access::ApiKeyRecord;
+use autodb::domain::approval::{AnalysisRecord, Decision};
+use autodb::domain::audit::{AuditQuery, AuditRecord};
+use autodb::domain::Finish;
 use autodb::domain::{Connection, ConnectionId, MigrationRequest, RequestId, SnapshotRecord};
 use autodb::executor::{give_up, run_job, GaveUp, Outcome};
+use autodb::ports::{BeginExecution, BeginOutcome, ClaimOutcome, Clock, PortError, Store};
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
 

@@ -9,13 +9,13 @@ use std::sync::Arc;
 
 use autodb::adapters::aws::{build_app, dynamo, AwsResources};
 use autodb::adapters::local::service;
-use autodb::app::access::{Principal, Role, DEFAULT_TENANT};
 use autodb::app::api_keys::{self, NewKey};
-use autodb::app::ports::Store;
-use autodb::app::ports::{Clock, ManualClock};
 use autodb::app::{App, Settings};
+use autodb::domain::access::{Principal, Role, DEFAULT_TENANT};
 use autodb::domain::RequestId;
 use autodb::executor::{run_job, Outcome};
+use autodb::ports::Store;
+use autodb::ports::{Clock, ManualClock};
 use autodb::sandbox::{Sandbox, SandboxSettings, UrlServer};
 use autodb::token::KeyRing;
 use axum::body::Body;

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use autodb::adapters::local::service;
-use autodb::app::access::Role;
-use autodb::app::ports::{ManualClock, Store};
+use autodb::domain::access::Role;
 use autodb::domain::sha256_hex;
+use autodb::ports::{ManualClock, Store};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
@@ -61,7 +61,7 @@ async fn keys_are_created_scoped_listed_and_revoked() {
     let key = key.trim().to_string();
     assert!(key.starts_with("adb_") && key.len() == 68, "{key}");
     let hash = sha256_hex(key.as_bytes());
-    let id = autodb::app::access::ApiKeyRecord::key_id_of(&hash);
+    let id = autodb::domain::access::ApiKeyRecord::key_id_of(&hash);
     assert!(note.contains(&id), "{note}");
 
     // Stored hashed, with its scope; the key itself is nowhere in the store.
@@ -92,7 +92,7 @@ async fn keys_are_created_scoped_listed_and_revoked() {
     assert!(!line.ends_with("\t-"), "revoked: {line}");
     // Both are on the tenant's trail, by the operator.
     let trail = store
-        .list_audit(&autodb::app::audit::AuditQuery {
+        .list_audit(&autodb::domain::audit::AuditQuery {
             tenant: "acme".into(),
             connection_id: None,
             since: None,
@@ -105,7 +105,7 @@ async fn keys_are_created_scoped_listed_and_revoked() {
         .iter()
         .map(|r| (r.action, r.subject.clone()))
         .collect();
-    use autodb::app::audit::Action;
+    use autodb::domain::audit::Action;
     assert_eq!(
         actions,
         vec![
@@ -196,7 +196,7 @@ async fn a_key_revoked_with_the_cli_is_refused_by_a_running_serve_at_once() {
     let (key, _) = keys(&data, &["create", "--tenant", "acme"]).await;
     let key = key.trim();
     assert_eq!(status_with(addr, key).await, 200);
-    let id = autodb::app::access::ApiKeyRecord::key_id_of(&sha256_hex(key.as_bytes()));
+    let id = autodb::domain::access::ApiKeyRecord::key_id_of(&sha256_hex(key.as_bytes()));
     keys(&data, &["revoke", &id]).await;
     // The very next request: no cache stands between the store and the check.
     assert_eq!(status_with(addr, key).await, 401);

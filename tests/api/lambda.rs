@@ -2,8 +2,8 @@
 //! API payload 2.0 and SQS), against moto and PostgreSQL: the same path a deployed function
 //! takes from event to response.
 
-use autodb::app::ports::Clock;
 use autodb::lambda::{handle_sqs, LambdaConfig, Tokens};
+use autodb::ports::Clock;
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_http::request::LambdaRequest;
 use lambda_runtime::{Context, LambdaEvent};
@@ -121,7 +121,7 @@ async fn claimed_by_another_executor() -> (TestApp, String, String) {
     let sql = "CREATE TABLE t (id int);";
     let id = t.submit(&conn, sql).await;
     let request_id = autodb::domain::RequestId::parse(&id).unwrap();
-    let now = autodb::app::ports::Clock::now(t.clock.as_ref());
+    let now = autodb::ports::Clock::now(t.clock.as_ref());
     t.app
         .store
         .claim_request(&request_id, now, now + chrono::Duration::minutes(15))

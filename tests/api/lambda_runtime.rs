@@ -13,7 +13,7 @@
 use std::collections::BTreeSet;
 
 use autodb::adapters::aws::DynamoStore;
-use autodb::app::access::Role;
+use autodb::domain::access::Role;
 use serde_json::{json, Value};
 
 use crate::helpers::{aws_resources, aws_sdk, create_database};

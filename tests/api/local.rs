@@ -5,8 +5,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 
 use autodb::adapters::local::{queue, service};
-use autodb::app::ports::Clock;
 use autodb::executor::{run_job, Outcome};
+use autodb::ports::Clock;
 use axum::http::StatusCode;
 
 use crate::helpers::{run_until_not_busy, settings, wait_until, Backend, TestApp, SLEEPING};

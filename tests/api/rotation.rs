@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use autodb::app::execute::{execute, ExecuteCommand};
-use autodb::app::ports::{Clock, ManualClock};
 use autodb::app::{analyze::analyze, App, AppError};
 use autodb::domain::Sql;
+use autodb::ports::{Clock, ManualClock};
 use autodb::token::{verify_signature, KeyRing, TokenError};
 use base64::Engine;
 use chrono::{Duration, TimeZone, Utc};

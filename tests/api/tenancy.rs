@@ -8,9 +8,9 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 
 use crate::helpers::{operator, Backend, TestApp};
-use autodb::app::access::Role;
-use autodb::app::ports::Clock;
+use autodb::domain::access::Role;
 use autodb::executor::Outcome;
+use autodb::ports::Clock;
 
 crate::helpers::on_both_backends!(
     another_tenants_objects_do_not_exist_on_any_route,
@@ -121,7 +121,7 @@ async fn trail(t: &TestApp, conn: &str) -> Vec<(String, String)> {
 }
 
 fn key_id(key: &str) -> String {
-    autodb::app::access::ApiKeyRecord::key_id_of(&autodb::domain::sha256_hex(key.as_bytes()))
+    autodb::domain::access::ApiKeyRecord::key_id_of(&autodb::domain::sha256_hex(key.as_bytes()))
 }
 
 fn assert_not_found(what: &str, (status, body): (StatusCode, Value)) {

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use autodb::adapters::local::service;
-use autodb::app::ports::Clock;
 use autodb::domain::RequestId;
 use autodb::executor::{run_job, Outcome};
+use autodb::ports::Clock;
 use serde_json::{json, Value};
 
 use crate::helpers::{settings, Backend, TestApp};

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use autodb::adapters::local::service;
-use autodb::app::access::{Principal, Role};
 use autodb::app::api_keys::{self, NewKey};
-use autodb::app::ports::{ManualClock, Store};
 use autodb::app::Settings;
+use autodb::domain::access::{Principal, Role};
+use autodb::ports::{ManualClock, Store};
 use axum::body::Body;
 use axum::http::{Method, Request};
 use axum::Router;

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_sdk_eventbridge::Client;
 
-use crate::app::ports::PortError;
 use crate::events::{EventPublisher, MigrationEvent, SOURCE};
+use crate::ports::PortError;
 
 pub struct EventBridge {
     client: Client,

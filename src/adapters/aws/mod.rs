@@ -13,8 +13,8 @@ pub mod uploads;
 use std::sync::Arc;
 
 use crate::app::keys::Keys;
-use crate::app::ports::{Clock, PortError};
 use crate::app::{App, Settings};
+use crate::ports::{Clock, PortError};
 use crate::token::KeyRing;
 
 pub use dynamo::DynamoStore;

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::app::ports::{PortError, SecretStore};
+use crate::ports::{PortError, SecretStore};
 
 pub struct SecretsManager {
     client: Client,

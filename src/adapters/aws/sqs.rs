@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use serde::{Deserialize, Serialize};
 
-use crate::app::ports::{JobQueue, PortError};
 use crate::domain::RequestId;
+use crate::ports::{JobQueue, PortError};
 
 /// The message body, shared by the sender and the executor's SQS handler.
 #[derive(Debug, Serialize, Deserialize)]

@@ -22,9 +22,9 @@ use aws_sdk_s3::Client;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::app::ports::PortError;
 use crate::app::upload::{earlier, handle_upload, UploadId, UploadOutcome};
 use crate::app::{App, AppError};
+use crate::ports::PortError;
 
 /// Where uploaded migrations go: `migrations/<connection-id>/<name>.sql`.
 pub const PREFIX: &str = "migrations/";

@@ -13,11 +13,11 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, Semaphore};
 
 use super::store::SqliteStore;
-use crate::api::error_chain;
-use crate::app::ports::{JobQueue, PortError};
 use crate::app::App;
+use crate::domain::error_chain;
 use crate::domain::RequestId;
 use crate::executor::{give_up, run_job, GaveUp};
+use crate::ports::{JobQueue, PortError};
 
 pub struct LocalQueue {
     tx: mpsc::UnboundedSender<RequestId>,

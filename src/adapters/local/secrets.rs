@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
-use crate::app::ports::{PortError, SecretStore};
+use crate::ports::{PortError, SecretStore};
 
 pub struct FileSecrets {
     path: PathBuf,

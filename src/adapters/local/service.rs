@@ -9,9 +9,9 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::secrets::write_private;
 use super::{FileSecrets, LocalQueue, SqliteStore};
-use crate::app::ports::{Clock, PortError};
 use crate::app::{App, Settings};
 use crate::domain::RequestId;
+use crate::ports::{Clock, PortError};
 use crate::token::KeyRing;
 
 #[derive(Debug, thiserror::Error)]

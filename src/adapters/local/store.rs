@@ -11,13 +11,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection as Db, OptionalExtension, TransactionBehavior};
 
-use crate::app::access::{ApiKeyRecord, DEFAULT_TENANT};
-use crate::app::approval::{AnalysisRecord, Decision};
-use crate::app::audit::{AuditQuery, AuditRecord};
-use crate::app::ports::{BeginExecution, BeginOutcome, ClaimOutcome, Finish, PortError, Store};
+use crate::domain::access::{ApiKeyRecord, DEFAULT_TENANT};
+use crate::domain::approval::{AnalysisRecord, Decision};
+use crate::domain::audit::{AuditQuery, AuditRecord};
+use crate::domain::Finish;
 use crate::domain::{
     Connection, ConnectionId, DbType, MigrationRequest, RequestId, RequestStatus, SnapshotRecord,
 };
+use crate::ports::{BeginExecution, BeginOutcome, ClaimOutcome, PortError, Store};
 use crate::schema::codec;
 
 const SCHEMA: &str = "

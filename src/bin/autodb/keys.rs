@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use autodb::adapters::local::service;
-use autodb::app::access::{ApiKeyRecord, Principal, Role, DEFAULT_TENANT};
 use autodb::app::api_keys::{self, NewKey};
-use autodb::app::ports::{Store, SystemClock};
 use autodb::app::Settings;
+use autodb::domain::access::{ApiKeyRecord, Principal, Role, DEFAULT_TENANT};
 use autodb::domain::sha256_hex;
+use autodb::ports::{Store, SystemClock};
 use secrecy::{ExposeSecret, SecretString};
 
 #[derive(clap::Args)]

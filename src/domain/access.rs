@@ -15,8 +15,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::AppError;
-use crate::domain::Connection;
+use super::Connection;
 
 /// The tenant of keys and connections created before tenants existed, and of `autodb
 /// serve`'s own first key.
@@ -112,6 +111,11 @@ impl ApiKeyRecord {
     }
 }
 
+/// A caller without the role an action needs (403 `FORBIDDEN`).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Forbidden(pub String);
+
 /// The caller of a use case: an API key, or the uploader of a migration file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -146,13 +150,11 @@ impl Principal {
     }
 
     /// `Err(Forbidden)` unless the caller holds `role`.
-    pub fn require(&self, role: Role) -> Result<(), AppError> {
+    pub fn require(&self, role: Role) -> Result<(), Forbidden> {
         if self.roles.contains(&role) {
             Ok(())
         } else {
-            Err(AppError::Forbidden(format!(
-                "this API key lacks the `{role}` role"
-            )))
+            Err(Forbidden(format!("this API key lacks the `{role}` role")))
         }
     }
 

@@ -5,12 +5,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
-use super::access::ApiKeyRecord;
-use super::approval::{AnalysisRecord, Decision};
-use super::audit::{AuditQuery, AuditRecord};
+use crate::domain::access::ApiKeyRecord;
+use crate::domain::approval::{AnalysisRecord, Decision};
+use crate::domain::audit::{AuditQuery, AuditRecord};
 use crate::domain::{
-    Connection, ConnectionId, ExecutionError, ExecutionResult, MigrationRequest, RequestId,
-    SnapshotRecord,
+    Connection, ConnectionId, Finish, MigrationRequest, RequestId, SnapshotRecord,
 };
 
 /// A failure of a backing service (DynamoDB, SQLite, SQS, Secrets Manager). Its source is
@@ -72,44 +71,6 @@ pub enum ClaimOutcome {
     /// Already completed or failed.
     Finished(MigrationRequest),
     Missing,
-}
-
-/// The end of an execution, written once.
-#[derive(Debug, Clone)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "one value per job, moved once into the store"
-)]
-pub enum Finish {
-    Completed(ExecutionResult),
-    Failed(ExecutionError),
-}
-
-impl Finish {
-    /// `(status, progress, result JSON, error JSON)` of a finished request, so that both
-    /// stores write the same thing.
-    pub fn columns(&self) -> (&'static str, String, Option<String>, Option<String>) {
-        match self {
-            Finish::Completed(result) => (
-                "completed",
-                format!(
-                    "Completed {} of {} statements",
-                    result.statements_executed, result.statements_executed
-                ),
-                serde_json::to_string(result).ok(),
-                None,
-            ),
-            Finish::Failed(error) => (
-                "failed",
-                match error.statement_index {
-                    Some(i) => format!("Failed at statement {}", i + 1),
-                    None => "Failed".to_string(),
-                },
-                None,
-                serde_json::to_string(error).ok(),
-            ),
-        }
-    }
 }
 
 /// Connections, API keys, nonces, requests and connection locks.
