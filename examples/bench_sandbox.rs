@@ -83,7 +83,7 @@ async fn main() {
         .and_then(|r| r.parse().ok())
         .unwrap_or(5);
     let admin = connect(&base).await;
-    let target = autodb::pgconn::Target::parse(&base).expect("URL");
+    let target = autodb::pgconn::ConnectionString::parse(&base).expect("URL");
     let sandbox = Sandbox::new(
         Arc::new(UrlServer(base.clone().into())),
         SandboxSettings {

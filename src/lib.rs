@@ -27,9 +27,9 @@ pub mod metrics;
 pub mod pgcluster;
 pub mod pgconn;
 pub mod ports;
-pub mod rds;
 pub mod sandbox;
 pub mod schema;
+pub mod settings;
 pub mod target;
 pub mod token;
 

@@ -18,6 +18,7 @@
 
 use std::sync::Arc;
 
+pub mod rds;
 mod verify;
 
 use rustls::client::danger::ServerCertVerifier;
@@ -41,7 +42,7 @@ pub enum Verify {
 /// The certificates a `verify-*` or `sslrootcert` connection trusts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Roots {
-    /// The public web roots and the RDS/Aurora CAs ([`crate::rds::CA_BUNDLE`]), so
+    /// The public web roots and the RDS/Aurora CAs ([`crate::pgconn::rds::CA_BUNDLE`]), so
     /// `verify-full` to RDS works without a certificate file.
     Default,
     /// `sslrootcert`: a PEM file.
@@ -52,7 +53,7 @@ pub enum Roots {
 
 /// A parsed connection string: the driver configuration and how to check the server.
 #[derive(Clone)]
-pub struct Target {
+pub struct ConnectionString {
     pub config: Config,
     pub verify: Verify,
     pub(crate) roots: Roots,
@@ -60,7 +61,7 @@ pub struct Target {
 
 /// Why a connection string was refused. Messages never quote the string: it holds a password.
 #[derive(Debug, thiserror::Error)]
-pub enum TargetError {
+pub enum ConnectionStringError {
     #[error("not a valid PostgreSQL connection string or URL")]
     Invalid,
     #[error("sslmode must be one of disable, prefer, require, verify-ca, verify-full")]
@@ -95,8 +96,8 @@ pub(crate) fn percent_decode(raw: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-impl Target {
-    pub fn parse(connection: &str) -> Result<Self, TargetError> {
+impl ConnectionString {
+    pub fn parse(connection: &str) -> Result<Self, ConnectionStringError> {
         let mut sslmode = None;
         let mut root_cert = None;
         let mut rest = connection.to_string();
@@ -117,15 +118,15 @@ impl Target {
                 format!("{base}?{}", kept.join("&"))
             };
         }
-        let config: Config = rest.parse().map_err(|_| TargetError::Invalid)?;
+        let config: Config = rest.parse().map_err(|_| ConnectionStringError::Invalid)?;
         Self::with_ssl(config, sslmode.as_deref(), root_cert.map(Roots::File))
     }
 
     /// Reads a connection secret's value: the standard RDS secret JSON
-    /// ([`crate::rds::parse_secret`]) or a connection string.
-    pub fn from_secret(value: &str) -> Result<Self, TargetError> {
+    /// ([`crate::pgconn::rds::parse_secret`]) or a connection string.
+    pub fn from_secret(value: &str) -> Result<Self, ConnectionStringError> {
         if value.trim_start().starts_with('{') {
-            crate::rds::parse_secret(value)
+            crate::pgconn::rds::parse_secret(value)
         } else {
             Self::parse(value)
         }
@@ -138,7 +139,7 @@ impl Target {
         mut config: Config,
         sslmode: Option<&str>,
         roots: Option<Roots>,
-    ) -> Result<Self, TargetError> {
+    ) -> Result<Self, ConnectionStringError> {
         let some_roots = if roots.is_some() {
             Verify::Chain
         } else {
@@ -154,7 +155,7 @@ impl Target {
             Some("require") => (SslMode::Require, some_roots),
             Some("verify-ca") => (SslMode::Require, Verify::Chain),
             Some("verify-full") => (SslMode::Require, Verify::ChainAndHost),
-            Some(_) => return Err(TargetError::SslMode),
+            Some(_) => return Err(ConnectionStringError::SslMode),
         };
         config.ssl_mode(mode);
         // A database that stops answering must not hold an executor (and, through its lease
@@ -178,7 +179,7 @@ impl Target {
         })
     }
 
-    async fn tls(&self) -> Result<MakeRustlsConnect, TargetError> {
+    async fn tls(&self) -> Result<MakeRustlsConnect, ConnectionStringError> {
         let root_file = match &self.roots {
             Roots::File(path) => Some(read_root_file(path).await?),
             _ => None,
@@ -186,7 +187,7 @@ impl Target {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()
-            .map_err(|_| TargetError::Invalid)?;
+            .map_err(|_| ConnectionStringError::Invalid)?;
         let config = match self.verify {
             Verify::Nothing => builder
                 .dangerous()
@@ -199,24 +200,28 @@ impl Target {
                         let certs: Vec<CertificateDer<'static>> =
                             CertificateDer::pem_slice_iter(root_file.as_deref().unwrap_or(&[]))
                                 .collect::<Result<_, _>>()
-                                .map_err(|_| TargetError::RootCert(path.clone()))?;
+                                .map_err(|_| ConnectionStringError::RootCert(path.clone()))?;
                         if roots.add_parsable_certificates(certs).0 == 0 {
-                            return Err(TargetError::RootCert(path.clone()));
+                            return Err(ConnectionStringError::RootCert(path.clone()));
                         }
                     }
                     Roots::Pem(pem) => {
                         if roots.add_parsable_certificates(pem_certificates(pem)).0 == 0 {
-                            return Err(TargetError::Secret("ca_pem holds no PEM certificate"));
+                            return Err(ConnectionStringError::Secret(
+                                "ca_pem holds no PEM certificate",
+                            ));
                         }
                     }
                     Roots::Default => {
                         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-                        roots.add_parsable_certificates(pem_certificates(crate::rds::CA_BUNDLE));
+                        roots.add_parsable_certificates(pem_certificates(
+                            crate::pgconn::rds::CA_BUNDLE,
+                        ));
                     }
                 }
                 let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
                     .build()
-                    .map_err(|_| TargetError::Invalid)?;
+                    .map_err(|_| ConnectionStringError::Invalid)?;
                 let verifier: Arc<dyn ServerCertVerifier> = if self.verify == Verify::Chain {
                     Arc::new(ChainOnly(webpki))
                 } else {
@@ -236,7 +241,7 @@ impl Target {
         self.connect_holding(&mut None::<()>).await
     }
 
-    /// [`Target::connect`], moving `hold` (when connected) into the connection's driver
+    /// [`ConnectionString::connect`], moving `hold` (when connected) into the connection's driver
     /// task: it is dropped only when the connection has ended, socket closed — how a
     /// session's permit (`crate::target`) stays taken until the server's slot is free.
     pub async fn connect_holding<T: Send + 'static>(
@@ -263,37 +268,37 @@ pub const MAX_ROOT_CERT_BYTES: u64 = 1 << 20;
 /// regular file, at most [`MAX_ROOT_CERT_BYTES`] whatever its size claims (`/dev/zero` is
 /// endless; a FIFO would block the reader until someone writes to it), opened non-blocking so
 /// that a path swapped for a FIFO after the check does not wait for a writer either.
-async fn read_root_file(path: &str) -> Result<Vec<u8>, TargetError> {
+async fn read_root_file(path: &str) -> Result<Vec<u8>, ConnectionStringError> {
     let owned = path.to_string();
     let read = tokio::task::spawn_blocking(move || {
         use std::io::Read;
         use std::os::unix::fs::OpenOptionsExt;
         let regular = |meta: std::fs::Metadata| meta.is_file() && meta.len() <= MAX_ROOT_CERT_BYTES;
         if !std::fs::metadata(&owned).is_ok_and(regular) {
-            return Err(TargetError::RootCertFile(owned));
+            return Err(ConnectionStringError::RootCertFile(owned));
         }
         let file = std::fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK)
             .open(&owned)
-            .map_err(|_| TargetError::RootCert(owned.clone()))?;
+            .map_err(|_| ConnectionStringError::RootCert(owned.clone()))?;
         if !file.metadata().is_ok_and(regular) {
-            return Err(TargetError::RootCertFile(owned));
+            return Err(ConnectionStringError::RootCertFile(owned));
         }
         let mut bytes = Vec::new();
         file.take(MAX_ROOT_CERT_BYTES + 1)
             .read_to_end(&mut bytes)
-            .map_err(|_| TargetError::RootCert(owned.clone()))?;
+            .map_err(|_| ConnectionStringError::RootCert(owned.clone()))?;
         if bytes.len() as u64 > MAX_ROOT_CERT_BYTES {
-            return Err(TargetError::RootCertFile(owned));
+            return Err(ConnectionStringError::RootCertFile(owned));
         }
         Ok(bytes)
     });
     read.await
-        .unwrap_or_else(|_| Err(TargetError::RootCert(path.to_string())))
+        .unwrap_or_else(|_| Err(ConnectionStringError::RootCert(path.to_string())))
 }
 
-/// Timeouts of every connection to a target database (see `Target::parse`).
+/// Timeouts of every connection to a target database (see `ConnectionString::parse`).
 pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 pub const TCP_USER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 const KEEPALIVE_IDLE: std::time::Duration = std::time::Duration::from_secs(15);
@@ -303,7 +308,7 @@ const KEEPALIVE_RETRIES: u32 = 3;
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     #[error(transparent)]
-    Target(#[from] TargetError),
+    ConnectionString(#[from] ConnectionStringError),
     #[error(transparent)]
     Postgres(#[from] tokio_postgres::Error),
 }
@@ -313,12 +318,12 @@ pub async fn connect(connection: &SecretString) -> Result<Client, ConnectError> 
     connect_holding(connection, &mut None::<()>).await
 }
 
-/// [`connect`], with [`Target::connect_holding`]'s `hold`.
+/// [`connect`], with [`ConnectionString::connect_holding`]'s `hold`.
 pub async fn connect_holding<T: Send + 'static>(
     connection: &SecretString,
     hold: &mut Option<T>,
 ) -> Result<Client, ConnectError> {
-    Target::from_secret(connection.expose_secret())?
+    ConnectionString::from_secret(connection.expose_secret())?
         .connect_holding(hold)
         .await
 }
@@ -336,29 +341,30 @@ mod tests {
 
     #[test]
     fn reads_libpq_ssl_modes_from_urls() {
-        let t = Target::parse("postgresql://u:p@db.example.com:5432/app?sslmode=verify-full&sslrootcert=%2Ftmp%2Fca.pem&application_name=x").unwrap();
+        let t = ConnectionString::parse("postgresql://u:p@db.example.com:5432/app?sslmode=verify-full&sslrootcert=%2Ftmp%2Fca.pem&application_name=x").unwrap();
         assert_eq!(t.verify, Verify::ChainAndHost);
         assert_eq!(t.config.get_ssl_mode(), SslMode::Require);
         assert_eq!(t.roots, Roots::File("/tmp/ca.pem".into()));
         assert_eq!(t.config.get_application_name(), Some("x"));
         assert_eq!(
-            Target::parse("postgresql://h/db?sslmode=verify-ca")
+            ConnectionString::parse("postgresql://h/db?sslmode=verify-ca")
                 .unwrap()
                 .verify,
             Verify::Chain
         );
-        let require = Target::parse("postgresql://h/db?sslmode=require").unwrap();
+        let require = ConnectionString::parse("postgresql://h/db?sslmode=require").unwrap();
         assert_eq!(
             (require.verify, require.config.get_ssl_mode()),
             (Verify::Nothing, SslMode::Require)
         );
         let with_root =
-            Target::parse("postgresql://h/db?sslmode=require&sslrootcert=/ca.pem").unwrap();
+            ConnectionString::parse("postgresql://h/db?sslmode=require&sslrootcert=/ca.pem")
+                .unwrap();
         assert_eq!(with_root.verify, Verify::Chain);
-        let default = Target::parse("postgresql://h/db").unwrap();
+        let default = ConnectionString::parse("postgresql://h/db").unwrap();
         assert_eq!(default.config.get_ssl_mode(), SslMode::Prefer);
         assert_eq!(
-            Target::parse("host=h dbname=d sslmode=disable")
+            ConnectionString::parse("host=h dbname=d sslmode=disable")
                 .unwrap()
                 .config
                 .get_ssl_mode(),
@@ -368,13 +374,13 @@ mod tests {
 
     #[test]
     fn refusals_never_quote_the_string() {
-        let refused = |s: &str| match Target::parse(s) {
+        let refused = |s: &str| match ConnectionString::parse(s) {
             Err(err) => err,
             Ok(_) => panic!("accepted"),
         };
         assert!(matches!(
             refused("postgresql://u:hunter2@h/db?sslmode=sometimes"),
-            TargetError::SslMode
+            ConnectionStringError::SslMode
         ));
         assert!(!refused("host=h password=hunter2 port=notaport")
             .to_string()
@@ -383,21 +389,26 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_root_certificate_is_reported() {
-        let t =
-            Target::parse("postgresql://h/db?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem")
-                .unwrap();
-        assert!(matches!(t.tls().await, Err(TargetError::RootCertFile(_))));
+        let t = ConnectionString::parse(
+            "postgresql://h/db?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
+        )
+        .unwrap();
+        assert!(matches!(
+            t.tls().await,
+            Err(ConnectionStringError::RootCertFile(_))
+        ));
     }
 
     #[test]
     fn every_connection_has_timeouts_and_keepalives() {
-        let t = Target::parse("postgresql://u@db.example/app").unwrap();
+        let t = ConnectionString::parse("postgresql://u@db.example/app").unwrap();
         assert_eq!(t.config.get_connect_timeout(), Some(&CONNECT_TIMEOUT));
         assert_eq!(t.config.get_tcp_user_timeout(), Some(&TCP_USER_TIMEOUT));
         assert!(t.config.get_keepalives());
         assert_eq!(t.config.get_keepalives_idle(), KEEPALIVE_IDLE);
         // The connection string's own values win.
-        let own = Target::parse("postgresql://u@db.example/app?connect_timeout=3").unwrap();
+        let own =
+            ConnectionString::parse("postgresql://u@db.example/app?connect_timeout=3").unwrap();
         assert_eq!(
             own.config.get_connect_timeout(),
             Some(&std::time::Duration::from_secs(3))

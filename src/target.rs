@@ -30,9 +30,8 @@ use secrecy::SecretString;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::Client;
 
-use crate::app::App;
 use crate::domain::Connection;
-use crate::ports::PortError;
+use crate::ports::{PortError, SecretStore};
 
 /// Idle connections kept per registered database.
 pub const MAX_IDLE: usize = 2;
@@ -87,6 +86,8 @@ struct Pool {
 /// The credential cache, the pools and the in-flight introspections, built once per process
 /// (per warm Lambda container).
 pub struct Targets {
+    /// Where each database's credentials are read from (by their reference).
+    secrets: Arc<dyn SecretStore>,
     credentials: CredentialCache,
     pools: Mutex<HashMap<String, Pool>>,
     default_limit: usize,
@@ -99,8 +100,9 @@ pub struct Targets {
 impl Targets {
     /// `default_limit` sessions per database unless its connection says otherwise; callers
     /// wait at most `wait` for one.
-    pub fn new(default_limit: usize, wait: Duration) -> Self {
+    pub fn new(secrets: Arc<dyn SecretStore>, default_limit: usize, wait: Duration) -> Self {
         Self {
+            secrets,
             credentials: CredentialCache::default(),
             pools: Mutex::default(),
             default_limit: default_limit.max(1),
@@ -162,33 +164,96 @@ impl Targets {
     }
 }
 
-/// A session on a registered database: an idle one if the pool has it, else a new one (see
-/// [`connect`]) once a permit is free; pinned either way ([`pin`]). Waits at most
-/// `Settings::target_wait_ms`.
-pub async fn checkout(app: &App, connection: &Connection) -> Result<Session, CheckoutError> {
-    let targets = &app.targets;
-    let deadline = tokio::time::Instant::now() + targets.wait;
-    loop {
-        let (permits, returned) = match targets.idle_or_wait(connection) {
-            Ok(session) => {
-                if pin(&session).await.is_ok() {
-                    return Ok(session);
+impl Targets {
+    /// A session on a registered database: an idle one if the pool has it, else a new one (see
+    /// [`Targets::connect`]) once a permit is free; pinned either way ([`pin`]). Waits at most
+    /// `Settings::target_wait_ms`.
+    pub async fn checkout(&self, connection: &Connection) -> Result<Session, CheckoutError> {
+        let targets = self;
+        let deadline = tokio::time::Instant::now() + targets.wait;
+        loop {
+            let (permits, returned) = match targets.idle_or_wait(connection) {
+                Ok(session) => {
+                    if pin(&session).await.is_ok() {
+                        return Ok(session);
+                    }
+                    continue;
                 }
+                Err(wait) => wait,
+            };
+            // Registered before the permit race so that a session given back meanwhile wakes us.
+            let notified = returned.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let permit = tokio::select! {
+                permit = permits.acquire_owned() => permit.map_err(|_| CheckoutError::Busy)?,
+                () = &mut notified => continue,
+                () = tokio::time::sleep_until(deadline) => return Err(CheckoutError::Busy),
+            };
+            let client = targets.connect(&connection.secret_ref, permit).await?;
+            return Ok(Session { client });
+        }
+    }
+
+    /// Connects to a registered database with its stored credentials, outside the bound: only
+    /// [`checkout`] calls it, with a permit in hand. Fetches the credentials again once if the
+    /// server rejects them (they may have been rotated since they were cached). Messages are safe
+    /// to show: they never quote the connection string.
+    async fn connect(
+        &self,
+        reference: &str,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<Client, CheckoutError> {
+        use tokio_postgres::error::SqlState;
+        let mut permit = Some(permit);
+        let mut fresh = false;
+        loop {
+            let url = match self.credentials(reference, fresh).await {
+                Ok(url) => url,
+                // A registration that names a secret that does not exist: retrying cannot help.
+                Err(PortError::SecretNotFound(_)) => {
+                    return Err(CheckoutError::Unreachable(
+                        "the connection's credentials secret was not found".into(),
+                    ))
+                }
+                Err(err) => return Err(err.into()),
+            };
+            let err = match crate::pgconn::connect_holding(&url, &mut permit).await {
+                Ok(client) => {
+                    return match pin(&client).await {
+                        Ok(()) => Ok(client),
+                        Err(err) => Err(classify(&err, "could not prepare the session")),
+                    }
+                }
+                Err(crate::pgconn::ConnectError::ConnectionString(err)) => {
+                    return Err(CheckoutError::Unreachable(format!(
+                        "the connection string: {err}"
+                    )))
+                }
+                Err(crate::pgconn::ConnectError::Postgres(err)) => err,
+            };
+            let auth = matches!(
+                err.code(),
+                Some(&SqlState::INVALID_PASSWORD)
+                    | Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION)
+            );
+            if auth && !fresh {
+                fresh = true;
                 continue;
             }
-            Err(wait) => wait,
-        };
-        // Registered before the permit race so that a session given back meanwhile wakes us.
-        let notified = returned.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        let permit = tokio::select! {
-            permit = permits.acquire_owned() => permit.map_err(|_| CheckoutError::Busy)?,
-            () = &mut notified => continue,
-            () = tokio::time::sleep_until(deadline) => return Err(CheckoutError::Busy),
-        };
-        let client = connect(app, &connection.secret_ref, permit).await?;
-        return Ok(Session { client });
+            return Err(classify(&err, "could not connect to the database"));
+        }
+    }
+
+    async fn credentials(&self, reference: &str, fresh: bool) -> Result<SecretString, PortError> {
+        if fresh {
+            self.credentials.forget(reference);
+        } else if let Some(cached) = self.credentials.get(reference) {
+            return Ok(cached);
+        }
+        let value = self.secrets.get(reference).await?;
+        self.credentials.put(reference, value.clone());
+        Ok(value)
     }
 }
 
@@ -266,56 +331,6 @@ impl CredentialCache {
     }
 }
 
-/// Connects to a registered database with its stored credentials, outside the bound: only
-/// [`checkout`] calls it, with a permit in hand. Fetches the credentials again once if the
-/// server rejects them (they may have been rotated since they were cached). Messages are safe
-/// to show: they never quote the connection string.
-async fn connect(
-    app: &App,
-    reference: &str,
-    permit: OwnedSemaphorePermit,
-) -> Result<Client, CheckoutError> {
-    use tokio_postgres::error::SqlState;
-    let mut permit = Some(permit);
-    let mut fresh = false;
-    loop {
-        let url = match credentials(app, reference, fresh).await {
-            Ok(url) => url,
-            // A registration that names a secret that does not exist: retrying cannot help.
-            Err(PortError::SecretNotFound(_)) => {
-                return Err(CheckoutError::Unreachable(
-                    "the connection's credentials secret was not found".into(),
-                ))
-            }
-            Err(err) => return Err(err.into()),
-        };
-        let err = match crate::pgconn::connect_holding(&url, &mut permit).await {
-            Ok(client) => {
-                return match pin(&client).await {
-                    Ok(()) => Ok(client),
-                    Err(err) => Err(classify(&err, "could not prepare the session")),
-                }
-            }
-            Err(crate::pgconn::ConnectError::Target(err)) => {
-                return Err(CheckoutError::Unreachable(format!(
-                    "the connection string: {err}"
-                )))
-            }
-            Err(crate::pgconn::ConnectError::Postgres(err)) => err,
-        };
-        let auth = matches!(
-            err.code(),
-            Some(&SqlState::INVALID_PASSWORD)
-                | Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION)
-        );
-        if auth && !fresh {
-            fresh = true;
-            continue;
-        }
-        return Err(classify(&err, "could not connect to the database"));
-    }
-}
-
 /// A failed connection attempt as [`CheckoutError::Down`] when waiting may cure it (the
 /// server refused or dropped the connection, is starting up or shutting down, has no slot
 /// free, did not answer in time) or [`CheckoutError::Unreachable`] when it cannot
@@ -374,15 +389,4 @@ pub(crate) fn waiting_may_cure(err: &tokio_postgres::Error) -> bool {
                 )
         }
     }
-}
-
-async fn credentials(app: &App, reference: &str, fresh: bool) -> Result<SecretString, PortError> {
-    if fresh {
-        app.targets.credentials.forget(reference);
-    } else if let Some(cached) = app.targets.credentials.get(reference) {
-        return Ok(cached);
-    }
-    let value = app.secrets.get(reference).await?;
-    app.targets.credentials.put(reference, value.clone());
-    Ok(value)
 }

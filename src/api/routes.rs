@@ -107,7 +107,7 @@ pub async fn create_connection(
         (Some(url), None) => {
             // Checked here so a typo is a 422 now, not a failed migration later. The message
             // must not echo the string: it holds a password.
-            if let Err(err) = crate::pgconn::Target::parse(&url) {
+            if let Err(err) = crate::pgconn::ConnectionString::parse(&url) {
                 return Err(ApiError::validation(format!("connection_string: {err}")));
             }
             Credentials::ConnectionString(SecretString::from(url))

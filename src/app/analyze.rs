@@ -255,7 +255,7 @@ async fn bind(
         schema.search_path.clone()
     };
     let used = autodb_analysis::names::used(parsed);
-    let client = crate::target::checkout(app, connection).await?;
+    let client = app.targets.checkout(connection).await?;
     let effects = crate::schema::effects::read(&*client, &path, &analysis.drift_scope, &used)
         .await
         .map_err(|err| {

@@ -9,7 +9,7 @@ use crate::schema::introspect;
 
 /// Connects to the database, snapshots its schema and stores the snapshot as the latest.
 pub async fn introspect(app: &App, connection: &Connection) -> Result<SnapshotRecord, AppError> {
-    let client = crate::target::checkout(app, connection).await?;
+    let client = app.targets.checkout(connection).await?;
     // A backstop: the snapshot takes no table locks, but a catalog lock held by a long DDL
     // elsewhere must fail it quickly rather than hang analyze. (Pooled connections are reset
     // before reuse, so the setting does not outlive this call.)

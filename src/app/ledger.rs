@@ -37,7 +37,7 @@ const EXISTS: &str = "SELECT pg_catalog.to_regclass('autodb.migration_ledger') I
 /// The ledger of the database registered as `connection_id`.
 pub async fn applied(app: &App, connection_id: &str) -> Result<Vec<Applied>, AppError> {
     let connection = connections::get(app, connection_id).await?;
-    let client = crate::target::checkout(app, &connection).await?;
+    let client = app.targets.checkout(&connection).await?;
     let failed = |err: tokio_postgres::Error| {
         AppError::DatabaseUnreachable(format!(
             "reading the ledger failed: {}",

@@ -136,7 +136,9 @@ pub(super) async fn applied_state(
         .await
         .map_err(|e| e.to_string())?
         .ok_or("the connection was removed")?;
-    let client = crate::target::checkout(app, &connection)
+    let client = app
+        .targets
+        .checkout(&connection)
         .await
         .map_err(|e| e.to_string())?;
     let id = request.request_id.as_str();
@@ -186,7 +188,7 @@ async fn run(
         return Err(failed("CONNECTION_NOT_FOUND", "the connection was removed"));
     };
     let reference = &connection.secret_ref;
-    let mut client = match crate::target::checkout(app, &connection).await {
+    let mut client = match app.targets.checkout(&connection).await {
         Ok(session) => session,
         // autodb's sessions on the database are all in use: nothing was done, try later.
         Err(crate::target::CheckoutError::Busy) => return Err(Stop::Busy),
@@ -734,7 +736,7 @@ async fn cut_off(app: &App, connection: &crate::domain::Connection, stop: Stop) 
     let Stop::Finish(Finish::Failed(error)) = &stop else {
         return stop;
     };
-    match crate::target::checkout(app, connection).await {
+    match app.targets.checkout(connection).await {
         Err(crate::target::CheckoutError::Down(_)) => {
             let during = error
                 .statement_index

@@ -16,7 +16,7 @@ use super::{maintenance_db, pool, server, SandboxError};
 pub(super) struct Ephemeral {
     pub(super) name: String,
     login: server::Login,
-    cleanup: Option<crate::pgconn::Target>,
+    cleanup: Option<crate::pgconn::ConnectionString>,
 }
 
 impl Ephemeral {
@@ -24,7 +24,7 @@ impl Ephemeral {
     /// `template_owner` is the role that owns the template's objects (`None` for
     /// `template0`, which has none).
     pub(super) async fn create(
-        target: &crate::pgconn::Target,
+        target: &crate::pgconn::ConnectionString,
         admin: &Client,
         prefix: &str,
         template: &str,
@@ -58,7 +58,7 @@ impl Ephemeral {
 
     async fn make(
         &self,
-        target: &crate::pgconn::Target,
+        target: &crate::pgconn::ConnectionString,
         admin: &Client,
         template: &str,
         template_owner: Option<&str>,
@@ -90,7 +90,7 @@ impl Ephemeral {
 
     pub(super) async fn connect(
         &self,
-        target: &crate::pgconn::Target,
+        target: &crate::pgconn::ConnectionString,
     ) -> Result<Client, SandboxError> {
         server::connect(target, &self.name, Some(&self.login)).await
     }
@@ -126,7 +126,7 @@ pub(super) struct Build {
 
 impl Build {
     pub(super) async fn create(
-        target: &crate::pgconn::Target,
+        target: &crate::pgconn::ConnectionString,
         admin: &Client,
         prefix: &str,
         now: i64,

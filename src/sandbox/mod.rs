@@ -321,7 +321,7 @@ pub fn new_tables(result: &SandboxResult, before: &SchemaSnapshot) -> Vec<String
 /// background (a run does not wait for it).
 async fn prepare(
     sandbox: &Sandbox,
-    target: &crate::pgconn::Target,
+    target: &crate::pgconn::ConnectionString,
     admin: &Client,
     now: i64,
 ) -> Result<(), SandboxError> {
@@ -389,7 +389,7 @@ fn observed_statements(run: &observe::Run) -> Vec<ObservedStatement> {
 }
 
 /// The database named in the server's URL, or `postgres`.
-fn maintenance_db(target: &crate::pgconn::Target) -> &str {
+fn maintenance_db(target: &crate::pgconn::ConnectionString) -> &str {
     target.config.get_dbname().unwrap_or("postgres")
 }
 
@@ -403,7 +403,7 @@ struct Clone {
 /// The template for this snapshot and row count: the cached one, or a new one.
 async fn template(
     sandbox: &Sandbox,
-    target: &crate::pgconn::Target,
+    target: &crate::pgconn::ConnectionString,
     admin: &Client,
     snapshot: &SchemaSnapshot,
     fingerprint: &str,
@@ -443,7 +443,7 @@ async fn template(
 /// database that holds nothing else yet); everything else, and the fill that evaluates the
 /// schema's defaults, triggers and checks, by the build's own unprivileged login.
 async fn build_clone(
-    target: &crate::pgconn::Target,
+    target: &crate::pgconn::ConnectionString,
     build: &Ephemeral,
     snapshot: &SchemaSnapshot,
     rows_per_table: u32,
@@ -649,7 +649,7 @@ fn scales(request: &Request<'_>, statements: &[ObservedStatement]) -> bool {
 /// extrapolation of each statement to the production row counts.
 async fn estimate(
     sandbox: &Sandbox,
-    target: &crate::pgconn::Target,
+    target: &crate::pgconn::ConnectionString,
     admin: &Client,
     request: &Request<'_>,
     template: &str,

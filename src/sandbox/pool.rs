@@ -93,7 +93,7 @@ pub async fn claim(admin: &Client, prefix: &str, template: &str, name: &str) -> 
 
 /// Makes ready copies of `template` until there are [`READY_PER_TEMPLATE`].
 pub async fn replenish(
-    target: &crate::pgconn::Target,
+    target: &crate::pgconn::ConnectionString,
     admin: &Client,
     prefix: &str,
     template: &str,
@@ -126,7 +126,7 @@ pub async fn replenish(
 }
 
 async fn prepare(
-    target: &crate::pgconn::Target,
+    target: &crate::pgconn::ConnectionString,
     admin: &Client,
     template: &str,
     owner: Option<&str>,

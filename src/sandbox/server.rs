@@ -33,7 +33,7 @@ use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
 use tokio_postgres::Client;
 
-use crate::pgconn::Target;
+use crate::pgconn::ConnectionString;
 use crate::ports::SecretStore;
 
 use super::SandboxError;
@@ -49,7 +49,7 @@ pub const STALE_AFTER_SECONDS: i64 = 15 * 60;
 #[async_trait]
 pub trait SandboxServer: Send + Sync {
     /// The server account's connection (to a maintenance database such as `postgres`).
-    async fn target(&self) -> Result<Target, SandboxError>;
+    async fn target(&self) -> Result<ConnectionString, SandboxError>;
 }
 
 /// A server given by URL: `--sandbox-url`, or the cluster `autodb serve` started.
@@ -57,8 +57,8 @@ pub struct UrlServer(pub SecretString);
 
 #[async_trait]
 impl SandboxServer for UrlServer {
-    async fn target(&self) -> Result<Target, SandboxError> {
-        Target::parse(self.0.expose_secret())
+    async fn target(&self) -> Result<ConnectionString, SandboxError> {
+        ConnectionString::parse(self.0.expose_secret())
             .map_err(|e| SandboxError::Unavailable(format!("the sandbox server URL: {e}")))
     }
 }
@@ -72,20 +72,20 @@ pub struct SecretServer {
 
 #[async_trait]
 impl SandboxServer for SecretServer {
-    async fn target(&self) -> Result<Target, SandboxError> {
+    async fn target(&self) -> Result<ConnectionString, SandboxError> {
         let value = self.secrets.get(&self.secret_id).await.map_err(|e| {
             tracing::warn!(error = %e, "sandbox secret unreadable");
             SandboxError::Unavailable("the sandbox server's secret could not be read".into())
         })?;
         // The standard RDS secret JSON, or a connection URL.
-        Target::from_secret(value.expose_secret())
+        ConnectionString::from_secret(value.expose_secret())
             .map_err(|e| SandboxError::Unavailable(format!("the sandbox server's secret: {e}")))
     }
 }
 
 /// Connects to `target` with a database (and optionally a user) of our choosing.
 pub async fn connect(
-    target: &Target,
+    target: &ConnectionString,
     database: &str,
     login: Option<&Login>,
 ) -> Result<Client, SandboxError> {

@@ -211,7 +211,9 @@ async fn a_caller_that_finds_every_session_taken_is_told_when_to_retry() {
         },
     ));
     let connection = autodb::app::connections::get(&app, &id).await.unwrap();
-    let held = autodb::target::checkout(&app, &connection)
+    let held = app
+        .targets
+        .checkout(&connection)
         .await
         .expect("the one session");
     let router = autodb::api::router(Arc::clone(&app));

@@ -16,11 +16,11 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio_postgres::Config;
 
-use crate::pgconn::{Roots, Target, TargetError};
+use super::{ConnectionString, ConnectionStringError, Roots};
 
 /// The Amazon RDS CA certificates (all regions, 2019 and 2024 generations, and the Amazon
 /// roots RDS Proxy presents).
-pub const CA_BUNDLE: &str = include_str!("../certs/rds-ca-bundle.pem");
+pub const CA_BUNDLE: &str = include_str!("../../certs/rds-ca-bundle.pem");
 
 /// The engines whose secrets name a PostgreSQL server.
 const ENGINES: [&str; 3] = ["postgres", "postgresql", "aurora-postgresql"];
@@ -38,22 +38,22 @@ struct RdsSecret {
 }
 
 /// Reads the RDS secret JSON. Errors name the field at fault, never a value.
-pub fn parse_secret(json: &str) -> Result<Target, TargetError> {
-    let secret: RdsSecret =
-        serde_json::from_str(json).map_err(|_| TargetError::Secret("not a JSON object"))?;
+pub fn parse_secret(json: &str) -> Result<ConnectionString, ConnectionStringError> {
+    let secret: RdsSecret = serde_json::from_str(json)
+        .map_err(|_| ConnectionStringError::Secret("not a JSON object"))?;
     if let Some(engine) = &secret.engine {
         if !ENGINES.contains(&engine.as_str()) {
-            return Err(TargetError::Secret("engine is not PostgreSQL"));
+            return Err(ConnectionStringError::Secret("engine is not PostgreSQL"));
         }
     }
     let host = secret
         .host
         .filter(|h| !h.is_empty())
-        .ok_or(TargetError::Secret("host is missing"))?;
+        .ok_or(ConnectionStringError::Secret("host is missing"))?;
     let username = secret
         .username
         .filter(|u| !u.is_empty())
-        .ok_or(TargetError::Secret("username is missing"))?;
+        .ok_or(ConnectionStringError::Secret("username is missing"))?;
     let port = match secret.port {
         None => 5432,
         Some(Value::Number(n)) => n.as_u64().and_then(|p| u16::try_from(p).ok()).unwrap_or(0),
@@ -61,7 +61,7 @@ pub fn parse_secret(json: &str) -> Result<Target, TargetError> {
         Some(_) => 0,
     };
     if port == 0 {
-        return Err(TargetError::Secret("port is not a port number"));
+        return Err(ConnectionStringError::Secret("port is not a port number"));
     }
     let mut config = Config::new();
     config
@@ -73,7 +73,7 @@ pub fn parse_secret(json: &str) -> Result<Target, TargetError> {
     if let Some(password) = &secret.password {
         config.password(password);
     }
-    Target::with_ssl(
+    ConnectionString::with_ssl(
         config,
         Some(secret.sslmode.as_deref().unwrap_or("verify-full")),
         secret.ca_pem.map(Roots::Pem),
