@@ -256,7 +256,10 @@ async fn main() {
             .await
             .expect("execute");
             let id = RequestId::parse(accepted.request_id.as_str()).expect("id");
-            assert_eq!(run_job(&app, &id).await.expect("run"), Outcome::Completed);
+            assert_eq!(
+                run_job(&app.executor(), &id).await.expect("run"),
+                Outcome::Completed
+            );
             autodb_ms.push(started.elapsed().as_secs_f64() * 1000.0);
             let request = app
                 .store

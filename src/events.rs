@@ -108,21 +108,22 @@ impl MigrationEvent {
     }
 }
 
-/// Announces that `request` on `connection` ended as `finish`: the event, and its metrics.
-/// Never fails: see the module doc.
+/// Announces that `request` on `connection` ended as `finish` (at `now`): the event on
+/// `publisher`, and its metrics on `metrics`. Never fails: see the module doc.
 pub async fn announce(
-    app: &crate::app::App,
+    publisher: &dyn EventPublisher,
+    metrics: &crate::metrics::Metrics,
+    now: chrono::DateTime<chrono::Utc>,
     request: &RequestId,
     connection: &ConnectionId,
     finish: &Finish,
 ) {
-    let now = app.clock.now().timestamp_millis();
-    app.metrics
-        .emit(crate::metrics::migration_ended(now, finish));
+    let now = now.timestamp_millis();
+    metrics.emit(crate::metrics::migration_ended(now, finish));
     let event = MigrationEvent::new(request, connection, finish);
-    if let Err(err) = app.events.publish(&event).await {
+    if let Err(err) = publisher.publish(&event).await {
         tracing::warn!(request_id = %request, error = %crate::domain::error_chain(&err), "could not publish the end-of-request event; the request's outcome stands");
-        app.metrics.emit(crate::metrics::event_publish_failed(now));
+        metrics.emit(crate::metrics::event_publish_failed(now));
     }
 }
 

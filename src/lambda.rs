@@ -287,7 +287,7 @@ pub async fn handle_dead_letters(app: &App, event: SqsEvent) -> SqsBatchResponse
             continue;
         };
         let reason = format!("the job was not completed after {MAX_RECEIVES} deliveries");
-        match give_up(app, &id, &reason).await {
+        match give_up(&app.executor(), &id, &reason).await {
             Ok(GaveUp::Ended) => {}
             // An executor is still on it: look again after the visibility timeout, in case
             // it dies too.
@@ -410,7 +410,7 @@ async fn handle_record(
         .get("ApproximateReceiveCount")
         .and_then(|c| c.parse().ok())
         .unwrap_or(1);
-    let retry = match run_job_until(app, &id, deadline).await {
+    let retry = match run_job_until(&app.executor(), &id, deadline).await {
         Ok(outcome) => outcome.should_retry(),
         Err(err) => {
             tracing::error!(request_id = %id, error = %error_chain(&err), "job failed");
@@ -419,7 +419,7 @@ async fn handle_record(
     };
     if retry && receives >= MAX_RECEIVES {
         let reason = format!("the job could not be completed after {receives} attempts");
-        if let Err(err) = give_up(app, &id, &reason).await {
+        if let Err(err) = give_up(&app.executor(), &id, &reason).await {
             tracing::error!(request_id = %id, error = %error_chain(&err), "could not mark the request failed");
         }
     }

@@ -277,6 +277,28 @@ pub(crate) fn lexing_sql() -> String {
         .join("; ")
 }
 
+/// The session settings of every migration run, in production and in the sandbox alike: the
+/// pinned lexing settings, the timeouts and the `application_name` the protections check.
+pub(crate) fn migration_settings_sql(
+    lock_timeout_ms: u64,
+    statement_timeout_ms: u64,
+    idle_in_transaction_timeout_ms: u64,
+    server_version_num: i32,
+) -> String {
+    let mut settings = vec![lexing_sql()];
+    settings.push(format!(
+        "SET lock_timeout = {lock_timeout_ms}; SET statement_timeout = {statement_timeout_ms}; \
+         SET idle_in_transaction_session_timeout = {idle_in_transaction_timeout_ms}; \
+         SET application_name = 'autodb'"
+    ));
+    // PostgreSQL 14+ can notice a vanished client while a statement runs: a killed executor's
+    // statement (and its locks) then ends within a second instead of at statement_timeout.
+    if server_version_num >= 140_000 {
+        settings.push("SET client_connection_check_interval = 1000".into());
+    }
+    settings.join("; ")
+}
+
 /// The `search_path` of autodb's own reads: no relation, function, type or operator a user
 /// created can answer them.
 pub const OWN_SEARCH_PATH: &str = "SET search_path = pg_catalog, pg_temp";

@@ -97,32 +97,6 @@ async fn fresh(app: &App, connection: &Connection) -> Result<Option<SnapshotReco
     Ok((age < Duration::seconds(app.settings.snapshot_max_age_seconds)).then_some(latest))
 }
 
-/// Records that a migration ended on the database behind `connection_id` (on every
-/// registration of that database), so that the next analyze of any of them takes a new
-/// snapshot instead of judging the schema from before it. Never fails: a store that does
-/// not answer leaves the snapshots to age out (`Settings::snapshot_max_age_seconds`).
-pub async fn database_changed(app: &App, connection_id: &crate::domain::ConnectionId) {
-    let now = app.clock.now();
-    let mark = async {
-        let Some(changed) = app.store.get_connection(connection_id).await? else {
-            return Ok(());
-        };
-        let mut same_database = vec![];
-        if changed.database_key.is_some() {
-            same_database = app.store.list_connections().await?;
-            same_database.retain(|c| c.database_key == changed.database_key && c.id != changed.id);
-        }
-        for mut c in std::iter::once(changed).chain(same_database) {
-            c.executed_at = Some(now);
-            app.store.put_connection(&c).await?;
-        }
-        Ok::<_, crate::ports::PortError>(())
-    };
-    if let Err(err) = mark.await {
-        tracing::warn!(error = %crate::domain::error_chain(&err), "could not mark the connection's snapshot out of date");
-    }
-}
-
 /// The latest stored snapshot, without touching the database.
 pub async fn latest(app: &App, connection_id: &str) -> Result<SnapshotRecord, AppError> {
     let connection = connections::get(app, connection_id).await?;

@@ -97,6 +97,18 @@ impl App {
         }
     }
 
+    /// What the executor needs of this process, borrowed: the executor takes no `App`.
+    pub fn executor(&self) -> crate::executor::Deps<'_> {
+        crate::executor::Deps {
+            store: self.store.as_ref(),
+            clock: self.clock.as_ref(),
+            targets: &self.targets,
+            events: self.events.as_ref(),
+            metrics: &self.metrics,
+            settings: &self.settings,
+        }
+    }
+
     /// Replaces the log-line publisher of [`App::new`].
     pub fn with_events(mut self, events: Arc<dyn crate::events::EventPublisher>) -> Self {
         self.events = events;

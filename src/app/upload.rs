@@ -208,7 +208,7 @@ pub async fn handle_upload(
     // The job is queued too; running it here gives the uploader its outcome beside the
     // file. A queued delivery then finds it finished (the executor is idempotent).
     let id = accepted.request_id;
-    if let Err(err) = run_job_until(app, &id, deadline).await {
+    if let Err(err) = run_job_until(&app.executor(), &id, deadline).await {
         tracing::warn!(request_id = %id, error = %crate::domain::error_chain(&err), "the uploaded migration's run stopped; the queue retries it");
     }
     let result = request_result(app, &id).await?;

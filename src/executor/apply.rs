@@ -17,7 +17,7 @@ use autodb_core::schema::{self, SchemaSnapshot};
 use autodb_core::sql::ParsedStatement;
 use tokio_postgres::GenericClient;
 
-use crate::app::App;
+use super::Deps;
 use crate::domain::Finish;
 use crate::domain::{ExecutionError, ExecutionResult, MigrationRequest};
 use crate::ports::PortError;
@@ -102,13 +102,13 @@ pub(super) fn pg_failed(
 }
 
 pub(super) async fn attempt(
-    app: &App,
+    deps: &Deps<'_>,
     request: &MigrationRequest,
     lock_key: &str,
     progress: &tokio::sync::watch::Sender<String>,
     deadline: chrono::DateTime<chrono::Utc>,
 ) -> Result<Applied, PortError> {
-    match run(app, request, lock_key, progress, deadline).await {
+    match run(deps, request, lock_key, progress, deadline).await {
         Ok(finish) | Err(Stop::Finish(finish)) => Ok(Applied::Done(finish)),
         Err(Stop::Busy) => Ok(Applied::DatabaseBusy),
         Err(Stop::Down(reason)) => Ok(Applied::DatabaseDown(reason)),
@@ -127,16 +127,16 @@ pub(super) struct AppliedState {
 
 /// Reads [`AppliedState`]. `Err` says why the database could not be asked.
 pub(super) async fn applied_state(
-    app: &App,
+    deps: &Deps<'_>,
     request: &MigrationRequest,
 ) -> Result<AppliedState, String> {
-    let connection = app
+    let connection = deps
         .store
         .get_connection(&request.connection_id)
         .await
         .map_err(|e| e.to_string())?
         .ok_or("the connection was removed")?;
-    let client = app
+    let client = deps
         .targets
         .checkout(&connection)
         .await
@@ -178,17 +178,17 @@ pub(super) async fn applied_state(
 }
 
 async fn run(
-    app: &App,
+    deps: &Deps<'_>,
     request: &MigrationRequest,
     lock_key: &str,
     progress: &tokio::sync::watch::Sender<String>,
     deadline: chrono::DateTime<chrono::Utc>,
 ) -> Result<Finish, Stop> {
-    let Some(connection) = app.store.get_connection(&request.connection_id).await? else {
+    let Some(connection) = deps.store.get_connection(&request.connection_id).await? else {
         return Err(failed("CONNECTION_NOT_FOUND", "the connection was removed"));
     };
     let reference = &connection.secret_ref;
-    let mut client = match app.targets.checkout(&connection).await {
+    let mut client = match deps.targets.checkout(&connection).await {
         Ok(session) => session,
         // autodb's sessions on the database are all in use: nothing was done, try later.
         Err(crate::target::CheckoutError::Busy) => return Err(Stop::Busy),
@@ -202,7 +202,7 @@ async fn run(
         }
     };
     let outcome = run_on(
-        app,
+        deps,
         request,
         &connection,
         lock_key,
@@ -213,13 +213,13 @@ async fn run(
     .await;
     // A run that ended without an answer leaves the session in an unknown state: close it.
     if !matches!(outcome, Err(Stop::Port(_))) {
-        app.targets.give_back(reference, client).await;
+        deps.targets.give_back(reference, client).await;
     }
     outcome
 }
 
 async fn run_on(
-    app: &App,
+    deps: &Deps<'_>,
     request: &MigrationRequest,
     connection: &crate::domain::Connection,
     lock_key: &str,
@@ -237,9 +237,9 @@ async fn run_on(
         ));
     };
     let guard = session::prepare(
-        app,
+        deps,
         client,
-        app.settings.lock_timeout_for(connection),
+        deps.settings.lock_timeout_for(connection),
         &binding.search_path,
         deadline,
     )
@@ -248,7 +248,7 @@ async fn run_on(
         tracing::info!("ledger shows the migration applied; completing without re-applying");
         return Ok(Finish::Completed(result));
     }
-    let statements = statements_to_run(app, connection, request)
+    let statements = statements_to_run(deps, connection, request)
         .map_err(|error| Stop::Finish(Finish::Failed(error)))?;
     let plan = autodb_core::sql::plan(&statements)
         .map_err(|err| failed("TRANSACTION_CONTROL", err.to_string()))?;
@@ -258,7 +258,7 @@ async fn run_on(
     // scope with the statements it already committed.
     let check_drift = done.is_empty();
     let mut run = Run {
-        app,
+        deps,
         request,
         lock_key,
         progress,
@@ -326,7 +326,7 @@ async fn committed_earlier(
 /// limits. Analyze refused all of this already; a request that got here anyway (a token from
 /// an older version, a changed limit) is refused before anything is sent.
 fn statements_to_run(
-    app: &App,
+    deps: &Deps<'_>,
     connection: &crate::domain::Connection,
     request: &MigrationRequest,
 ) -> Result<Vec<ParsedStatement>, ExecutionError> {
@@ -338,7 +338,7 @@ fn statements_to_run(
     };
     let statements = autodb_core::sql::parse_for_execution(&request.sql)
         .map_err(|err| refusal("SQL_PARSE_ERROR", err.to_string(), None))?;
-    let refused = autodb_analysis::refusals(&statements, app.settings.limits(connection));
+    let refused = autodb_analysis::refusals(&statements, deps.settings.limits(connection));
     if let Some(r) = refused.first() {
         return Err(refusal(
             "MIGRATION_REFUSED",
@@ -379,7 +379,7 @@ struct Step<'a> {
 
 /// The state of one application of a migration.
 struct Run<'a> {
-    app: &'a App,
+    deps: &'a Deps<'a>,
     request: &'a MigrationRequest,
     lock_key: &'a str,
     progress: &'a tokio::sync::watch::Sender<String>,
@@ -406,9 +406,9 @@ impl Run<'_> {
         segment: &autodb_core::sql::Segment,
         step: &Step<'_>,
     ) -> Result<Option<Finish>, Stop> {
-        let app = self.app;
+        let deps = self.deps;
         let retry_until =
-            Instant::now() + std::time::Duration::from_millis(app.settings.lock_retry_budget_ms);
+            Instant::now() + std::time::Duration::from_millis(deps.settings.lock_retry_budget_ms);
         let mut attempts = 0u32;
         loop {
             attempts += 1;
@@ -419,11 +419,11 @@ impl Run<'_> {
             match self.transaction(client, segment, step).await {
                 Ok(finish) => return Ok(finish),
                 Err(stop) if self.committed == 0 && session_gone(client, &stop) => {
-                    return Err(cut_off(app, connection, stop).await)
+                    return Err(cut_off(deps, connection, stop).await)
                 }
                 Err(stop) if is_lock_timeout(&stop) => {
-                    app.metrics.emit(crate::metrics::lock_wait(
-                        app.clock.now().timestamp_millis(),
+                    deps.metrics.emit(crate::metrics::lock_wait(
+                        deps.clock.now().timestamp_millis(),
                     ));
                     let pause = backoff(attempts);
                     if Instant::now() + pause >= retry_until {
@@ -453,7 +453,7 @@ impl Run<'_> {
                 .await
                 .map_err(pg_failed("PREPARE_FAILED", None))?;
             let before = drift::checked_snapshot(
-                self.app,
+                self.deps,
                 self.request,
                 &txn,
                 self.statements,
@@ -490,7 +490,7 @@ impl Run<'_> {
         if self.before.is_none() {
             self.before = Some(
                 drift::checked_snapshot(
-                    self.app,
+                    self.deps,
                     self.request,
                     &txn,
                     self.statements,
@@ -619,10 +619,10 @@ impl Run<'_> {
 
     /// Fencing: go on only while this request still holds the connection lock.
     async fn fence(&self) -> Result<(), Stop> {
-        let lease =
-            self.app.clock.now() + chrono::Duration::seconds(self.app.settings.lock_lease_seconds);
+        let lease = self.deps.clock.now()
+            + chrono::Duration::seconds(self.deps.settings.lock_lease_seconds);
         let held = self
-            .app
+            .deps
             .store
             .renew_lock(self.lock_key, &self.request.request_id, lease)
             .await?;
@@ -692,8 +692,8 @@ async fn lock_timeout(
                         "pid {} ({}, {} for {} s: {})",
                         r.get::<_, i32>(0),
                         match r.get::<_, String>(1) {
-                            app if app.is_empty() => "no application name".to_string(),
-                            app => format!("application `{app}`"),
+                            name if name.is_empty() => "no application name".to_string(),
+                            name => format!("application `{name}`"),
                         },
                         r.get::<_, String>(2),
                         r.get::<_, i64>(3),
@@ -732,11 +732,11 @@ fn session_gone(client: &tokio_postgres::Client, stop: &Stop) -> bool {
 /// connect ([`Stop::Down`]) and runs again once it is back — the ledger then says whether it
 /// committed. A session ended on a server that still accepts sessions (a person or a tool
 /// terminated the migration's backend) is not waited out: `stop` stands.
-async fn cut_off(app: &App, connection: &crate::domain::Connection, stop: Stop) -> Stop {
+async fn cut_off(deps: &Deps<'_>, connection: &crate::domain::Connection, stop: Stop) -> Stop {
     let Stop::Finish(Finish::Failed(error)) = &stop else {
         return stop;
     };
-    match app.targets.checkout(connection).await {
+    match deps.targets.checkout(connection).await {
         Err(crate::target::CheckoutError::Down(_)) => {
             let during = error
                 .statement_index
@@ -747,7 +747,9 @@ async fn cut_off(app: &App, connection: &crate::domain::Connection, stop: Stop) 
             ))
         }
         Ok(session) => {
-            app.targets.give_back(&connection.secret_ref, session).await;
+            deps.targets
+                .give_back(&connection.secret_ref, session)
+                .await;
             stop
         }
         Err(_) => stop,

@@ -15,7 +15,7 @@ use autodb_core::sql::ParsedStatement;
 use tokio_postgres::GenericClient;
 
 use super::apply::{pg_failed, Stop};
-use crate::app::App;
+use super::Deps;
 use crate::domain::Finish;
 use crate::domain::{ExecutionError, MigrationRequest};
 use crate::schema::{effects, introspect};
@@ -74,7 +74,7 @@ async fn migration_path(
 /// Takes the before-snapshot; when `check`, first locks the named tables and then compares
 /// the scope's fingerprint with the one the analysis bound.
 pub(super) async fn checked_snapshot(
-    app: &App,
+    deps: &Deps<'_>,
     request: &MigrationRequest,
     client: &impl GenericClient,
     statements: &[ParsedStatement],
@@ -95,7 +95,7 @@ pub(super) async fn checked_snapshot(
         None => autodb_analysis::scope::scope(statements, Some(&before)),
     };
     if scope_fingerprint(&before, &scope) != *expected {
-        return Err(drift(app, request, statements, &before, &scope, expected).await);
+        return Err(drift(deps, request, statements, &before, &scope, expected).await);
     }
     // What the structure does not show: triggers, rules, policies, view definitions,
     // inheritance, owners, the code that runs, where each name resolves, and sizes.
@@ -161,7 +161,7 @@ async fn lock_named(client: &impl GenericClient, names: &[String]) -> Result<(),
 }
 
 async fn drift(
-    app: &App,
+    deps: &Deps<'_>,
     request: &MigrationRequest,
     statements: &[ParsedStatement],
     now: &SchemaSnapshot,
@@ -170,7 +170,7 @@ async fn drift(
 ) -> Stop {
     // The analysis used the latest stored snapshot at the time; if it still is the latest
     // (its scope fingerprint is the token's), it says exactly what changed.
-    let analyzed = match app.store.latest_snapshot(&request.connection_id).await {
+    let analyzed = match deps.store.latest_snapshot(&request.connection_id).await {
         Ok(Some(record)) => {
             let then = match &request.schema_scope {
                 Some(names) => names.clone(),

@@ -25,11 +25,27 @@ pub use session::ADVISORY_KEY;
 
 use chrono::Duration;
 
-use crate::app::App;
 use crate::domain::Finish;
 use crate::domain::{ConnectionId, ExecutionError, MigrationRequest, RequestId, RequestStatus};
-use crate::events::announce;
-use crate::ports::{ClaimOutcome, PortError};
+use crate::events::{announce, EventPublisher};
+use crate::metrics::Metrics;
+use crate::ports::{ClaimOutcome, Clock, PortError, Store};
+use crate::settings::Settings;
+use crate::target::Targets;
+
+/// What the executor works with, borrowed from whoever runs it (`App::executor`): the store,
+/// the clock, the sessions on target databases, where ends are announced, the settings. Not
+/// the whole `App`: the executor signs nothing, runs no sandbox and serves no request, and a
+/// test of it builds only these.
+#[derive(Clone, Copy)]
+pub struct Deps<'a> {
+    pub store: &'a dyn Store,
+    pub clock: &'a dyn Clock,
+    pub targets: &'a Targets,
+    pub events: &'a dyn EventPublisher,
+    pub metrics: &'a Metrics,
+    pub settings: &'a Settings,
+}
 
 /// What one run of a job came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,9 +70,9 @@ impl Outcome {
 
 /// Runs one job to its end. `Err` means a backing service failed and the job should be
 /// retried; a migration that PostgreSQL rejects is `Ok(Outcome::Failed)`.
-pub async fn run_job(app: &App, id: &RequestId) -> Result<Outcome, PortError> {
-    let deadline = app.clock.now() + Duration::seconds(app.settings.claim_seconds);
-    run_job_until(app, id, deadline).await
+pub async fn run_job(deps: &Deps<'_>, id: &RequestId) -> Result<Outcome, PortError> {
+    let deadline = deps.clock.now() + Duration::seconds(deps.settings.claim_seconds);
+    run_job_until(deps, id, deadline).await
 }
 
 /// How long after an attempt's deadline its claim stays: by then the attempt is certainly
@@ -69,34 +85,34 @@ pub const CLAIM_MARGIN_SECONDS: i64 = 30;
 /// what a killed attempt left as soon as that attempt is certainly gone.
 #[tracing::instrument(skip_all, fields(request_id = %id))]
 pub async fn run_job_until(
-    app: &App,
+    deps: &Deps<'_>,
     id: &RequestId,
     deadline: chrono::DateTime<chrono::Utc>,
 ) -> Result<Outcome, PortError> {
     let claim_until = deadline + Duration::seconds(CLAIM_MARGIN_SECONDS);
-    let now = app.clock.now();
-    let request = match app.store.claim_request(id, now, claim_until).await? {
+    let now = deps.clock.now();
+    let request = match deps.store.claim_request(id, now, claim_until).await? {
         ClaimOutcome::Claimed(request) => request,
         ClaimOutcome::Busy => return Ok(Outcome::Busy),
         ClaimOutcome::Finished(r) => {
             // An earlier attempt may have finished the request and failed to free the lock.
-            let key = lock_key(app, &r.connection_id).await?;
-            app.store.release_lock(&key, id).await?;
+            let key = lock_key(deps, &r.connection_id).await?;
+            deps.store.release_lock(&key, id).await?;
             return Ok(Outcome::AlreadyFinished(r.status));
         }
         ClaimOutcome::Missing => return Ok(Outcome::Missing),
     };
-    let key = lock_key(app, &request.connection_id).await?;
+    let key = lock_key(deps, &request.connection_id).await?;
     // A request that did not start within its bound (a lost queue message replayed days
     // later, an enqueue that failed) never starts: the schema and the people who approved it
     // have moved on. One that applied something already is finished instead.
-    if now - request.created_at > Duration::seconds(app.settings.request_expiry_seconds) {
-        if let Some(outcome) = expire(app, &request, &key).await? {
+    if now - request.created_at > Duration::seconds(deps.settings.request_expiry_seconds) {
+        if let Some(outcome) = expire(deps, &request, &key).await? {
             return Ok(outcome);
         }
     }
-    let lease = now + Duration::seconds(app.settings.lock_lease_seconds);
-    if !app.store.renew_lock(&key, id, lease).await? {
+    let lease = now + Duration::seconds(deps.settings.lock_lease_seconds);
+    if !deps.store.renew_lock(&key, id, lease).await? {
         // Our lease lapsed and another request took the connection: never apply now. An
         // earlier attempt may have committed before losing it (its status write lost): the
         // database says which.
@@ -106,12 +122,12 @@ pub async fn run_job_until(
             statement_index: None,
             sqlstate: None,
         };
-        let finish = settled_by_target(app, &request, error).await;
+        let finish = settled_by_target(deps, &request, error).await;
         let outcome = outcome_of(&finish);
-        app.store
-            .finish_request(id, &finish, app.clock.now())
+        deps.store
+            .finish_request(id, &finish, deps.clock.now())
             .await?;
-        ended(app, id, &request.connection_id, &finish).await;
+        ended(deps, id, &request.connection_id, &finish).await;
         return Ok(outcome);
     }
 
@@ -119,34 +135,35 @@ pub async fn run_job_until(
     // migration does.
     let (progress, updates) = tokio::sync::watch::channel(String::new());
     let applied = tokio::select! {
-        applied = apply::attempt(app, &request, &key, &progress, deadline) => applied,
-        never = heartbeat(app, &key, id) => match never {},
-        never = report_progress(app, id, updates) => match never {},
+        applied = apply::attempt(deps, &request, &key, &progress, deadline) => applied,
+        never = heartbeat(deps, &key, id) => match never {},
+        never = report_progress(deps, id, updates) => match never {},
     };
     let finish = match applied {
         Ok(apply::Applied::Done(finish)) => finish,
         // Nothing was done: let the next delivery claim it at once rather than after expiry.
         Ok(apply::Applied::DatabaseBusy) => {
-            app.store.release_claim(id).await?;
+            deps.store.release_claim(id).await?;
             return Ok(Outcome::Busy);
         }
         // The database is down for now: say so in the status, and let the queue bring the
         // job back with its backoff until the request's start bound (the token's lifetime).
         Ok(apply::Applied::DatabaseDown(reason)) => {
-            let until = request.created_at + Duration::seconds(app.settings.request_expiry_seconds);
+            let until =
+                request.created_at + Duration::seconds(deps.settings.request_expiry_seconds);
             let waiting = format!(
                 "Waiting for the database ({reason}); nothing was applied; retrying until {}",
                 until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             );
             tracing::warn!(%reason, "the database is unreachable; the job will be retried");
-            app.store.set_progress(id, &waiting).await?;
-            app.store.release_claim(id).await?;
+            deps.store.set_progress(id, &waiting).await?;
+            deps.store.release_claim(id).await?;
             return Ok(Outcome::Busy);
         }
         Err(err) => {
             // The attempt ended without an answer (a store failure, or a COMMIT whose outcome
             // is unknown): the next one settles it through the ledger.
-            if let Err(release) = app.store.release_claim(id).await {
+            if let Err(release) = deps.store.release_claim(id).await {
                 tracing::warn!(error = %release, "could not release the claim");
             }
             return Err(err);
@@ -166,40 +183,78 @@ pub async fn run_job_until(
             Outcome::Failed
         }
     };
-    if let Err(err) = app.store.finish_request(id, &finish, app.clock.now()).await {
+    if let Err(err) = deps
+        .store
+        .finish_request(id, &finish, deps.clock.now())
+        .await
+    {
         // The migration's outcome is in the target database (ledger, steps); only its status
         // write was lost. Let the next delivery settle it at once, through the ledger.
-        if let Err(release) = app.store.release_claim(id).await {
+        if let Err(release) = deps.store.release_claim(id).await {
             tracing::warn!(error = %release, "could not release the claim");
         }
         return Err(err);
     }
-    app.store.release_lock(&key, id).await?;
-    ended(app, id, &request.connection_id, &finish).await;
+    deps.store.release_lock(&key, id).await?;
+    ended(deps, id, &request.connection_id, &finish).await;
     Ok(outcome)
 }
 
 /// After a request's end is written: the connection's snapshots are out of date (the
 /// migration, or part of it, may have applied), and the end is announced.
 async fn ended(
-    app: &App,
+    deps: &Deps<'_>,
     id: &RequestId,
     connection: &crate::domain::ConnectionId,
     finish: &Finish,
 ) {
-    crate::app::introspect::database_changed(app, connection).await;
-    announce(app, id, connection, finish).await;
+    database_changed(deps, connection).await;
+    announce(
+        deps.events,
+        deps.metrics,
+        deps.clock.now(),
+        id,
+        connection,
+        finish,
+    )
+    .await;
+}
+
+/// Records that a migration ended on the database behind `connection_id` (on every
+/// registration of that database), so that the next analyze of any of them takes a new
+/// snapshot instead of judging the schema from before it. Never fails: a store that does
+/// not answer leaves the snapshots to age out (`Settings::snapshot_max_age_seconds`).
+async fn database_changed(deps: &Deps<'_>, connection_id: &ConnectionId) {
+    let now = deps.clock.now();
+    let mark = async {
+        let Some(changed) = deps.store.get_connection(connection_id).await? else {
+            return Ok(());
+        };
+        let mut same_database = vec![];
+        if changed.database_key.is_some() {
+            same_database = deps.store.list_connections().await?;
+            same_database.retain(|c| c.database_key == changed.database_key && c.id != changed.id);
+        }
+        for mut c in std::iter::once(changed).chain(same_database) {
+            c.executed_at = Some(now);
+            deps.store.put_connection(&c).await?;
+        }
+        Ok::<_, PortError>(())
+    };
+    if let Err(err) = mark.await {
+        tracing::warn!(error = %crate::domain::error_chain(&err), "could not mark the connection's snapshot out of date");
+    }
 }
 
 /// Ends a request past its start bound, unless the database shows an earlier attempt applied
 /// part of it (a split migration): that one is resumed (`None`).
 async fn expire(
-    app: &App,
+    deps: &Deps<'_>,
     request: &MigrationRequest,
     key: &str,
 ) -> Result<Option<Outcome>, PortError> {
     let id = &request.request_id;
-    let state = apply::applied_state(app, request).await;
+    let state = apply::applied_state(deps, request).await;
     if matches!(&state, Ok(s) if s.ledger.is_none() && !s.steps.is_empty()) {
         return Ok(None);
     }
@@ -208,18 +263,18 @@ async fn expire(
         message: format!(
             "the request did not start within {} s of its creation; analyze and approve the \
              migration again",
-            app.settings.request_expiry_seconds
+            deps.settings.request_expiry_seconds
         ),
         statement_index: None,
         sqlstate: None,
     };
-    let finish = settled_by_target(app, request, error).await;
+    let finish = settled_by_target(deps, request, error).await;
     let outcome = outcome_of(&finish);
-    app.store
-        .finish_request(id, &finish, app.clock.now())
+    deps.store
+        .finish_request(id, &finish, deps.clock.now())
         .await?;
-    app.store.release_lock(key, id).await?;
-    ended(app, id, &request.connection_id, &finish).await;
+    deps.store.release_lock(key, id).await?;
+    ended(deps, id, &request.connection_id, &finish).await;
     Ok(Some(outcome))
 }
 
@@ -245,8 +300,8 @@ pub enum GaveUp {
 /// ledger shows it committed, else failed, saying which statements of a split migration
 /// stayed applied. Does nothing to a finished request, and never ends one that an executor
 /// is still running.
-pub async fn give_up(app: &App, id: &RequestId, reason: &str) -> Result<GaveUp, PortError> {
-    let Some(request) = app.store.get_request(id).await? else {
+pub async fn give_up(deps: &Deps<'_>, id: &RequestId, reason: &str) -> Result<GaveUp, PortError> {
+    let Some(request) = deps.store.get_request(id).await? else {
         return Ok(GaveUp::Ended);
     };
     if request.status.is_terminal() {
@@ -255,7 +310,7 @@ pub async fn give_up(app: &App, id: &RequestId, reason: &str) -> Result<GaveUp, 
     if request.status == RequestStatus::Executing
         && request
             .claim_until
-            .is_some_and(|until| until > app.clock.now())
+            .is_some_and(|until| until > deps.clock.now())
     {
         return Ok(GaveUp::StillRunning);
     }
@@ -265,13 +320,13 @@ pub async fn give_up(app: &App, id: &RequestId, reason: &str) -> Result<GaveUp, 
         statement_index: None,
         sqlstate: None,
     };
-    let finish = settled_by_target(app, &request, error).await;
-    app.store
-        .finish_request(id, &finish, app.clock.now())
+    let finish = settled_by_target(deps, &request, error).await;
+    deps.store
+        .finish_request(id, &finish, deps.clock.now())
         .await?;
-    let key = lock_key(app, &request.connection_id).await?;
-    app.store.release_lock(&key, id).await?;
-    ended(app, id, &request.connection_id, &finish).await;
+    let key = lock_key(deps, &request.connection_id).await?;
+    deps.store.release_lock(&key, id).await?;
+    ended(deps, id, &request.connection_id, &finish).await;
     Ok(GaveUp::Ended)
 }
 
@@ -280,11 +335,11 @@ pub async fn give_up(app: &App, id: &RequestId, reason: &str) -> Result<GaveUp, 
 /// whose message then says which statements stayed applied (a split migration), that
 /// nothing was — only once that was read — or that it could not be checked.
 async fn settled_by_target(
-    app: &App,
+    deps: &Deps<'_>,
     request: &MigrationRequest,
     mut error: ExecutionError,
 ) -> Finish {
-    match apply::applied_state(app, request).await {
+    match apply::applied_state(deps, request).await {
         Ok(state) => match state.ledger {
             Some(result) => return Finish::Completed(result),
             None if state.steps.is_empty() => {
@@ -309,8 +364,8 @@ async fn settled_by_target(
 }
 
 /// The key of the lock a request of `connection` holds ([`crate::domain::Connection::lock_key`]).
-async fn lock_key(app: &App, connection: &ConnectionId) -> Result<String, PortError> {
-    Ok(app
+async fn lock_key(deps: &Deps<'_>, connection: &ConnectionId) -> Result<String, PortError> {
+    Ok(deps
         .store
         .get_connection(connection)
         .await?
@@ -320,13 +375,13 @@ async fn lock_key(app: &App, connection: &ConnectionId) -> Result<String, PortEr
 /// Renews the connection lock's lease every third of its length while a migration runs, so a
 /// long migration keeps its connection. A lost lock is only logged here: the fencing check
 /// before COMMIT is what refuses to apply without it.
-async fn heartbeat(app: &App, key: &str, id: &RequestId) -> std::convert::Infallible {
-    let lease = app.settings.lock_lease_seconds.max(3);
+async fn heartbeat(deps: &Deps<'_>, key: &str, id: &RequestId) -> std::convert::Infallible {
+    let lease = deps.settings.lock_lease_seconds.max(3);
     let period = std::time::Duration::from_secs(u64::try_from(lease / 3).unwrap_or(1));
     loop {
         tokio::time::sleep(period).await;
-        let until = app.clock.now() + Duration::seconds(lease);
-        match app.store.renew_lock(key, id, until).await {
+        let until = deps.clock.now() + Duration::seconds(lease);
+        match deps.store.renew_lock(key, id, until).await {
             Ok(true) => tracing::debug!("lock lease renewed"),
             Ok(false) => tracing::warn!("the connection lock was lost during the migration"),
             Err(err) => tracing::warn!(error = %err, "could not renew the lock lease"),
@@ -338,13 +393,13 @@ async fn heartbeat(app: &App, key: &str, id: &RequestId) -> std::convert::Infall
 /// while one write is under way, newer texts replace older ones and only the latest is
 /// written next.
 async fn report_progress(
-    app: &App,
+    deps: &Deps<'_>,
     id: &RequestId,
     mut updates: tokio::sync::watch::Receiver<String>,
 ) -> std::convert::Infallible {
     while updates.changed().await.is_ok() {
         let text = updates.borrow_and_update().clone();
-        if let Err(err) = app.store.set_progress(id, &text).await {
+        if let Err(err) = deps.store.set_progress(id, &text).await {
             tracing::warn!(error = %err, "could not record progress");
         }
     }

@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 use tokio_postgres::{Client, GenericClient};
 
 use super::apply::{pg_failed, Stop};
-use crate::app::App;
+use super::Deps;
 use crate::domain::ExecutionError;
 use crate::domain::Finish;
 
@@ -86,28 +86,6 @@ const STATE: &str = "SELECT s.name::pg_catalog.text, s.setting::pg_catalog.text
         AND l.classid OPERATOR(pg_catalog.=) $2::pg_catalog.oid
         AND l.objid OPERATOR(pg_catalog.=) $3::pg_catalog.oid";
 
-/// The session settings of every migration run, in production and in the sandbox alike: the
-/// pinned lexing settings, the timeouts and the `application_name` the protections check.
-pub(crate) fn settings_sql(
-    lock_timeout_ms: u64,
-    statement_timeout_ms: u64,
-    idle_in_transaction_timeout_ms: u64,
-    server_version_num: i32,
-) -> String {
-    let mut settings = vec![crate::target::lexing_sql()];
-    settings.push(format!(
-        "SET lock_timeout = {lock_timeout_ms}; SET statement_timeout = {statement_timeout_ms}; \
-         SET idle_in_transaction_session_timeout = {idle_in_transaction_timeout_ms}; \
-         SET application_name = 'autodb'"
-    ));
-    // PostgreSQL 14+ can notice a vanished client while a statement runs: a killed executor's
-    // statement (and its locks) then ends within a second instead of at statement_timeout.
-    if server_version_num >= 140_000 {
-        settings.push("SET client_connection_check_interval = 1000".into());
-    }
-    settings.join("; ")
-}
-
 /// `SET search_path` to exactly `path` (each schema quoted), then `pg_temp`: explicitly last,
 /// so a temporary relation can never take the place of a permanent one, and no `"$user"`
 /// that a schema created after the analysis could fill.
@@ -142,19 +120,20 @@ async fn read_state(
 /// `statement_timeout` is the smaller of the setting and the time left, less a margin for
 /// the bookkeeping after the last statement.
 pub(super) async fn prepare(
-    app: &App,
+    deps: &Deps<'_>,
     client: &Client,
     lock_timeout_ms: u64,
     search_path: &[String],
     deadline: chrono::DateTime<chrono::Utc>,
 ) -> Result<Guard, Stop> {
-    let left_ms = (deadline - app.clock.now() - chrono::Duration::seconds(DEADLINE_MARGIN_SECONDS))
-        .num_milliseconds();
+    let left_ms =
+        (deadline - deps.clock.now() - chrono::Duration::seconds(DEADLINE_MARGIN_SECONDS))
+            .num_milliseconds();
     if left_ms < MIN_STATEMENT_MS {
         // Not enough time left to start anything: the next attempt starts fresh.
         return Err(Stop::Busy);
     }
-    let statement_timeout_ms = app
+    let statement_timeout_ms = deps
         .settings
         .statement_timeout_ms
         .min(u64::try_from(left_ms).unwrap_or(0));
@@ -166,10 +145,10 @@ pub(super) async fn prepare(
         .await
         .map_err(pg_failed("PREPARE_FAILED", None))?
         .get(0);
-    let settings = settings_sql(
+    let settings = crate::target::migration_settings_sql(
         lock_timeout_ms,
         statement_timeout_ms,
-        app.settings.idle_in_transaction_timeout_ms,
+        deps.settings.idle_in_transaction_timeout_ms,
         version,
     );
     client
@@ -411,7 +390,7 @@ mod tests {
 
     #[test]
     fn the_session_is_pinned_to_what_the_parser_assumes() {
-        let sql = settings_sql(2000, 60_000, 0, 150_000);
+        let sql = crate::target::migration_settings_sql(2000, 60_000, 0, 150_000);
         for pin in [
             "SET client_encoding = 'UTF8'",
             "SET standard_conforming_strings = 'on'",
@@ -422,7 +401,10 @@ mod tests {
         ] {
             assert!(sql.contains(pin), "{pin}: {sql}");
         }
-        assert!(!settings_sql(2000, 60_000, 0, 130_000).contains("client_connection_check"));
+        assert!(
+            !crate::target::migration_settings_sql(2000, 60_000, 0, 130_000)
+                .contains("client_connection_check")
+        );
         assert_eq!(
             search_path_sql(&["app".into(), "we\"ird".into(), "pg_temp_3".into()]),
             "SET search_path = \"app\", \"we\"\"ird\", pg_temp"

@@ -582,7 +582,7 @@ async fn set_session(
         .await
         .map_err(SandboxError::server)?
         .get(0);
-    let settings = crate::executor::session::settings_sql(
+    let settings = crate::target::migration_settings_sql(
         lock_timeout_ms,
         statement_timeout_ms.min(sandbox.settings.statement_timeout_ms),
         idle_in_transaction_timeout_ms,

@@ -2,7 +2,7 @@
 //!
 //! - [`Protections`]: after every statement, the session's timeouts, role, `search_path` and
 //!   the settings that change how the server reads SQL are read back (the executor's check,
-//!   `crate::executor::session`, for the sandbox's session). A timeout loosened or removed, a
+//!   `crate::target::migration_settings_sql`, for the sandbox's session). A timeout loosened or removed, a
 //!   role changed, a setting changed: the run ends as a failure of the migration, with why.
 //! - [`deadline`]: a wall-clock bound per run, kept by autodb, not by the server: when it
 //!   passes, the server account cancels and then terminates every session of the run's

@@ -60,7 +60,7 @@ async fn the_migration_retries_until_the_reader_ends_and_readers_never_queue_lon
     let job = RequestId::parse(&id).unwrap();
     let running = tokio::spawn({
         let app = Arc::clone(&app);
-        async move { run_job(&app, &job).await }
+        async move { run_job(&app.executor(), &job).await }
     });
 
     // The application keeps reading `hot` while the migration waits. A reader that queued
@@ -99,7 +99,7 @@ async fn a_reader_that_never_ends_fails_the_migration_naming_it() {
     let reader = long_reader(&t).await;
     let app = patient(&t, 1_500);
     assert_eq!(
-        run_job(&app, &RequestId::parse(&id).unwrap())
+        run_job(&app.executor(), &RequestId::parse(&id).unwrap())
             .await
             .unwrap(),
         Outcome::Failed
@@ -197,7 +197,7 @@ async fn a_lock_held_against_the_drift_check_times_out_naming_its_holder() {
         .unwrap();
     let app = patient(&t, 1_500);
     assert_eq!(
-        run_job(&app, &RequestId::parse(&id).unwrap())
+        run_job(&app.executor(), &RequestId::parse(&id).unwrap())
             .await
             .unwrap(),
         Outcome::Failed

@@ -658,7 +658,9 @@ async fn a_database_held_by_another_session_is_retried_at_once(backend: Backend)
         .unwrap();
     let id = autodb::domain::RequestId::parse(&id).unwrap();
     assert_eq!(
-        autodb::executor::run_job(&t.app, &id).await.unwrap(),
+        autodb::executor::run_job(&t.app.executor(), &id)
+            .await
+            .unwrap(),
         Outcome::Busy
     );
     assert_eq!(t.status(id.as_str()).await["status"], "executing");
@@ -668,7 +670,9 @@ async fn a_database_held_by_another_session_is_retried_at_once(backend: Backend)
         .unwrap();
     // No clock moved: the busy attempt gave its claim back instead of holding it 15 minutes.
     assert_eq!(
-        autodb::executor::run_job(&t.app, &id).await.unwrap(),
+        autodb::executor::run_job(&t.app.executor(), &id)
+            .await
+            .unwrap(),
         Outcome::Completed
     );
 }

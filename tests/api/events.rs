@@ -115,7 +115,10 @@ async fn every_end_of_a_request_reaches_the_bus() {
 
     let sql = "CREATE TABLE shipped (id int PRIMARY KEY);";
     let done = submit(&app, &conn, sql).await;
-    assert_eq!(run_job(&app, &done).await.unwrap(), Outcome::Completed);
+    assert_eq!(
+        run_job(&app.executor(), &done).await.unwrap(),
+        Outcome::Completed
+    );
     let events = received(&sdk, &queue).await;
     assert_eq!(events.len(), 1, "{events:?}");
     let event = &events[0];
@@ -132,7 +135,9 @@ async fn every_end_of_a_request_reaches_the_bus() {
 
     // The queue gives up on a job (dead letter): that end is announced too.
     let abandoned = submit(&app, &conn, "CREATE TABLE abandoned (id int);").await;
-    give_up(&app, &abandoned, "dead-lettered").await.unwrap();
+    give_up(&app.executor(), &abandoned, "dead-lettered")
+        .await
+        .unwrap();
     let events = received(&sdk, &queue).await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["detail-type"], "Migration Failed");
@@ -153,10 +158,16 @@ impl EventPublisher for Down {
 async fn a_bus_that_is_down_changes_no_outcome() {
     let (app, conn) = app_with(Arc::new(Down)).await;
     let id = submit(&app, &conn, "CREATE TABLE unannounced (id int);").await;
-    assert_eq!(run_job(&app, &id).await.unwrap(), Outcome::Completed);
+    assert_eq!(
+        run_job(&app.executor(), &id).await.unwrap(),
+        Outcome::Completed
+    );
     let request = app.store.get_request(&id).await.unwrap().unwrap();
     assert_eq!(request.status, RequestStatus::Completed);
     // The connection was freed: the next migration is accepted and runs.
     let next = submit(&app, &conn, "CREATE TABLE after (id int);").await;
-    assert_eq!(run_job(&app, &next).await.unwrap(), Outcome::Completed);
+    assert_eq!(
+        run_job(&app.executor(), &next).await.unwrap(),
+        Outcome::Completed
+    );
 }

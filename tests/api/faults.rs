@@ -206,7 +206,9 @@ async fn a_commit_whose_status_write_was_lost_ends_completed() {
         let conn = t.connect().await;
         let first = t.submit(&conn, "CREATE TABLE committed (id int);").await;
         let faulty = losing_status_writes(&t, 1);
-        assert!(run_job(&faulty, &request_id(&first)).await.is_err());
+        assert!(run_job(&faulty.executor(), &request_id(&first))
+            .await
+            .is_err());
         assert_eq!(t.status(&first).await["status"], "executing");
         assert_eq!(ledger_rows(&t).await, 1, "{backend:?}: committed");
 
@@ -217,7 +219,9 @@ async fn a_commit_whose_status_write_was_lost_ends_completed() {
 
         // The first request is settled through the ledger, without re-applying.
         assert_eq!(
-            run_job(&t.app, &request_id(&first)).await.unwrap(),
+            run_job(&t.app.executor(), &request_id(&first))
+                .await
+                .unwrap(),
             Outcome::Completed,
             "{backend:?}"
         );
@@ -229,7 +233,9 @@ async fn a_commit_whose_status_write_was_lost_ends_completed() {
         );
         assert_eq!(ledger_rows(&t).await, 1, "{backend:?}: applied once");
         assert_eq!(
-            run_job(&t.app, &request_id(&second)).await.unwrap(),
+            run_job(&t.app.executor(), &request_id(&second))
+                .await
+                .unwrap(),
             Outcome::Completed
         );
     }
@@ -244,10 +250,10 @@ async fn a_lost_status_write_is_settled_by_the_next_delivery_at_once() {
         let conn = t.connect().await;
         let id = t.submit(&conn, "CREATE TABLE once (id int);").await;
         let faulty = losing_status_writes(&t, 1);
-        assert!(run_job(&faulty, &request_id(&id)).await.is_err());
+        assert!(run_job(&faulty.executor(), &request_id(&id)).await.is_err());
         // No clock movement: the claim was given back.
         assert_eq!(
-            run_job(&t.app, &request_id(&id)).await.unwrap(),
+            run_job(&t.app.executor(), &request_id(&id)).await.unwrap(),
             Outcome::Completed
         );
         assert_eq!(ledger_rows(&t).await, 1);
@@ -278,7 +284,7 @@ async fn a_dead_letter_never_ends_a_request_an_executor_still_runs() {
             .await
             .unwrap();
         assert_eq!(
-            give_up(&t.app, &request_id(&id), "dead-lettered")
+            give_up(&t.app.executor(), &request_id(&id), "dead-lettered")
                 .await
                 .unwrap(),
             GaveUp::StillRunning
@@ -287,7 +293,7 @@ async fn a_dead_letter_never_ends_a_request_an_executor_still_runs() {
 
         t.clock.advance(Duration::minutes(16));
         assert_eq!(
-            give_up(&t.app, &request_id(&id), "dead-lettered")
+            give_up(&t.app.executor(), &request_id(&id), "dead-lettered")
                 .await
                 .unwrap(),
             GaveUp::Ended
@@ -312,7 +318,7 @@ async fn a_half_applied_split_migration_given_up_says_what_stayed_applied() {
     let id = t.submit(&conn, sql).await;
     let app = Arc::clone(&t.app);
     let job = request_id(&id);
-    let running = tokio::spawn(async move { run_job(&app, &job).await });
+    let running = tokio::spawn(async move { run_job(&app.executor(), &job).await });
     let db = t.db().await;
     let reached = wait_until(&db, SLEEPING).await;
     assert!(reached);
@@ -321,9 +327,13 @@ async fn a_half_applied_split_migration_given_up_says_what_stayed_applied() {
 
     t.clock.advance(Duration::minutes(16));
     assert_eq!(
-        give_up(&t.app, &request_id(&id), "the job was not completed")
-            .await
-            .unwrap(),
+        give_up(
+            &t.app.executor(),
+            &request_id(&id),
+            "the job was not completed"
+        )
+        .await
+        .unwrap(),
         GaveUp::Ended
     );
     let status = t.status(&id).await;
@@ -349,7 +359,7 @@ async fn an_attempt_never_runs_past_its_deadline() {
     // 20 s are kept for bookkeeping: with 20.5 s left there is no time to start.
     let too_late = t.clock.now() + Duration::milliseconds(20_500);
     assert_eq!(
-        autodb::executor::run_job_until(&t.app, &job, too_late)
+        autodb::executor::run_job_until(&t.app.executor(), &job, too_late)
             .await
             .unwrap(),
         Outcome::Busy
@@ -362,7 +372,7 @@ async fn an_attempt_never_runs_past_its_deadline() {
     // With 21.5 s left, statements get 1.5 s: the sleep is cut off.
     let soon = t.clock.now() + Duration::milliseconds(21_500);
     assert_eq!(
-        autodb::executor::run_job_until(&t.app, &job, soon)
+        autodb::executor::run_job_until(&t.app.executor(), &job, soon)
             .await
             .unwrap(),
         Outcome::Failed
@@ -398,7 +408,7 @@ async fn a_request_that_never_started_expires_instead_of_running_late() {
             t.app.settings.request_expiry_seconds + 60,
         ));
         assert_eq!(
-            run_job(&t.app, &request_id(&id)).await.unwrap(),
+            run_job(&t.app.executor(), &request_id(&id)).await.unwrap(),
             Outcome::Failed
         );
         let status = t.status(&id).await;
@@ -459,7 +469,9 @@ async fn a_commit_never_acknowledged_is_settled_through_the_ledger() {
     // own commit writes (and waits).
     let warmup = t.submit(&conn, "CREATE TABLE warmup (id int);").await;
     assert_eq!(
-        run_job(&t.app, &request_id(&warmup)).await.unwrap(),
+        run_job(&t.app.executor(), &request_id(&warmup))
+            .await
+            .unwrap(),
         Outcome::Completed
     );
     let id = t
@@ -475,7 +487,7 @@ async fn a_commit_never_acknowledged_is_settled_through_the_ledger() {
     }
     let app = Arc::clone(&t.app);
     let job = request_id(&id);
-    let running = tokio::spawn(async move { run_job(&app, &job).await });
+    let running = tokio::spawn(async move { run_job(&app.executor(), &job).await });
     let waiting = wait_until(
         &server,
         "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'",
@@ -525,14 +537,14 @@ async fn a_lock_left_after_the_status_write_is_freed_by_the_next_delivery() {
         let conn = t.connect().await;
         let id = t.submit(&conn, "CREATE TABLE done_once (id int);").await;
         let faulty = losing(&t, 0, 1);
-        assert!(run_job(&faulty, &request_id(&id)).await.is_err());
+        assert!(run_job(&faulty.executor(), &request_id(&id)).await.is_err());
         assert_eq!(t.status(&id).await["status"], "completed");
         let next = "CREATE TABLE waits (id int);";
         let token = t.approve(&conn, next).await;
         assert_eq!(t.execute(&token, next, &conn).await.0, StatusCode::CONFLICT);
         // The redelivered job finds the request finished: nothing runs, the lock is freed.
         assert_eq!(
-            run_job(&t.app, &request_id(&id)).await.unwrap(),
+            run_job(&t.app.executor(), &request_id(&id)).await.unwrap(),
             Outcome::AlreadyFinished(autodb::domain::RequestStatus::Completed)
         );
         assert_eq!(ledger_rows(&t).await, 1, "{backend:?}: applied once");
@@ -568,7 +580,7 @@ async fn concurrent_deliveries_apply_once() {
         let run = || {
             let app = Arc::clone(&t.app);
             let job = request_id(&id);
-            tokio::spawn(async move { run_job(&app, &job).await.unwrap() })
+            tokio::spawn(async move { run_job(&app.executor(), &job).await.unwrap() })
         };
         let (mut a, mut b) = (run(), run());
         // One delivery ends while the other waits behind the test's lock.
@@ -616,7 +628,7 @@ async fn a_lock_lost_before_commit_commits_nothing() {
         // taken.
         let app = losing_the_lock_after(&t, 1);
         assert_eq!(
-            run_job(&app, &request_id(&id)).await.unwrap(),
+            run_job(&app.executor(), &request_id(&id)).await.unwrap(),
             Outcome::Failed
         );
         let status = t.status(&id).await;

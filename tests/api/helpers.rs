@@ -567,7 +567,7 @@ impl TestApp {
             Jobs::Local(rx) => {
                 let mut rx = rx.lock().await;
                 while let Ok(id) = rx.try_recv() {
-                    outcomes.push(run_job(&self.app, &id).await.expect("run job"));
+                    outcomes.push(run_job(&self.app.executor(), &id).await.expect("run job"));
                 }
             }
             Jobs::Aws { sqs, queue_url } => loop {
@@ -587,7 +587,7 @@ impl TestApp {
                         serde_json::from_str(m.body().unwrap_or("{}")).expect("job body");
                     let id = RequestId::parse(body["request_id"].as_str().unwrap_or(""))
                         .expect("request id");
-                    outcomes.push(run_job(&self.app, &id).await.expect("run job"));
+                    outcomes.push(run_job(&self.app.executor(), &id).await.expect("run job"));
                     sqs.delete_message()
                         .queue_url(queue_url)
                         .receipt_handle(m.receipt_handle().unwrap_or_default())
@@ -635,7 +635,7 @@ pub const SLEEPING: &str = "SELECT count(*) FROM pg_stat_activity \
 pub async fn run_until_not_busy(app: &App, id: &RequestId) -> Outcome {
     let mut outcome = Outcome::Busy;
     for _ in 0..40 {
-        outcome = run_job(app, id).await.expect("run job");
+        outcome = run_job(&app.executor(), id).await.expect("run job");
         if outcome != Outcome::Busy {
             break;
         }

@@ -33,7 +33,7 @@ async fn pending_requests_survive_a_restart() {
     let queued = restarted.jobs.try_recv().expect("re-queued job");
     assert_eq!(queued.as_str(), id);
     assert_eq!(
-        run_job(&restarted.app, &queued).await.unwrap(),
+        run_job(&restarted.app.executor(), &queued).await.unwrap(),
         Outcome::Completed
     );
     assert_eq!(
@@ -108,7 +108,10 @@ async fn a_claim_left_by_a_dead_process_is_taken_over_at_once() {
         .claim_request(&id, now, now + chrono::Duration::minutes(15))
         .await
         .unwrap();
-    assert_eq!(run_job(&t.app, &id).await.unwrap(), Outcome::Busy);
+    assert_eq!(
+        run_job(&t.app.executor(), &id).await.unwrap(),
+        Outcome::Busy
+    );
 
     let mut restarted = restart(&t);
     assert_eq!(
@@ -119,7 +122,7 @@ async fn a_claim_left_by_a_dead_process_is_taken_over_at_once() {
     );
     let queued = restarted.jobs.try_recv().unwrap();
     assert_eq!(
-        run_job(&restarted.app, &queued).await.unwrap(),
+        run_job(&restarted.app.executor(), &queued).await.unwrap(),
         Outcome::Completed
     );
     assert_eq!(t.status(id.as_str()).await["status"], "completed");
@@ -136,7 +139,7 @@ async fn a_run_killed_mid_statement_resumes_after_a_restart_and_applies_once() {
     let id = autodb::domain::RequestId::parse(&id).unwrap();
     let app = Arc::clone(&t.app);
     let job_id = id.clone();
-    let running = tokio::spawn(async move { run_job(&app, &job_id).await });
+    let running = tokio::spawn(async move { run_job(&app.executor(), &job_id).await });
     // Wait (bounded) until the statement runs, then kill the run as SIGKILL would.
     let db = t.db().await;
     let sleeping = wait_until(&db, SLEEPING).await;

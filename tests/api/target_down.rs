@@ -54,7 +54,10 @@ async fn a_target_restarted_during_execute_runs_the_approved_migration_once_it_i
     let job = RequestId::parse(&id).unwrap();
 
     tokio::task::block_in_place(|| cluster.stop()).expect("stop the target");
-    assert_eq!(run_job(&t.app, &job).await.unwrap(), Outcome::Busy);
+    assert_eq!(
+        run_job(&t.app.executor(), &job).await.unwrap(),
+        Outcome::Busy
+    );
     let status = t.status(&id).await;
     assert!(
         status["status"] == "pending" || status["status"] == "executing",
@@ -92,7 +95,10 @@ async fn a_target_restarted_during_execute_runs_the_approved_migration_once_it_i
         .await
         .unwrap();
     let job = RequestId::parse(&id).unwrap();
-    assert_eq!(run_job(&t.app, &job).await.unwrap(), Outcome::Failed);
+    assert_eq!(
+        run_job(&t.app.executor(), &job).await.unwrap(),
+        Outcome::Failed
+    );
     let status = t.status(&id).await;
     assert_eq!(status["error"]["code"], "CONNECTION_FAILED", "{status}");
 }
@@ -169,7 +175,7 @@ async fn a_target_restarted_while_the_migration_runs_applies_it_once_it_is_back(
         let holder = blocked(url).await;
         let attempt = tokio::spawn({
             let t = std::sync::Arc::clone(t);
-            async move { run_job(&t.app, &job).await.unwrap() }
+            async move { run_job(&t.app.executor(), &job).await.unwrap() }
         });
         wait_for_waiting_alter(url).await;
         (id, holder, attempt)

@@ -132,7 +132,7 @@ async fn a_certificate_refused_at_execution_fails_the_request() {
     let mut executor = settings();
     executor.secret_prefix = t.app.settings.secret_prefix.clone();
     let fresh = service::open(&dir, executor, t.clock.clone() as Arc<dyn Clock>).unwrap();
-    let outcome = run_job(&fresh.app, &RequestId::parse(id).unwrap())
+    let outcome = run_job(&fresh.app.executor(), &RequestId::parse(id).unwrap())
         .await
         .unwrap();
     assert_eq!(outcome, Outcome::Failed);

@@ -131,7 +131,7 @@ impl Worker {
         };
         let job = tokio::spawn({
             let (app, id) = (Arc::clone(&self.app), id.clone());
-            async move { run_job(&app, &id).await }
+            async move { run_job(&app.executor(), &id).await }
         });
         let joined = job.await;
         drop((slot, in_order));
@@ -163,7 +163,7 @@ impl Worker {
             if count >= MAX_ATTEMPTS {
                 self.errors().remove(&id);
                 let reason = format!("the job failed {MAX_ATTEMPTS} times");
-                match give_up(&self.app, &id, &reason).await {
+                match give_up(&self.app.executor(), &id, &reason).await {
                     // Another task still runs it: look again after the pause below.
                     Ok(GaveUp::StillRunning) => {}
                     Ok(GaveUp::Ended) => {
