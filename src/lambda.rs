@@ -29,7 +29,7 @@ use std::sync::Arc;
 use aws_lambda_events::event::s3::S3Event;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 
-use crate::adapters::aws::sqs::JobMessage;
+use crate::adapters::aws::sqs::{JobMessage, JobsQueue};
 use crate::adapters::aws::{build_app, AwsResources};
 use crate::app::{App, Settings};
 use crate::domain::error_chain;
@@ -147,12 +147,6 @@ pub struct Executor {
     pub jobs: Option<JobsQueue>,
 }
 
-/// The jobs queue, for `ChangeMessageVisibility`.
-pub struct JobsQueue {
-    pub sqs: aws_sdk_sqs::Client,
-    pub url: String,
-}
-
 /// How long a job that could not run now stays invisible: 5 s doubling per receive, at most
 /// five minutes — instead of the queue's visibility timeout (90 minutes, sized for the longest
 /// run).
@@ -179,9 +173,8 @@ impl Executor {
         .map_err(|e| error_chain(&e))?
         .with_metrics(crate::metrics::Metrics::Stdout);
         let app = match &config.event_bus {
-            Some(bus) => app.with_events(Arc::new(crate::adapters::aws::EventBridge::new(
-                aws_sdk_eventbridge::Client::new(&sdk),
-                bus,
+            Some(bus) => app.with_events(Arc::new(crate::adapters::aws::EventBridge::from_sdk(
+                &sdk, bus,
             ))),
             None => app,
         };
@@ -198,10 +191,7 @@ impl Executor {
         Ok(Self {
             app: Arc::new(app),
             dead_letter_queue_arn: config.dead_letter_queue_arn,
-            jobs: Some(JobsQueue {
-                sqs: aws_sdk_sqs::Client::new(&sdk),
-                url: config.resources.queue_url.clone(),
-            }),
+            jobs: Some(JobsQueue::new(&sdk, config.resources.queue_url.clone())),
         })
     }
 
@@ -238,15 +228,7 @@ impl Executor {
                 let Some(receipt) = &record.receipt_handle else {
                     continue;
                 };
-                if let Err(err) = jobs
-                    .sqs
-                    .change_message_visibility()
-                    .queue_url(&jobs.url)
-                    .receipt_handle(receipt)
-                    .visibility_timeout(retry_delay_seconds(receives))
-                    .send()
-                    .await
-                {
+                if let Err(err) = jobs.retry_in(receipt, retry_delay_seconds(receives)).await {
                     tracing::warn!(error = %error_chain(&err), "could not shorten a job's visibility; it returns after the queue's timeout");
                 }
             }

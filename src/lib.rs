@@ -22,6 +22,8 @@ pub mod domain;
 pub mod events;
 pub mod executor;
 pub mod lambda;
+#[cfg(test)]
+mod layering;
 pub mod metrics;
 #[cfg(feature = "local")]
 pub mod pgcluster;

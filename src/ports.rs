@@ -73,47 +73,86 @@ pub enum ClaimOutcome {
     Missing,
 }
 
-/// Connections, API keys, nonces, requests and connection locks.
+/// Everything autodb keeps, by concern: an adapter implements each part, a consumer names the
+/// parts it uses (`&dyn RequestStore`), and `Store` is all of them (what `App` holds).
+/// Implemented for every type that implements the parts.
+pub trait Store:
+    ConnectionStore + KeyStore + AnalysisStore + AuditLog + RequestStore + LockStore
+{
+}
+
+impl<T> Store for T where
+    T: ConnectionStore + KeyStore + AnalysisStore + AuditLog + RequestStore + LockStore
+{
+}
+
+/// Registered connections and their schema snapshots.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait ConnectionStore: Send + Sync {
     async fn put_connection(&self, connection: &Connection) -> Result<(), PortError>;
+
     async fn get_connection(&self, id: &ConnectionId) -> Result<Option<Connection>, PortError>;
+
     async fn list_connections(&self) -> Result<Vec<Connection>, PortError>;
 
     /// Stores a snapshot as the connection's latest. Large schemas are compressed (and, in
     /// DynamoDB, chunked) by the store.
     async fn put_snapshot(&self, snapshot: &SnapshotRecord) -> Result<(), PortError>;
+
     async fn latest_snapshot(&self, id: &ConnectionId)
         -> Result<Option<SnapshotRecord>, PortError>;
+}
 
+/// API keys, by their hash.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
     /// Stores (or replaces: revocation) an API key's record.
     async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), PortError>;
+
     /// The key whose SHA-256 is `sha256_hex`; a key stored before tenants existed reads as
     /// [`ApiKeyRecord::legacy`]. Read consistently: a revocation counts at once.
     async fn get_api_key(&self, sha256_hex: &str) -> Result<Option<ApiKeyRecord>, PortError>;
+
     /// Every key, revoked ones included (for `autodb keys list|revoke`; not on a request
     /// path: in DynamoDB it is a scan).
     async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, PortError>;
+}
 
+/// Analyses that issued tokens, and the decisions on them.
+#[async_trait]
+pub trait AnalysisStore: Send + Sync {
     /// Stores an analysis record unless one with its id exists: the same token issued
     /// again (an upload's event redelivered within the second) keeps its decision.
     async fn put_analysis(&self, analysis: &AnalysisRecord) -> Result<(), PortError>;
+
     async fn get_analysis(&self, analysis_id: &str) -> Result<Option<AnalysisRecord>, PortError>;
+
     /// Records `decision` on `analysis` unless one is recorded already (then `false`).
     async fn decide_analysis(
         &self,
         analysis: &AnalysisRecord,
         decision: &Decision,
     ) -> Result<bool, PortError>;
+}
 
+/// The audit trail: appended, never changed.
+#[async_trait]
+pub trait AuditLog: Send + Sync {
     /// Appends an audit record; records are never changed or removed.
     async fn append_audit(&self, record: &AuditRecord) -> Result<(), PortError>;
+
     /// A tenant's audit records, oldest first, at most `query.limit`.
     async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, PortError>;
+}
 
+/// Nonces and migration requests: their creation, claims, progress and end.
+#[async_trait]
+pub trait RequestStore: Send + Sync {
     async fn begin_execution(&self, begin: &BeginExecution<'_>) -> Result<BeginOutcome, PortError>;
+
     /// The request a consumed nonce created, if it was consumed.
     async fn nonce_request(&self, nonce: &str) -> Result<Option<RequestId>, PortError>;
+
     async fn get_request(&self, id: &RequestId) -> Result<Option<MigrationRequest>, PortError>;
 
     /// Moves `pending → executing`, or takes over an `executing` request whose claim expired.
@@ -123,19 +162,26 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
         claim_until: DateTime<Utc>,
     ) -> Result<ClaimOutcome, PortError>;
+
     /// Makes an `executing` request claimable again at once: its attempt ended without an
     /// answer, and waiting for the claim to expire would only delay the retry.
     async fn release_claim(&self, id: &RequestId) -> Result<(), PortError>;
+
     /// Sets the progress text of a request that has not finished; a finished request keeps
     /// the progress its end wrote (a late write of the progress reporter changes nothing).
     async fn set_progress(&self, id: &RequestId, progress: &str) -> Result<(), PortError>;
+
     async fn finish_request(
         &self,
         id: &RequestId,
         finish: &Finish,
         now: DateTime<Utc>,
     ) -> Result<(), PortError>;
+}
 
+/// Connection locks, held by one request at a time.
+#[async_trait]
+pub trait LockStore: Send + Sync {
     /// Extends the lease if `request` still holds the lock `key` ([`Connection::lock_key`]);
     /// `false` means it lost it.
     async fn renew_lock(
@@ -144,6 +190,7 @@ pub trait Store: Send + Sync {
         request: &RequestId,
         until: DateTime<Utc>,
     ) -> Result<bool, PortError>;
+
     /// Releases the lock if `request` holds it.
     async fn release_lock(&self, key: &str, request: &RequestId) -> Result<(), PortError>;
 }

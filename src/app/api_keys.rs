@@ -15,7 +15,7 @@ use super::audit::{self, Action, Entry};
 use super::{App, AppError};
 use crate::domain::access::{valid_tenant, ApiKeyRecord, Principal, Role};
 use crate::domain::sha256_hex;
-use crate::ports::Store;
+use crate::ports::{AuditLog, KeyStore, Store};
 
 /// What a new key may do.
 #[derive(Debug, Clone)]
@@ -89,7 +89,7 @@ pub async fn create(
 /// Records `action` on `key` in the key's tenant's trail (whoever acted: an operator acts
 /// for every tenant).
 async fn audit_key(
-    store: &dyn Store,
+    store: &dyn AuditLog,
     now: DateTime<Utc>,
     by: &Principal,
     key: &ApiKeyRecord,
@@ -116,7 +116,7 @@ fn roles_text(roles: &BTreeSet<Role>) -> String {
 }
 
 /// Every key, oldest first.
-pub async fn list(store: &dyn Store) -> Result<Vec<ApiKeyRecord>, AppError> {
+pub async fn list(store: &dyn KeyStore) -> Result<Vec<ApiKeyRecord>, AppError> {
     let mut keys = store.list_api_keys().await?;
     keys.sort_by(|a, b| {
         a.created_at

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::{App, AppError};
 use crate::domain::access::{Principal, Role};
-use crate::ports::Store;
+use crate::ports::AuditLog;
 
 pub use crate::domain::audit::*;
 
@@ -52,7 +52,7 @@ fn record_id(at: DateTime<Utc>) -> String {
 
 /// [`record`] on a bare store (for tools that act without an [`App`]: `autodb keys`).
 pub async fn append(
-    store: &dyn Store,
+    store: &dyn AuditLog,
     at: DateTime<Utc>,
     by: &Principal,
     action: Action,

@@ -17,7 +17,10 @@ use autodb::domain::audit::{AuditQuery, AuditRecord};
 use autodb::domain::Finish;
 use autodb::domain::{Connection, ConnectionId, MigrationRequest, RequestId, SnapshotRecord};
 use autodb::executor::{give_up, run_job, GaveUp, Outcome};
-use autodb::ports::{BeginExecution, BeginOutcome, ClaimOutcome, Clock, PortError, Store};
+use autodb::ports::{
+    AnalysisStore, AuditLog, BeginExecution, BeginOutcome, ClaimOutcome, Clock, ConnectionStore,
+    KeyStore, LockStore, PortError, RequestStore, Store,
+};
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
 
@@ -41,58 +44,86 @@ fn take_one(counter: &AtomicU32) -> bool {
 }
 
 #[async_trait]
-impl Store for LoseStatusWrites {
+impl ConnectionStore for LoseStatusWrites {
     async fn put_connection(&self, c: &Connection) -> Result<(), PortError> {
         self.inner.put_connection(c).await
     }
+
     async fn get_connection(&self, id: &ConnectionId) -> Result<Option<Connection>, PortError> {
         self.inner.get_connection(id).await
     }
+
     async fn list_connections(&self) -> Result<Vec<Connection>, PortError> {
         self.inner.list_connections().await
     }
+
     async fn put_snapshot(&self, s: &SnapshotRecord) -> Result<(), PortError> {
         self.inner.put_snapshot(s).await
     }
+
     async fn latest_snapshot(
         &self,
         id: &ConnectionId,
     ) -> Result<Option<SnapshotRecord>, PortError> {
         self.inner.latest_snapshot(id).await
     }
+}
+
+#[async_trait]
+impl KeyStore for LoseStatusWrites {
     async fn put_api_key(&self, k: &ApiKeyRecord) -> Result<(), PortError> {
         self.inner.put_api_key(k).await
     }
+
     async fn get_api_key(&self, h: &str) -> Result<Option<ApiKeyRecord>, PortError> {
         self.inner.get_api_key(h).await
     }
+
     async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, PortError> {
         self.inner.list_api_keys().await
     }
+}
+
+#[async_trait]
+impl AnalysisStore for LoseStatusWrites {
     async fn put_analysis(&self, a: &AnalysisRecord) -> Result<(), PortError> {
         self.inner.put_analysis(a).await
     }
+
     async fn get_analysis(&self, id: &str) -> Result<Option<AnalysisRecord>, PortError> {
         self.inner.get_analysis(id).await
     }
+
     async fn decide_analysis(&self, a: &AnalysisRecord, d: &Decision) -> Result<bool, PortError> {
         self.inner.decide_analysis(a, d).await
     }
+}
+
+#[async_trait]
+impl AuditLog for LoseStatusWrites {
     async fn append_audit(&self, r: &AuditRecord) -> Result<(), PortError> {
         self.inner.append_audit(r).await
     }
+
     async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>, PortError> {
         self.inner.list_audit(q).await
     }
+}
+
+#[async_trait]
+impl RequestStore for LoseStatusWrites {
     async fn begin_execution(&self, b: &BeginExecution<'_>) -> Result<BeginOutcome, PortError> {
         self.inner.begin_execution(b).await
     }
+
     async fn nonce_request(&self, nonce: &str) -> Result<Option<RequestId>, PortError> {
         self.inner.nonce_request(nonce).await
     }
+
     async fn get_request(&self, id: &RequestId) -> Result<Option<MigrationRequest>, PortError> {
         self.inner.get_request(id).await
     }
+
     async fn claim_request(
         &self,
         id: &RequestId,
@@ -101,12 +132,15 @@ impl Store for LoseStatusWrites {
     ) -> Result<ClaimOutcome, PortError> {
         self.inner.claim_request(id, now, until).await
     }
+
     async fn release_claim(&self, id: &RequestId) -> Result<(), PortError> {
         self.inner.release_claim(id).await
     }
+
     async fn set_progress(&self, id: &RequestId, p: &str) -> Result<(), PortError> {
         self.inner.set_progress(id, p).await
     }
+
     async fn finish_request(
         &self,
         id: &RequestId,
@@ -121,6 +155,10 @@ impl Store for LoseStatusWrites {
         }
         self.inner.finish_request(id, finish, now).await
     }
+}
+
+#[async_trait]
+impl LockStore for LoseStatusWrites {
     async fn renew_lock(
         &self,
         key: &str,
@@ -132,6 +170,7 @@ impl Store for LoseStatusWrites {
         }
         self.inner.renew_lock(key, request, until).await
     }
+
     async fn release_lock(&self, key: &str, request: &RequestId) -> Result<(), PortError> {
         if take_one(&self.lose_releases) {
             return Err(PortError::unavailable(

@@ -348,7 +348,7 @@ async fn a_busy_job_is_made_visible_again_within_seconds() {
     let executor = autodb::lambda::Executor {
         app: t.app.clone(),
         dead_letter_queue_arn: None,
-        jobs: Some(autodb::lambda::JobsQueue {
+        jobs: Some(autodb::adapters::aws::sqs::JobsQueue {
             sqs: sqs.clone(),
             url: url.clone(),
         }),

@@ -486,3 +486,88 @@ CREATE TABLE public.after (id int);";
         "the index was built, its expression evaluated"
     );
 }
+
+/// A request the API would never have created (its SQL refused at analyze), written straight
+/// into the store as an attacker with write access to it could, reaches the executor: the
+/// executor's own checks refuse it, and the database is left as it was.
+async fn forged(t: &TestApp, conn: &str, sql: &str) -> Value {
+    use autodb::domain::{Binding, ConnectionId, MigrationRequest, RequestId, Sql};
+    use autodb::ports::BeginExecution;
+    let connection = autodb::app::connections::get(&t.app, conn).await.unwrap();
+    let now = t.app.clock.now();
+    let mut request = MigrationRequest::new(
+        RequestId::generate(),
+        ConnectionId::parse(conn).unwrap(),
+        &Sql::parse(sql.into()).unwrap(),
+        now,
+    );
+    request.binding = Some(Binding {
+        search_path: vec!["public".into()],
+        ..Default::default()
+    });
+    let nonce = format!("forged-{}", request.request_id);
+    let begun = t
+        .app
+        .store
+        .begin_execution(&BeginExecution {
+            request: &request,
+            lock_key: &connection.lock_key(),
+            nonce: &nonce,
+            nonce_keep_until: now + chrono::Duration::hours(1),
+            lock_until: now + chrono::Duration::hours(1),
+            now,
+        })
+        .await
+        .unwrap();
+    assert_eq!(begun, autodb::ports::BeginOutcome::Created);
+    let outcome = autodb::executor::run_job(&t.app.executor(), &request.request_id)
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::Failed);
+    t.status(request.request_id.as_str()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_the_api_would_refuse_are_refused_by_the_executor_too() {
+    let t = TestApp::spawn(Backend::Local).await;
+    let conn = t.connect().await;
+    let ledger_rows = "SELECT count(*) FROM pg_class WHERE relname = 'migration_ledger' \
+                       AND relnamespace = 'autodb'::regnamespace";
+
+    // Nothing to run: only a comment.
+    let status = forged(&t, &conn, "-- nothing to see here").await;
+    assert_eq!(status["error"]["code"], "EMPTY_MIGRATION", "{status}");
+    assert_eq!(status["status"], "failed");
+
+    // Transaction control that breaks the one shape autodb runs (BEGIN first, COMMIT last):
+    // the executor's refusals include the transaction plan, so it is refused before a plan is
+    // made (`TRANSACTION_CONTROL` is left for a plan they would miss), at its statement.
+    let status = forged(
+        &t,
+        &conn,
+        "CREATE TABLE forged_before (id int); COMMIT; CREATE TABLE forged_after (id int)",
+    )
+    .await;
+    assert_eq!(status["error"]["code"], "MIGRATION_REFUSED", "{status}");
+    assert_eq!(status["error"]["statement_index"], 1, "{status}");
+    assert!(!table_exists(&t, "forged_before").await);
+    assert!(!table_exists(&t, "forged_after").await);
+
+    // A statement autodb never runs (it would lift the executor's timeout for the session).
+    let status = forged(
+        &t,
+        &conn,
+        "SET lock_timeout = 0; DROP TABLE IF EXISTS anything",
+    )
+    .await;
+    assert_eq!(status["error"]["code"], "MIGRATION_REFUSED", "{status}");
+
+    // None of them wrote a ledger row: nothing committed.
+    if t.count(ledger_rows).await > 0 {
+        assert_eq!(
+            t.count("SELECT count(*) FROM autodb.migration_ledger")
+                .await,
+            0
+        );
+    }
+}

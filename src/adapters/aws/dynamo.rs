@@ -36,7 +36,10 @@ use crate::domain::Finish;
 use crate::domain::{
     Connection, ConnectionId, DbType, MigrationRequest, RequestId, RequestStatus, SnapshotRecord,
 };
-use crate::ports::{BeginExecution, BeginOutcome, ClaimOutcome, PortError, Store};
+use crate::ports::{
+    AnalysisStore, AuditLog, BeginExecution, BeginOutcome, ClaimOutcome, ConnectionStore, KeyStore,
+    LockStore, PortError, RequestStore,
+};
 use crate::schema::codec;
 
 type Item = HashMap<String, AttributeValue>;
@@ -369,7 +372,7 @@ impl DynamoStore {
 }
 
 #[async_trait]
-impl Store for DynamoStore {
+impl ConnectionStore for DynamoStore {
     async fn put_connection(&self, c: &Connection) -> Result<(), PortError> {
         let mut item = key("CONN".into(), c.id.as_str());
         item.insert("name".into(), s(&c.name));
@@ -482,7 +485,10 @@ impl Store for DynamoStore {
             schema: codec::decode(&data).map_err(|e| corrupt("snapshot", e))?,
         }))
     }
+}
 
+#[async_trait]
+impl KeyStore for DynamoStore {
     async fn put_api_key(&self, k: &ApiKeyRecord) -> Result<(), PortError> {
         let mut item = key(format!("APIKEY#{}", k.sha256), "APIKEY");
         item.insert("data".into(), s(to_json(k)?));
@@ -512,7 +518,10 @@ impl Store for DynamoStore {
             .map_err(unavailable)?;
         items.iter().map(api_key).collect()
     }
+}
 
+#[async_trait]
+impl AnalysisStore for DynamoStore {
     async fn put_analysis(&self, a: &AnalysisRecord) -> Result<(), PortError> {
         self.put_if(analysis_item(a)?, "attribute_not_exists(pk)")
             .await?;
@@ -540,7 +549,10 @@ impl Store for DynamoStore {
         )
         .await
     }
+}
 
+#[async_trait]
+impl AuditLog for DynamoStore {
     async fn append_audit(&self, r: &AuditRecord) -> Result<(), PortError> {
         let mut item = key(format!("AUDIT#{}", r.tenant), &r.id);
         if let Some(c) = &r.connection_id {
@@ -584,7 +596,10 @@ impl Store for DynamoStore {
         }
         Ok(records)
     }
+}
 
+#[async_trait]
+impl RequestStore for DynamoStore {
     async fn begin_execution(&self, b: &BeginExecution<'_>) -> Result<BeginOutcome, PortError> {
         let request = b.request;
         let mut nonce = key(format!("NONCE#{}", b.nonce), "NONCE");
@@ -779,7 +794,10 @@ impl Store for DynamoStore {
         // A finished request stays as the first answer left it.
         unless_condition_failed(outcome)
     }
+}
 
+#[async_trait]
+impl LockStore for DynamoStore {
     async fn renew_lock(
         &self,
         lock_key: &str,

@@ -20,6 +20,11 @@ impl EventBridge {
             bus: bus.into(),
         }
     }
+
+    /// [`EventBridge::new`] with a client built from `sdk`.
+    pub fn from_sdk(sdk: &aws_config::SdkConfig, bus: impl Into<String>) -> Self {
+        Self::new(Client::new(sdk), bus)
+    }
 }
 
 #[async_trait]

@@ -44,3 +44,32 @@ impl JobQueue for SqsQueue {
         Ok(())
     }
 }
+
+/// The jobs queue as the executor function sees it: where a job that could not run now is
+/// handed back sooner than the queue's visibility timeout.
+pub struct JobsQueue {
+    pub sqs: Client,
+    pub url: String,
+}
+
+impl JobsQueue {
+    pub fn new(sdk: &aws_config::SdkConfig, url: impl Into<String>) -> Self {
+        Self {
+            sqs: Client::new(sdk),
+            url: url.into(),
+        }
+    }
+
+    /// Makes the received message `receipt` visible again after `seconds`.
+    pub async fn retry_in(&self, receipt: &str, seconds: i32) -> Result<(), PortError> {
+        self.sqs
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .visibility_timeout(seconds)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| PortError::unavailable("SQS", e))
+    }
+}

@@ -18,7 +18,10 @@ use crate::domain::Finish;
 use crate::domain::{
     Connection, ConnectionId, DbType, MigrationRequest, RequestId, RequestStatus, SnapshotRecord,
 };
-use crate::ports::{BeginExecution, BeginOutcome, ClaimOutcome, PortError, Store};
+use crate::ports::{
+    AnalysisStore, AuditLog, BeginExecution, BeginOutcome, ClaimOutcome, ConnectionStore, KeyStore,
+    LockStore, PortError, RequestStore,
+};
 use crate::schema::codec;
 
 const SCHEMA: &str = "
@@ -318,7 +321,7 @@ fn read_connection(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Connectio
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl ConnectionStore for SqliteStore {
     async fn put_connection(&self, c: &Connection) -> Result<(), PortError> {
         let c = c.clone();
         self.with(move |db| {
@@ -441,7 +444,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl KeyStore for SqliteStore {
     async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), PortError> {
         let data = to_json(key)?;
         let hash = key.sha256.clone();
@@ -489,7 +495,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl AnalysisStore for SqliteStore {
     async fn put_analysis(&self, analysis: &AnalysisRecord) -> Result<(), PortError> {
         let (id, data) = (analysis.analysis_id.clone(), to_json(analysis)?);
         self.with(move |db| {
@@ -538,7 +547,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl AuditLog for SqliteStore {
     async fn append_audit(&self, record: &AuditRecord) -> Result<(), PortError> {
         let data = to_json(record)?;
         let r = record.clone();
@@ -582,7 +594,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl RequestStore for SqliteStore {
     async fn begin_execution(&self, b: &BeginExecution<'_>) -> Result<BeginOutcome, PortError> {
         let r = b.request.clone();
         let lock_key = b.lock_key.to_string();
@@ -744,7 +759,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl LockStore for SqliteStore {
     async fn renew_lock(
         &self,
         key: &str,
