@@ -64,7 +64,7 @@ async fn run(sandbox: &Sandbox, snapshot: &SchemaSnapshot, sql: &str) -> Sandbox
             rows_per_table: 15,
             validation_queries: &[],
             touched: &touched,
-            scaling: &autodb::app::sandbox::scaling_statements(&analysis),
+            scaling: &autodb::app::sandbox_run::scaling_statements(&analysis),
             lock_timeout_ms: 5_000,
             statement_timeout_ms: 600_000,
             idle_in_transaction_timeout_ms: 60_000,

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use autodb::adapters::local::service;
-use autodb::app::sandbox::SandboxOptions;
+use autodb::app::sandbox_run::SandboxOptions;
 use autodb::app::Settings;
 use autodb::ports::SystemClock;
 use autodb::sandbox::{server, Sandbox, SandboxSettings, UrlServer};

@@ -313,13 +313,9 @@ pub enum ConnectError {
     Postgres(#[from] tokio_postgres::Error),
 }
 
-/// Connects with a connection secret's value: a connection string or the RDS secret JSON.
-pub async fn connect(connection: &SecretString) -> Result<Client, ConnectError> {
-    connect_holding(connection, &mut None::<()>).await
-}
-
-/// [`connect`], with [`ConnectionString::connect_holding`]'s `hold`.
-pub async fn connect_holding<T: Send + 'static>(
+/// Connects with a connection secret's value (a connection string or the RDS secret JSON),
+/// moving `hold` into the connection's driver as [`ConnectionString::connect_holding`] does.
+pub async fn connect_with_secret<T: Send + 'static>(
     connection: &SecretString,
     hold: &mut Option<T>,
 ) -> Result<Client, ConnectError> {

@@ -218,7 +218,7 @@ impl Targets {
                 }
                 Err(err) => return Err(err.into()),
             };
-            let err = match crate::pgconn::connect_holding(&url, &mut permit).await {
+            let err = match crate::pgconn::connect_with_secret(&url, &mut permit).await {
                 Ok(client) => {
                     return match pin(&client).await {
                         Ok(()) => Ok(client),

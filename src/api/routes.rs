@@ -16,7 +16,7 @@ use super::extract::{JsonBody, OptionalJsonBody, PathParam};
 use crate::app::approval::{self, Verdict};
 use crate::app::connections::{self, Credentials, NewConnection, PolicyChange};
 use crate::app::execute::{self, ExecuteCommand};
-use crate::app::sandbox::SandboxOptions;
+use crate::app::sandbox_run::SandboxOptions;
 use crate::app::{analyze as analysis, audit, introspect, App};
 use crate::domain::access::{Principal, Role};
 use crate::domain::{Connection, DbType, MigrationRequest, Sql};
@@ -328,7 +328,7 @@ pub async fn sandbox(
     connections::visible(&app, &by, &id).await?;
     let options = sandbox_options(None, body.rows_per_table, body.validation_queries)?;
     let sql = Sql::parse(body.sql).map_err(crate::app::AppError::from)?;
-    let result = crate::app::sandbox::run_alone(&app, &id, sql, &options).await?;
+    let result = crate::app::sandbox_run::run_alone(&app, &id, sql, &options).await?;
     Ok(ok(StatusCode::OK, result))
 }
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::approval::{self, AnalysisRecord};
 use super::audit::{self, Action, Entry};
-use super::sandbox::{self, SandboxOptions};
+use super::sandbox_run::{self, SandboxOptions};
 use super::{connections, introspect, App, AppError};
 use crate::domain::access::{Principal, Role};
 use crate::domain::{sha256_hex, Sql, MAX_STATEMENTS};
@@ -120,7 +120,7 @@ pub async fn analyze_once(
         })
         .await;
     elapsed("static analysis");
-    let sandbox_result = sandbox::try_migration(
+    let sandbox_result = sandbox_run::try_migration(
         app,
         &connection,
         &snapshot,

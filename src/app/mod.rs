@@ -11,7 +11,7 @@ pub mod introspect;
 pub mod keys;
 pub mod ledger;
 pub mod rate_limit;
-pub mod sandbox;
+pub mod sandbox_run;
 pub mod upload;
 
 use std::sync::Arc;

@@ -76,7 +76,7 @@ impl Ephemeral {
             .await
             .map_err(SandboxError::server)?;
         if let Some(owner) = template_owner {
-            let inside = server::connect(target, &self.name, None).await?;
+            let inside = server::connect_to(target, &self.name, None).await?;
             server::reassign(&inside, owner, &self.name)
                 .await
                 .map_err(SandboxError::server)?;
@@ -92,7 +92,7 @@ impl Ephemeral {
         &self,
         target: &crate::pgconn::ConnectionString,
     ) -> Result<Client, SandboxError> {
-        server::connect(target, &self.name, Some(&self.login)).await
+        server::connect_to(target, &self.name, Some(&self.login)).await
     }
 
     /// Drops each database and its role, from one session of the server account. Whatever
@@ -101,7 +101,7 @@ impl Ephemeral {
         let Some(target) = list.first().and_then(|e| e.cleanup.clone()) else {
             return;
         };
-        let Ok(admin) = server::connect(&target, maintenance_db(&target), None).await else {
+        let Ok(admin) = server::connect_to(&target, maintenance_db(&target), None).await else {
             return;
         };
         for ephemeral in list {
@@ -200,7 +200,7 @@ impl Drop for Ephemeral {
         let name = self.name.clone();
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                let admin = server::connect(&target, maintenance_db(&target), None).await;
+                let admin = server::connect_to(&target, maintenance_db(&target), None).await;
                 if let Ok(admin) = admin {
                     let _ = server::drop_ephemeral(&admin, &name).await;
                 }

@@ -25,7 +25,7 @@
 //! policy allows approval without the sandbox).
 
 mod ephemeral;
-pub mod history;
+pub mod lint_history;
 mod observe;
 pub mod pool;
 mod rows;
@@ -206,7 +206,7 @@ async fn attempt(
     let target = sandbox.server.target().await?;
     let settings = &sandbox.settings;
     let phase = Phases::start();
-    let admin = server::connect(&target, maintenance_db(&target), None).await?;
+    let admin = server::connect_to(&target, maintenance_db(&target), None).await?;
     prepare(sandbox, &target, &admin, request.now).await?;
     let version = server_version(&admin).await?;
     phase.end("connect and sweep");
@@ -261,7 +261,7 @@ async fn attempt(
     tokio::spawn({
         let (target, prefix) = (target.clone(), settings.prefix.clone());
         async move {
-            if let Ok(admin) = server::connect(&target, maintenance_db(&target), None).await {
+            if let Ok(admin) = server::connect_to(&target, maintenance_db(&target), None).await {
                 pool::replenish(&target, &admin, &prefix, &template).await;
             }
         }
@@ -349,7 +349,7 @@ async fn prepare(
                 settings.template_max_age_seconds,
             );
             tokio::spawn(async move {
-                let Ok(admin) = server::connect(&target, maintenance_db(&target), None).await
+                let Ok(admin) = server::connect_to(&target, maintenance_db(&target), None).await
                 else {
                     return;
                 };
@@ -455,7 +455,7 @@ async fn build_clone(
             .starts_with("CREATE EXTENSION")
     });
     if !extensions.is_empty() {
-        let admin_db = server::connect(target, &build.name, None).await?;
+        let admin_db = server::connect_to(target, &build.name, None).await?;
         for statement in extensions {
             if let Err(err) = admin_db.batch_execute(statement).await {
                 return Err(SandboxError::Unavailable(format!(

@@ -147,7 +147,7 @@ async fn prepare(
         .await
         .map_err(server_err)?;
     if let Some(owner) = owner {
-        let inside = server::connect(target, making, None).await?;
+        let inside = server::connect_to(target, making, None).await?;
         server::reassign(&inside, owner, making)
             .await
             .map_err(server_err)?;

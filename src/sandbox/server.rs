@@ -84,7 +84,7 @@ impl SandboxServer for SecretServer {
 }
 
 /// Connects to `target` with a database (and optionally a user) of our choosing.
-pub async fn connect(
+pub async fn connect_to(
     target: &ConnectionString,
     database: &str,
     login: Option<&Login>,

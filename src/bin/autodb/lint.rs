@@ -1,7 +1,7 @@
 //! `autodb lint`: the files (or the `.sql` files under directories, in version order) as one
 //! migration history, streamed through `autodb_analysis::lint`, with the settings of the
 //! nearest `autodb.toml` and, with `--schema`, a known starting schema. With a sandbox server
-//! (`--sandbox-url`), every file also runs there in order (`autodb::sandbox::history`): what
+//! (`--sandbox-url`), every file also runs there in order (`autodb::sandbox::lint_history`): what
 //! PostgreSQL saw is added to its report, and the database's schema after it is what the next
 //! file is judged against.
 
@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use autodb::sandbox::history::{HistoryRun, Timeouts};
+use autodb::sandbox::lint_history::{HistoryRun, Timeouts};
 use autodb_analysis::history::History;
 use autodb_analysis::lint::{lint_history, Config, FileReport, Verdict};
 use autodb_analysis::{PostgresVersion, RiskCategory};

@@ -50,7 +50,7 @@ impl HistoryRun {
         now: i64,
     ) -> Result<Self, SandboxError> {
         let target = sandbox.server.target().await?;
-        let admin = server::connect(&target, maintenance_db(&target), None).await?;
+        let admin = server::connect_to(&target, maintenance_db(&target), None).await?;
         super::prepare(sandbox, &target, &admin, now).await?;
         let version = super::server_version(&admin).await?;
         let template = match start {
