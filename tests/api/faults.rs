@@ -21,6 +21,7 @@ use autodb::ports::{
     AnalysisStore, AuditLog, BeginExecution, BeginOutcome, ClaimOutcome, Clock, ConnectionStore,
     KeyStore, LockStore, PortError, RequestStore, Store,
 };
+use autodb::settings::Settings;
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
 
@@ -35,6 +36,8 @@ struct LoseStatusWrites {
     lose_releases: AtomicU32,
     /// Lock renewals that go through; after them the lock reads as taken by another request.
     renewals: AtomicU32,
+    /// Renewals that reached the real store.
+    renewed: AtomicU32,
 }
 
 fn take_one(counter: &AtomicU32) -> bool {
@@ -168,7 +171,9 @@ impl LockStore for LoseStatusWrites {
         if !take_one(&self.renewals) {
             return Ok(false);
         }
-        self.inner.renew_lock(key, request, until).await
+        let renewed = self.inner.renew_lock(key, request, until).await;
+        self.renewed.fetch_add(1, Ordering::SeqCst);
+        renewed
     }
 
     async fn release_lock(&self, key: &str, request: &RequestId) -> Result<(), PortError> {
@@ -197,6 +202,7 @@ fn losing(t: &TestApp, lose: u32, lose_releases: u32) -> App {
             lose: AtomicU32::new(lose),
             lose_releases: AtomicU32::new(lose_releases),
             renewals: AtomicU32::new(u32::MAX),
+            renewed: AtomicU32::new(0),
         },
     )
 }
@@ -211,18 +217,23 @@ fn losing_the_lock_after(t: &TestApp, renewals: u32) -> App {
             lose: AtomicU32::new(0),
             lose_releases: AtomicU32::new(0),
             renewals: AtomicU32::new(renewals),
+            renewed: AtomicU32::new(0),
         },
     )
 }
 
 fn with_store(t: &TestApp, store: LoseStatusWrites) -> App {
+    with_store_and_settings(t, Arc::new(store), t.app.settings.clone())
+}
+
+fn with_store_and_settings(t: &TestApp, store: Arc<dyn Store>, settings: Settings) -> App {
     App::new(
-        Arc::new(store),
+        store,
         Arc::clone(&t.app.queue),
         Arc::clone(&t.app.secrets),
         t.app.keys.current(),
         Arc::clone(&t.app.clock),
-        t.app.settings.clone(),
+        settings,
     )
 }
 
@@ -690,4 +701,165 @@ async fn a_lock_lost_before_commit_commits_nothing() {
         );
         assert_eq!(ledger_rows(&t).await, 0);
     }
+}
+
+/// A migration that runs longer than the connection lock's lease keeps its connection: the
+/// heartbeat renews the lease from the clock's time while the migration waits, so another
+/// migration on the connection is refused (409) however far the clock moves, and the first
+/// then commits through its fence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_heartbeat_keeps_the_connection_while_a_migration_runs_past_its_lease() {
+    let t = TestApp::spawn(Backend::Local).await;
+    let conn = t.connect().await;
+    let holder = t.db().await;
+    holder
+        .batch_execute("CREATE TABLE held (id int)")
+        .await
+        .unwrap();
+    let id = t.submit(&conn, "INSERT INTO held VALUES (1)").await;
+
+    // A lease of 3 s: the heartbeat renews every second.
+    let store = Arc::new(LoseStatusWrites {
+        inner: Arc::clone(&t.app.store),
+        lose: AtomicU32::new(0),
+        lose_releases: AtomicU32::new(0),
+        renewals: AtomicU32::new(u32::MAX),
+        renewed: AtomicU32::new(0),
+    });
+    let settings = Settings {
+        lock_lease_seconds: 3,
+        lock_timeout_ms: 60_000,
+        ..t.app.settings.clone()
+    };
+    let app = Arc::new(with_store_and_settings(
+        &t,
+        Arc::clone(&store) as Arc<dyn Store>,
+        settings,
+    ));
+    // The migration waits on the table the test holds.
+    holder
+        .batch_execute("BEGIN; LOCK TABLE held IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let running = {
+        let app = Arc::clone(&app);
+        let id = request_id(&id);
+        tokio::spawn(async move { run_job(&app.executor(), &id).await })
+    };
+    let renewals_reach = |n: u32| {
+        let store = Arc::clone(&store);
+        async move {
+            for _ in 0..300 {
+                if store.renewed.load(Ordering::SeqCst) >= n {
+                    return true;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            false
+        }
+    };
+    // The renewal at the start, then heartbeats while the migration waits.
+    assert!(renewals_reach(3).await, "the heartbeat renews the lease");
+    assert_eq!(t.status(&id).await["status"], "executing");
+
+    // Far past the lease as first taken: two more heartbeats, each from the clock's time.
+    t.clock.advance(Duration::seconds(600));
+    let seen = store.renewed.load(Ordering::SeqCst);
+    assert!(renewals_reach(seen + 2).await, "the heartbeat goes on");
+    let other = "CREATE TABLE meanwhile (id int)";
+    let token = t.approve(&conn, other).await;
+    let (status, body) = t.execute(&token, other, &conn).await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "the connection is still held: {body}"
+    );
+
+    holder.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(running.await.unwrap().unwrap(), Outcome::Completed);
+    assert_eq!(t.status(&id).await["status"], "completed");
+    assert_eq!(t.count("SELECT count(*) FROM held").await, 1);
+}
+
+/// A split migration whose attempt died after its first part committed, and whose request
+/// then outlived its start bound, is not expired: part of it is applied, so the next delivery
+/// resumes it from the database's record of the parts that committed, and applies each part
+/// once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_applied_split_migration_is_resumed_after_its_start_bound() {
+    let t = TestApp::spawn(Backend::Local).await;
+    let conn = t.connect().await;
+    let holder = t.db().await;
+    holder
+        .batch_execute(
+            "CREATE TABLE held (id int); CREATE TABLE late (id int); INSERT INTO late VALUES (1)",
+        )
+        .await
+        .unwrap();
+    let sql = "CREATE TABLE split_first (id int);
+CREATE INDEX CONCURRENTLY split_index ON held (id);
+UPDATE late SET id = id + 1;";
+    let id = t.submit(&conn, sql).await;
+
+    // The last part waits on a row the test holds locked; the attempt dies there (its future
+    // is dropped, its session closed), after the first two parts committed.
+    let settings = Settings {
+        lock_timeout_ms: 60_000,
+        ..t.app.settings.clone()
+    };
+    let app = Arc::new(with_store_and_settings(
+        &t,
+        Arc::clone(&t.app.store),
+        settings,
+    ));
+    holder
+        .batch_execute("BEGIN; SELECT * FROM late FOR UPDATE")
+        .await
+        .unwrap();
+    let running = {
+        let app = Arc::clone(&app);
+        let id = request_id(&id);
+        tokio::spawn(async move { run_job(&app.executor(), &id).await })
+    };
+    let observer = t.db().await;
+    assert!(
+        crate::helpers::wait_until(
+            &observer,
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+             AND query LIKE 'UPDATE late%'"
+        )
+        .await,
+        "the last part waits"
+    );
+    running.abort();
+    let _ = running.await;
+    holder.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(t.status(&id).await["status"], "executing");
+    assert_eq!(
+        t.count("SELECT count(*) FROM autodb.migration_steps").await,
+        2,
+        "the first two parts committed"
+    );
+
+    // Past the claim and past the request's start bound.
+    t.clock.advance(Duration::seconds(
+        t.app.settings.request_expiry_seconds + t.app.settings.claim_seconds + 60,
+    ));
+    assert_eq!(
+        crate::helpers::run_until_not_busy(&t.app, &request_id(&id)).await,
+        Outcome::Completed
+    );
+    let status = t.status(&id).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(
+        t.count("SELECT count(*) FROM pg_class WHERE relname IN ('split_first', 'split_index')")
+            .await,
+        2
+    );
+    assert_eq!(
+        t.count("SELECT count(*) FROM late WHERE id = 2").await,
+        1,
+        "applied once"
+    );
+    assert_eq!(ledger_rows(&t).await, 1);
 }
