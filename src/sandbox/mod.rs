@@ -28,7 +28,7 @@ mod ephemeral;
 pub mod lint_history;
 mod observe;
 pub mod pool;
-mod rows;
+pub mod rows;
 pub mod server;
 mod watch;
 

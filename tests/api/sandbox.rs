@@ -425,3 +425,35 @@ async fn pagila_is_cloned_filled_and_migrated_in_the_sandbox() {
     // nothing new is taken.
     assert_eq!(sandbox["statements"][1]["observed_locks"], json!([]));
 }
+
+/// Rows a table refuses in bulk (a check constraint that objects to every third row) go in
+/// one by one instead: the rows it accepts are there, those it refuses are skipped, and the
+/// fill goes on to the next table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_a_table_refuses_in_bulk_go_in_one_by_one() {
+    let url = crate::helpers::create_database().await;
+    let (db, conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+    tokio::spawn(conn);
+    db.batch_execute(
+        "CREATE TABLE picky (id int PRIMARY KEY CHECK (id % 3 <> 0), note text);
+         CREATE TABLE easy (id int PRIMARY KEY, note text);",
+    )
+    .await
+    .unwrap();
+    let filled = autodb::sandbox::rows::fill(&db, 1, 12, None)
+        .await
+        .expect("fill");
+    assert_eq!(filled.tables, 2, "{filled:?}");
+    let count = |sql: &'static str| {
+        let db = &db;
+        async move { db.query_one(sql, &[]).await.unwrap().get::<_, i64>(0) }
+    };
+    // Rows 3, 6, 9 and 12 are refused; the other eight went in one by one.
+    assert_eq!(count("SELECT count(*) FROM picky").await, 8);
+    assert_eq!(
+        count("SELECT count(*) FROM picky WHERE id % 3 = 0").await,
+        0
+    );
+    assert_eq!(count("SELECT count(*) FROM easy").await, 12);
+    assert_eq!(filled.rows, 20, "{filled:?}");
+}
