@@ -770,3 +770,32 @@ fn commit_error(err: tokio_postgres::Error) -> Stop {
         Stop::Port(PortError::unavailable("postgresql", err))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_pauses_double_up_to_five_seconds_with_jitter_from_half() {
+        for (attempt, full) in [
+            (0, 200),
+            (1, 200),
+            (2, 400),
+            (3, 800),
+            (6, 5_000),
+            (40, 5_000),
+        ] {
+            for _ in 0..200 {
+                let pause = backoff(attempt).as_millis() as u64;
+                assert!(
+                    (full / 2..=full).contains(&pause),
+                    "attempt {attempt}: {pause} ms outside {}..={full}",
+                    full / 2
+                );
+            }
+        }
+        // Drawn, not fixed: 200 draws of 2.5–5 s are not all the same.
+        let draws: HashSet<u128> = (0..200).map(|_| backoff(6).as_millis()).collect();
+        assert!(draws.len() > 1);
+    }
+}

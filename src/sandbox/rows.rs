@@ -383,3 +383,149 @@ async fn count(client: &Client, table: &str) -> Result<u64, SandboxError> {
         .get(0);
     Ok(u64::try_from(n).unwrap_or(0))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column(name: &str, base: &str, category: &str, not_null: bool) -> Column {
+        Column {
+            name: name.into(),
+            not_null,
+            has_default: false,
+            never_written: false,
+            type_sql: base.into(),
+            category: category.into(),
+            base_name: base.into(),
+            base_type: "b".into(),
+            base_sql: base.into(),
+            typmod: -1,
+        }
+    }
+
+    fn table(name: &str, columns: Vec<Column>) -> Table {
+        Table {
+            sql_name: format!("public.{name}"),
+            display: name.into(),
+            columns,
+        }
+    }
+
+    fn fk(parent: u32, column: &str) -> ForeignKey {
+        ForeignKey {
+            parent,
+            columns: vec![column.into()],
+            parent_columns: vec!["id".into()],
+        }
+    }
+
+    #[test]
+    fn parents_are_filled_before_children_and_a_cycle_is_broken_once() {
+        // 1 ← 2 ← 3 (3 points at 2, 2 at 1), listed children first; 4 ↔ 5 a cycle; 6 points
+        // at itself and at a table outside the fill.
+        let tables: BTreeMap<u32, Table> = (1..=6)
+            .map(|oid| (oid, table(&format!("t{oid}"), vec![])))
+            .collect();
+        let fks: HashMap<u32, Vec<ForeignKey>> = [
+            (3, vec![fk(2, "p")]),
+            (2, vec![fk(1, "p")]),
+            (4, vec![fk(5, "p")]),
+            (5, vec![fk(4, "p")]),
+            (6, vec![fk(6, "p"), fk(99, "q")]),
+        ]
+        .into_iter()
+        .collect();
+        let order = fill_order(&tables, &fks);
+        assert_eq!(order.len(), 6, "every table once: {order:?}");
+        let at = |oid: u32| order.iter().position(|o| *o == oid).unwrap();
+        assert!(at(1) < at(2) && at(2) < at(3), "{order:?}");
+        // The cycle is broken at its first table in catalog order; the other follows it.
+        assert!(at(4) < at(5), "{order:?}");
+        assert!(at(6) < at(4), "a self-reference is no cycle: {order:?}");
+    }
+
+    #[test]
+    fn values_follow_the_row_number_and_respect_the_type() {
+        let int = column("id", "int4", "N", true);
+        assert_eq!(value_of(&int).as_deref(), Some("gs.g"));
+        // numeric(5, 2): at most three digits before the point.
+        let mut numeric = column("price", "numeric", "N", true);
+        numeric.typmod = ((5 << 16) | 2) + 4;
+        assert_eq!(value_of(&numeric).as_deref(), Some("(gs.g % 1000)"));
+        let mut unbounded = column("n", "numeric", "N", true);
+        unbounded.typmod = -1;
+        assert_eq!(value_of(&unbounded).as_deref(), Some("gs.g"));
+        // Strings carry the column's name, quoted.
+        let text = column("it's", "text", "S", true);
+        assert_eq!(value_of(&text).as_deref(), Some("('it''s_' || gs.g)"));
+        let mut status = column("status", "mood", "E", true);
+        status.base_sql = "public.mood".into();
+        assert!(value_of(&status)
+            .unwrap()
+            .contains("enum_range(NULL::public.mood)"));
+        // No way to make one: the caller leaves it null or skips the table.
+        assert_eq!(value_of(&column("shape", "polygon", "G", true)), None);
+    }
+
+    #[test]
+    fn an_insert_points_foreign_keys_at_filled_parents_and_leaves_the_rest_out() {
+        let mut tables: BTreeMap<u32, Table> = BTreeMap::new();
+        tables.insert(1, table("parent", vec![column("id", "int4", "N", true)]));
+        let mut defaulted = column("created", "timestamptz", "D", true);
+        defaulted.has_default = true;
+        let mut generated = column("total", "int4", "N", false);
+        generated.never_written = true;
+        tables.insert(
+            2,
+            table(
+                "child",
+                vec![
+                    column("id", "int4", "N", true),
+                    column("parent_id", "int4", "N", true),
+                    column("note", "text", "S", false),
+                    defaulted,
+                    generated,
+                    column("other_id", "int4", "N", false),
+                ],
+            ),
+        );
+        let fks = vec![fk(1, "parent_id"), fk(3, "other_id")];
+        let done: HashSet<u32> = [1].into();
+        let sql = insert_sql(&tables[&2], &fks, &tables, &done, 2);
+        assert!(
+            sql.starts_with(
+                "INSERT INTO public.child (\"id\", \"parent_id\", \"note\", \"other_id\") SELECT "
+            ),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("CAST(f0.c0 AS int4)"),
+            "the key takes the parent's: {sql}"
+        );
+        assert!(sql.contains("LEFT JOIN (SELECT"), "{sql}");
+        assert!(sql.contains("FROM public.parent) f0"), "{sql}");
+        // A nullable column is null in every fourth row; a key to a table not filled is null.
+        assert!(
+            sql.contains("CASE WHEN gs.g % 4 = 0 THEN NULL ELSE"),
+            "{sql}"
+        );
+        assert!(sql.contains("CAST(NULL AS int4)"), "{sql}");
+        assert!(!sql.contains("created") && !sql.contains("total"), "{sql}");
+        assert!(
+            sql.contains("{rows} gs(g)"),
+            "the caller picks the rows: {sql}"
+        );
+
+        let only_defaults = table("d", vec![defaulted_column()]);
+        assert_eq!(
+            insert_sql(&only_defaults, &[], &tables, &done, 7),
+            "INSERT INTO public.d SELECT FROM {rows} gs(g)"
+        );
+    }
+
+    fn defaulted_column() -> Column {
+        let mut c = column("at", "timestamptz", "D", true);
+        c.has_default = true;
+        c
+    }
+}
