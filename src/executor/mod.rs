@@ -89,18 +89,10 @@ pub async fn run_job_until(
     id: &RequestId,
     deadline: chrono::DateTime<chrono::Utc>,
 ) -> Result<Outcome, PortError> {
-    let claim_until = deadline + Duration::seconds(CLAIM_MARGIN_SECONDS);
     let now = deps.clock.now();
-    let request = match deps.store.claim_request(id, now, claim_until).await? {
-        ClaimOutcome::Claimed(request) => request,
-        ClaimOutcome::Busy => return Ok(Outcome::Busy),
-        ClaimOutcome::Finished(r) => {
-            // An earlier attempt may have finished the request and failed to free the lock.
-            let key = lock_key(deps, &r.connection_id).await?;
-            deps.store.release_lock(&key, id).await?;
-            return Ok(Outcome::AlreadyFinished(r.status));
-        }
-        ClaimOutcome::Missing => return Ok(Outcome::Missing),
+    let request = match claim(deps, id, now, deadline).await? {
+        Ok(request) => request,
+        Err(nothing_to_do) => return Ok(nothing_to_do),
     };
     let key = lock_key(deps, &request.connection_id).await?;
     // A request that did not start within its bound (a lost queue message replayed days
@@ -113,91 +105,148 @@ pub async fn run_job_until(
     }
     let lease = now + Duration::seconds(deps.settings.lock_lease_seconds);
     if !deps.store.renew_lock(&key, id, lease).await? {
-        // Our lease lapsed and another request took the connection: never apply now. An
-        // earlier attempt may have committed before losing it (its status write lost): the
-        // database says which.
-        let error = ExecutionError {
-            code: "LOCK_LOST".into(),
-            message: "the connection lock expired before this attempt could start".into(),
-            statement_index: None,
-            sqlstate: None,
-        };
-        let finish = settled_by_target(deps, &request, error).await;
-        let outcome = outcome_of(&finish);
-        deps.store
-            .finish_request(id, &finish, deps.clock.now())
-            .await?;
-        ended(deps, id, &request.connection_id, &finish).await;
-        return Ok(outcome);
+        return lock_lost_before_start(deps, &request).await;
     }
-
-    // The heartbeat and the progress reporter never finish; `select!` ends them when the
-    // migration does.
-    let (progress, updates) = tokio::sync::watch::channel(String::new());
-    let applied = tokio::select! {
-        applied = apply::attempt(deps, &request, &key, &progress, deadline) => applied,
-        never = heartbeat(deps, &key, id) => match never {},
-        never = report_progress(deps, id, updates) => match never {},
-    };
-    let finish = match applied {
-        Ok(apply::Applied::Done(finish)) => finish,
-        // Nothing was done: let the next delivery claim it at once rather than after expiry.
+    match attempt(deps, &request, &key, deadline).await {
+        Ok(apply::Applied::Done(finish)) => record_end(deps, &request, &key, finish).await,
         Ok(apply::Applied::DatabaseBusy) => {
+            // Nothing was done: let the next delivery claim it at once rather than after
+            // expiry.
             deps.store.release_claim(id).await?;
-            return Ok(Outcome::Busy);
+            Ok(Outcome::Busy)
         }
-        // The database is down for now: say so in the status, and let the queue bring the
-        // job back with its backoff until the request's start bound (the token's lifetime).
-        Ok(apply::Applied::DatabaseDown(reason)) => {
-            let until =
-                request.created_at + Duration::seconds(deps.settings.request_expiry_seconds);
-            let waiting = format!(
-                "Waiting for the database ({reason}); nothing was applied; retrying until {}",
-                until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-            );
-            tracing::warn!(%reason, "the database is unreachable; the job will be retried");
-            deps.store.set_progress(id, &waiting).await?;
-            deps.store.release_claim(id).await?;
-            return Ok(Outcome::Busy);
-        }
+        Ok(apply::Applied::DatabaseDown(reason)) => database_down(deps, &request, &reason).await,
         Err(err) => {
             // The attempt ended without an answer (a store failure, or a COMMIT whose outcome
             // is unknown): the next one settles it through the ledger.
-            if let Err(release) = deps.store.release_claim(id).await {
-                tracing::warn!(error = %release, "could not release the claim");
+            release_claim_or_log(deps, id).await;
+            Err(err)
+        }
+    }
+}
+
+/// Claims the request until the attempt's `deadline` plus [`CLAIM_MARGIN_SECONDS`]; `Err`
+/// is the outcome when there is nothing to run (another executor has it, it finished, it is
+/// not there).
+async fn claim(
+    deps: &Deps<'_>,
+    id: &RequestId,
+    now: chrono::DateTime<chrono::Utc>,
+    deadline: chrono::DateTime<chrono::Utc>,
+) -> Result<Result<MigrationRequest, Outcome>, PortError> {
+    let claim_until = deadline + Duration::seconds(CLAIM_MARGIN_SECONDS);
+    Ok(
+        match deps.store.claim_request(id, now, claim_until).await? {
+            ClaimOutcome::Claimed(request) => Ok(request),
+            ClaimOutcome::Busy => Err(Outcome::Busy),
+            ClaimOutcome::Finished(r) => {
+                // An earlier attempt may have finished the request and failed to free the lock.
+                let key = lock_key(deps, &r.connection_id).await?;
+                deps.store.release_lock(&key, id).await?;
+                Err(Outcome::AlreadyFinished(r.status))
             }
-            return Err(err);
-        }
+            ClaimOutcome::Missing => Err(Outcome::Missing),
+        },
+    )
+}
+
+/// Our lease lapsed and another request took the connection: never apply now. An earlier
+/// attempt may have committed before losing it (its status write lost): the database says
+/// which. The lock is another request's now, so it is not released.
+async fn lock_lost_before_start(
+    deps: &Deps<'_>,
+    request: &MigrationRequest,
+) -> Result<Outcome, PortError> {
+    let error = ExecutionError {
+        code: "LOCK_LOST".into(),
+        message: "the connection lock expired before this attempt could start".into(),
+        statement_index: None,
+        sqlstate: None,
     };
-    let outcome = match &finish {
-        Finish::Completed(r) => {
-            tracing::info!(
-                statements = r.statements_executed,
-                ms = r.execution_time_ms,
-                "migration completed"
-            );
-            Outcome::Completed
-        }
+    let finish = settled_by_target(deps, request, error).await;
+    deps.store
+        .finish_request(&request.request_id, &finish, deps.clock.now())
+        .await?;
+    ended(deps, &request.request_id, &request.connection_id, &finish).await;
+    Ok(outcome_of(&finish))
+}
+
+/// One attempt at the migration, with the lease's heartbeat and the progress reporter
+/// beside it. Both never finish; `select!` ends them when the migration does.
+async fn attempt(
+    deps: &Deps<'_>,
+    request: &MigrationRequest,
+    key: &str,
+    deadline: chrono::DateTime<chrono::Utc>,
+) -> Result<apply::Applied, PortError> {
+    let id = &request.request_id;
+    let (progress, updates) = tokio::sync::watch::channel(String::new());
+    tokio::select! {
+        applied = apply::attempt(deps, request, key, &progress, deadline) => applied,
+        never = heartbeat(deps, key, id) => match never {},
+        never = report_progress(deps, id, updates) => match never {},
+    }
+}
+
+/// The database is down for now: say so in the status, and let the queue bring the job back
+/// with its backoff until the request's start bound (the token's lifetime).
+async fn database_down(
+    deps: &Deps<'_>,
+    request: &MigrationRequest,
+    reason: &str,
+) -> Result<Outcome, PortError> {
+    let until = request.created_at + Duration::seconds(deps.settings.request_expiry_seconds);
+    let waiting = format!(
+        "Waiting for the database ({reason}); nothing was applied; retrying until {}",
+        until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    tracing::warn!(%reason, "the database is unreachable; the job will be retried");
+    deps.store
+        .set_progress(&request.request_id, &waiting)
+        .await?;
+    deps.store.release_claim(&request.request_id).await?;
+    Ok(Outcome::Busy)
+}
+
+/// Writes the end of an attempt that ran: its status, then the connection is freed and the
+/// end announced. A lost status write leaves the request to the next delivery, which settles
+/// it through the ledger (the migration's outcome is in the target database).
+async fn record_end(
+    deps: &Deps<'_>,
+    request: &MigrationRequest,
+    key: &str,
+    finish: Finish,
+) -> Result<Outcome, PortError> {
+    let id = &request.request_id;
+    match &finish {
+        Finish::Completed(r) => tracing::info!(
+            statements = r.statements_executed,
+            ms = r.execution_time_ms,
+            "migration completed"
+        ),
         Finish::Failed(e) => {
-            tracing::warn!(code = %e.code, statement = ?e.statement_index, sqlstate = ?e.sqlstate, "migration failed");
-            Outcome::Failed
+            tracing::warn!(code = %e.code, statement = ?e.statement_index, sqlstate = ?e.sqlstate, "migration failed")
         }
-    };
+    }
     if let Err(err) = deps
         .store
         .finish_request(id, &finish, deps.clock.now())
         .await
     {
-        // The migration's outcome is in the target database (ledger, steps); only its status
-        // write was lost. Let the next delivery settle it at once, through the ledger.
-        if let Err(release) = deps.store.release_claim(id).await {
-            tracing::warn!(error = %release, "could not release the claim");
-        }
+        release_claim_or_log(deps, id).await;
         return Err(err);
     }
-    deps.store.release_lock(&key, id).await?;
+    deps.store.release_lock(key, id).await?;
     ended(deps, id, &request.connection_id, &finish).await;
-    Ok(outcome)
+    Ok(outcome_of(&finish))
+}
+
+/// Makes the request claimable again at once; a failure only delays the retry to the
+/// claim's expiry.
+async fn release_claim_or_log(deps: &Deps<'_>, id: &RequestId) {
+    if let Err(release) = deps.store.release_claim(id).await {
+        tracing::warn!(error = %release, "could not release the claim");
+    }
 }
 
 /// After a request's end is written: the connection's snapshots are out of date (the
