@@ -26,16 +26,6 @@ use super::drift;
 use super::ledger;
 use super::session::{self, Guard};
 
-#[expect(clippy::large_enum_variant, reason = "one value per job, never stored")]
-pub(super) enum Applied {
-    Done(Finish),
-    /// Another session holds the database's advisory lock.
-    DatabaseBusy,
-    /// The database could not be reached for a reason that may pass (see
-    /// `target::CheckoutError::Down`); nothing was sent.
-    DatabaseDown(String),
-}
-
 const LEDGER_DDL: &str = "CREATE SCHEMA IF NOT EXISTS autodb;
 CREATE TABLE IF NOT EXISTS autodb.migration_ledger (
     request_id  text PRIMARY KEY,
@@ -50,13 +40,19 @@ CREATE TABLE IF NOT EXISTS autodb.migration_steps (
     PRIMARY KEY (request_id, statement_index)
 )";
 
-/// Why applying stopped early.
+/// How an attempt ended: the one outcome enum of the apply step (returned by [`attempt`],
+/// and the error of every step inside it, so `?` ends the attempt).
 #[expect(clippy::large_enum_variant, reason = "one value per job, never stored")]
 pub(super) enum Stop {
+    /// The request's end: applied, or failed for good.
     Finish(Finish),
+    /// Another session holds the database's advisory lock, or autodb's sessions on it are
+    /// all in use; nothing was sent.
     Busy,
-    /// See [`Applied::DatabaseDown`].
+    /// The database could not be reached for a reason that may pass (see
+    /// `target::CheckoutError::Down`); nothing was sent.
     Down(String),
+    /// No answer: a store failure, or a COMMIT whose outcome is unknown.
     Port(PortError),
 }
 
@@ -107,12 +103,10 @@ pub(super) async fn attempt(
     lock_key: &str,
     progress: &tokio::sync::watch::Sender<String>,
     deadline: chrono::DateTime<chrono::Utc>,
-) -> Result<Applied, PortError> {
+) -> Stop {
     match run(deps, request, lock_key, progress, deadline).await {
-        Ok(finish) | Err(Stop::Finish(finish)) => Ok(Applied::Done(finish)),
-        Err(Stop::Busy) => Ok(Applied::DatabaseBusy),
-        Err(Stop::Down(reason)) => Ok(Applied::DatabaseDown(reason)),
-        Err(Stop::Port(err)) => Err(err),
+        Ok(finish) => Stop::Finish(finish),
+        Err(stop) => stop,
     }
 }
 

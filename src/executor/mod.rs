@@ -23,6 +23,8 @@ pub(crate) mod session;
 
 pub use session::ADVISORY_KEY;
 
+use apply::Stop;
+
 use chrono::Duration;
 
 use crate::domain::Finish;
@@ -108,15 +110,15 @@ pub async fn run_job_until(
         return lock_lost_before_start(deps, &request).await;
     }
     match attempt(deps, &request, &key, deadline).await {
-        Ok(apply::Applied::Done(finish)) => record_end(deps, &request, &key, finish).await,
-        Ok(apply::Applied::DatabaseBusy) => {
+        Stop::Finish(finish) => record_end(deps, &request, &key, finish).await,
+        Stop::Busy => {
             // Nothing was done: let the next delivery claim it at once rather than after
             // expiry.
             deps.store.release_claim(id).await?;
             Ok(Outcome::Busy)
         }
-        Ok(apply::Applied::DatabaseDown(reason)) => database_down(deps, &request, &reason).await,
-        Err(err) => {
+        Stop::Down(reason) => database_down(deps, &request, &reason).await,
+        Stop::Port(err) => {
             // The attempt ended without an answer (a store failure, or a COMMIT whose outcome
             // is unknown): the next one settles it through the ledger.
             release_claim_or_log(deps, id).await;
@@ -178,7 +180,7 @@ async fn attempt(
     request: &MigrationRequest,
     key: &str,
     deadline: chrono::DateTime<chrono::Utc>,
-) -> Result<apply::Applied, PortError> {
+) -> Stop {
     let id = &request.request_id;
     let (progress, updates) = tokio::sync::watch::channel(String::new());
     tokio::select! {
