@@ -456,3 +456,21 @@ async fn report_progress(
     }
     std::future::pending().await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_busy_job_is_delivered_again() {
+        assert!(Outcome::Busy.should_retry());
+        for done in [
+            Outcome::Completed,
+            Outcome::Failed,
+            Outcome::AlreadyFinished(RequestStatus::Completed),
+            Outcome::Missing,
+        ] {
+            assert!(!done.should_retry(), "{done:?}");
+        }
+    }
+}
