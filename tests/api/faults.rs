@@ -237,6 +237,13 @@ fn with_store_and_settings(t: &TestApp, store: Arc<dyn Store>, settings: Setting
     )
 }
 
+/// Runs the job `id` on `app` in a task of its own.
+fn spawn_job(app: &Arc<App>, id: &str) -> tokio::task::JoinHandle<Result<Outcome, PortError>> {
+    let app = Arc::clone(app);
+    let id = request_id(id);
+    tokio::spawn(async move { run_job(&app.executor(), &id).await })
+}
+
 fn request_id(raw: &str) -> RequestId {
     RequestId::parse(raw).unwrap()
 }
@@ -741,11 +748,7 @@ async fn the_heartbeat_keeps_the_connection_while_a_migration_runs_past_its_leas
         .batch_execute("BEGIN; LOCK TABLE held IN ACCESS EXCLUSIVE MODE")
         .await
         .unwrap();
-    let running = {
-        let app = Arc::clone(&app);
-        let id = request_id(&id);
-        tokio::spawn(async move { run_job(&app.executor(), &id).await })
-    };
+    let running = spawn_job(&app, &id);
     let renewals_reach = |n: u32| {
         let store = Arc::clone(&store);
         async move {
@@ -816,11 +819,7 @@ UPDATE late SET id = id + 1;";
         .batch_execute("BEGIN; SELECT * FROM late FOR UPDATE")
         .await
         .unwrap();
-    let running = {
-        let app = Arc::clone(&app);
-        let id = request_id(&id);
-        tokio::spawn(async move { run_job(&app.executor(), &id).await })
-    };
+    let running = spawn_job(&app, &id);
     let observer = t.db().await;
     assert!(
         crate::helpers::wait_until(
