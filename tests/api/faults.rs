@@ -16,7 +16,7 @@ use autodb::domain::approval::{AnalysisRecord, Decision};
 use autodb::domain::audit::{AuditQuery, AuditRecord};
 use autodb::domain::Finish;
 use autodb::domain::{Connection, ConnectionId, MigrationRequest, RequestId, SnapshotRecord};
-use autodb::executor::{give_up, run_job, GaveUp, Outcome};
+use autodb::executor::{give_up, run_job, run_job_until, GaveUp, Outcome};
 use autodb::ports::{
     AnalysisStore, AuditLog, BeginExecution, BeginOutcome, ClaimOutcome, Clock, ConnectionStore,
     KeyStore, LockStore, PortError, RequestStore, Store,
@@ -861,4 +861,79 @@ UPDATE late SET id = id + 1;";
         "applied once"
     );
     assert_eq!(ledger_rows(&t).await, 1);
+}
+
+/// The start bound is inclusive: a request that starts exactly at it still runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_started_exactly_at_its_bound_runs() {
+    let t = TestApp::spawn(Backend::Local).await;
+    let conn = t.connect().await;
+    let id = t.submit(&conn, "CREATE TABLE just_in_time (id int)").await;
+    t.clock
+        .advance(Duration::seconds(t.app.settings.request_expiry_seconds));
+    assert_eq!(
+        run_job(&t.app.executor(), &request_id(&id)).await.unwrap(),
+        Outcome::Completed
+    );
+    assert_eq!(
+        t.count("SELECT count(*) FROM pg_class WHERE relname = 'just_in_time'")
+            .await,
+        1
+    );
+}
+
+/// An attempt that must end by a deadline (a Lambda invocation's) claims its request until
+/// the deadline plus the margin, not less: a redelivery within the margin finds the request
+/// still claimed (the dead attempt's COMMIT may yet be answered), one after it takes over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_attempts_claim_lasts_until_its_deadline_and_the_margin() {
+    let t = TestApp::spawn(Backend::Local).await;
+    let conn = t.connect().await;
+    let holder = t.db().await;
+    holder
+        .batch_execute("CREATE TABLE claimed (id int); INSERT INTO claimed VALUES (1)")
+        .await
+        .unwrap();
+    let id = t.submit(&conn, "UPDATE claimed SET id = id + 1").await;
+    holder
+        .batch_execute("BEGIN; SELECT * FROM claimed FOR UPDATE")
+        .await
+        .unwrap();
+    let deadline = t.clock.now() + Duration::seconds(120);
+    let running = {
+        let app = Arc::clone(&t.app);
+        let id = request_id(&id);
+        tokio::spawn(async move { run_job_until(&app.executor(), &id, deadline).await })
+    };
+    let observer = t.db().await;
+    assert!(
+        crate::helpers::wait_until(
+            &observer,
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+             AND query LIKE 'UPDATE claimed%'"
+        )
+        .await
+    );
+    running.abort();
+    let _ = running.await;
+    holder.batch_execute("COMMIT").await.unwrap();
+
+    // Past the deadline, within the margin: still the dead attempt's.
+    t.clock.advance(Duration::seconds(
+        120 + autodb::executor::CLAIM_MARGIN_SECONDS - 5,
+    ));
+    assert_eq!(
+        run_job(&t.app.executor(), &request_id(&id)).await.unwrap(),
+        Outcome::Busy
+    );
+    // After it: taken over, and applied once.
+    t.clock.advance(Duration::seconds(10));
+    assert_eq!(
+        crate::helpers::run_until_not_busy(&t.app, &request_id(&id)).await,
+        Outcome::Completed
+    );
+    assert_eq!(
+        t.count("SELECT count(*) FROM claimed WHERE id = 2").await,
+        1
+    );
 }
