@@ -914,6 +914,14 @@ async fn a_dead_attempts_claim_lasts_until_its_deadline_and_the_margin() {
         )
         .await
     );
+    // The attempt took the connection's lease from the clock's time: another migration on
+    // the connection is refused while it runs.
+    let other = "CREATE TABLE meanwhile (id int)";
+    let token = t.approve(&conn, other).await;
+    assert_eq!(
+        t.execute(&token, other, &conn).await.0,
+        StatusCode::CONFLICT
+    );
     running.abort();
     let _ = running.await;
     holder.batch_execute("COMMIT").await.unwrap();

@@ -65,6 +65,17 @@ async fn a_target_restarted_during_execute_runs_the_approved_migration_once_it_i
     );
     let progress = status["progress"].as_str().unwrap_or_default();
     assert!(progress.starts_with("Waiting for the database"), "{status}");
+    // Until the request's start bound: its creation plus the expiry.
+    let created: chrono::DateTime<chrono::Utc> =
+        status["created_at"].as_str().unwrap().parse().unwrap();
+    let until = created + chrono::Duration::seconds(t.app.settings.request_expiry_seconds);
+    assert!(
+        progress.ends_with(&format!(
+            "retrying until {}",
+            until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )),
+        "{status}"
+    );
 
     tokio::task::block_in_place(|| cluster.restart()).expect("start the target again");
     assert_eq!(run_until_not_busy(&t.app, &job).await, Outcome::Completed);
