@@ -133,8 +133,10 @@ impl DbType {
 }
 
 /// Migration SQL as submitted: non-empty (after trimming) and within [`MAX_SQL_BYTES`]. The
-/// text itself is kept byte-for-byte; the token binds its SHA-256.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// text itself is kept byte-for-byte; the token binds its SHA-256. Serialized as the bare
+/// string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
 pub struct Sql(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -154,6 +156,13 @@ impl Sql {
             return Err(SqlError::Empty);
         }
         Ok(Self(raw))
+    }
+
+    /// SQL read back from autodb's own store: it was parsed when the request was accepted
+    /// and is not checked again, so that a limit lowered since cannot make a stored request
+    /// unreadable.
+    pub fn stored(raw: String) -> Self {
+        Self(raw)
     }
 
     pub fn as_str(&self) -> &str {
@@ -232,7 +241,7 @@ pub struct ExecutionError {
 pub struct MigrationRequest {
     pub request_id: RequestId,
     pub connection_id: ConnectionId,
-    pub sql: String,
+    pub sql: Sql,
     pub sql_sha256: String,
     pub status: RequestStatus,
     pub progress: Option<String>,
@@ -285,7 +294,7 @@ impl MigrationRequest {
         Self {
             request_id,
             connection_id,
-            sql: sql.as_str().to_string(),
+            sql: sql.clone(),
             sql_sha256: sql.sha256_hex(),
             status: RequestStatus::Pending,
             progress: Some("Queued".into()),
@@ -374,6 +383,13 @@ mod tests {
         assert!(RequestId::parse("req_../../etc").is_none());
         assert!(RequestId::parse(&id.as_str().replace("req_", "conn_")).is_none());
         assert!(ConnectionId::parse("conn_").is_none());
+    }
+
+    #[test]
+    fn sql_serializes_as_the_bare_text() {
+        let sql = Sql::parse("SELECT 1;\n".into()).unwrap();
+        assert_eq!(serde_json::to_string(&sql).unwrap(), r#""SELECT 1;\n""#);
+        assert_eq!(Sql::stored(String::new()).as_str(), "");
     }
 
     #[test]

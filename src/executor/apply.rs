@@ -330,7 +330,7 @@ fn statements_to_run(
         statement_index,
         sqlstate: None,
     };
-    let statements = autodb_core::sql::parse_for_execution(&request.sql)
+    let statements = autodb_core::sql::parse_for_execution(request.sql.as_str())
         .map_err(|err| refusal("SQL_PARSE_ERROR", err.to_string(), None))?;
     let refused = autodb_analysis::refusals(&statements, deps.settings.limits(connection));
     if let Some(r) = refused.first() {
