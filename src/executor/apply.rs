@@ -97,6 +97,39 @@ pub(super) fn pg_failed(
     move |err| Stop::Finish(Finish::Failed(pg_error(code, statement_index, &err)))
 }
 
+/// The one way a failure says which statements of a split migration stay applied (given
+/// 0-based, in order, at least one): "statements 1 to 3 were committed and remain applied
+/// (…)". Every message that ends a migration after some of it committed appends this after
+/// a "; ".
+pub(super) fn remain_applied(applied: impl IntoIterator<Item = usize>) -> String {
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for index in applied {
+        let n = index + 1;
+        match runs.last_mut() {
+            Some((_, last)) if *last + 1 == n => *last = n,
+            _ => runs.push((n, n)),
+        }
+    }
+    let count: usize = runs.iter().map(|(first, last)| last - first + 1).sum();
+    let list: Vec<String> = runs
+        .iter()
+        .map(|&(first, last)| match last - first {
+            0 => first.to_string(),
+            _ => format!("{first} to {last}"),
+        })
+        .collect();
+    let (noun, verbs) = if count == 1 {
+        ("statement", "was committed and remains")
+    } else {
+        ("statements", "were committed and remain")
+    };
+    format!(
+        "{noun} {} {verbs} applied (statements that cannot run in a transaction split the \
+         migration)",
+        list.join(", ")
+    )
+}
+
 pub(super) async fn attempt(
     deps: &Deps<'_>,
     request: &MigrationRequest,
@@ -560,11 +593,7 @@ impl Run<'_> {
                 );
             }
             if self.committed > 0 {
-                error.message = format!(
-                    "{}; statements 1 to {} were committed before it and remain applied \
-                     (statements that cannot run in a transaction split the migration)",
-                    error.message, self.committed
-                );
+                error.message = format!("{}; {}", error.message, remain_applied(0..self.committed));
             }
             return Err(Stop::Finish(Finish::Failed(error)));
         }
@@ -628,10 +657,7 @@ impl Run<'_> {
              (an open transaction was rolled back)"
                 .to_string();
         if self.committed > 0 {
-            message.push_str(&format!(
-                "; statements 1 to {} were committed before and remain applied",
-                self.committed
-            ));
+            message.push_str(&format!("; {}", remain_applied(0..self.committed)));
         }
         Err(failed("LOCK_LOST", message))
     }
@@ -791,5 +817,22 @@ mod tests {
         // Drawn, not fixed: 200 draws of 2.5–5 s are not all the same.
         let draws: HashSet<u128> = (0..200).map(|_| backoff(6).as_millis()).collect();
         assert!(draws.len() > 1);
+    }
+
+    #[test]
+    fn what_remains_applied_is_said_one_way() {
+        let why = "(statements that cannot run in a transaction split the migration)";
+        assert_eq!(
+            remain_applied(0..1),
+            format!("statement 1 was committed and remains applied {why}")
+        );
+        assert_eq!(
+            remain_applied(0..3),
+            format!("statements 1 to 3 were committed and remain applied {why}")
+        );
+        assert_eq!(
+            remain_applied([0, 1, 3]),
+            format!("statements 1 to 2, 4 were committed and remain applied {why}")
+        );
     }
 }

@@ -399,12 +399,10 @@ async fn settled_by_target(
                     .push_str("; nothing was applied (checked in the database)");
             }
             None => {
-                let list: Vec<String> = state.steps.iter().map(|s| (s + 1).to_string()).collect();
-                error.message.push_str(&format!(
-                    "; statements {} were applied and remain (a migration split by \
-                     non-transactional statements)",
-                    list.join(", ")
-                ));
+                let steps = state.steps.iter().filter_map(|s| usize::try_from(*s).ok());
+                error
+                    .message
+                    .push_str(&format!("; {}", apply::remain_applied(steps)));
             }
         },
         Err(why) => error.message.push_str(&format!(

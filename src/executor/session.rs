@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 
 use tokio_postgres::{Client, GenericClient};
 
-use super::apply::{pg_failed, Stop};
+use super::apply::{pg_failed, remain_applied, Stop};
 use super::Deps;
 use crate::domain::ExecutionError;
 use crate::domain::Finish;
@@ -270,9 +270,7 @@ fn violation(
         }
     );
     if committed > 0 {
-        message.push_str(&format!(
-            "; statements 1 to {committed} were committed before it and remain applied"
-        ));
+        message.push_str(&format!("; {}", remain_applied(0..committed)));
     }
     ExecutionError {
         code: "PROTECTION_VIOLATED".into(),
@@ -302,7 +300,8 @@ mod tests {
             outside.message,
             "statement 3 took away the executor's protections (lock_timeout removed); it ran \
              outside a transaction, so what it did stays applied; nothing after it ran; \
-             statements 1 to 2 were committed before it and remain applied"
+             statements 1 to 2 were committed and remain applied (statements that cannot run \
+             in a transaction split the migration)"
         );
     }
 
