@@ -6,6 +6,7 @@
 pub mod access;
 pub mod approval;
 pub mod audit;
+pub mod error_code;
 
 use std::fmt;
 
@@ -230,7 +231,7 @@ pub struct ExecutionResult {
 /// rejected a statement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecutionError {
-    pub code: String,
+    pub code: error_code::ExecutionErrorCode,
     pub message: String,
     pub statement_index: Option<usize>,
     pub sqlstate: Option<String>,
@@ -383,6 +384,28 @@ mod tests {
         assert!(RequestId::parse("req_../../etc").is_none());
         assert!(RequestId::parse(&id.as_str().replace("req_", "conn_")).is_none());
         assert!(ConnectionId::parse("conn_").is_none());
+    }
+
+    #[test]
+    fn an_execution_error_is_stored_and_shown_as_before() {
+        let error = ExecutionError {
+            code: error_code::ExecutionErrorCode::LockTimeout,
+            message: "m".into(),
+            statement_index: Some(1),
+            sqlstate: Some("55P03".into()),
+        };
+        let json =
+            r#"{"code":"LOCK_TIMEOUT","message":"m","statement_index":1,"sqlstate":"55P03"}"#;
+        assert_eq!(serde_json::to_string(&error).unwrap(), json);
+        assert_eq!(serde_json::from_str::<ExecutionError>(json).unwrap(), error);
+    }
+
+    #[test]
+    fn a_stored_error_with_a_code_this_version_does_not_know_stays_readable() {
+        let stored = r#"{"code":"FROM_A_NEWER_VERSION","message":"m","statement_index":null,"sqlstate":null}"#;
+        let error: ExecutionError = serde_json::from_str(stored).unwrap();
+        assert_eq!(error.code.as_str(), "FROM_A_NEWER_VERSION");
+        assert_eq!(serde_json::to_string(&error).unwrap(), stored);
     }
 
     #[test]
