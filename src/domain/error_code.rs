@@ -21,8 +21,9 @@
 //! request for an API code; for an execution code, the same SQL analyzed, approved and executed
 //! again without changing it, the database or the policy (the cause was a passing condition).
 //!
-//! This module imports nothing else of autodb (not even the rest of `domain`), so every
-//! layer may use it.
+//! The README ("Error codes") and `docs/openapi.yaml` list exactly these codes; a test
+//! (`documented`) checks both directions. This module imports nothing else of autodb (not
+//! even the rest of `domain`), so every layer may use it.
 
 mod api;
 mod execution;
@@ -44,6 +45,9 @@ const fn spec(code: &'static str, retryable: bool, description: &'static str) ->
         description,
     }
 }
+
+#[cfg(test)]
+mod documented;
 
 #[cfg(test)]
 mod tests {
