@@ -6,6 +6,7 @@
 pub mod access;
 pub mod approval;
 pub mod audit;
+pub mod error_code;
 
 use std::fmt;
 
@@ -133,8 +134,10 @@ impl DbType {
 }
 
 /// Migration SQL as submitted: non-empty (after trimming) and within [`MAX_SQL_BYTES`]. The
-/// text itself is kept byte-for-byte; the token binds its SHA-256.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// text itself is kept byte-for-byte; the token binds its SHA-256. Serialized as the bare
+/// string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
 pub struct Sql(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -154,6 +157,13 @@ impl Sql {
             return Err(SqlError::Empty);
         }
         Ok(Self(raw))
+    }
+
+    /// SQL read back from autodb's own store: it was parsed when the request was accepted
+    /// and is not checked again, so that a limit lowered since cannot make a stored request
+    /// unreadable.
+    pub fn stored(raw: String) -> Self {
+        Self(raw)
     }
 
     pub fn as_str(&self) -> &str {
@@ -221,7 +231,7 @@ pub struct ExecutionResult {
 /// rejected a statement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecutionError {
-    pub code: String,
+    pub code: error_code::ExecutionErrorCode,
     pub message: String,
     pub statement_index: Option<usize>,
     pub sqlstate: Option<String>,
@@ -232,7 +242,7 @@ pub struct ExecutionError {
 pub struct MigrationRequest {
     pub request_id: RequestId,
     pub connection_id: ConnectionId,
-    pub sql: String,
+    pub sql: Sql,
     pub sql_sha256: String,
     pub status: RequestStatus,
     pub progress: Option<String>,
@@ -285,7 +295,7 @@ impl MigrationRequest {
         Self {
             request_id,
             connection_id,
-            sql: sql.as_str().to_string(),
+            sql: sql.clone(),
             sql_sha256: sql.sha256_hex(),
             status: RequestStatus::Pending,
             progress: Some("Queued".into()),
@@ -374,6 +384,35 @@ mod tests {
         assert!(RequestId::parse("req_../../etc").is_none());
         assert!(RequestId::parse(&id.as_str().replace("req_", "conn_")).is_none());
         assert!(ConnectionId::parse("conn_").is_none());
+    }
+
+    #[test]
+    fn an_execution_error_is_stored_and_shown_as_before() {
+        let error = ExecutionError {
+            code: error_code::ExecutionErrorCode::LockTimeout,
+            message: "m".into(),
+            statement_index: Some(1),
+            sqlstate: Some("55P03".into()),
+        };
+        let json =
+            r#"{"code":"LOCK_TIMEOUT","message":"m","statement_index":1,"sqlstate":"55P03"}"#;
+        assert_eq!(serde_json::to_string(&error).unwrap(), json);
+        assert_eq!(serde_json::from_str::<ExecutionError>(json).unwrap(), error);
+    }
+
+    #[test]
+    fn a_stored_error_with_a_code_this_version_does_not_know_stays_readable() {
+        let stored = r#"{"code":"FROM_A_NEWER_VERSION","message":"m","statement_index":null,"sqlstate":null}"#;
+        let error: ExecutionError = serde_json::from_str(stored).unwrap();
+        assert_eq!(error.code.as_str(), "FROM_A_NEWER_VERSION");
+        assert_eq!(serde_json::to_string(&error).unwrap(), stored);
+    }
+
+    #[test]
+    fn sql_serializes_as_the_bare_text() {
+        let sql = Sql::parse("SELECT 1;\n".into()).unwrap();
+        assert_eq!(serde_json::to_string(&sql).unwrap(), r#""SELECT 1;\n""#);
+        assert_eq!(Sql::stored(String::new()).as_str(), "");
     }
 
     #[test]

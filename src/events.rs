@@ -50,7 +50,7 @@ pub struct ResultSummary {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ErrorSummary {
-    pub code: String,
+    pub code: crate::domain::error_code::ExecutionErrorCode,
     pub statement_index: Option<usize>,
     pub sqlstate: Option<String>,
 }
@@ -152,6 +152,7 @@ impl EventPublisher for LogEvents {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::error_code::ExecutionErrorCode;
     use crate::domain::{ExecutionError, ExecutionResult};
 
     #[test]
@@ -182,7 +183,7 @@ mod tests {
             &RequestId::generate(),
             &ConnectionId::generate(),
             &Finish::Failed(ExecutionError {
-                code: "STATEMENT_FAILED".into(),
+                code: ExecutionErrorCode::StatementFailed,
                 message: "Key (email)=(someone@example.com) already exists".into(),
                 statement_index: Some(1),
                 sqlstate: Some("23505".into()),

@@ -141,6 +141,7 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::error_code::ExecutionErrorCode;
     use crate::domain::{ExecutionError, ExecutionResult};
 
     fn parse(line: &str) -> Value {
@@ -182,7 +183,7 @@ mod tests {
         let failed = parse(&migration_ended(
             5,
             &Finish::Failed(ExecutionError {
-                code: "LOCK_TIMEOUT".into(),
+                code: ExecutionErrorCode::LockTimeout,
                 message: "m".into(),
                 statement_index: Some(1),
                 sqlstate: Some("55P03".into()),

@@ -2,8 +2,9 @@
 //!
 //! Policy:
 //! - every error body is the envelope `{"success": false, "data": null, "error": {code,
-//!   message, details, request_id}}` with a stable `code` from `docs/openapi.yaml` and the id the
-//!   `x-request-id` header carries (`request_id`);
+//!   message, details, request_id}}` with a stable `code` ([`ApiErrorCode`], which also
+//!   decides the HTTP status; `docs/openapi.yaml` lists them) and the id the `x-request-id`
+//!   header carries (`request_id`);
 //! - client mistakes (4xx) carry a message that says what to fix, and are logged at most at
 //!   `info` — they are not our errors;
 //! - dependency failures are 503 `DEPENDENCY_UNAVAILABLE`, other failures 500 `INTERNAL`;
@@ -15,6 +16,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use crate::app::AppError;
+use crate::domain::error_code::ApiErrorCode;
 use crate::ports::PortError;
 use crate::token::TokenError;
 
@@ -23,8 +25,7 @@ pub const RETRY_AFTER_BUSY_SECONDS: std::num::NonZeroU16 = std::num::NonZeroU16:
 
 #[derive(Debug)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ApiErrorCode,
     pub message: String,
     pub details: Option<Value>,
     /// Seconds for a `Retry-After` header: the caller was turned away by a bound, not by a
@@ -33,14 +34,18 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: ApiErrorCode, message: impl Into<String>) -> Self {
         Self {
-            status,
             code,
             message: message.into(),
             details: None,
             retry_after: None,
         }
+    }
+
+    /// The response's status: the code's.
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -49,17 +54,12 @@ impl ApiError {
     }
 
     pub fn validation(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "VALIDATION_ERROR",
-            message,
-        )
+        Self::new(ApiErrorCode::ValidationError, message)
     }
 
     pub fn unauthorized() -> Self {
         Self::new(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED",
+            ApiErrorCode::Unauthorized,
             "a valid X-API-Key header is required",
         )
     }
@@ -67,8 +67,7 @@ impl ApiError {
     /// The key used up its request budget (`app::rate_limit`): 429 with `Retry-After`.
     pub fn rate_limited(retry_after_seconds: u64) -> Self {
         let mut limited = Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "RATE_LIMITED",
+            ApiErrorCode::RateLimited,
             "this API key sent more requests than its limit allows; retry after the \
              Retry-After delay",
         );
@@ -81,25 +80,18 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            format!("{what} not found"),
-        )
+        Self::new(ApiErrorCode::NotFound, format!("{what} not found"))
     }
 
     /// A backing service failed: log the cause chain, answer generically.
     pub fn dependency(err: &PortError) -> Self {
         tracing::error!(error = %crate::domain::error_chain(err), "dependency failure");
         match err {
-            PortError::Corrupt { .. } | PortError::SecretNotFound(_) => Self::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL",
-                "an internal error occurred",
-            ),
+            PortError::Corrupt { .. } | PortError::SecretNotFound(_) => {
+                Self::new(ApiErrorCode::Internal, "an internal error occurred")
+            }
             PortError::Unavailable { .. } => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "DEPENDENCY_UNAVAILABLE",
+                ApiErrorCode::DependencyUnavailable,
                 "a service autodb depends on is unavailable; retry later",
             ),
         }
@@ -116,22 +108,18 @@ impl From<AppError> for ApiError {
     fn from(err: AppError) -> Self {
         match err {
             AppError::Validation(message) => Self::validation(message),
-            AppError::SqlParse(parse) => Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "SQL_PARSE_ERROR",
-                parse.message.clone(),
-            )
-            .with_details(json!({
-                "statement_index": parse.statement_index,
-                "position": parse.position,
-                "line": parse.line,
-                "column": parse.column,
-            })),
+            AppError::SqlParse(parse) => {
+                Self::new(ApiErrorCode::SqlParseError, parse.message.clone()).with_details(json!({
+                    "statement_index": parse.statement_index,
+                    "position": parse.position,
+                    "line": parse.line,
+                    "column": parse.column,
+                }))
+            }
             AppError::Refused(refused) => {
                 let first = refused.first();
                 Self::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "MIGRATION_REFUSED",
+                    ApiErrorCode::MigrationRefused,
                     match first {
                         Some(r) => format!(
                             "statement {} ({}) is refused: {}",
@@ -144,14 +132,12 @@ impl From<AppError> for ApiError {
                 )
                 .with_details(json!({ "refused": refused }))
             }
-            AppError::PayloadTooLarge(message) => {
-                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", message)
-            }
+            AppError::PayloadTooLarge(message) => Self::new(ApiErrorCode::PayloadTooLarge, message),
             AppError::NotFound(what) => Self::not_found(what),
-            AppError::Forbidden(message) => Self::new(StatusCode::FORBIDDEN, "FORBIDDEN", message),
+            AppError::Forbidden(message) => Self::new(ApiErrorCode::Forbidden, message),
             AppError::NotApproved(missing) => {
                 use crate::domain::approval::Missing;
-                let refused = Self::new(StatusCode::FORBIDDEN, missing.code(), missing.to_string());
+                let refused = Self::new(missing.code(), missing.to_string());
                 match missing {
                     Missing::UnknownAnalysis => refused,
                     Missing::Approval {
@@ -176,42 +162,37 @@ impl From<AppError> for ApiError {
                 }
             }
             AppError::SelfApproval => Self::new(
-                StatusCode::FORBIDDEN,
-                "SELF_APPROVAL",
+                ApiErrorCode::SelfApproval,
                 "a key cannot approve its own analysis: a different key with the approve role \
                  must",
             ),
             AppError::AlreadyDecided(verdict) => Self::new(
-                StatusCode::CONFLICT,
-                "ALREADY_DECIDED",
+                ApiErrorCode::AlreadyDecided,
                 format!("the analysis was already {verdict}; a decision is final"),
             ),
             AppError::Token(token) => {
-                let (status, code) = match token {
-                    TokenError::Invalid => (StatusCode::UNAUTHORIZED, "TOKEN_INVALID"),
-                    TokenError::Expired => (StatusCode::UNAUTHORIZED, "TOKEN_EXPIRED"),
+                let code = match token {
+                    TokenError::Invalid => ApiErrorCode::TokenInvalid,
+                    TokenError::Expired => ApiErrorCode::TokenExpired,
                     TokenError::SqlMismatch | TokenError::ConnectionMismatch => {
-                        (StatusCode::BAD_REQUEST, "TOKEN_MISMATCH")
+                        ApiErrorCode::TokenMismatch
                     }
                 };
-                Self::new(status, code, token.to_string())
+                Self::new(code, token.to_string())
             }
             AppError::MigrationInProgress(conn) => Self::new(
-                StatusCode::CONFLICT,
-                "MIGRATION_IN_PROGRESS",
+                ApiErrorCode::MigrationInProgress,
                 format!(
                     "connection {conn} already has a migration in progress; retry when it finishes"
                 ),
             ),
             AppError::DatabaseUnreachable(reason) => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "DEPENDENCY_UNAVAILABLE",
+                ApiErrorCode::DependencyUnavailable,
                 format!("the connection's database could not be introspected: {reason}"),
             ),
             AppError::DatabaseBusy => {
                 let mut busy = Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "DEPENDENCY_UNAVAILABLE",
+                    ApiErrorCode::DependencyUnavailable,
                     "autodb's sessions on the connection's database are all in use (autodb \
                      bounds them to protect the database); retry after the Retry-After delay",
                 );
@@ -225,10 +206,11 @@ impl From<AppError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if self.status.is_client_error() {
+        let status = self.status();
+        if status.is_client_error() {
             tracing::info!(
-                status = self.status.as_u16(),
-                code = self.code,
+                status = status.as_u16(),
+                code = self.code.as_str(),
                 "client error"
             );
         }
@@ -242,7 +224,7 @@ impl IntoResponse for ApiError {
                 "request_id": crate::context::current(),
             },
         });
-        let mut response = (self.status, Json(body)).into_response();
+        let mut response = (status, Json(body)).into_response();
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use crate::domain::error_code::ApiErrorCode;
 
 pub struct JsonBody<T>(pub T);
 
@@ -30,8 +31,7 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Api
     let read = match deadline {
         Some(BodyDeadline(at)) => tokio::time::timeout_at(at, read).await.map_err(|_| {
             ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "REQUEST_TIMEOUT",
+                ApiErrorCode::RequestTimeout,
                 "the request body did not arrive in time",
             )
         })?,
@@ -40,8 +40,7 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Api
     read.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
+                ApiErrorCode::PayloadTooLarge,
                 format!(
                     "the request body is larger than {} bytes",
                     super::MAX_BODY_BYTES
@@ -49,8 +48,7 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Api
             )
         } else {
             ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "INVALID_JSON",
+                ApiErrorCode::InvalidJson,
                 "the request body could not be read",
             )
         }
@@ -61,8 +59,7 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice::<T>(bytes).map_err(|err| match err.classify() {
         serde_json::error::Category::Data => ApiError::validation(err.to_string()),
         _ => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "INVALID_JSON",
+            ApiErrorCode::InvalidJson,
             format!("the request body is not valid JSON: {err}"),
         ),
     })

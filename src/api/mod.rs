@@ -13,12 +13,12 @@ mod routes;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
 use axum::middleware;
 use axum::routing::{get, post};
 use axum::Router;
 
 use crate::app::App;
+use crate::domain::error_code::ApiErrorCode;
 pub use auth::generate_key;
 pub use error::ApiError;
 pub use extract::BodyDeadline;
@@ -79,8 +79,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(protected)
         .method_not_allowed_fallback(|| async {
             ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "METHOD_NOT_ALLOWED",
+                ApiErrorCode::MethodNotAllowed,
                 "method not allowed on this path",
             )
         });

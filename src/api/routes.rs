@@ -365,7 +365,7 @@ pub struct StatusView {
     request_id: String,
     status: &'static str,
     progress: Option<String>,
-    sql: String,
+    sql: crate::domain::Sql,
     connection_id: String,
     result: Option<crate::domain::ExecutionResult>,
     error: Option<crate::domain::ExecutionError>,

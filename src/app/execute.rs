@@ -66,7 +66,7 @@ pub async fn execute(app: &App, by: &Principal, cmd: ExecuteCommand) -> Result<A
                 connection_id: Some(connection.id.to_string()),
                 subject: Some(approval::analysis_id_for(&cmd.approval_token)),
                 sql_sha256: Some(claims.sql_sha256.clone()),
-                verdict: Some(missing.code().into()),
+                verdict: Some(missing.code().as_str().into()),
                 detail: None,
             },
         )

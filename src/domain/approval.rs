@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::error_code::ApiErrorCode;
 use super::sha256_hex;
 use autodb_analysis::RiskCategory;
 
@@ -87,11 +88,11 @@ pub enum Missing {
 
 impl Missing {
     /// The error code execute answers with (documented in the README and the OpenAPI).
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ApiErrorCode {
         match self {
-            Missing::UnknownAnalysis => "ANALYSIS_UNKNOWN",
-            Missing::Approval { .. } => "APPROVAL_REQUIRED",
-            Missing::Rejected { .. } => "APPROVAL_REJECTED",
+            Missing::UnknownAnalysis => ApiErrorCode::AnalysisUnknown,
+            Missing::Approval { .. } => ApiErrorCode::ApprovalRequired,
+            Missing::Rejected { .. } => ApiErrorCode::ApprovalRejected,
         }
     }
 }

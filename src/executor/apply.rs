@@ -18,6 +18,7 @@ use autodb_core::sql::ParsedStatement;
 use tokio_postgres::GenericClient;
 
 use super::Deps;
+use crate::domain::error_code::ExecutionErrorCode;
 use crate::domain::Finish;
 use crate::domain::{ExecutionError, ExecutionResult, MigrationRequest};
 use crate::ports::PortError;
@@ -62,9 +63,9 @@ impl From<PortError> for Stop {
     }
 }
 
-pub(super) fn failed(code: &str, message: impl Into<String>) -> Stop {
+pub(super) fn failed(code: ExecutionErrorCode, message: impl Into<String>) -> Stop {
     Stop::Finish(Finish::Failed(ExecutionError {
-        code: code.into(),
+        code,
         message: message.into(),
         statement_index: None,
         sqlstate: None,
@@ -73,7 +74,7 @@ pub(super) fn failed(code: &str, message: impl Into<String>) -> Stop {
 
 /// A PostgreSQL error as an execution error with `code`, keeping its message and SQLSTATE.
 pub(super) fn pg_error(
-    code: &str,
+    code: ExecutionErrorCode,
     statement_index: Option<usize>,
     err: &tokio_postgres::Error,
 ) -> ExecutionError {
@@ -82,7 +83,7 @@ pub(super) fn pg_error(
         None => (err.to_string(), None),
     };
     ExecutionError {
-        code: code.into(),
+        code,
         message,
         statement_index,
         sqlstate,
@@ -91,10 +92,43 @@ pub(super) fn pg_error(
 
 /// Maps a PostgreSQL error to the request's failure with `code` (see [`pg_error`]).
 pub(super) fn pg_failed(
-    code: &'static str,
+    code: ExecutionErrorCode,
     statement_index: Option<usize>,
 ) -> impl FnOnce(tokio_postgres::Error) -> Stop {
     move |err| Stop::Finish(Finish::Failed(pg_error(code, statement_index, &err)))
+}
+
+/// The one way a failure says which statements of a split migration stay applied (given
+/// 0-based, in order, at least one): "statements 1 to 3 were committed and remain applied
+/// (…)". Every message that ends a migration after some of it committed appends this after
+/// a "; ".
+pub(super) fn remain_applied(applied: impl IntoIterator<Item = usize>) -> String {
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for index in applied {
+        let n = index + 1;
+        match runs.last_mut() {
+            Some((_, last)) if *last + 1 == n => *last = n,
+            _ => runs.push((n, n)),
+        }
+    }
+    let count: usize = runs.iter().map(|(first, last)| last - first + 1).sum();
+    let list: Vec<String> = runs
+        .iter()
+        .map(|&(first, last)| match last - first {
+            0 => first.to_string(),
+            _ => format!("{first} to {last}"),
+        })
+        .collect();
+    let (noun, verbs) = if count == 1 {
+        ("statement", "was committed and remains")
+    } else {
+        ("statements", "were committed and remain")
+    };
+    format!(
+        "{noun} {} {verbs} applied (statements that cannot run in a transaction split the \
+         migration)",
+        list.join(", ")
+    )
 }
 
 pub(super) async fn attempt(
@@ -179,7 +213,10 @@ async fn run(
     deadline: chrono::DateTime<chrono::Utc>,
 ) -> Result<Finish, Stop> {
     let Some(connection) = deps.store.get_connection(&request.connection_id).await? else {
-        return Err(failed("CONNECTION_NOT_FOUND", "the connection was removed"));
+        return Err(failed(
+            ExecutionErrorCode::ConnectionNotFound,
+            "the connection was removed",
+        ));
     };
     let reference = &connection.secret_ref;
     let mut client = match deps.targets.checkout(&connection).await {
@@ -192,7 +229,7 @@ async fn run(
         Err(crate::target::CheckoutError::Down(message)) => return Err(Stop::Down(message)),
         // Credentials, a missing database, TLS: waiting cannot help.
         Err(crate::target::CheckoutError::Unreachable(message)) => {
-            return Err(failed("CONNECTION_FAILED", message))
+            return Err(failed(ExecutionErrorCode::ConnectionFailed, message))
         }
     };
     let outcome = run_on(
@@ -224,7 +261,7 @@ async fn run_on(
     let Some(binding) = &request.binding else {
         // Tokens have carried a binding since version 2; an older request never runs.
         return Err(failed(
-            "SCHEMA_DRIFT",
+            ExecutionErrorCode::SchemaDrift,
             "the approval binds no search path or schema fingerprint, so autodb cannot show \
              the schema is still the one analyzed; nothing was applied — analyze the \
              migration again",
@@ -245,7 +282,7 @@ async fn run_on(
     let statements = statements_to_run(deps, connection, request)
         .map_err(|error| Stop::Finish(Finish::Failed(error)))?;
     let plan = autodb_core::sql::plan(&statements)
-        .map_err(|err| failed("TRANSACTION_CONTROL", err.to_string()))?;
+        .map_err(|err| failed(ExecutionErrorCode::TransactionControl, err.to_string()))?;
     let done = applied_steps(client, request).await?;
     let stepwise = plan.segments.len() > 1;
     // Drift is checked on a first attempt only: a resumed split migration changed its own
@@ -283,7 +320,10 @@ async fn run_on(
         }
         run.committed = segment.statements.end;
     }
-    Err(failed("EMPTY_MIGRATION", "the migration has no statements"))
+    Err(failed(
+        ExecutionErrorCode::EmptyMigration,
+        "the migration has no statements",
+    ))
 }
 
 /// The ledger's result if an earlier attempt committed the migration (after making sure the
@@ -295,7 +335,7 @@ async fn committed_earlier(
     client
         .batch_execute(LEDGER_DDL)
         .await
-        .map_err(pg_failed("PREPARE_FAILED", None))?;
+        .map_err(pg_failed(ExecutionErrorCode::PrepareFailed, None))?;
     ledger::check(client).await?;
     let Some(row) = client
         .query_opt(
@@ -303,7 +343,7 @@ async fn committed_earlier(
             &[&request.request_id.as_str()],
         )
         .await
-        .map_err(pg_failed("PREPARE_FAILED", None))?
+        .map_err(pg_failed(ExecutionErrorCode::PrepareFailed, None))?
     else {
         return Ok(None);
     };
@@ -324,18 +364,18 @@ fn statements_to_run(
     connection: &crate::domain::Connection,
     request: &MigrationRequest,
 ) -> Result<Vec<ParsedStatement>, ExecutionError> {
-    let refusal = |code: &str, message: String, statement_index| ExecutionError {
-        code: code.into(),
+    let refusal = |code: ExecutionErrorCode, message: String, statement_index| ExecutionError {
+        code,
         message,
         statement_index,
         sqlstate: None,
     };
-    let statements = autodb_core::sql::parse_for_execution(&request.sql)
-        .map_err(|err| refusal("SQL_PARSE_ERROR", err.to_string(), None))?;
+    let statements = autodb_core::sql::parse_for_execution(request.sql.as_str())
+        .map_err(|err| refusal(ExecutionErrorCode::SqlParseError, err.to_string(), None))?;
     let refused = autodb_analysis::refusals(&statements, deps.settings.limits(connection));
     if let Some(r) = refused.first() {
         return Err(refusal(
-            "MIGRATION_REFUSED",
+            ExecutionErrorCode::MigrationRefused,
             format!("{}; nothing was applied", r.reason),
             Some(r.statement_index),
         ));
@@ -354,7 +394,7 @@ async fn applied_steps(
             &[&request.request_id.as_str()],
         )
         .await
-        .map_err(pg_failed("PREPARE_FAILED", None))?
+        .map_err(pg_failed(ExecutionErrorCode::PrepareFailed, None))?
         .iter()
         .map(|r| r.get(0))
         .collect())
@@ -445,7 +485,7 @@ impl Run<'_> {
             let txn = client
                 .transaction()
                 .await
-                .map_err(pg_failed("PREPARE_FAILED", None))?;
+                .map_err(pg_failed(ExecutionErrorCode::PrepareFailed, None))?;
             let before = drift::checked_snapshot(
                 self.deps,
                 self.request,
@@ -456,7 +496,7 @@ impl Run<'_> {
             .await?;
             txn.commit()
                 .await
-                .map_err(pg_failed("PREPARE_FAILED", None))?;
+                .map_err(pg_failed(ExecutionErrorCode::PrepareFailed, None))?;
             self.before = Some(before);
         }
         let i = segment.statements.start;
@@ -480,7 +520,7 @@ impl Run<'_> {
         let txn = client
             .transaction()
             .await
-            .map_err(pg_failed("PREPARE_FAILED", None))?;
+            .map_err(pg_failed(ExecutionErrorCode::PrepareFailed, None))?;
         if self.before.is_none() {
             self.before = Some(
                 drift::checked_snapshot(
@@ -547,11 +587,11 @@ impl Run<'_> {
         // The extended protocol runs exactly one statement per message: a text that the
         // server read as two would be an error, never two statements.
         if let Err(err) = client.execute(statement.sql.as_str(), &[]).await {
-            let mut error = pg_error("STATEMENT_FAILED", Some(index), &err);
+            let mut error = pg_error(ExecutionErrorCode::StatementFailed, Some(index), &err);
             if error.sqlstate.as_deref() == Some("57014") {
                 // Cut off by statement_timeout (or this attempt's deadline): running it again
                 // would hold its locks just as long, and be cut off again.
-                error.code = "STATEMENT_TIMEOUT".into();
+                error.code = ExecutionErrorCode::StatementTimeout;
                 error.message = format!(
                     "{}: the statement ran past the executor's time limit and was rolled \
                      back; split the migration so that each part finishes in time, or raise \
@@ -560,11 +600,7 @@ impl Run<'_> {
                 );
             }
             if self.committed > 0 {
-                error.message = format!(
-                    "{}; statements 1 to {} were committed before it and remain applied \
-                     (statements that cannot run in a transaction split the migration)",
-                    error.message, self.committed
-                );
+                error.message = format!("{}; {}", error.message, remain_applied(0..self.committed));
             }
             return Err(Stop::Finish(Finish::Failed(error)));
         }
@@ -579,7 +615,7 @@ impl Run<'_> {
                     &[&self.request.request_id.as_str(), &step],
                 )
                 .await
-                .map_err(pg_failed("LEDGER_FAILED", Some(index)))?;
+                .map_err(pg_failed(ExecutionErrorCode::LedgerFailed, Some(index)))?;
         }
         Ok(())
     }
@@ -607,7 +643,7 @@ impl Run<'_> {
                 &[&self.request.request_id.as_str(), &self.request.sql_sha256, &stored],
             )
             .await
-            .map_err(pg_failed("LEDGER_FAILED", None))?;
+            .map_err(pg_failed(ExecutionErrorCode::LedgerFailed, None))?;
         Ok(result)
     }
 
@@ -628,12 +664,9 @@ impl Run<'_> {
              (an open transaction was rolled back)"
                 .to_string();
         if self.committed > 0 {
-            message.push_str(&format!(
-                "; statements 1 to {} were committed before and remain applied",
-                self.committed
-            ));
+            message.push_str(&format!("; {}", remain_applied(0..self.committed)));
         }
-        Err(failed("LOCK_LOST", message))
+        Err(failed(ExecutionErrorCode::LockLost, message))
     }
 }
 
@@ -697,7 +730,7 @@ async fn lock_timeout(
                 .collect::<Vec<_>>()
         })
         .unwrap_or_default();
-    error.code = "LOCK_TIMEOUT".into();
+    error.code = ExecutionErrorCode::LockTimeout;
     error.message = format!(
         "the migration's locks were not granted within lock_timeout in {attempts} attempts \
          ({}); the transaction was rolled back each time. Blocking sessions: {}. Retry when \
@@ -759,7 +792,7 @@ fn elapsed_ms(since: Instant) -> u64 {
 /// next one reads the ledger.
 fn commit_error(err: tokio_postgres::Error) -> Stop {
     if err.as_db_error().is_some() {
-        pg_failed("COMMIT_FAILED", None)(err)
+        pg_failed(ExecutionErrorCode::CommitFailed, None)(err)
     } else {
         Stop::Port(PortError::unavailable("postgresql", err))
     }
@@ -791,5 +824,22 @@ mod tests {
         // Drawn, not fixed: 200 draws of 2.5–5 s are not all the same.
         let draws: HashSet<u128> = (0..200).map(|_| backoff(6).as_millis()).collect();
         assert!(draws.len() > 1);
+    }
+
+    #[test]
+    fn what_remains_applied_is_said_one_way() {
+        let why = "(statements that cannot run in a transaction split the migration)";
+        assert_eq!(
+            remain_applied(0..1),
+            format!("statement 1 was committed and remains applied {why}")
+        );
+        assert_eq!(
+            remain_applied(0..3),
+            format!("statements 1 to 3 were committed and remain applied {why}")
+        );
+        assert_eq!(
+            remain_applied([0, 1, 3]),
+            format!("statements 1 to 2, 4 were committed and remain applied {why}")
+        );
     }
 }

@@ -16,6 +16,7 @@ use tokio_postgres::GenericClient;
 
 use super::apply::{pg_failed, Stop};
 use super::Deps;
+use crate::domain::error_code::ExecutionErrorCode;
 use crate::domain::Finish;
 use crate::domain::{ExecutionError, MigrationRequest};
 use crate::schema::{effects, introspect};
@@ -41,7 +42,7 @@ async fn read(
         Some(names) => introspect::snapshot_of(client, names).await,
         None => introspect::snapshot(client).await,
     }
-    .map_err(pg_failed("INTROSPECTION_FAILED", None))
+    .map_err(pg_failed(ExecutionErrorCode::IntrospectionFailed, None))
 }
 
 /// autodb's reads in the migration's session run under the search path of its own sessions
@@ -53,7 +54,7 @@ async fn own_path(client: &impl GenericClient) -> Result<(), Stop> {
     client
         .batch_execute(crate::target::OWN_SEARCH_PATH)
         .await
-        .map_err(pg_failed("INTROSPECTION_FAILED", None))
+        .map_err(pg_failed(ExecutionErrorCode::IntrospectionFailed, None))
 }
 
 /// Back to the path the migration's names resolve through (the guard holds it to that).
@@ -68,7 +69,7 @@ async fn migration_path(
     client
         .batch_execute(&super::session::search_path_sql(path))
         .await
-        .map_err(pg_failed("INTROSPECTION_FAILED", None))
+        .map_err(pg_failed(ExecutionErrorCode::IntrospectionFailed, None))
 }
 
 /// Takes the before-snapshot; when `check`, first locks the named tables and then compares
@@ -102,14 +103,14 @@ pub(super) async fn checked_snapshot(
     let used = autodb_analysis::names::used(statements);
     let effects = effects::read(client, &binding.search_path, &scope, &used)
         .await
-        .map_err(pg_failed("INTROSPECTION_FAILED", None))?;
+        .map_err(pg_failed(ExecutionErrorCode::IntrospectionFailed, None))?;
     let changes = effects.changes_since(binding);
     if changes.is_empty() {
         migration_path(client, request).await?;
         return Ok(before);
     }
     Err(Stop::Finish(Finish::Failed(ExecutionError {
-        code: "SCHEMA_DRIFT".into(),
+        code: ExecutionErrorCode::SchemaDrift,
         message: format!(
             "what this migration's statements do changed since it was analyzed: {}; nothing \
              was applied — analyze the migration again",
@@ -122,7 +123,7 @@ pub(super) async fn checked_snapshot(
 
 fn unbound() -> Stop {
     Stop::Finish(Finish::Failed(ExecutionError {
-        code: "SCHEMA_DRIFT".into(),
+        code: ExecutionErrorCode::SchemaDrift,
         message: "the approval binds no schema fingerprint, so autodb cannot show the schema \
                   is still the one analyzed; nothing was applied — analyze the migration again"
             .into(),
@@ -144,7 +145,7 @@ async fn lock_named(client: &impl GenericClient, names: &[String]) -> Result<(),
             &[&schemas, &relations],
         )
         .await
-        .map_err(pg_failed("PREPARE_FAILED", None))?
+        .map_err(pg_failed(ExecutionErrorCode::PrepareFailed, None))?
         .iter()
         .map(|r| r.get(0))
         .collect();
@@ -157,7 +158,7 @@ async fn lock_named(client: &impl GenericClient, names: &[String]) -> Result<(),
             existing.join(", ")
         ))
         .await
-        .map_err(pg_failed("LOCK_TIMEOUT", None))
+        .map_err(pg_failed(ExecutionErrorCode::LockTimeout, None))
 }
 
 async fn drift(
@@ -189,7 +190,7 @@ async fn drift(
         _ => format!("one of {}", scope.join(", ")),
     };
     Stop::Finish(Finish::Failed(ExecutionError {
-        code: "SCHEMA_DRIFT".into(),
+        code: ExecutionErrorCode::SchemaDrift,
         message: format!(
             "the schema this migration was analyzed against changed since: {what}; nothing \
              was applied — analyze the migration again"

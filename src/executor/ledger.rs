@@ -13,6 +13,7 @@
 use tokio_postgres::GenericClient;
 
 use super::apply::{failed, pg_failed, Stop};
+use crate::domain::error_code::ExecutionErrorCode;
 
 const TABLES: &[&str] = &["migration_ledger", "migration_steps"];
 
@@ -38,7 +39,7 @@ pub(super) async fn check(client: &impl GenericClient) -> Result<(), Stop> {
     let rows = client
         .query(STATE, &[&TABLES])
         .await
-        .map_err(pg_failed("LEDGER_FAILED", None))?;
+        .map_err(pg_failed(ExecutionErrorCode::LedgerFailed, None))?;
     let mut found = Vec::new();
     for table in TABLES {
         let Some(row) = rows.iter().find(|r| r.get::<_, &str>(0) == *table) else {
@@ -81,7 +82,7 @@ pub(super) async fn check(client: &impl GenericClient) -> Result<(), Stop> {
         return Ok(());
     }
     Err(failed(
-        "LEDGER_TAMPERED",
+        ExecutionErrorCode::LedgerTampered,
         format!(
             "autodb's ledger in the target database was changed ({}), so it could run \
              someone else's code or record a false result; nothing more was applied (an open \

@@ -27,6 +27,7 @@ use apply::Stop;
 
 use chrono::Duration;
 
+use crate::domain::error_code::ExecutionErrorCode;
 use crate::domain::Finish;
 use crate::domain::{ConnectionId, ExecutionError, MigrationRequest, RequestId, RequestStatus};
 use crate::events::{announce, EventPublisher};
@@ -160,7 +161,7 @@ async fn lock_lost_before_start(
     request: &MigrationRequest,
 ) -> Result<Outcome, PortError> {
     let error = ExecutionError {
-        code: "LOCK_LOST".into(),
+        code: ExecutionErrorCode::LockLost,
         message: "the connection lock expired before this attempt could start".into(),
         statement_index: None,
         sqlstate: None,
@@ -310,7 +311,7 @@ async fn expire(
         return Ok(None);
     }
     let error = ExecutionError {
-        code: "EXPIRED".into(),
+        code: ExecutionErrorCode::Expired,
         message: format!(
             "the request did not start within {} s of its creation; analyze and approve the \
              migration again",
@@ -366,7 +367,7 @@ pub async fn give_up(deps: &Deps<'_>, id: &RequestId, reason: &str) -> Result<Ga
         return Ok(GaveUp::StillRunning);
     }
     let error = ExecutionError {
-        code: "RETRIES_EXHAUSTED".into(),
+        code: ExecutionErrorCode::RetriesExhausted,
         message: reason.to_string(),
         statement_index: None,
         sqlstate: None,
@@ -399,12 +400,10 @@ async fn settled_by_target(
                     .push_str("; nothing was applied (checked in the database)");
             }
             None => {
-                let list: Vec<String> = state.steps.iter().map(|s| (s + 1).to_string()).collect();
-                error.message.push_str(&format!(
-                    "; statements {} were applied and remain (a migration split by \
-                     non-transactional statements)",
-                    list.join(", ")
-                ));
+                let steps = state.steps.iter().filter_map(|s| usize::try_from(*s).ok());
+                error
+                    .message
+                    .push_str(&format!("; {}", apply::remain_applied(steps)));
             }
         },
         Err(why) => error.message.push_str(&format!(

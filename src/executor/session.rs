@@ -27,8 +27,9 @@ use std::collections::BTreeMap;
 
 use tokio_postgres::{Client, GenericClient};
 
-use super::apply::{pg_failed, Stop};
+use super::apply::{pg_failed, remain_applied, Stop};
 use super::Deps;
+use crate::domain::error_code::ExecutionErrorCode;
 use crate::domain::ExecutionError;
 use crate::domain::Finish;
 
@@ -143,7 +144,7 @@ pub(super) async fn prepare(
             &[],
         )
         .await
-        .map_err(pg_failed("PREPARE_FAILED", None))?
+        .map_err(pg_failed(ExecutionErrorCode::PrepareFailed, None))?
         .get(0);
     let settings = crate::target::migration_settings_sql(
         lock_timeout_ms,
@@ -154,21 +155,21 @@ pub(super) async fn prepare(
     client
         .batch_execute(&format!("{settings}; {}", search_path_sql(search_path)))
         .await
-        .map_err(pg_failed("PREPARE_FAILED", None))?;
+        .map_err(pg_failed(ExecutionErrorCode::PrepareFailed, None))?;
     let locked: bool = client
         .query_one(
             "SELECT pg_catalog.pg_try_advisory_lock($1)",
             &[&ADVISORY_KEY],
         )
         .await
-        .map_err(pg_failed("PREPARE_FAILED", None))?
+        .map_err(pg_failed(ExecutionErrorCode::PrepareFailed, None))?
         .get(0);
     if !locked {
         return Err(Stop::Busy);
     }
     let settings = read_state(client)
         .await
-        .map_err(pg_failed("PREPARE_FAILED", None))?;
+        .map_err(pg_failed(ExecutionErrorCode::PrepareFailed, None))?;
     // Only a superuser can set it, so it is not pinned but required: `replica` silently
     // switches off triggers and foreign-key checks for everything the migration does.
     if let Some(role) = settings
@@ -176,7 +177,7 @@ pub(super) async fn prepare(
         .filter(|r| *r != "origin")
     {
         return Err(Stop::Finish(Finish::Failed(ExecutionError {
-            code: "PROTECTION_VIOLATED".into(),
+            code: ExecutionErrorCode::ProtectionViolated,
             message: format!(
                 "the session starts with session_replication_role = {role} (a role or \
                  database default), which switches off triggers and foreign-key checks; \
@@ -235,9 +236,10 @@ impl Guard {
         committed: usize,
         in_transaction: bool,
     ) -> Result<(), Stop> {
-        let now = read_state(client)
-            .await
-            .map_err(pg_failed("PROTECTION_CHECK_FAILED", Some(index)))?;
+        let now = read_state(client).await.map_err(pg_failed(
+            ExecutionErrorCode::ProtectionCheckFailed,
+            Some(index),
+        ))?;
         let broken = self.broken(&now);
         if broken.is_empty() {
             return Ok(());
@@ -270,12 +272,10 @@ fn violation(
         }
     );
     if committed > 0 {
-        message.push_str(&format!(
-            "; statements 1 to {committed} were committed before it and remain applied"
-        ));
+        message.push_str(&format!("; {}", remain_applied(0..committed)));
     }
     ExecutionError {
-        code: "PROTECTION_VIOLATED".into(),
+        code: ExecutionErrorCode::ProtectionViolated,
         message,
         statement_index: Some(index),
         sqlstate: None,
@@ -290,7 +290,7 @@ mod tests {
     fn a_violation_says_what_stays_applied() {
         let broken = ["lock_timeout removed".to_string()];
         let inside = violation(2, &broken, 0, true);
-        assert_eq!(inside.code, "PROTECTION_VIOLATED");
+        assert_eq!(inside.code, ExecutionErrorCode::ProtectionViolated);
         assert_eq!(inside.statement_index, Some(2));
         assert_eq!(
             inside.message,
@@ -302,7 +302,8 @@ mod tests {
             outside.message,
             "statement 3 took away the executor's protections (lock_timeout removed); it ran \
              outside a transaction, so what it did stays applied; nothing after it ran; \
-             statements 1 to 2 were committed before it and remain applied"
+             statements 1 to 2 were committed and remain applied (statements that cannot run \
+             in a transaction split the migration)"
         );
     }
 

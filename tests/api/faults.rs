@@ -397,7 +397,7 @@ async fn a_half_applied_split_migration_given_up_says_what_stayed_applied() {
     assert_eq!(status["status"], "failed", "{status}");
     let message = status["error"]["message"].as_str().unwrap();
     assert!(
-        message.contains("statements 1, 2 were applied and remain"),
+        message.contains("statements 1 to 2 were committed and remain applied"),
         "{message}"
     );
     assert_eq!(ledger_rows(&t).await, 0);

@@ -35,6 +35,7 @@ use crate::domain::audit::{AuditQuery, AuditRecord};
 use crate::domain::Finish;
 use crate::domain::{
     Connection, ConnectionId, DbType, MigrationRequest, RequestId, RequestStatus, SnapshotRecord,
+    Sql,
 };
 use crate::ports::{
     AnalysisStore, AuditLog, BeginExecution, BeginOutcome, ClaimOutcome, ConnectionStore, KeyStore,
@@ -102,7 +103,7 @@ fn get_ts(item: &Item, name: &str) -> Result<Option<DateTime<Utc>>, PortError> {
 fn request_item(r: &MigrationRequest) -> Item {
     let mut item = key(format!("REQ#{}", r.request_id), "REQ");
     item.insert("connection_id".into(), s(r.connection_id.as_str()));
-    item.insert("sql".into(), s(&r.sql));
+    item.insert("sql".into(), s(r.sql.as_str()));
     item.insert("sql_sha256".into(), s(&r.sql_sha256));
     item.insert("status".into(), s(r.status.as_str()));
     if let Some(p) = &r.progress {
@@ -175,7 +176,7 @@ fn parse_request(item: &Item) -> Result<MigrationRequest, PortError> {
         connection_id: get_s(item, "connection_id")
             .and_then(|c| ConnectionId::parse(&c))
             .ok_or_else(|| corrupt("request", "connection_id"))?,
-        sql: get_s(item, "sql").unwrap_or_default(),
+        sql: Sql::stored(get_s(item, "sql").unwrap_or_default()),
         sql_sha256: get_s(item, "sql_sha256").unwrap_or_default(),
         status: get_s(item, "status")
             .and_then(|v| RequestStatus::parse(&v))

@@ -17,6 +17,7 @@ use crate::domain::audit::{AuditQuery, AuditRecord};
 use crate::domain::Finish;
 use crate::domain::{
     Connection, ConnectionId, DbType, MigrationRequest, RequestId, RequestStatus, SnapshotRecord,
+    Sql,
 };
 use crate::ports::{
     AnalysisStore, AuditLog, BeginExecution, BeginOutcome, ClaimOutcome, ConnectionStore, KeyStore,
@@ -208,7 +209,7 @@ fn build_request(raw: [Option<String>; 12], attempts: u32) -> Result<MigrationRe
             .as_deref()
             .and_then(ConnectionId::parse)
             .ok_or_else(|| corrupt("connection_id"))?,
-        sql: sql.unwrap_or_default(),
+        sql: Sql::stored(sql.unwrap_or_default()),
         sql_sha256: sha.unwrap_or_default(),
         status: status
             .as_deref()
@@ -642,7 +643,7 @@ impl RequestStore for SqliteStore {
             tx.execute(
                 &format!("INSERT INTO requests ({REQUEST_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, NULL, ?7, NULL, NULL, NULL, 0, ?8, ?9, ?10)"),
                 params![
-                    r.request_id.as_str(), r.connection_id.as_str(), r.sql, r.sql_sha256,
+                    r.request_id.as_str(), r.connection_id.as_str(), r.sql.as_str(), r.sql_sha256,
                     r.status.as_str(), r.progress, ts(r.created_at), r.schema_fp,
                     r.schema_scope.as_ref().and_then(|s| serde_json::to_string(s).ok()),
                     r.binding.as_ref().and_then(|b| serde_json::to_string(b).ok())
