@@ -64,11 +64,8 @@ impl Ephemeral {
         template_owner: Option<&str>,
     ) -> Result<(), SandboxError> {
         admin
-            .batch_execute(&format!(
-                "CREATE DATABASE {} TEMPLATE {} OWNER {}",
-                server::ident(&self.name),
-                server::ident(template),
-                server::ident(&self.name)
+            .batch_execute(&server::create_closed_database_sql(
+                &self.name, template, &self.name,
             ))
             .await
             .map_err(SandboxError::server)?;

@@ -136,10 +136,8 @@ async fn prepare(
     let server_err = super::SandboxError::server;
     server::create_role(admin, making, None).await?;
     admin
-        .batch_execute(&format!(
-            "CREATE DATABASE {db} TEMPLATE {template} OWNER {db}",
-            db = ident(making),
-            template = ident(template),
+        .batch_execute(&server::create_closed_database_sql(
+            making, template, making,
         ))
         .await
         .map_err(server_err)?;

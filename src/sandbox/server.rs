@@ -227,7 +227,21 @@ pub async fn reassign(inside: &Client, from: &str, to: &str) -> Result<(), tokio
         .await
 }
 
-/// Makes `database` an island: nobody but `role` (and the server account) may connect to it.
+/// `CREATE DATABASE` of a copy of `template` owned by `owner`, closed to every connection
+/// until [`seal_database`] opens it: a new database's default privileges let PUBLIC
+/// connect, and there is no moment at which this one would accept such a connection.
+pub fn create_closed_database_sql(database: &str, template: &str, owner: &str) -> String {
+    format!(
+        "CREATE DATABASE {} TEMPLATE {} OWNER {} ALLOW_CONNECTIONS false",
+        ident(database),
+        ident(template),
+        ident(owner)
+    )
+}
+
+/// Makes `database` an island: nobody but `role` (and the server account) may connect to it;
+/// then, in the same transaction, opens it to connections (it was made closed, see
+/// [`create_closed_database_sql`]).
 pub async fn seal_database(
     admin: &Client,
     database: &str,
@@ -241,6 +255,10 @@ pub async fn seal_database(
             ident(role)
         ));
     }
+    sql.push_str(&format!(
+        "; ALTER DATABASE {} ALLOW_CONNECTIONS true",
+        ident(database)
+    ));
     admin.batch_execute(&sql).await
 }
 
