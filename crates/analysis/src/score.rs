@@ -301,4 +301,71 @@ mod tests {
         assert_eq!(size_factor(0, 100_000_000_000), 1.0);
         assert!(size_factor(1_000_000, 0) > size_factor(10_000, 0));
     }
+
+    /// What the catalog says `sql` (one statement) does, with nothing known of its tables.
+    fn effect_of(sql: &str, state: &MigrationState) -> Effect {
+        let stmts = autodb_core::sql::parse(sql).expect(sql);
+        crate::catalog::classify(&stmts[0].ast, state)
+    }
+
+    #[test]
+    fn availability_follows_the_lock_and_the_index_lock() {
+        let state = MigrationState::new(&[], None);
+        for (sql, expected) in [
+            ("LOCK TABLE t", 1.0),
+            ("REINDEX TABLE t", 1.0),
+            ("CREATE INDEX i ON t (a)", 0.7),
+            ("VACUUM t", 0.15),
+            ("INSERT INTO t VALUES (1)", 0.1),
+            ("SELECT * FROM t", 0.05),
+            ("CREATE TYPE mood AS ENUM ('ok')", 0.0),
+        ] {
+            assert_eq!(
+                availability(&effect_of(sql, &state), &state),
+                expected,
+                "{sql}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_table_holds_data_with_rows_or_more_than_64_kb_on_disk() {
+        for (rows, bytes, holds) in [
+            (0, 0, false),
+            (0, 8_192, false),
+            (0, 65_536, false),
+            (0, 65_537, true),
+            (0, 100_000, true),
+            (10, 0, true),
+        ] {
+            let mut t = crate::catalog::cases::table("t", rows, &[]);
+            t.total_bytes = bytes;
+            let snap = autodb_core::schema::SchemaSnapshot {
+                schemas: vec!["public".into()],
+                tables: vec![t],
+                ..Default::default()
+            };
+            let state = MigrationState::new(&[], Some(&snap));
+            assert_eq!(holds_data("t", &state), holds, "{rows} rows, {bytes} bytes");
+        }
+    }
+
+    #[test]
+    fn a_slow_statement_on_an_empty_table_scores_the_blocking_lock_floor() {
+        // A scan alone or a rewrite alone is not a catalog-only update: the floor applies
+        // even when the table is empty.
+        let snap = autodb_core::schema::SchemaSnapshot {
+            schemas: vec!["public".into()],
+            tables: vec![crate::catalog::cases::table("t", 0, &[("a", "integer")])],
+            ..Default::default()
+        };
+        let state = MigrationState::new(&[], Some(&snap));
+        for sql in [
+            "CREATE INDEX i ON t (a)",
+            "ALTER TABLE t SET TABLESPACE other",
+        ] {
+            let score = statement_score(&effect_of(sql, &state), &state, 0);
+            assert_eq!(score, BLOCKING_LOCK_FLOOR, "{sql}");
+        }
+    }
 }

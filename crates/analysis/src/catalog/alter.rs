@@ -2,13 +2,15 @@
 //! one entry per subcommand, after `AlterTableGetLockLevel` in PostgreSQL's `tablecmds.c`.
 //! A statement with several subcommands takes the strongest of their locks.
 
+mod columns;
+
 use pg_query::protobuf::{
-    AlterTableCmd, AlterTableStmt, AlterTableType, ColumnDef, ConstrType, Constraint, ObjectType,
+    AlterTableCmd, AlterTableStmt, AlterTableType, ConstrType, Constraint, ObjectType,
 };
 use pg_query::NodeEnum;
 
-use super::{binary_coercible, Coercion, Effect, Hazard, LockMode};
-use crate::ast::{self, TypeSpec};
+use super::{Effect, Hazard, LockMode};
+use crate::ast;
 use crate::state::MigrationState;
 
 use LockMode::{AccessExclusive, ShareRowExclusive, ShareUpdateExclusive};
@@ -45,39 +47,12 @@ fn subcommand(
     let def = cmd.def.as_ref().and_then(|d| d.node.as_ref());
     e.column(&cmd.name);
     match cmd.subtype() {
-        T::AtAddColumn | T::AtAddColumnToView => {
-            if let Some(NodeEnum::ColumnDef(cd)) = def {
-                add_column(cd, state, e);
-            }
-            AccessExclusive
-        }
-        // A validated `CHECK (col IS NOT NULL)` proves the column has no nulls, and
-        // PostgreSQL 12 and later then skip the scan.
-        T::AtSetNotNull => {
-            e.scans = !(state.postgres_version.has(12) && proven_not_null(state, table, &cmd.name));
-            AccessExclusive
-        }
-        // A virtual generated column (PostgreSQL 18) stores nothing: only a stored one is
-        // recomputed into a new copy of the table.
-        T::AtSetExpression => {
-            let is_virtual = state
-                .table(table)
-                .and_then(|t| t.columns.iter().find(|c| c.name == cmd.name))
-                .is_some_and(|c| c.generated.as_deref() == Some("v"));
-            if !is_virtual {
-                e.rewrites = true;
-                e.hazards.push(Hazard::SetExpression {
-                    column: cmd.name.clone(),
-                });
-            }
-            AccessExclusive
-        }
+        T::AtAddColumn | T::AtAddColumnToView => columns::add(def, state, e),
+        T::AtSetNotNull => columns::set_not_null(table, &cmd.name, state, e),
+        T::AtSetExpression => columns::set_expression(table, &cmd.name, state, e),
+        T::AtDropColumn => columns::drop(e),
+        T::AtAlterColumnType => columns::alter_type(table, &cmd.name, def, state, e),
         T::AtSetStatistics | T::AtSetOptions | T::AtResetOptions => ShareUpdateExclusive,
-        T::AtDropColumn => {
-            e.destructive = true;
-            e.breaks_clients = true;
-            AccessExclusive
-        }
         T::AtAddConstraint | T::AtReAddConstraint | T::AtReAddDomainConstraint => match def {
             Some(NodeEnum::Constraint(c)) => add_constraint(c, e),
             _ => AccessExclusive,
@@ -90,38 +65,17 @@ fn subcommand(
             e.scans = true;
             AccessExclusive
         }
-        T::AtDropConstraint => {
-            // Dropping a foreign key drops its triggers on the referenced table too.
-            if let Some(Some(referenced)) = state.foreign_key(table, &cmd.name) {
-                e.lock(&referenced, AccessExclusive);
-            }
-            AccessExclusive
-        }
-        T::AtAlterColumnType => {
-            if let Some(NodeEnum::ColumnDef(cd)) = def {
-                type_change(table, &cmd.name, cd, state, e);
-            }
-            AccessExclusive
-        }
+        T::AtDropConstraint => drop_constraint(table, &cmd.name, state, e),
         T::AtClusterOn | T::AtDropCluster => ShareUpdateExclusive,
-        T::AtSetLogged | T::AtSetUnLogged => {
-            e.rewrites = true;
-            e.hazards.push(Hazard::SetPersistence {
+        T::AtSetLogged | T::AtSetUnLogged => rewrite(
+            Hazard::SetPersistence {
                 logged: cmd.subtype() == T::AtSetLogged,
-            });
-            AccessExclusive
-        }
-        T::AtSetAccessMethod => {
-            e.rewrites = true;
-            e.hazards.push(Hazard::SetAccessMethod);
-            AccessExclusive
-        }
-        T::AtSetTableSpace => {
-            // Not a logical rewrite, but every data file is copied under the lock.
-            e.rewrites = true;
-            e.hazards.push(Hazard::SetTablespace);
-            AccessExclusive
-        }
+            },
+            e,
+        ),
+        T::AtSetAccessMethod => rewrite(Hazard::SetAccessMethod, e),
+        // Not a logical rewrite, but every data file is copied under the lock.
+        T::AtSetTableSpace => rewrite(Hazard::SetTablespace, e),
         T::AtSetRelOptions | T::AtResetRelOptions | T::AtReplaceRelOptions => reloptions_lock(def),
         T::AtEnableTrig
         | T::AtEnableAlwaysTrig
@@ -131,35 +85,9 @@ fn subcommand(
         | T::AtDisableTrigAll
         | T::AtEnableTrigUser
         | T::AtDisableTrigUser => ShareRowExclusive,
-        // The child's row type changes meaning, so it takes the full lock
-        // (`AlterTableGetLockLevel`); the parent is only read, or guarded against a
-        // concurrent change of its own inheritance.
-        T::AtAddInherit | T::AtDropInherit => {
-            if let Some(NodeEnum::RangeVar(parent)) = def {
-                let parent_mode = if cmd.subtype() == T::AtAddInherit {
-                    ShareUpdateExclusive
-                } else {
-                    LockMode::AccessShare
-                };
-                e.lock(&ast::relation(parent), parent_mode);
-            }
-            AccessExclusive
-        }
+        T::AtAddInherit | T::AtDropInherit => inherit(cmd.subtype() == T::AtAddInherit, def, e),
         T::AtAttachPartition => attach_partition(def, state, e),
-        T::AtDetachPartition => {
-            let concurrent = matches!(def, Some(NodeEnum::PartitionCmd(p)) if p.concurrent);
-            let mode = if concurrent {
-                ShareUpdateExclusive
-            } else {
-                AccessExclusive
-            };
-            if let Some(NodeEnum::PartitionCmd(p)) = def {
-                if let Some(part) = &p.name {
-                    e.target(&ast::relation(part), mode);
-                }
-            }
-            mode
-        }
+        T::AtDetachPartition => detach_partition(def, e),
         T::AtDetachPartitionFinalize => ShareUpdateExclusive,
         T::AtColumnDefault
         | T::AtCookedColumnDefault
@@ -196,72 +124,54 @@ fn subcommand(
     }
 }
 
-fn add_column(cd: &ColumnDef, state: &MigrationState, e: &mut Effect) {
-    let column = cd.colname.clone();
-    e.column(&column);
-    let ty = cd.type_name.as_ref().map(TypeSpec::from_ast);
-    if let Some(ty) = &ty {
-        if matches!(ty.base.as_str(), "serial" | "bigserial" | "smallserial") {
-            e.rewrites = true;
-            e.hazards.push(Hazard::SerialColumn {
-                column: column.clone(),
-            });
-        } else if state.is_constrained_domain(&ty.base) {
-            e.rewrites = true;
-            e.hazards.push(Hazard::ConstrainedDomain {
-                column: column.clone(),
-                domain: ty.base.clone(),
-            });
+/// A subcommand that writes a new copy of the table (or of its files) under the full lock.
+fn rewrite(hazard: Hazard, e: &mut Effect) -> LockMode {
+    e.rewrites = true;
+    e.hazards.push(hazard);
+    AccessExclusive
+}
+
+/// Dropping a foreign key drops its triggers on the referenced table too.
+fn drop_constraint(
+    table: &str,
+    constraint: &str,
+    state: &MigrationState,
+    e: &mut Effect,
+) -> LockMode {
+    if let Some(Some(referenced)) = state.foreign_key(table, constraint) {
+        e.lock(&referenced, AccessExclusive);
+    }
+    AccessExclusive
+}
+
+/// The child's row type changes meaning, so it takes the full lock
+/// (`AlterTableGetLockLevel`); the parent is only read, or guarded against a concurrent
+/// change of its own inheritance.
+fn inherit(add: bool, def: Option<&NodeEnum>, e: &mut Effect) -> LockMode {
+    if let Some(NodeEnum::RangeVar(parent)) = def {
+        let parent_mode = if add {
+            ShareUpdateExclusive
+        } else {
+            LockMode::AccessShare
+        };
+        e.lock(&ast::relation(parent), parent_mode);
+    }
+    AccessExclusive
+}
+
+fn detach_partition(def: Option<&NodeEnum>, e: &mut Effect) -> LockMode {
+    let concurrent = matches!(def, Some(NodeEnum::PartitionCmd(p)) if p.concurrent);
+    let mode = if concurrent {
+        ShareUpdateExclusive
+    } else {
+        AccessExclusive
+    };
+    if let Some(NodeEnum::PartitionCmd(p)) = def {
+        if let Some(part) = &p.name {
+            e.target(&ast::relation(part), mode);
         }
     }
-    let default = ast::column_default(cd);
-    if let Some(function) = default.and_then(ast::volatile_call) {
-        e.rewrites = true;
-        e.hazards.push(Hazard::VolatileDefault {
-            column: column.clone(),
-            function,
-        });
-    } else if default.is_some_and(|d| !ast::is_null(d)) && !state.postgres_version.has(11) {
-        // Before 11 (no "fast default" in the catalog) every row gets the value written.
-        e.rewrites = true;
-        e.hazards.push(Hazard::DefaultBeforeFastDefault {
-            column: column.clone(),
-        });
-    }
-    for c in ast::column_constraints(cd) {
-        match c.contype() {
-            ConstrType::ConstrIdentity => {
-                e.rewrites = true;
-                e.hazards.push(Hazard::IdentityColumn {
-                    column: column.clone(),
-                });
-            }
-            // PostgreSQL 18 makes generated columns virtual unless STORED is written.
-            ConstrType::ConstrGenerated if c.generated_kind != "v" => {
-                e.rewrites = true;
-                e.hazards.push(Hazard::StoredGenerated {
-                    column: column.clone(),
-                });
-            }
-            // A new column without a default is all nulls, which a foreign key never
-            // rejects: PostgreSQL validates it without reading the table.
-            ConstrType::ConstrForeign => {
-                e.scans |= ast::column_default(cd).is_some();
-                if let Some(pk) = &c.pktable {
-                    e.lock(&ast::relation(pk), ShareRowExclusive);
-                }
-            }
-            ConstrType::ConstrCheck | ConstrType::ConstrPrimary | ConstrType::ConstrUnique => {
-                e.scans = true;
-            }
-            // Without a default every existing row would be null: PostgreSQL reads the table
-            // to check it has none (and fails on the first row).
-            ConstrType::ConstrNotnull if ast::column_default(cd).is_none() => {
-                e.scans = true;
-            }
-            _ => {}
-        }
-    }
+    mode
 }
 
 fn add_constraint(c: &Constraint, e: &mut Effect) -> LockMode {
@@ -299,27 +209,6 @@ fn add_constraint(c: &Constraint, e: &mut Effect) -> LockMode {
         }
         _ => AccessExclusive,
     }
-}
-
-fn type_change(table: &str, column: &str, cd: &ColumnDef, state: &MigrationState, e: &mut Effect) {
-    let Some(tn) = &cd.type_name else { return };
-    let to = TypeSpec::from_ast(tn);
-    let from = state.column_type(table, column);
-    // A USING expression recomputes every value.
-    let coercion = match (&from, cd.raw_default.is_some()) {
-        (_, true) => Coercion::Rewrite,
-        (Some(from), false) => binary_coercible(from, &to),
-        (None, false) => Coercion::Unknown,
-    };
-    if coercion != Coercion::NoRewrite {
-        e.rewrites = true;
-    }
-    e.hazards.push(Hazard::TypeChange {
-        column: column.to_string(),
-        from: from.map(|f| f.to_string()),
-        to: to.to_string(),
-        coercion,
-    });
 }
 
 fn attach_partition(def: Option<&NodeEnum>, state: &MigrationState, e: &mut Effect) -> LockMode {
@@ -367,51 +256,75 @@ fn reloptions_lock(def: Option<&NodeEnum>) -> LockMode {
     }
 }
 
-/// Whether the snapshot holds a validated `CHECK (column IS NOT NULL)` on the table.
-fn proven_not_null(state: &MigrationState, table: &str, column: &str) -> bool {
-    state.table(table).is_some_and(|t| {
-        t.constraints.iter().any(|c| {
-            c.kind == autodb_core::schema::model::ConstraintKind::Check
-                && c.validated
-                && checks_not_null(&c.definition, column)
-        })
-    })
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Whether a constraint definition, as `pg_get_constraintdef` writes it, is exactly
-/// `CHECK (column IS NOT NULL)`. Asked of the parser, not of the text's spelling.
-fn checks_not_null(definition: &str, column: &str) -> bool {
-    let Ok(parsed) = pg_query::parse(
-        &format!("ALTER TABLE t ADD {definition}"),
-        pg_query::ParserOptions::DEFAULT,
-    ) else {
-        return false;
-    };
-    let Some(NodeEnum::AlterTableStmt(stmt)) = parsed
-        .protobuf
-        .stmts
-        .first()
-        .and_then(|s| s.stmt.as_ref())
-        .and_then(|n| n.node.as_ref())
-    else {
-        return false;
-    };
-    let [cmd] = stmt.cmds.as_slice() else {
-        return false;
-    };
-    let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node else {
-        return false;
-    };
-    let Some(NodeEnum::Constraint(c)) = cmd.def.as_ref().and_then(|d| d.node.as_ref()) else {
-        return false;
-    };
-    let Some(NodeEnum::NullTest(test)) = c.raw_expr.as_ref().and_then(|e| e.node.as_ref()) else {
-        return false;
-    };
-    let Some(NodeEnum::ColumnRef(col)) = test.arg.as_ref().and_then(|a| a.node.as_ref()) else {
-        return false;
-    };
-    c.contype() == ConstrType::ConstrCheck
-        && test.nulltesttype() == pg_query::protobuf::NullTestType::IsNotNull
-        && ast::strings(&col.fields) == [column]
+    /// The lock and effect of the one subcommand of `ALTER TABLE t …`, with nothing known
+    /// about the table.
+    fn sub(action: &str) -> (LockMode, Effect) {
+        let sql = format!("ALTER TABLE t {action}");
+        let stmts = autodb_core::sql::parse(&sql).expect(&sql);
+        let NodeEnum::AlterTableStmt(s) = &stmts[0].ast else {
+            panic!("{sql} is no ALTER TABLE");
+        };
+        let Some(NodeEnum::AlterTableCmd(cmd)) = &s.cmds[0].node else {
+            panic!("{sql} has no subcommand");
+        };
+        let state = MigrationState::new(&[], None);
+        let mut e = Effect::new(true);
+        let mode = subcommand("t", cmd, &state, &mut e);
+        (mode, e)
+    }
+
+    #[test]
+    fn storage_parameters_take_the_light_lock_and_semantic_ones_the_full_lock() {
+        for light in [
+            "SET (fillfactor = 70, autovacuum_enabled = off)",
+            "RESET (toast_tuple_target, vacuum_truncate)",
+        ] {
+            assert_eq!(sub(light).0, ShareUpdateExclusive, "{light}");
+        }
+        for heavy in [
+            "SET (security_barrier = true)",
+            "SET (fillfactor = 70, user_catalog_table = true)",
+        ] {
+            assert_eq!(sub(heavy).0, AccessExclusive, "{heavy}");
+        }
+    }
+
+    #[test]
+    fn persistence_access_method_and_tablespace_rewrite_under_the_full_lock() {
+        for (action, hazard) in [
+            ("SET LOGGED", Hazard::SetPersistence { logged: true }),
+            ("SET UNLOGGED", Hazard::SetPersistence { logged: false }),
+            ("SET ACCESS METHOD heap", Hazard::SetAccessMethod),
+            ("SET TABLESPACE other", Hazard::SetTablespace),
+        ] {
+            let (mode, e) = sub(action);
+            assert_eq!(mode, AccessExclusive, "{action}");
+            assert!(e.rewrites, "{action}");
+            assert_eq!(e.hazards, [hazard], "{action}");
+        }
+    }
+
+    #[test]
+    fn inheritance_locks_the_parent_lightly() {
+        let (mode, e) = sub("INHERIT parent");
+        assert_eq!(mode, AccessExclusive);
+        assert_eq!(e.mode_on("parent"), Some(ShareUpdateExclusive));
+        let (mode, e) = sub("NO INHERIT parent");
+        assert_eq!(mode, AccessExclusive);
+        assert_eq!(e.mode_on("parent"), Some(LockMode::AccessShare));
+    }
+
+    #[test]
+    fn detaching_concurrently_takes_the_light_lock_on_both_tables() {
+        let (mode, e) = sub("DETACH PARTITION part CONCURRENTLY");
+        assert_eq!(mode, ShareUpdateExclusive);
+        assert_eq!(e.mode_on("part"), Some(ShareUpdateExclusive));
+        let (mode, e) = sub("DETACH PARTITION part");
+        assert_eq!(mode, AccessExclusive);
+        assert_eq!(e.mode_on("part"), Some(AccessExclusive));
+    }
 }

@@ -19,7 +19,9 @@ pub mod cases;
 pub mod disruption;
 mod dml;
 mod features;
+mod maintenance;
 mod other;
+mod tables;
 mod types;
 
 use serde::{Serialize, Serializer};

@@ -60,4 +60,15 @@ mod tests {
             assert!(findings(sql, Rule::AddingRequiredField).is_empty(), "{sql}");
         }
     }
+
+    #[test]
+    fn ok_identity_generated_or_serial_fill_the_column() {
+        for sql in [
+            "ALTER TABLE orders ADD COLUMN n bigint NOT NULL GENERATED ALWAYS AS IDENTITY",
+            "ALTER TABLE orders ADD COLUMN n int NOT NULL GENERATED ALWAYS AS (1) STORED",
+            "ALTER TABLE orders ADD COLUMN n bigserial NOT NULL",
+        ] {
+            assert!(findings(sql, Rule::AddingRequiredField).is_empty(), "{sql}");
+        }
+    }
 }

@@ -56,4 +56,24 @@ mod tests {
         )
         .is_empty());
     }
+
+    #[test]
+    fn err_not_null_constraint_but_not_a_not_null_column() {
+        let f = findings(
+            "ALTER TABLE orders ADD CONSTRAINT c NOT NULL customer_id",
+            Rule::ConstraintMissingNotValid,
+        );
+        assert_eq!(f.len(), 1);
+        assert!(
+            f[0].message.starts_with("Adding a NOT NULL constraint"),
+            "{}",
+            f[0].message
+        );
+        // A new column's NOT NULL is adding-required-field's (or harmless with a default).
+        assert!(findings(
+            "ALTER TABLE orders ADD COLUMN region text NOT NULL DEFAULT 'eu'",
+            Rule::ConstraintMissingNotValid
+        )
+        .is_empty());
+    }
 }

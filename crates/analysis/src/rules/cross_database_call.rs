@@ -87,4 +87,24 @@ mod tests {
         let sql = "CREATE TABLE t (a int); SELECT 1; CREATE EXTENSION postgres_fdw";
         assert!(findings(sql, Rule::CrossDatabaseCall).is_empty());
     }
+
+    #[test]
+    fn warn_altered_servers_and_mappings() {
+        let f = findings(
+            "ALTER SERVER other OPTIONS (SET host 'db3'); ALTER USER MAPPING FOR app SERVER other OPTIONS (SET password 'q')",
+            Rule::CrossDatabaseCall,
+        );
+        assert_eq!(f.len(), 2);
+        assert!(
+            f[0].message.starts_with("ALTER SERVER `other`: redirects"),
+            "{}",
+            f[0].message
+        );
+        assert!(
+            f[1].message
+                .starts_with("User mapping of `app` for server `other`"),
+            "{}",
+            f[1].message
+        );
+    }
 }

@@ -61,4 +61,27 @@ mod tests {
         )
         .is_empty());
     }
+
+    #[test]
+    fn err_any_slow_statement_after_the_lock() {
+        // A scan, a rewrite, and code the catalog cannot see into: each is slow on its own.
+        for slow in [
+            "CREATE INDEX i ON orders (a)",
+            "ALTER TABLE orders SET TABLESPACE other",
+            "DO $$ BEGIN PERFORM 1; END $$",
+        ] {
+            let sql = format!("ALTER TABLE customers ADD COLUMN tier text; {slow};");
+            assert_eq!(
+                findings(&sql, Rule::HoldingAccessExclusive).len(),
+                1,
+                "{sql}"
+            );
+        }
+    }
+
+    #[test]
+    fn ok_slow_statement_on_a_table_of_the_migration() {
+        let sql = "ALTER TABLE customers ADD COLUMN tier text; CREATE TABLE t (a int); CREATE INDEX i ON t (a);";
+        assert!(findings(sql, Rule::HoldingAccessExclusive).is_empty());
+    }
 }

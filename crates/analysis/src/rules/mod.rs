@@ -475,4 +475,28 @@ mod tests {
         let sql = "-- autodb:ignore ban-drop-column\nALTER TABLE t DROP COLUMN a;\nALTER TABLE t DROP COLUMN b;";
         assert_eq!(findings(sql, Rule::BanDropColumn).len(), 1);
     }
+
+    #[test]
+    fn human_row_counts() {
+        assert_eq!(human(0), "0");
+        assert_eq!(human(999), "999");
+        assert_eq!(human(1_000), "1.0k");
+        assert_eq!(human(999_999), "1000.0k");
+        assert_eq!(human(1_000_000), "1.0M");
+        assert_eq!(human(2_500_000), "2.5M");
+    }
+
+    #[test]
+    fn a_table_recreated_in_the_migration_is_described_without_the_old_size() {
+        let snap = testing::snapshot(vec![testing::table("orders", 2_000_000, &[("id", "int")])]);
+        let sql = "DROP TABLE orders; CREATE TABLE orders (id int); MERGE INTO orders o USING src s ON o.id = s.id WHEN MATCHED THEN DELETE";
+        let f = testing::findings_with(sql, Some(&snap), Rule::DataLoss);
+        let merge = f.last().expect("the MERGE loses rows");
+        assert!(
+            merge.message.contains("every row of `orders` its source"),
+            "{}",
+            merge.message
+        );
+        assert!(!merge.message.contains("rows)"), "{}", merge.message);
+    }
 }

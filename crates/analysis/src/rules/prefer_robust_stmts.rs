@@ -57,4 +57,26 @@ mod tests {
         )
         .is_empty());
     }
+
+    #[test]
+    fn err_drop_index_concurrently_without_if_exists() {
+        let f = findings("DROP INDEX CONCURRENTLY i", Rule::PreferRobustStmts);
+        assert_eq!(f.len(), 1);
+        assert!(f[0]
+            .safe_alternative
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("Use `DROP INDEX CONCURRENTLY IF EXISTS`"));
+    }
+
+    #[test]
+    fn ok_statements_in_a_transaction() {
+        for sql in [
+            "CREATE INDEX i ON orders (a)",
+            "DROP INDEX i",
+            "DROP TABLE t",
+        ] {
+            assert!(findings(sql, Rule::PreferRobustStmts).is_empty(), "{sql}");
+        }
+    }
 }

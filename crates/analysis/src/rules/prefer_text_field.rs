@@ -31,4 +31,10 @@ mod tests {
     fn ok_preferred_type() {
         assert!(findings("CREATE TABLE t (name text)", Rule::PreferTextField).is_empty());
     }
+
+    #[test]
+    fn ok_unbounded_varchar_and_other_modified_types() {
+        let sql = "CREATE TABLE t (a varchar, b numeric(10, 2), c char(2))";
+        assert!(findings(sql, Rule::PreferTextField).is_empty());
+    }
 }

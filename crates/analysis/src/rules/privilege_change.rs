@@ -238,4 +238,16 @@ mod tests {
         let sql = "CREATE TABLE t (a int); SELECT 1; ALTER TABLE t ADD COLUMN b text";
         assert!(findings(sql, Rule::PrivilegeChange).is_empty());
     }
+
+    #[test]
+    fn warn_grant_to_public_names_every_role() {
+        let f = findings("GRANT SELECT ON orders TO PUBLIC", Rule::PrivilegeChange);
+        assert_eq!(f.len(), 1);
+        assert!(f[0].message.contains("every role"), "{}", f[0].message);
+        assert!(
+            !f[0].message.contains("without a grant"),
+            "{}",
+            f[0].message
+        );
+    }
 }

@@ -49,4 +49,14 @@ mod tests {
     fn ok_rename_index() {
         assert!(findings("ALTER INDEX a_idx RENAME TO b_idx", Rule::RenamingTable).is_empty());
     }
+
+    #[test]
+    fn ok_moving_other_relations() {
+        for sql in [
+            "ALTER VIEW v SET SCHEMA crm",
+            "ALTER SEQUENCE s SET SCHEMA crm",
+        ] {
+            assert!(findings(sql, Rule::RenamingTable).is_empty(), "{sql}");
+        }
+    }
 }

@@ -76,4 +76,19 @@ mod tests {
         )
         .is_empty());
     }
+
+    #[test]
+    fn err_set_access_method() {
+        let f = findings(
+            "ALTER TABLE events SET ACCESS METHOD heap2",
+            Rule::RewritesTable,
+        );
+        assert_eq!(f.len(), 1);
+        assert!(
+            f[0].message
+                .starts_with("SET ACCESS METHOD rewrites `events`"),
+            "{}",
+            f[0].message
+        );
+    }
 }

@@ -206,4 +206,40 @@ mod tests {
         let sql = "CREATE TABLE t (a int); SELECT now(); SET ROLE app; ALTER TABLE t RENAME TO u";
         assert!(findings(sql, Rule::RoleChange).is_empty());
     }
+
+    /// The message of the one finding of `sql`.
+    fn said(sql: &str) -> String {
+        let f = findings(sql, Rule::RoleChange);
+        assert_eq!(f.len(), 1, "{sql}");
+        f[0].message.clone()
+    }
+
+    #[test]
+    fn each_option_is_told_the_way_it_goes() {
+        for (sql, expected) in [
+            ("CREATE GROUP g", "CREATE GROUP `g`"),
+            (
+                "ALTER ROLE app CONNECTION LIMIT -1",
+                "`app` changes connectionlimit",
+            ),
+            ("ALTER ROLE app INHERIT", "`app` gains INHERIT"),
+            ("ALTER ROLE app BYPASSRLS", "`app` gains BYPASSRLS"),
+            (
+                "ALTER ROLE app NOBYPASSRLS",
+                "row-level security now applies to `app`",
+            ),
+            ("ALTER ROLE app NOCREATEDB", "`app` loses CREATEDB and"),
+            (
+                "ALTER GROUP readers ADD USER app",
+                "`app` gains every privilege of `readers`",
+            ),
+            (
+                "ALTER GROUP readers ADD USER app, web",
+                "`app`, `web` gain every privilege",
+            ),
+        ] {
+            let message = said(sql);
+            assert!(message.contains(expected), "{sql}: {message}");
+        }
+    }
 }

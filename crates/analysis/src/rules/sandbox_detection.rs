@@ -231,4 +231,30 @@ mod tests {
                    SELECT current_setting('app.tenant')";
         assert!(findings(sql, Rule::SandboxDetection).is_empty());
     }
+
+    #[test]
+    fn err_each_role_and_catalog_keyword_in_a_condition() {
+        for name in [
+            "current_role",
+            "current_user",
+            "user",
+            "session_user",
+            "current_catalog",
+        ] {
+            let sql = format!("UPDATE t SET a = 1 WHERE {name} = 'prod'");
+            let f = findings(&sql, Rule::SandboxDetection);
+            assert_eq!(f.len(), 1, "{sql}");
+            assert!(
+                f[0].message.contains(&format!("(`{name}`)")),
+                "{}",
+                f[0].message
+            );
+        }
+    }
+
+    #[test]
+    fn ok_a_name_that_only_starts_or_ends_like_one() {
+        let sql = "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$ DECLARE current_databases int; old_pg_backend_pid int; BEGIN RETURN 1; END $$";
+        assert!(findings(sql, Rule::SandboxDetection).is_empty());
+    }
 }

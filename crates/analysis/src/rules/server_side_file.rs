@@ -87,4 +87,18 @@ mod tests {
         let sql = "COPY t FROM STDIN; COPY (SELECT 1) TO STDOUT; SELECT now()";
         assert!(findings(sql, Rule::ServerSideFile).is_empty());
     }
+
+    #[test]
+    fn warn_a_read_inside_a_copy_to_the_client_names_only_the_call() {
+        let f = findings(
+            "COPY (SELECT pg_read_file('/etc/passwd')) TO STDOUT",
+            Rule::ServerSideFile,
+        );
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(
+            f[0].message.starts_with("Calls `pg_read_file()`"),
+            "{}",
+            f[0].message
+        );
+    }
 }

@@ -55,4 +55,13 @@ mod tests {
         )
         .is_empty());
     }
+
+    #[test]
+    fn ok_validating_another_constraint() {
+        assert!(findings(
+            "ALTER TABLE orders ADD CONSTRAINT pos CHECK (total >= 0) NOT VALID; ALTER TABLE orders VALIDATE CONSTRAINT other; ALTER TABLE customers VALIDATE CONSTRAINT pos;",
+            Rule::ValidateInSameTransaction
+        )
+        .is_empty());
+    }
 }
