@@ -76,3 +76,57 @@ async fn analyze_after_an_execution_judges_the_schema_it_left() {
         );
     }
 }
+
+/// An execution makes out of date the snapshots of every registration of the database it
+/// changed, and only those: another registration of the same database analyzes the schema as
+/// it is now, a registration of another database keeps its cached snapshot.
+#[tokio::test]
+async fn an_execution_ages_the_snapshots_of_its_own_database_only() {
+    let t = TestApp::spawn(Backend::Local).await;
+    let register = |url: String| {
+        let t = &t;
+        async move {
+            let (status, body) = t
+                .post(
+                    "/connections",
+                    serde_json::json!({"name": "r", "db_type": "postgresql", "connection_string": url}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            body["data"]["id"].as_str().unwrap().to_string()
+        }
+    };
+    let first = t.connect().await;
+    let same_database = register(t.db_url.clone()).await;
+    let other_database = register(crate::helpers::create_database().await).await;
+    let snapshot_of = |conn: String| {
+        let t = &t;
+        async move {
+            let (status, body) = t
+                .analyze(&conn, "CREATE TABLE public.probe (id int);")
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            body["data"]["snapshot_id"].clone()
+        }
+    };
+    let before_same = snapshot_of(same_database.clone()).await;
+    let before_other = snapshot_of(other_database.clone()).await;
+
+    let id = t.submit(&first, "CREATE TABLE public.made (id int);").await;
+    assert_eq!(t.drain().await, vec![Outcome::Completed]);
+    assert_eq!(t.status(&id).await["status"], "completed");
+
+    assert_ne!(
+        snapshot_of(same_database.clone()).await,
+        before_same,
+        "the other registration of the changed database reused its old snapshot"
+    );
+    assert!(snapshot_tables(&t, &same_database)
+        .await
+        .contains(&"made".to_string()));
+    assert_eq!(
+        snapshot_of(other_database).await,
+        before_other,
+        "a database the migration did not touch lost its snapshot"
+    );
+}
