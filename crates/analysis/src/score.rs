@@ -368,4 +368,62 @@ mod tests {
             assert_eq!(score, BLOCKING_LOCK_FLOOR, "{sql}");
         }
     }
+
+    /// `sql`'s statements recorded one after another on a snapshot holding table `t` with
+    /// `rows` rows; the state after them.
+    fn after<'a>(
+        stmts: &'a [autodb_core::sql::ParsedStatement],
+        snap: &'a autodb_core::schema::SchemaSnapshot,
+    ) -> MigrationState<'a> {
+        let mut state = MigrationState::new(stmts, Some(snap));
+        for stmt in stmts {
+            let effect = crate::catalog::classify(&stmt.ast, &state);
+            state.record(stmt, &effect);
+        }
+        state
+    }
+
+    fn snapshot_with_rows(rows: i64) -> autodb_core::schema::SchemaSnapshot {
+        autodb_core::schema::SchemaSnapshot {
+            schemas: vec!["public".into()],
+            tables: vec![crate::catalog::cases::table("t", rows, &[("a", "integer")])],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_sleep_scores_like_a_lock_held_that_long_on_a_table_with_data() {
+        let with_rows = snapshot_with_rows(1_000_000);
+        let empty = snapshot_with_rows(0);
+        for (lock, rows_snap, expected) in [
+            // 1 s: 25 × log10(1000 / 10) = 50, times 1.0 for a lock that blocks reads.
+            ("LOCK TABLE t", &with_rows, 50),
+            // 0.7 for one that blocks writes only.
+            ("LOCK TABLE t IN EXCLUSIVE MODE", &with_rows, 35),
+            // A held lock on a table without data keeps nobody waiting.
+            ("LOCK TABLE t", &empty, 0),
+        ] {
+            let stmts = autodb_core::sql::parse(lock).unwrap();
+            let state = after(&stmts, rows_snap);
+            assert_eq!(sleep_score(1_000, &state), expected, "{lock}");
+        }
+    }
+
+    #[test]
+    fn a_scan_that_names_no_table_is_sized_as_unknown() {
+        // Every table of the database, of sizes nobody listed: more than one empty table.
+        let snap = snapshot_with_rows(0);
+        let state = MigrationState::new(&[], Some(&snap));
+        let unknown = statement_score(&effect_of("VACUUM", &state), &state, 0);
+        let empty = statement_score(&effect_of("VACUUM t", &state), &state, 0);
+        assert!(unknown > empty, "VACUUM {unknown}, VACUUM t {empty}");
+    }
+
+    #[test]
+    fn truncating_a_large_table_with_cascade_scores_above_the_cascade_floor() {
+        let snap = snapshot_with_rows(10_000_000);
+        let state = MigrationState::new(&[], Some(&snap));
+        let score = statement_score(&effect_of("TRUNCATE t CASCADE", &state), &state, 0);
+        assert!(score > CASCADE_FLOOR, "{score}");
+    }
 }
