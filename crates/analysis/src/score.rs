@@ -426,4 +426,41 @@ mod tests {
         let score = statement_score(&effect_of("TRUNCATE t CASCADE", &state), &state, 0);
         assert!(score > CASCADE_FLOOR, "{score}");
     }
+
+    #[test]
+    fn a_held_lock_counts_for_a_later_slow_transactional_statement_on_existing_tables() {
+        let snap = autodb_core::schema::SchemaSnapshot {
+            schemas: vec!["public".into()],
+            tables: vec![
+                crate::catalog::cases::table("t", 1_000_000, &[("a", "integer")]),
+                crate::catalog::cases::table("u", 1_000_000, &[("a", "integer")]),
+            ],
+            ..Default::default()
+        };
+        let window = |held: &str, later: &str| {
+            let stmts = autodb_core::sql::parse(held).unwrap();
+            let state = after(&stmts, &snap);
+            held_window(&effect_of(later, &state), &state).map(|(avail, _)| avail)
+        };
+        // A rewrite alone is slow: the lock on t is held through it.
+        assert_eq!(
+            window("LOCK TABLE t", "ALTER TABLE u SET TABLESPACE other"),
+            Some(1.0)
+        );
+        // A statement that is not slow holds nothing longer.
+        assert_eq!(window("LOCK TABLE t", "INSERT INTO u VALUES (1)"), None);
+        // One that runs outside the transaction holds nothing of it.
+        assert_eq!(
+            window("LOCK TABLE t", "CREATE INDEX CONCURRENTLY i ON u (a)"),
+            None
+        );
+        // A lock on a table the migration created blocks nobody.
+        assert_eq!(
+            window(
+                "CREATE TABLE n (a int); LOCK TABLE n",
+                "ALTER TABLE u SET TABLESPACE other"
+            ),
+            None
+        );
+    }
 }
