@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use autodb::sandbox::{self, pool, server, Sandbox, SandboxSettings, UrlServer};
 use autodb::schema::introspect;
-use autodb_analysis::sandbox::SandboxResult;
+use autodb_analysis::sandbox_result::SandboxResult;
 use autodb_core::schema::SchemaSnapshot;
 use bench_support::{connect, db_url, generated, median};
 
@@ -157,7 +157,7 @@ async fn main() {
         let cold_ms = ms(started);
         assert_eq!(
             cold.status,
-            autodb_analysis::sandbox::SandboxStatus::Passed,
+            autodb_analysis::sandbox_result::SandboxStatus::Passed,
             "{cold:?}"
         );
 

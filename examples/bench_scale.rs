@@ -24,7 +24,7 @@ use autodb::app::Settings;
 use autodb::ports::SystemClock;
 use autodb::sandbox::{server, Sandbox, SandboxSettings, UrlServer};
 use autodb::schema::introspect;
-use autodb_analysis::sandbox::SandboxStatus;
+use autodb_analysis::sandbox_result::SandboxStatus;
 use bench_support::{connect, db_url, generated_enum_fk, median};
 
 #[allow(dead_code)]

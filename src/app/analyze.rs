@@ -1,7 +1,7 @@
 //! Analyze: parse the migration, judge it against a fresh snapshot of the target schema, and
 //! issue the approval token bound to the SQL, the connection and that schema.
 
-use autodb_analysis::sandbox::SandboxStatus;
+use autodb_analysis::sandbox_result::SandboxStatus;
 use autodb_analysis::Analysis;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
@@ -33,7 +33,7 @@ pub struct AnalysisReport {
     pub search_path: Vec<String>,
     /// The migration tried on a clone of the schema (`status: "skipped"` with the reason
     /// when it was not).
-    pub sandbox_result: autodb_analysis::sandbox::SandboxResult,
+    pub sandbox_result: autodb_analysis::sandbox_result::SandboxResult,
     /// Whether the migration ran in the sandbox (it passed or failed there); the token
     /// carries the same fact.
     pub sandboxed: bool,
@@ -131,7 +131,11 @@ pub async fn analyze_once(
     )
     .await;
     let new_tables = crate::sandbox::new_tables(&sandbox_result, &snapshot.schema);
-    autodb_analysis::sandbox::apply(&mut analysis, &sandbox_result, &new_tables);
+    autodb_analysis::sandbox_result::apply_observations(
+        &mut analysis,
+        &sandbox_result,
+        &new_tables,
+    );
     elapsed("sandbox");
     let binding = bind(app, &connection, &snapshot.schema, &parsed, &analysis).await?;
     let search_path = binding.search_path.clone();

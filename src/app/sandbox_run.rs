@@ -1,6 +1,6 @@
 //! Sandbox runs as a use case: what analyze asks for, and `POST …/migrations/sandbox` alone.
 
-use autodb_analysis::sandbox::SandboxResult;
+use autodb_analysis::sandbox_result::SandboxResult;
 use autodb_core::schema::SchemaSnapshot;
 use autodb_core::sql::ParsedStatement;
 use serde::Deserialize;

@@ -18,7 +18,7 @@
 //! again; two handlings racing past that check execute with the same nonce, and the store's
 //! nonce rule gives both the same request.
 
-use autodb_analysis::sandbox::SandboxStatus;
+use autodb_analysis::sandbox_result::SandboxStatus;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 

@@ -14,7 +14,7 @@
 
 use std::time::Instant;
 
-use autodb_analysis::sandbox::{SandboxResult, SandboxStatus};
+use autodb_analysis::sandbox_result::{SandboxResult, SandboxStatus};
 use autodb_core::schema::SchemaSnapshot;
 use autodb_core::sql::ParsedStatement;
 use tokio_postgres::Client;

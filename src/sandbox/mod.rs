@@ -14,7 +14,7 @@
 //! 3. **Estimate.** A second database from the same template gets more rows in the tables the
 //!    migration works on, and the migration runs again. The two timings give each statement a
 //!    line (duration against rows), evaluated at the production row counts in the snapshot
-//!    (`autodb_analysis::sandbox::extrapolate`).
+//!    (`autodb_analysis::sandbox_result::extrapolate`).
 //! 4. **Clean up.** Both databases and the run's role are dropped — also when the run is
 //!    cancelled midway (a guard spawns the drop), and after a crash by the next process's
 //!    sweep of its prefix.
@@ -37,7 +37,7 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use autodb_analysis::sandbox::{
+use autodb_analysis::sandbox_result::{
     extrapolate, lock_times, ObservedStatement, SandboxResult, SandboxStatus, Timing,
     ValidationResult,
 };
@@ -305,7 +305,7 @@ impl Phases {
 }
 
 /// The tables a run locked that `before` does not have: the migration created them, and
-/// locks on them hurt nobody (`autodb_analysis::sandbox::apply`).
+/// locks on them hurt nobody (`autodb_analysis::sandbox_result::apply_observations`).
 pub fn new_tables(result: &SandboxResult, before: &SchemaSnapshot) -> Vec<String> {
     result
         .statements

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use autodb_analysis::catalog::LockMode;
-use autodb_analysis::sandbox::{lock_mode_from_pg_locks, MigrationError, ObservedLock};
+use autodb_analysis::sandbox_result::{lock_mode_from_pg_locks, MigrationError, ObservedLock};
 use autodb_core::sql::{ParsedStatement, Plan};
 use pg_query::NodeEnum;
 use tokio_postgres::{Client, GenericClient};

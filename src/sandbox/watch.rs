@@ -12,7 +12,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use autodb_analysis::sandbox::MigrationError;
+use autodb_analysis::sandbox_result::MigrationError;
 use autodb_core::sql::ParsedStatement;
 use tokio_postgres::{Client, GenericClient};
 

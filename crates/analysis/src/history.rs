@@ -108,7 +108,7 @@ impl History {
     fn replay(&mut self, stmts: &[ParsedStatement]) {
         for stmt in stmts {
             let change = replay::graph_change(&self.schema, &stmt.ast);
-            replay::apply(&mut self.schema, &mut self.constrained_domains, &stmt.ast);
+            replay::apply_statement(&mut self.schema, &mut self.constrained_domains, &stmt.ast);
             match change {
                 replay::GraphChange::None => {}
                 replay::GraphChange::Tables(names) => {

@@ -26,7 +26,7 @@ pub mod lint;
 pub mod names;
 pub mod report;
 pub mod rules;
-pub mod sandbox;
+pub mod sandbox_result;
 pub mod scope;
 pub mod score;
 mod state;

@@ -105,7 +105,7 @@ pub fn lint_history<E: Send>(
                     ..history.next(&migration.statements)
                 };
                 statements = migration.statements;
-                config.apply(&mut analysis);
+                config.drop_excluded(&mut analysis);
                 analysis
             });
             each(

@@ -144,9 +144,13 @@ async fn in_sandbox(
                 };
                 let result = run.file(&source, &migration.statements).await;
                 let new_tables = autodb::sandbox::new_tables(&result, &before);
-                autodb_analysis::sandbox::apply(&mut analysis, &result, &new_tables);
+                autodb_analysis::sandbox_result::apply_observations(
+                    &mut analysis,
+                    &result,
+                    &new_tables,
+                );
                 history.observed(run.schema().await.context("the sandbox database")?);
-                config.apply(&mut analysis);
+                config.drop_excluded(&mut analysis);
                 Ok(analysis)
             }
         };

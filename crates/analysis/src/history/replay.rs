@@ -24,7 +24,7 @@ use crate::ast::{self, TypeSpec};
 
 /// Folds one statement into `schema`. `domains` collects domains declared with a `CHECK`
 /// (adding a column of such a type validates every row).
-pub fn apply(schema: &mut SchemaSnapshot, domains: &mut Vec<String>, ast: &NodeEnum) {
+pub fn apply_statement(schema: &mut SchemaSnapshot, domains: &mut Vec<String>, ast: &NodeEnum) {
     match ast {
         NodeEnum::CreateStmt(c) => {
             let Some(rel) = &c.relation else { return };

@@ -87,7 +87,7 @@ impl Config {
     }
 
     /// Drops the excluded rules' findings from a report.
-    pub fn apply(&self, analysis: &mut Analysis) {
+    pub fn drop_excluded(&self, analysis: &mut Analysis) {
         if self.excluded.is_empty() {
             return;
         }

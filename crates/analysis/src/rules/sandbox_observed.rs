@@ -1,7 +1,7 @@
 //! `sandbox-observed`: what the sandbox run saw that the static analysis did not predict — a
 //! failure, a stronger lock, a rewrite, a long estimated lock time.
 //!
-//! Its findings come from the run, not from the parse tree: `crate::sandbox::apply` adds
+//! Its findings come from the run, not from the parse tree: `crate::sandbox_result::apply_observations` adds
 //! them after the service ran the migration on a clone. Reading the statement alone, there
 //! is nothing for it to say, so its check is empty; it is a rule so that its findings carry a
 //! rule identity like every other.
@@ -15,13 +15,13 @@ mod tests {
     use crate::catalog::LockMode;
     use crate::rules::testing::findings;
     use crate::rules::Rule;
-    use crate::sandbox::{ObservedLock, ObservedStatement, SandboxResult, SandboxStatus};
+    use crate::sandbox_result::{ObservedLock, ObservedStatement, SandboxResult, SandboxStatus};
 
     const SQL: &str = "ALTER TABLE t ADD COLUMN c int;";
 
     fn sandbox_findings(result: &SandboxResult) -> Vec<String> {
         let mut analysis = crate::analyze(&autodb_core::sql::parse(SQL).unwrap(), None);
-        crate::sandbox::apply(&mut analysis, result, &[]);
+        crate::sandbox_result::apply_observations(&mut analysis, result, &[]);
         analysis.statements[0]
             .findings
             .iter()

@@ -108,7 +108,7 @@ fn lock_time_scores_grow_with_time_and_strength() {
 fn a_skipped_run_changes_nothing() {
     let mut a = analysis("ALTER TABLE t ADD COLUMN c int;");
     let before = a.clone();
-    apply(&mut a, &SandboxResult::skipped("no sandbox server"), &[]);
+    apply_observations(&mut a, &SandboxResult::skipped("no sandbox server"), &[]);
     assert_eq!(a, before);
 }
 
@@ -129,7 +129,7 @@ fn a_failure_makes_the_migration_at_least_high() {
         }),
         ..passed(vec![])
     };
-    apply(&mut a, &result, &[]);
+    apply_observations(&mut a, &result, &[]);
     assert_eq!(a.statements[1].risk_score, FAILED_FLOOR);
     assert!(a.statements[0].risk_score < FAILED_FLOOR);
     assert_eq!(a.risk_category, RiskCategory::High);
@@ -143,7 +143,7 @@ fn an_unpredicted_stronger_lock_raises_the_score() {
     // The catalog predicts ACCESS EXCLUSIVE for ALTER TABLE … ADD COLUMN: no raise for it.
     let mut a = analysis("ALTER TABLE t ADD COLUMN c int;");
     let score = a.risk_score;
-    apply(
+    apply_observations(
         &mut a,
         &passed(vec![observed(0, &[("t", LockMode::AccessExclusive)], &[])]),
         &[],
@@ -151,7 +151,7 @@ fn an_unpredicted_stronger_lock_raises_the_score() {
     assert_eq!(a.risk_score, score);
     // A SELECT predicts ACCESS SHARE; seeing ACCESS EXCLUSIVE on another table is news.
     let mut a = analysis("SELECT 1 FROM t;");
-    apply(
+    apply_observations(
         &mut a,
         &passed(vec![observed(0, &[("u", LockMode::AccessExclusive)], &[])]),
         &[],
@@ -162,7 +162,7 @@ fn an_unpredicted_stronger_lock_raises_the_score() {
         .contains("ACCESS EXCLUSIVE on `u`"));
     // A write-blocking surprise is medium; a lock on a table the migration created is none.
     let mut a = analysis("SELECT 1 FROM t;");
-    apply(
+    apply_observations(
         &mut a,
         &passed(vec![observed(
             0,
@@ -179,7 +179,7 @@ fn an_unpredicted_stronger_lock_raises_the_score() {
 fn an_unpredicted_rewrite_raises_the_score() {
     let mut a = analysis("ALTER TABLE t ALTER COLUMN c SET DEFAULT 1;");
     assert!(!a.statements[0].rewrites_table);
-    apply(
+    apply_observations(
         &mut a,
         &passed(vec![observed(
             0,
@@ -196,7 +196,7 @@ fn an_unpredicted_rewrite_raises_the_score() {
     // A predicted rewrite is not reported twice.
     let mut a = analysis("ALTER TABLE t ALTER COLUMN c TYPE bigint;");
     let findings = a.statements[0].findings.len();
-    apply(
+    apply_observations(
         &mut a,
         &passed(vec![observed(
             0,
@@ -213,7 +213,7 @@ fn a_long_estimated_lock_raises_the_score() {
     let mut a = analysis("ALTER TABLE t ADD COLUMN c int;");
     let mut seen = observed(0, &[("t", LockMode::AccessExclusive)], &[]);
     seen.estimated_lock_ms = Some(20_000);
-    apply(&mut a, &passed(vec![seen.clone()]), &[]);
+    apply_observations(&mut a, &passed(vec![seen.clone()]), &[]);
     assert_eq!(
         a.risk_score,
         lock_time_score(LockMode::AccessExclusive, 20_000)
@@ -229,7 +229,7 @@ fn a_long_estimated_lock_raises_the_score() {
     let mut b = analysis("ALTER TABLE t ADD COLUMN c int;");
     let score = b.risk_score;
     seen.estimated_lock_ms = Some(3);
-    apply(&mut b, &passed(vec![seen]), &[]);
+    apply_observations(&mut b, &passed(vec![seen]), &[]);
     assert_eq!(b.risk_score, score);
 }
 
@@ -253,7 +253,7 @@ fn a_raised_statement_never_keeps_its_old_category() {
         }),
         ..passed(vec![observed(0, &[], &[])])
     };
-    apply(&mut a, &result, &[]);
+    apply_observations(&mut a, &result, &[]);
     assert_eq!(a.statements[1].risk_score, FAILED_FLOOR);
     assert_eq!(a.statements[1].risk_category, RiskCategory::High);
     assert_eq!(a.statements[0].risk_category, RiskCategory::Low);
@@ -272,7 +272,7 @@ fn a_pass_never_lowers_a_score() {
     let mut a = analysis("DO $$ BEGIN PERFORM 1; END $$;");
     let before = a.statements[0].risk_score;
     assert!(before >= 50);
-    apply(&mut a, &passed(vec![observed(0, &[], &[])]), &[]);
+    apply_observations(&mut a, &passed(vec![observed(0, &[], &[])]), &[]);
     assert_eq!(a.statements[0].risk_score, before);
     assert_eq!(a.risk_score, before);
 }

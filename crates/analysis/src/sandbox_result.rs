@@ -200,7 +200,7 @@ pub fn lock_time_score(mode: LockMode, lock_ms: u64) -> u8 {
 /// Applies what the sandbox saw to the analysis: raised scores with a finding each, and the
 /// migration's score and category recomputed. `new_tables` are the tables the migration
 /// itself creates (locks on them hurt nobody).
-pub fn apply(analysis: &mut Analysis, result: &SandboxResult, new_tables: &[String]) {
+pub fn apply_observations(analysis: &mut Analysis, result: &SandboxResult, new_tables: &[String]) {
     if result.status == SandboxStatus::Skipped {
         return;
     }
