@@ -277,3 +277,28 @@ pub fn affected_tables(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use autodb_core::schema::model::View;
+
+    #[test]
+    fn dependents_count_the_tables_and_the_views_reached() {
+        // customers ← orders ← order_items, and one view reading customers.
+        let mut snapshot = crate::catalog::cases::snapshot();
+        snapshot.views.push(View {
+            schema: "public".into(),
+            name: "active_customers".into(),
+            materialized: false,
+            depends_on: vec!["customers".into()],
+        });
+        let cache = GraphCache::default();
+        let graph = Graph::new(Some(&snapshot), &cache);
+        let roots = ["customers".to_string()];
+        assert_eq!(graph.cascade(&roots).len(), 2, "orders and order_items");
+        assert_eq!(graph.views(&roots).len(), 1, "active_customers");
+        assert_eq!(graph.dependents(&roots), 3);
+        assert_eq!(graph.dependents(&["order_items".to_string()]), 0);
+    }
+}
