@@ -524,3 +524,98 @@ fn split_dotted(name: &str) -> (String, String) {
         None => ("public".to_string(), name.to_string()),
     }
 }
+
+#[cfg(test)]
+mod replay_tests {
+    use super::*;
+
+    /// `sql` replayed from an empty schema: the schema and the checked domains.
+    fn replayed(sql: &str) -> (SchemaSnapshot, Vec<String>) {
+        let mut schema = SchemaSnapshot::default();
+        let mut domains = Vec::new();
+        for stmt in autodb_core::sql::parse(sql).expect(sql) {
+            apply_statement(&mut schema, &mut domains, &stmt.ast);
+        }
+        (schema, domains)
+    }
+
+    #[test]
+    fn tables_keep_their_constraints_parents_and_partitions() {
+        let (schema, _) = replayed(
+            "CREATE SCHEMA app;
+             CREATE SCHEMA app;
+             CREATE TABLE app.parent (id int, CONSTRAINT parent_pk PRIMARY KEY (id));
+             CREATE TABLE app.child (extra int) INHERITS (app.parent);
+             CREATE TABLE app.part (id int) PARTITION BY RANGE (id);
+             CREATE TABLE app.part_1 PARTITION OF app.part FOR VALUES FROM (1) TO (10);",
+        );
+        assert_eq!(schema.schemas, ["app"], "a schema is listed once");
+        let table = |name: &str| {
+            schema
+                .tables
+                .iter()
+                .find(|t| t.name == name)
+                .unwrap_or_else(|| panic!("{name}"))
+        };
+        assert_eq!(table("parent").constraints.len(), 1);
+        assert_eq!(table("parent").constraints[0].name, "parent_pk");
+        assert_eq!(table("child").inherits, ["app.parent"]);
+        assert_eq!(table("child").partition_of, None);
+        assert_eq!(table("part").kind, TableKind::Partitioned);
+        assert_eq!(table("part_1").partition_of.as_deref(), Some("app.part"));
+        assert!(table("part_1").inherits.is_empty());
+    }
+
+    #[test]
+    fn views_indexes_enums_sequences_and_domains_are_replaced_not_doubled() {
+        let (schema, domains) = replayed(
+            "CREATE TABLE t (id int);
+             CREATE MATERIALIZED VIEW mv AS SELECT 1;
+             CREATE VIEW v AS SELECT 1;
+             CREATE OR REPLACE VIEW v AS SELECT 2;
+             CREATE VIEW w AS SELECT 1;
+             CREATE INDEX i1 ON t (id);
+             CREATE INDEX i2 ON t (id);
+             CREATE UNIQUE INDEX i1 ON t (id);
+             CREATE TYPE mood AS ENUM ('a');
+             CREATE TYPE mood AS ENUM ('b', 'c');
+             CREATE TYPE other AS ENUM ('x');
+             ALTER TYPE mood ADD VALUE 'd';
+             ALTER TYPE mood RENAME VALUE 'b' TO 'bb';
+             ALTER TYPE other ADD VALUE 'y';
+             CREATE SEQUENCE s;
+             CREATE DOMAIN positive AS int CHECK (VALUE > 0);
+             CREATE DOMAIN positive AS int CHECK (VALUE > 0);
+             CREATE DOMAIN plain AS int;",
+        );
+        let views: Vec<(&str, bool)> = schema
+            .views
+            .iter()
+            .map(|v| (v.name.as_str(), v.materialized))
+            .collect();
+        assert_eq!(views, [("mv", true), ("v", false), ("w", false)]);
+        let t = schema.tables.iter().find(|t| t.name == "t").unwrap();
+        let indexes: Vec<(&str, bool)> = t
+            .indexes
+            .iter()
+            .map(|i| (i.name.as_str(), i.unique))
+            .collect();
+        assert_eq!(indexes, [("i2", false), ("i1", true)]);
+        let labels = |name: &str| {
+            schema
+                .enums
+                .iter()
+                .find(|e| e.name == name)
+                .unwrap()
+                .labels
+                .clone()
+        };
+        assert_eq!(schema.enums.len(), 2);
+        // ADD VALUE appends; RENAME VALUE (an old value named) is not an addition.
+        assert_eq!(labels("mood"), ["b", "c", "d"]);
+        assert_eq!(labels("other"), ["x", "y"]);
+        assert_eq!(schema.sequences.len(), 1);
+        assert_eq!(schema.sequences[0].name, "s");
+        assert_eq!(domains, ["positive"], "checked domains, once each");
+    }
+}
