@@ -618,4 +618,53 @@ mod replay_tests {
         assert_eq!(schema.sequences[0].name, "s");
         assert_eq!(domains, ["positive"], "checked domains, once each");
     }
+
+    #[test]
+    fn alter_table_changes_columns_and_constraints_as_postgresql_would() {
+        let (schema, _) = replayed(
+            "CREATE TABLE t (a int, b int, c int, d int NOT NULL, e int, f int);
+             ALTER TABLE t ADD COLUMN g int PRIMARY KEY;
+             ALTER TABLE t ADD COLUMN h int NOT NULL;
+             ALTER TABLE t ADD COLUMN IF NOT EXISTS a text;
+             ALTER TABLE t ALTER COLUMN b TYPE bigint;
+             ALTER TABLE t ALTER COLUMN c SET DEFAULT 1;
+             ALTER TABLE t ALTER COLUMN d DROP NOT NULL;
+             ALTER TABLE t ALTER COLUMN e SET NOT NULL;
+             ALTER TABLE t ADD CONSTRAINT f_positive CHECK (f > 0) NOT VALID;
+             ALTER TABLE t ADD CONSTRAINT e_fk FOREIGN KEY (e) REFERENCES t (g);
+             ALTER TABLE t VALIDATE CONSTRAINT f_positive;
+             ALTER TABLE t ADD CONSTRAINT a_unique UNIQUE (a);
+             ALTER TABLE t ADD CONSTRAINT b_unique UNIQUE (b);
+             ALTER TABLE t DROP CONSTRAINT a_unique;
+             ALTER TABLE t DROP COLUMN e;",
+        );
+        let t = &schema.tables[0];
+        let col = |name: &str| t.columns.iter().find(|c| c.name == name);
+        let names: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["a", "b", "c", "d", "f", "g", "h"],
+            "e dropped, a not added twice"
+        );
+        assert_eq!(col("a").unwrap().data_type, "integer");
+        assert_eq!(col("b").unwrap().data_type, "bigint");
+        assert_eq!(col("c").unwrap().default.as_deref(), Some(""));
+        assert_eq!(col("a").unwrap().default, None);
+        assert!(col("d").unwrap().nullable, "NOT NULL dropped");
+        assert!(!col("g").unwrap().nullable, "a primary key is not null");
+        assert!(!col("h").unwrap().nullable);
+        assert!(col("f").unwrap().nullable);
+        let constraints: Vec<(&str, bool)> = t
+            .constraints
+            .iter()
+            .map(|c| (c.name.as_str(), c.validated))
+            .collect();
+        // e's foreign key went with its column; a_unique was dropped (and its index).
+        assert_eq!(
+            constraints,
+            [("t_pkey", true), ("f_positive", true), ("b_unique", true)]
+        );
+        let indexes: Vec<&str> = t.indexes.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(indexes, ["t_pkey", "b_unique"]);
+    }
 }
