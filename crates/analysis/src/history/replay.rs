@@ -667,4 +667,63 @@ mod replay_tests {
         let indexes: Vec<&str> = t.indexes.iter().map(|i| i.name.as_str()).collect();
         assert_eq!(indexes, ["t_pkey", "b_unique"]);
     }
+
+    #[test]
+    fn constraints_make_their_indexes_and_renames_follow_every_name() {
+        let (schema, _) = replayed(
+            "CREATE TABLE p (id int PRIMARY KEY);
+             CREATE TABLE t (a int, b int, r tsrange, pid int);
+             ALTER TABLE t ADD PRIMARY KEY (a);
+             ALTER TABLE t ADD UNIQUE (b);
+             ALTER TABLE t ADD CONSTRAINT t_r_excl EXCLUDE USING gist (r WITH &&);
+             ALTER TABLE t ADD FOREIGN KEY (pid) REFERENCES p (id) ON DELETE CASCADE;
+             CREATE INDEX t_b_idx ON t (b);
+             ALTER TABLE t RENAME COLUMN b TO bee;
+             ALTER TABLE t RENAME CONSTRAINT t_b_key TO t_bee_key;
+             ALTER INDEX t_b_idx RENAME TO t_bee_idx;",
+        );
+        let t = schema.tables.iter().find(|t| t.name == "t").unwrap();
+        assert!(!t.columns.iter().find(|c| c.name == "a").unwrap().nullable);
+        assert!(t.columns.iter().any(|c| c.name == "bee"));
+        let constraints: Vec<(&str, ConstraintKind, Vec<&str>, Option<&str>)> = t
+            .constraints
+            .iter()
+            .map(|c| {
+                (
+                    c.name.as_str(),
+                    c.kind,
+                    c.columns.iter().map(String::as_str).collect(),
+                    c.on_delete.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            constraints,
+            [
+                ("t_pkey", ConstraintKind::PrimaryKey, vec!["a"], None),
+                ("t_bee_key", ConstraintKind::Unique, vec!["bee"], None),
+                ("t_r_excl", ConstraintKind::Exclusion, vec![], None),
+                (
+                    "t_pid_fkey",
+                    ConstraintKind::ForeignKey,
+                    vec!["pid"],
+                    Some("c")
+                ),
+            ]
+        );
+        let indexes: Vec<(&str, bool, bool)> = t
+            .indexes
+            .iter()
+            .map(|i| (i.name.as_str(), i.unique, i.primary))
+            .collect();
+        assert_eq!(
+            indexes,
+            [
+                ("t_pkey", true, true),
+                ("t_b_key", true, false),
+                ("t_r_excl", false, false),
+                ("t_bee_idx", false, false),
+            ]
+        );
+    }
 }
