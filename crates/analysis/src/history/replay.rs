@@ -122,7 +122,12 @@ pub fn apply_statement(schema: &mut SchemaSnapshot, domains: &mut Vec<String>, a
         NodeEnum::RenameStmt(r) => rename(schema, r),
         NodeEnum::DropStmt(d) => {
             for object in &d.objects {
-                let Some(name) = ast::object_name(object) else {
+                // `DROP TYPE` names its types as type names, not as lists.
+                let name = match &object.node {
+                    Some(NodeEnum::TypeName(t)) => Some(ast::dotted(&t.names)),
+                    _ => ast::object_name(object),
+                };
+                let Some(name) = name else {
                     continue;
                 };
                 drop_object(schema, d.remove_type(), &name);
@@ -724,6 +729,65 @@ mod replay_tests {
                 ("t_r_excl", false, false),
                 ("t_bee_idx", false, false),
             ]
+        );
+    }
+
+    #[test]
+    fn drops_remove_exactly_the_object_named_in_its_schema() {
+        let objects = "CREATE SCHEMA app;
+             CREATE TABLE t (a int);
+             CREATE TABLE app.t (a int);
+             CREATE INDEX keep_idx ON t (a);
+             CREATE INDEX gone_idx ON t (a);
+             CREATE INDEX gone_idx ON app.t (a);
+             CREATE VIEW v AS SELECT 1;
+             CREATE VIEW app.v AS SELECT 1;
+             CREATE MATERIALIZED VIEW mv AS SELECT 1;
+             CREATE VIEW w AS SELECT 1;
+             CREATE TYPE e AS ENUM ('x');
+             CREATE TYPE app.e AS ENUM ('x');
+             CREATE TYPE f AS ENUM ('x');
+             CREATE SEQUENCE s;
+             CREATE SEQUENCE app.s;
+             CREATE SEQUENCE q;";
+        let (schema, _) = replayed(&format!(
+            "{objects}
+             DROP INDEX gone_idx;
+             DROP VIEW v;
+             DROP MATERIALIZED VIEW mv;
+             DROP TYPE e;
+             DROP SEQUENCE s;"
+        ));
+        let indexes: Vec<String> = schema
+            .tables
+            .iter()
+            .flat_map(|t| {
+                t.indexes
+                    .iter()
+                    .map(move |i| format!("{}.{}", t.schema, i.name))
+            })
+            .collect();
+        assert_eq!(indexes, ["public.keep_idx", "app.gone_idx"]);
+        let named = |items: Vec<(&String, &String)>| -> Vec<String> {
+            items.into_iter().map(|(s, n)| format!("{s}.{n}")).collect()
+        };
+        assert_eq!(
+            named(schema.views.iter().map(|v| (&v.schema, &v.name)).collect()),
+            ["app.v", "public.w"]
+        );
+        assert_eq!(
+            named(schema.enums.iter().map(|e| (&e.schema, &e.name)).collect()),
+            ["app.e", "public.f"]
+        );
+        assert_eq!(
+            named(
+                schema
+                    .sequences
+                    .iter()
+                    .map(|q| (&q.schema, &q.name))
+                    .collect()
+            ),
+            ["app.s", "public.q"]
         );
     }
 }
