@@ -239,3 +239,33 @@ fn an_index_on_only_a_partitioned_table_builds_nothing() {
         assert_eq!(flags(&analysis.statements[0], true), expected, "{sql}");
     }
 }
+
+#[test]
+fn lock_modes_follow_lockdefs_numbering() {
+    use super::LockMode::*;
+    let numbered: Vec<Option<super::LockMode>> = (0..=9).map(super::LockMode::from_pg).collect();
+    assert_eq!(
+        numbered,
+        [
+            None,
+            Some(AccessShare),
+            Some(RowShare),
+            Some(RowExclusive),
+            Some(ShareUpdateExclusive),
+            Some(Share),
+            Some(ShareRowExclusive),
+            Some(Exclusive),
+            Some(AccessExclusive),
+            None,
+        ]
+    );
+}
+
+#[test]
+fn an_effect_lists_each_named_column_once() {
+    let mut effect = super::Effect::new(true);
+    for column in ["a", "b", "a", ""] {
+        effect.column(column);
+    }
+    assert_eq!(effect.columns, ["a", "b"]);
+}
