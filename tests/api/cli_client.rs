@@ -121,8 +121,8 @@ async fn every_client_subcommand_against_a_real_service() {
     assert_eq!(status["status"], "completed");
     assert_eq!(status["result"]["columns_added"][0]["column"], "phone");
 
-    // Exit codes: a wrong key is 4, an unknown connection 2, a bad token 4, nothing
-    // listening 3 — each with one line on stderr that never shows the key.
+    // Exit codes: a wrong key is 4, an unknown connection 2, a bad token 4, a refused
+    // migration 1, nothing listening 3 — each with one line on stderr that never shows the key.
     let mut wrong_key = cli.command(&["connections", "list"]);
     wrong_key.env("AUTODB_API_KEY", "not-the-key");
     let denied = cli.run_with(wrong_key).await;
@@ -141,6 +141,16 @@ async fn every_client_subcommand_against_a_real_service() {
         .run(&["execute", "--token", "a.b", "-c", &conn, &safe_file])
         .await;
     assert_eq!(forged.code, 4, "{}", forged.stderr);
+    // A migration the gate refuses outright (422 MIGRATION_REFUSED) is a refusal, not a
+    // usage error: the exit code follows the error's code, not its status.
+    let ledger_file = write(&dir.0, "003_ledger.sql", "DROP TABLE autodb.requests;\n");
+    let refused = cli.run(&["analyze", &ledger_file, "-c", &conn]).await;
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("MIGRATION_REFUSED"),
+        "{}",
+        refused.stderr
+    );
     let usage = cli.run(&["deploy", &safe_file, "-c", &conn]).await;
     assert_eq!(usage.code, 2, "--max-risk is required: {}", usage.stderr);
     let closed = {

@@ -7,10 +7,11 @@
 
 use std::path::PathBuf;
 
+use autodb::domain::error_code::ApiErrorCode;
 use serde_json::{json, Value};
 
 use crate::migrate::segment;
-use crate::remote::{Exit, Failure, Outcome, Remote};
+use crate::remote::{Failure, Outcome, Remote};
 use crate::report::{list, text};
 
 #[derive(clap::Subcommand)]
@@ -133,7 +134,7 @@ async fn introspect(remote: &Remote, connection: &str) -> Outcome<Value> {
 pub async fn schema(remote: &Remote, args: SchemaArgs) -> Outcome<()> {
     let path = format!("/connections/{}/schema", segment(&args.connection)?);
     let data = match remote.get(&path).await {
-        Err(failure) if failure.exit == Exit::Usage && failure.message.contains("404") => {
+        Err(failure) if failure.code == Some(ApiErrorCode::NotFound) => {
             introspect(remote, &args.connection).await?;
             remote.get(&path).await?.data()
         }

@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 
+use autodb::domain::error_code::ApiErrorCode;
 use autodb::domain::sha256_hex;
 use autodb_analysis::RiskCategory;
 use serde_json::{json, Value};
@@ -211,7 +212,7 @@ impl Deploy<'_> {
             Some(id) => match migrate::poll(remote, id).await {
                 Ok(status) if status["status"] != "failed" => Some(id.clone()),
                 Ok(_) => None,
-                Err(failure) if failure.exit == Exit::Usage => None,
+                Err(failure) if failure.code == Some(ApiErrorCode::NotFound) => None,
                 Err(failure) => return Err(failure),
             },
             None => None,

@@ -31,6 +31,8 @@ use hyper_util::rt::TokioExecutor;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
+use autodb::domain::error_code::ApiErrorCode;
+
 /// Why a command did not succeed; the discriminant is the process exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
@@ -52,6 +54,9 @@ pub enum Exit {
 pub struct Failure {
     pub exit: Exit,
     pub message: String,
+    /// The service's `error.code`, when the failure is its answer and this version knows
+    /// the code.
+    pub code: Option<ApiErrorCode>,
 }
 
 impl Failure {
@@ -59,6 +64,7 @@ impl Failure {
         Self {
             exit,
             message: message.into(),
+            code: None,
         }
     }
 
@@ -375,24 +381,63 @@ fn judge(method: &Method, url: &str, answer: Answer) -> Outcome<Answer> {
         .as_str()
         .or(answer.body.as_str())
         .unwrap_or("");
-    let exit = match answer.status.as_u16() {
+    let known = ApiErrorCode::parse(code);
+    let exit = known.map_or_else(|| exit_for_status(answer.status), exit_for);
+    Err(Failure {
+        code: known,
+        ..Failure::new(
+            exit,
+            format!(
+                "{method} {url}: {} {code}{}{message}",
+                answer.status.as_u16(),
+                if code.is_empty() || message.is_empty() {
+                    ""
+                } else {
+                    ": "
+                },
+            ),
+        )
+    })
+}
+
+/// The exit code an error response means, decided by its `error.code` (each code has one
+/// status, but a status does not tell a refused migration from a malformed request).
+fn exit_for(code: ApiErrorCode) -> Exit {
+    use ApiErrorCode as C;
+    match code {
+        C::Unauthorized
+        | C::Forbidden
+        | C::TokenInvalid
+        | C::TokenExpired
+        | C::TokenMismatch
+        | C::AnalysisUnknown => Exit::Auth,
+        C::ApprovalRequired
+        | C::ApprovalRejected
+        | C::SelfApproval
+        | C::MigrationInProgress
+        | C::AlreadyDecided
+        | C::MigrationRefused => Exit::Refused,
+        C::InvalidJson
+        | C::NotFound
+        | C::MethodNotAllowed
+        | C::PayloadTooLarge
+        | C::ValidationError
+        | C::SqlParseError => Exit::Usage,
+        C::RequestTimeout | C::RateLimited | C::Internal | C::DependencyUnavailable => {
+            Exit::Unreachable
+        }
+    }
+}
+
+/// A body without a code this version knows (a gateway's own answer, a newer server's code):
+/// the status decides.
+fn exit_for_status(status: StatusCode) -> Exit {
+    match status.as_u16() {
         401 | 403 => Exit::Auth,
         409 => Exit::Refused,
-        429 | 500..=599 => Exit::Unreachable,
+        408 | 429 | 500..=599 => Exit::Unreachable,
         _ => Exit::Usage,
-    };
-    Err(Failure::new(
-        exit,
-        format!(
-            "{method} {url}: {} {code}{}{message}",
-            answer.status.as_u16(),
-            if code.is_empty() || message.is_empty() {
-                ""
-            } else {
-                ": "
-            },
-        ),
-    ))
+    }
 }
 
 #[cfg(test)]
@@ -441,6 +486,65 @@ mod tests {
             "{}",
             throttled.message
         );
+    }
+
+    #[test]
+    fn the_code_decides_where_the_status_would_mislead() {
+        let error = |code: &str| serde_json::json!({"success": false, "error": {"code": code, "message": "m"}});
+        let exit = |code: ApiErrorCode| {
+            judge(
+                &Method::POST,
+                "u",
+                answer(code.status().as_u16(), error(code.as_str())),
+            )
+            .unwrap_err()
+            .exit
+        };
+        // A refusal by the gate is 1 whatever its status; a token for other SQL is a token
+        // problem, not a usage error.
+        assert_eq!(exit(ApiErrorCode::MigrationRefused), Exit::Refused);
+        assert_eq!(exit(ApiErrorCode::ApprovalRequired), Exit::Refused);
+        assert_eq!(exit(ApiErrorCode::ApprovalRejected), Exit::Refused);
+        assert_eq!(exit(ApiErrorCode::SelfApproval), Exit::Refused);
+        assert_eq!(exit(ApiErrorCode::TokenMismatch), Exit::Auth);
+        assert_eq!(exit(ApiErrorCode::RequestTimeout), Exit::Unreachable);
+        // Every other code means what its status means.
+        let differ: Vec<&str> = ApiErrorCode::ALL
+            .iter()
+            .filter(|c| exit_for(**c) != exit_for_status(c.status()))
+            .map(|c| c.as_str())
+            .collect();
+        assert_eq!(
+            differ,
+            [
+                "TOKEN_MISMATCH",
+                "APPROVAL_REQUIRED",
+                "APPROVAL_REJECTED",
+                "SELF_APPROVAL",
+                "MIGRATION_REFUSED"
+            ]
+        );
+        // A code this version does not know: the status decides.
+        let newer = |status| {
+            judge(&Method::POST, "u", answer(status, error("SOMETHING_NEW")))
+                .unwrap_err()
+                .exit
+        };
+        assert_eq!(newer(403), Exit::Auth);
+        assert_eq!(newer(409), Exit::Refused);
+        assert_eq!(newer(408), Exit::Unreachable);
+        assert_eq!(newer(422), Exit::Usage);
+        // The failure keeps the code it knows, for a caller that acts on one (a 404 status
+        // poll, an absent snapshot).
+        let missing = judge(&Method::GET, "u", answer(404, error("NOT_FOUND"))).unwrap_err();
+        assert_eq!(missing.code, Some(ApiErrorCode::NotFound));
+        let gateway = judge(
+            &Method::GET,
+            "u",
+            answer(404, serde_json::json!({"message": "Not Found"})),
+        )
+        .unwrap_err();
+        assert_eq!((gateway.exit, gateway.code), (Exit::Usage, None));
     }
 
     #[test]

@@ -200,6 +200,12 @@ impl ApiErrorCode {
         self.spec().code
     }
 
+    /// The code a response carried, if this version knows it (a client may talk to a newer
+    /// server, or to a gateway that answers with its own body).
+    pub fn parse(wire: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|c| c.as_str() == wire)
+    }
+
     pub const fn retryable(self) -> bool {
         self.spec().retryable
     }
@@ -247,5 +253,20 @@ mod tests {
             serde_json::to_string(&ApiErrorCode::MigrationInProgress).unwrap(),
             r#""MIGRATION_IN_PROGRESS""#
         );
+    }
+
+    #[test]
+    fn each_code_parses_back_and_nothing_else_does() {
+        for code in ApiErrorCode::ALL {
+            assert_eq!(ApiErrorCode::parse(code.as_str()), Some(*code));
+        }
+        for other in [
+            "",
+            "migration_in_progress",
+            "Too Many Requests",
+            "STATEMENT_FAILED",
+        ] {
+            assert_eq!(ApiErrorCode::parse(other), None, "{other}");
+        }
     }
 }
