@@ -2,12 +2,12 @@
 //! Introspection, which fills the model from a live database, lives in the `autodb` crate.
 
 pub mod diff;
+pub mod fingerprint;
 pub mod model;
 mod objects;
 pub mod render;
-pub mod scope;
 
 pub use diff::{diff, diff_with_renames, Rename, SchemaDiff};
+pub use fingerprint::{scope_changes, scope_fingerprint};
 pub use model::{qualified, short_type, SchemaSnapshot};
 pub use render::clone_script;
-pub use scope::{scope_changes, scope_fingerprint};
