@@ -370,6 +370,8 @@ fn add_constraint(table: &mut Table, k: &PgConstraint, column: &[String]) {
     };
     let mut columns = ast::strings(&k.keys);
     columns.extend(ast::strings(&k.fk_attrs));
+    let elements = exclusion_elements(k);
+    columns.extend(elements.iter().filter_map(|(column, _)| column.clone()));
     if columns.is_empty() {
         columns = column.to_vec();
     }
@@ -383,7 +385,12 @@ fn add_constraint(table: &mut Table, k: &PgConstraint, column: &[String]) {
         }
     }
     let name = if k.conname.is_empty() {
-        default_name(&table.name, &columns, kind)
+        let words = if kind == ConstraintKind::Exclusion {
+            numbered(elements.into_iter().map(|(_, word)| word))
+        } else {
+            columns.clone()
+        };
+        default_name(&table.name, &words, kind)
     } else {
         k.conname.clone()
     };
@@ -415,8 +422,56 @@ fn add_constraint(table: &mut Table, k: &PgConstraint, column: &[String]) {
     });
 }
 
+/// An exclusion constraint's elements (`EXCLUDE USING gist (room WITH =, tsrange(a, b) WITH
+/// &&)`): the column an element is, if it is one, and the word PostgreSQL names its index
+/// column by (`FigureIndexColname`): the column, the function an expression calls, or `expr`.
+fn exclusion_elements(k: &PgConstraint) -> Vec<(Option<String>, String)> {
+    k.exclusions
+        .iter()
+        .filter_map(|pair| match &pair.node {
+            Some(NodeEnum::List(l)) => match l.items.first()?.node.as_ref()? {
+                NodeEnum::IndexElem(e) if !e.name.is_empty() => {
+                    Some((Some(e.name.clone()), e.name.clone()))
+                }
+                NodeEnum::IndexElem(e) => Some((None, expression_word(e.expr.as_deref()))),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// The word PostgreSQL names an expression's index column by: the last name of a column
+/// reference or of a called function, through casts; `expr` for anything else.
+fn expression_word(expr: Option<&pg_query::protobuf::Node>) -> String {
+    match expr.and_then(|e| e.node.as_ref()) {
+        Some(NodeEnum::ColumnRef(c)) => ast::strings(&c.fields).pop(),
+        Some(NodeEnum::FuncCall(f)) => ast::strings(&f.funcname).pop(),
+        Some(NodeEnum::TypeCast(t)) => return expression_word(t.arg.as_deref()),
+        _ => None,
+    }
+    .unwrap_or_else(|| "expr".to_string())
+}
+
+/// Index column names made unique the way PostgreSQL does (`ChooseIndexColumnNames`): a
+/// repeated name gets the first free number (`c`, `c1`, `c2`).
+fn numbered(words: impl Iterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for word in words {
+        let mut name = word.clone();
+        let mut n = 0;
+        while out.contains(&name) {
+            n += 1;
+            name = format!("{word}{n}");
+        }
+        out.push(name);
+    }
+    out
+}
+
 /// The name PostgreSQL gives an unnamed constraint: `orders_pkey`, `orders_email_key`,
-/// `orders_customer_id_fkey`, `orders_total_check`.
+/// `orders_customer_id_fkey`, `orders_total_check`, `bookings_room_during_excl`; `columns`
+/// are the words between the table and the suffix.
 fn default_name(table: &str, columns: &[String], kind: ConstraintKind) -> String {
     let suffix = match kind {
         ConstraintKind::PrimaryKey => return format!("{table}_pkey"),
@@ -542,6 +597,54 @@ mod replay_tests {
             apply_statement(&mut schema, &mut domains, &stmt.ast);
         }
         (schema, domains)
+    }
+
+    #[test]
+    fn unnamed_exclusion_constraints_are_named_as_postgresql_names_them() {
+        // The names PostgreSQL 15 gave these (pg_constraint.conname), with the columns its
+        // conkey lists (an expression is attnum 0, so it names no column).
+        let (schema, _) = replayed(
+            "CREATE TABLE r (a timestamp, b timestamp, c tsrange, EXCLUDE USING gist (c WITH &&));
+             CREATE TABLE r2 (a timestamp, b timestamp, EXCLUDE USING gist (tsrange(a, b) WITH &&));
+             CREATE TABLE r3 (a timestamp, b timestamp, c tsrange,
+                 EXCLUDE USING gist ((c * c) WITH &&),
+                 EXCLUDE USING gist ((c::tsrange) WITH &&, c WITH &&));
+             ALTER TABLE r ADD EXCLUDE USING gist (c WITH &&, c WITH &&, c WITH &&);",
+        );
+        let constraints = |table: &str| -> Vec<(String, Vec<String>)> {
+            let t = schema.tables.iter().find(|t| t.name == table).unwrap();
+            t.constraints
+                .iter()
+                .map(|k| (k.name.clone(), k.columns.clone()))
+                .collect()
+        };
+        let owned = |name: &str, cols: &[&str]| {
+            (
+                name.to_string(),
+                cols.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(
+            constraints("r"),
+            [
+                owned("r_c_excl", &["c"]),
+                owned("r_c_c1_c2_excl", &["c", "c", "c"])
+            ]
+        );
+        assert_eq!(constraints("r2"), [owned("r2_tsrange_excl", &[])]);
+        assert_eq!(
+            constraints("r3"),
+            [owned("r3_expr_excl", &[]), owned("r3_c_c1_excl", &["c"])]
+        );
+        let r = schema.tables.iter().find(|t| t.name == "r").unwrap();
+        assert_eq!(
+            r.indexes
+                .iter()
+                .map(|i| i.name.as_str())
+                .collect::<Vec<_>>(),
+            ["r_c_excl", "r_c_c1_c2_excl"],
+            "the constraint's index has its name"
+        );
     }
 
     #[test]
@@ -707,7 +810,7 @@ mod replay_tests {
             [
                 ("t_pkey", ConstraintKind::PrimaryKey, vec!["a"], None),
                 ("t_bee_key", ConstraintKind::Unique, vec!["bee"], None),
-                ("t_r_excl", ConstraintKind::Exclusion, vec![], None),
+                ("t_r_excl", ConstraintKind::Exclusion, vec!["r"], None),
                 (
                     "t_pid_fkey",
                     ConstraintKind::ForeignKey,
