@@ -699,6 +699,13 @@ pub const DML: &[Case] = &[
         "orders",
         "SDW",
     ),
+    // An INSERT in a WITH writes its table; the SELECT reads only the WITH query.
+    (
+        "WITH i AS (INSERT INTO orders (id) VALUES (1) RETURNING id) SELECT count(*) FROM i",
+        RX,
+        "orders",
+        "",
+    ),
     (
         "MERGE INTO orders o USING customers c ON o.customer_id = c.id \
          WHEN MATCHED THEN DELETE",

@@ -123,7 +123,7 @@ fn copy(c: &CopyStmt, e: &mut Effect) {
 }
 
 /// The target of a write, and when it is a view, the tables the write reaches through it.
-fn write_target(name: &str, state: &MigrationState, e: &mut Effect) {
+pub(super) fn write_target(name: &str, state: &MigrationState, e: &mut Effect) {
     e.target(name, RowExclusive);
     for base in state.written_through(name) {
         e.target(&base, RowExclusive);
