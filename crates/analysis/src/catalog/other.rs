@@ -120,6 +120,8 @@ fn copy(c: &CopyStmt, e: &mut Effect) {
             if c.is_from { RowExclusive } else { AccessShare },
         );
     }
+    // `COPY (query) TO` reads what its query reads.
+    read_sources(c.query.as_ref().and_then(|q| q.node.as_ref()), e);
 }
 
 /// The target of a write, and when it is a view, the tables the write reaches through it.

@@ -269,3 +269,38 @@ fn an_effect_lists_each_named_column_once() {
     }
     assert_eq!(effect.columns, ["a", "b"]);
 }
+
+/// The effect of the last statement of `sql`, over [`cases::snapshot`] and the statements
+/// before it.
+fn effect_of(sql: &str) -> super::Effect {
+    let snap = cases::snapshot();
+    let stmts = autodb_core::sql::parse(sql).expect(sql);
+    let mut state = crate::state::MigrationState::new(&stmts, Some(&snap));
+    let mut last = None;
+    for stmt in &stmts {
+        let effect = super::classify(&stmt.ast, &state);
+        state.record(stmt, &effect);
+        last = Some(effect);
+    }
+    last.expect(sql)
+}
+
+/// `COPY … FROM` writes its table, `COPY … TO` reads it, and `COPY (query) TO` reads what
+/// the query reads.
+#[test]
+fn copy_locks_the_table_it_fills_or_reads() {
+    use super::LockMode::{AccessShare, RowExclusive};
+    for (sql, mode) in [
+        ("COPY orders FROM STDIN", RowExclusive),
+        ("COPY orders (id, note) FROM STDIN", RowExclusive),
+        ("COPY orders TO STDOUT", AccessShare),
+        ("COPY (SELECT id FROM orders) TO STDOUT", AccessShare),
+    ] {
+        assert_eq!(
+            effect_of(sql).locks,
+            [("orders".to_string(), mode)],
+            "{sql}"
+        );
+    }
+    assert!(effect_of("COPY (SELECT 1) TO STDOUT").locks.is_empty());
+}
