@@ -54,9 +54,9 @@ pub(super) fn classify(node: &NodeEnum, state: &MigrationState, e: &mut Effect) 
         }
         // Changes the owner of every table the role owns, each under ACCESS EXCLUSIVE.
         NodeEnum::ReassignOwnedStmt(_) => e.unnamed_tables_lock = Some(AccessExclusive),
-        // Opaque procedural code: the catalog cannot see what it locks.
-        NodeEnum::DoStmt(_) | NodeEnum::CallStmt(_) => e.known = false,
         other if is_catalog_only(other) => {}
+        // Forms without an entry, and opaque procedural code (`DO`, `CALL`), whose locks the
+        // catalog cannot see.
         _ => e.known = false,
     }
 }
