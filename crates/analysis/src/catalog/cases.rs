@@ -186,6 +186,13 @@ pub const ALTER_TABLE_COLUMNS: &[Case] = &[
         "orders",
         "WB",
     ),
+    // A new column's CHECK is checked against every existing row.
+    (
+        "ALTER TABLE orders ADD COLUMN a integer CHECK (a > 0)",
+        AE,
+        "orders",
+        "SWB",
+    ),
     // Required without a default: the table is read to check it has no rows.
     (
         "ALTER TABLE orders ADD COLUMN r text NOT NULL",
@@ -553,6 +560,12 @@ pub const TABLES_VIEWS_AND_TYPES: &[Case] = &[
         "W",
     ),
     (
+        "CREATE TABLE t (c bigint, FOREIGN KEY (c) REFERENCES customers (id))",
+        SRE,
+        "customers",
+        "W",
+    ),
+    (
         "CREATE TABLE t AS SELECT * FROM orders",
         Some("ACCESS SHARE"),
         "orders",
@@ -620,6 +633,7 @@ pub const TABLES_VIEWS_AND_TYPES: &[Case] = &[
     ("CREATE EXTENSION IF NOT EXISTS pgcrypto", None, "", ""),
     ("DROP SCHEMA archive CASCADE", None, "", "D"),
     ("COMMENT ON TABLE orders IS 'x'", SUE, "orders", ""),
+    ("COMMENT ON TABLE public.orders IS 'x'", SUE, "orders", ""),
     ("GRANT SELECT ON orders TO app", None, "", ""),
     (
         "CREATE STATISTICS s ON id, note FROM orders",
@@ -628,6 +642,7 @@ pub const TABLES_VIEWS_AND_TYPES: &[Case] = &[
         "",
     ),
     ("CREATE POLICY p ON orders USING (true)", AE, "orders", "WB"),
+    ("ALTER POLICY p ON orders USING (true)", AE, "orders", "WB"),
 ];
 
 pub const TRIGGERS_AND_RULES: &[Case] = &[
@@ -638,6 +653,7 @@ pub const TRIGGERS_AND_RULES: &[Case] = &[
         "W",
     ),
     ("DROP TRIGGER t ON orders", AE, "orders", "WB"),
+    ("DROP TRIGGER t ON public.orders", AE, "orders", "WB"),
     (
         "CREATE RULE r AS ON INSERT TO orders DO NOTHING",
         AE,
@@ -698,6 +714,13 @@ pub const DML: &[Case] = &[
         RX,
         "orders",
         "SDW",
+    ),
+    // An INSERT in a WITH writes its table; the SELECT reads only the WITH query.
+    (
+        "WITH i AS (INSERT INTO orders (id) VALUES (1) RETURNING id) SELECT count(*) FROM i",
+        RX,
+        "orders",
+        "",
     ),
     (
         "MERGE INTO orders o USING customers c ON o.customer_id = c.id \

@@ -225,11 +225,12 @@ pub fn is_system_catalog(relation: &str, state: &MigrationState) -> bool {
     }
 }
 
-/// The system catalogs the statement writes: DML targets anywhere in it (a data-modifying
-/// `WITH` included) and relations its DDL locks for writing. Maintenance that only reads or
-/// reorganizes a catalog (`VACUUM`, `REINDEX`, `CLUSTER`, `LOCK`, `COMMENT`) is not a write.
+/// The system catalogs the statement writes: the relations it locks for writing (ROW
+/// EXCLUSIVE or stronger), which are its DDL's and the target of every `INSERT`, `UPDATE`,
+/// `DELETE` and `MERGE` anywhere in it (`dml.rs` locks a data-modifying `WITH`'s too).
+/// Maintenance that only reads or reorganizes a catalog (`VACUUM`, `REINDEX`, `CLUSTER`,
+/// `LOCK`, `COMMENT`) is not a write.
 pub fn written_system_catalogs(node: &NodeEnum, e: &Effect, state: &MigrationState) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
     let maintenance = matches!(
         node,
         NodeEnum::VacuumStmt(_)
@@ -239,32 +240,14 @@ pub fn written_system_catalogs(node: &NodeEnum, e: &Effect, state: &MigrationSta
             | NodeEnum::CommentStmt(_)
             | NodeEnum::CreateStatsStmt(_)
     );
-    if !maintenance {
-        out.extend(
-            e.locks
-                .iter()
-                .filter(|(_, mode)| *mode >= LockMode::RowExclusive)
-                .map(|(t, _)| t.clone()),
-        );
+    if maintenance {
+        return Vec::new();
     }
-    let nested = node
-        .nodes()
-        .into_iter()
-        .filter_map(|(child, _, _, _)| match child {
-            NodeRef::InsertStmt(s) => s.relation.as_ref(),
-            NodeRef::UpdateStmt(s) => s.relation.as_ref(),
-            NodeRef::DeleteStmt(s) => s.relation.as_ref(),
-            NodeRef::MergeStmt(s) => s.relation.as_ref(),
-            _ => None,
-        });
-    out.extend(nested.map(ast::relation));
-    let mut catalogs: Vec<String> = Vec::new();
-    for t in out {
-        if is_system_catalog(&t, state) && !catalogs.contains(&t) {
-            catalogs.push(t);
-        }
-    }
-    catalogs
+    e.locks
+        .iter()
+        .filter(|(t, mode)| *mode >= LockMode::RowExclusive && is_system_catalog(t, state))
+        .map(|(t, _)| t.clone())
+        .collect()
 }
 
 /// Whether every `setval` of the statement names, as a constant, a sequence created earlier
@@ -552,5 +535,73 @@ mod tests {
         );
         assert!(disruptions("VACUUM FULL pg_catalog.pg_class").is_empty());
         assert!(disruptions("SELECT * FROM pg_catalog.pg_class FOR UPDATE").is_empty());
+    }
+
+    /// A write to a catalog in a data-modifying `WITH`, or by `MERGE`, is found through the
+    /// statement's locks: `dml.rs` locks every nested target ROW EXCLUSIVE.
+    #[test]
+    fn nested_writes_to_system_catalogs() {
+        for (sql, catalog) in [
+            (
+                "WITH i AS (INSERT INTO pg_description VALUES (1, 2, 0, 'x') RETURNING 1) \
+                 SELECT * FROM i",
+                "pg_description",
+            ),
+            (
+                "WITH u AS (UPDATE pg_catalog.pg_class SET relname = 'x' WHERE oid = 1 \
+                 RETURNING 1) SELECT * FROM u",
+                "pg_catalog.pg_class",
+            ),
+            (
+                "WITH d AS (DELETE FROM pg_depend WHERE objid = 1 RETURNING 1) \
+                 INSERT INTO pg_jobs SELECT * FROM d",
+                "pg_depend",
+            ),
+            (
+                "MERGE INTO pg_catalog.pg_description d USING pg_jobs j ON d.objoid = j.id \
+                 WHEN MATCHED THEN DELETE",
+                "pg_catalog.pg_description",
+            ),
+        ] {
+            let stmts = autodb_core::sql::parse(sql).expect(sql);
+            let snap = snapshot(vec![table("pg_jobs", 10, &[("id", "bigint")])]);
+            let state = crate::state::MigrationState::new(&stmts, Some(&snap));
+            let effect = crate::catalog::classify(&stmts[0].ast, &state);
+            assert_eq!(effect.disruptions, [D::SystemCatalog], "{sql}");
+            assert_eq!(
+                super::written_system_catalogs(&stmts[0].ast, &effect, &state),
+                [catalog],
+                "{sql}"
+            );
+        }
+    }
+
+    /// A function is `DisruptiveBody` when its body holds a disruption whose floor is the
+    /// high one: exactly there (terminating backends) it is, at the highest floor below it
+    /// (an extension's install script) or at the medium one (cancelling queries) it is not.
+    #[test]
+    fn a_function_body_at_the_high_floor_disrupts_and_one_below_does_not() {
+        use crate::score::{disruption_floor, DISRUPTION_HIGH};
+        let body = |code: &str| {
+            format!("CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$ BEGIN {code}; END $$")
+        };
+        assert_eq!(
+            disruption_floor(D::Backends { terminates: true }),
+            DISRUPTION_HIGH
+        );
+        assert_eq!(
+            disruptions(&body("PERFORM pg_terminate_backend(1)")),
+            [D::DisruptiveBody]
+        );
+        for (code, below) in [
+            ("CREATE EXTENSION pgcrypto", D::Extension),
+            (
+                "PERFORM pg_cancel_backend(1)",
+                D::Backends { terminates: false },
+            ),
+        ] {
+            assert!(disruption_floor(below) < DISRUPTION_HIGH, "{code}");
+            assert!(disruptions(&body(code)).is_empty(), "{code}");
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! What `UPDATE`, `DELETE` and `MERGE` do to rows, wherever they are written: the statement
-//! itself or a data-modifying `WITH` of any statement.
+//! itself or a data-modifying `WITH` of any statement; and the target of every `INSERT`,
+//! nested ones included.
 //!
 //! The question the score needs answered is "does this lose data": a `DELETE` or `UPDATE`
 //! whose `WHERE` does not narrow (none, or one PostgreSQL folds to true: `true`, `1 = 1`,
@@ -14,10 +15,19 @@ use super::{Effect, LockMode};
 use crate::ast;
 use crate::state::MigrationState;
 
-/// Records what every `UPDATE`/`DELETE`/`MERGE` in the statement does.
+/// Records what every `UPDATE`/`DELETE`/`MERGE` in the statement does, and the target every
+/// `INSERT` in it writes.
 pub(super) fn classify(node: &NodeEnum, state: &MigrationState, e: &mut Effect) {
     for (child, _, _, _) in node.nodes() {
         match child {
+            // An `INSERT` in a data-modifying `WITH` writes its table ROW EXCLUSIVE like the
+            // statement's own `INSERT` (which `other.rs` has recorded already, with what it
+            // reads): the walk reaches both.
+            NodeRef::InsertStmt(i) => {
+                if let Some(rel) = &i.relation {
+                    super::other::write_target(&ast::relation(rel), state, e);
+                }
+            }
             NodeRef::UpdateStmt(u) => {
                 let table = u.relation.as_ref().map(ast::relation).unwrap_or_default();
                 let mut overwrites = false;

@@ -54,9 +54,9 @@ pub(super) fn classify(node: &NodeEnum, state: &MigrationState, e: &mut Effect) 
         }
         // Changes the owner of every table the role owns, each under ACCESS EXCLUSIVE.
         NodeEnum::ReassignOwnedStmt(_) => e.unnamed_tables_lock = Some(AccessExclusive),
-        // Opaque procedural code: the catalog cannot see what it locks.
-        NodeEnum::DoStmt(_) | NodeEnum::CallStmt(_) => e.known = false,
         other if is_catalog_only(other) => {}
+        // Forms without an entry, and opaque procedural code (`DO`, `CALL`), whose locks the
+        // catalog cannot see.
         _ => e.known = false,
     }
 }
@@ -120,10 +120,12 @@ fn copy(c: &CopyStmt, e: &mut Effect) {
             if c.is_from { RowExclusive } else { AccessShare },
         );
     }
+    // `COPY (query) TO` reads what its query reads.
+    read_sources(c.query.as_ref().and_then(|q| q.node.as_ref()), e);
 }
 
 /// The target of a write, and when it is a view, the tables the write reaches through it.
-fn write_target(name: &str, state: &MigrationState, e: &mut Effect) {
+pub(super) fn write_target(name: &str, state: &MigrationState, e: &mut Effect) {
     e.target(name, RowExclusive);
     for base in state.written_through(name) {
         e.target(&base, RowExclusive);

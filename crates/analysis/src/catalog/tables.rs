@@ -255,3 +255,43 @@ fn references_of(state: &MigrationState, table: &str) -> Vec<String> {
     out.dedup();
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use autodb_core::schema::model::{Constraint, ConstraintKind, Table};
+
+    use crate::rules::testing::{snapshot, table};
+    use crate::state::MigrationState;
+
+    /// `name` with a foreign key to each of `references`.
+    fn referencing(name: &str, references: &[&str]) -> Table {
+        let mut t = table(name, 10, &[("r", "bigint")]);
+        for target in references {
+            t.constraints.push(Constraint {
+                name: format!("{name}_{target}_fkey"),
+                kind: ConstraintKind::ForeignKey,
+                definition: format!("FOREIGN KEY (r) REFERENCES {target}(id)"),
+                columns: vec!["r".into()],
+                validated: true,
+                references: Some((*target).into()),
+                on_delete: None,
+            });
+        }
+        t
+    }
+
+    /// What `TRUNCATE a CASCADE` empties beyond `a`: each referencing table once, though `c`
+    /// is reached from `a` and from `b`, and not `a` itself, though `a` and `b` reference
+    /// each other.
+    #[test]
+    fn cascade_reaches_each_referencing_table_once_and_not_the_table_itself() {
+        let snap = snapshot(vec![
+            referencing("a", &["b"]),
+            referencing("b", &["a"]),
+            referencing("c", &["a", "b"]),
+        ]);
+        let state = MigrationState::new(&[], Some(&snap));
+        assert_eq!(super::referencing_transitively(&state, "a"), ["b", "c"]);
+        assert_eq!(super::referencing_transitively(&state, "c"), [""; 0]);
+    }
+}

@@ -269,3 +269,76 @@ fn an_effect_lists_each_named_column_once() {
     }
     assert_eq!(effect.columns, ["a", "b"]);
 }
+
+/// The effect of the last statement of `sql`, over [`cases::snapshot`] and the statements
+/// before it.
+fn effect_of(sql: &str) -> super::Effect {
+    let snap = cases::snapshot();
+    let stmts = autodb_core::sql::parse(sql).expect(sql);
+    let mut state = crate::state::MigrationState::new(&stmts, Some(&snap));
+    let mut last = None;
+    for stmt in &stmts {
+        let effect = super::classify(&stmt.ast, &state);
+        state.record(stmt, &effect);
+        last = Some(effect);
+    }
+    last.expect(sql)
+}
+
+/// Renaming what queries name (a table, a view, a column) breaks the clients that use the
+/// old name, and a column rename names both columns; renaming a constraint breaks no query.
+#[test]
+fn renames_of_what_queries_name_break_clients() {
+    let column = effect_of("ALTER TABLE orders RENAME COLUMN note TO memo");
+    assert_eq!(column.columns, ["note", "memo"]);
+    assert!(column.breaks_clients);
+    for sql in [
+        "ALTER TABLE orders RENAME TO purchases",
+        "CREATE VIEW v AS SELECT 1; ALTER VIEW v RENAME TO w",
+        "CREATE MATERIALIZED VIEW mv AS SELECT 1; ALTER MATERIALIZED VIEW mv RENAME TO w",
+    ] {
+        let renamed = effect_of(sql);
+        assert!(renamed.breaks_clients, "{sql}");
+        assert!(renamed.columns.is_empty(), "{sql}");
+    }
+    let constraint =
+        effect_of("ALTER TABLE orders RENAME CONSTRAINT orders_customer_id_fkey TO fk");
+    assert!(!constraint.breaks_clients && constraint.columns.is_empty());
+    assert_eq!(
+        constraint.mode_on("orders"),
+        Some(super::LockMode::AccessExclusive)
+    );
+}
+
+/// `TRUNCATE` empties every row of each table it names or reaches, each listed once.
+#[test]
+fn truncate_lists_each_emptied_table_once() {
+    assert_eq!(
+        effect_of("TRUNCATE orders, order_items, orders").every_row,
+        ["orders", "order_items"]
+    );
+    assert_eq!(
+        effect_of("TRUNCATE customers CASCADE").every_row,
+        ["customers", "orders", "order_items"]
+    );
+}
+
+/// `COPY … FROM` writes its table, `COPY … TO` reads it, and `COPY (query) TO` reads what
+/// the query reads.
+#[test]
+fn copy_locks_the_table_it_fills_or_reads() {
+    use super::LockMode::{AccessShare, RowExclusive};
+    for (sql, mode) in [
+        ("COPY orders FROM STDIN", RowExclusive),
+        ("COPY orders (id, note) FROM STDIN", RowExclusive),
+        ("COPY orders TO STDOUT", AccessShare),
+        ("COPY (SELECT id FROM orders) TO STDOUT", AccessShare),
+    ] {
+        assert_eq!(
+            effect_of(sql).locks,
+            [("orders".to_string(), mode)],
+            "{sql}"
+        );
+    }
+    assert!(effect_of("COPY (SELECT 1) TO STDOUT").locks.is_empty());
+}
