@@ -726,20 +726,20 @@ pub const DML: &[Case] = &[
         "MERGE INTO orders o USING customers c ON o.customer_id = c.id \
          WHEN MATCHED THEN DELETE",
         RX,
-        "orders",
+        "orders,customers",
         "SD",
     ),
     (
         "MERGE INTO orders o USING customers c ON true WHEN MATCHED THEN UPDATE SET note = 'x'",
         RX,
-        "orders",
+        "orders,customers",
         "SDW",
     ),
     (
         "MERGE INTO orders o USING customers c ON o.customer_id = c.id \
          WHEN MATCHED THEN UPDATE SET note = 'x'",
         RX,
-        "orders",
+        "orders,customers",
         "S",
     ),
     (
@@ -753,6 +753,32 @@ pub const DML: &[Case] = &[
     ("INSERT INTO orders (id) VALUES (1)", RX, "orders", ""),
     (
         "INSERT INTO orders SELECT * FROM customers",
+        RX,
+        "orders,customers",
+        "S",
+    ),
+    // What a statement reads besides its target: FROM, USING, its WITH queries.
+    (
+        "UPDATE orders SET note = 'x' FROM customers c WHERE orders.customer_id = c.id",
+        RX,
+        "orders,customers",
+        "S",
+    ),
+    (
+        "DELETE FROM orders USING customers c WHERE orders.customer_id = c.id",
+        RX,
+        "orders,customers",
+        "S",
+    ),
+    (
+        "WITH x AS (SELECT id FROM customers) INSERT INTO orders (id) SELECT id FROM x",
+        RX,
+        "orders,customers",
+        "S",
+    ),
+    (
+        "WITH x AS (SELECT id FROM customers) UPDATE orders SET note = 'x' \
+         WHERE customer_id IN (SELECT id FROM x)",
         RX,
         "orders,customers",
         "S",

@@ -59,6 +59,14 @@ pub(super) fn classify(node: &NodeEnum, state: &MigrationState, e: &mut Effect) 
             _ => {}
         }
     }
+    // What the statement reads besides its targets (`FROM`, `USING`, its WITH queries),
+    // after the targets so that a statement lists what it writes first.
+    if matches!(
+        node,
+        NodeEnum::UpdateStmt(_) | NodeEnum::DeleteStmt(_) | NodeEnum::MergeStmt(_)
+    ) {
+        super::other::read_sources(Some(node), e);
+    }
 }
 
 /// One DML target: `all` rows or some, deleting them or not. Whether it reaches every row.

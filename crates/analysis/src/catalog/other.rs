@@ -39,7 +39,7 @@ pub(super) fn classify(node: &NodeEnum, state: &MigrationState, e: &mut Effect) 
         NodeEnum::AlterPolicyStmt(p) => target(p.table.as_ref(), AccessExclusive, e),
         NodeEnum::CommentStmt(c) => comment(c, e),
         NodeEnum::AlterDomainStmt(d) => alter_domain(d, e),
-        NodeEnum::InsertStmt(i) => insert(i, state, e),
+        NodeEnum::InsertStmt(i) => insert(i, node, state, e),
         // What DML does to rows, here or in a data-modifying WITH, is `dml.rs`'s business.
         NodeEnum::UpdateStmt(_) | NodeEnum::DeleteStmt(_) | NodeEnum::MergeStmt(_) => {}
         NodeEnum::SelectStmt(_) => {
@@ -104,13 +104,12 @@ fn alter_domain(d: &AlterDomainStmt, e: &mut Effect) {
     }
 }
 
-fn insert(i: &InsertStmt, state: &MigrationState, e: &mut Effect) {
+fn insert(i: &InsertStmt, node: &NodeEnum, state: &MigrationState, e: &mut Effect) {
     if let Some(rel) = &i.relation {
         write_target(&ast::relation(rel), state, e);
     }
-    if let Some(q) = &i.select_stmt {
-        e.scans = read_sources(q.node.as_ref(), e);
-    }
+    // The whole statement: its WITH queries are read too.
+    e.scans = read_sources(Some(node), e);
 }
 
 fn copy(c: &CopyStmt, e: &mut Effect) {
@@ -189,7 +188,10 @@ fn is_catalog_only(node: &NodeEnum) -> bool {
     )
 }
 
-/// Takes ACCESS SHARE on every relation a query reads; true when it reads any.
+/// Takes ACCESS SHARE on every relation a query or a DML statement reads (its `WITH`
+/// queries, `FROM`, `USING`, subqueries); true when it reads any. The tables an `INSERT`,
+/// `UPDATE`, `DELETE` or `MERGE` in it writes are not reads: the write's lock is recorded
+/// where the write is (`insert`, `dml.rs`).
 pub(super) fn read_sources(query: Option<&NodeEnum>, e: &mut Effect) -> bool {
     let Some(node) = query else { return false };
     let mut any = false;
@@ -202,9 +204,24 @@ pub(super) fn read_sources(query: Option<&NodeEnum>, e: &mut Effect) -> bool {
             _ => None,
         })
         .collect();
+    // The targets, by address: the same name may also be read (`UPDATE t … FROM t AS u`).
+    let targets: Vec<*const RangeVar> = nodes
+        .iter()
+        .filter_map(|(child, _, _, _)| match child {
+            NodeRef::InsertStmt(s) => s.relation.as_ref(),
+            NodeRef::UpdateStmt(s) => s.relation.as_ref(),
+            NodeRef::DeleteStmt(s) => s.relation.as_ref(),
+            NodeRef::MergeStmt(s) => s.relation.as_ref(),
+            _ => None,
+        })
+        .map(std::ptr::from_ref)
+        .collect();
     for (child, _, _, _) in nodes {
         if let NodeRef::RangeVar(rv) = child {
             if rv.schemaname.is_empty() && ctes.contains(&rv.relname.as_str()) {
+                continue;
+            }
+            if targets.contains(&std::ptr::from_ref(rv)) {
                 continue;
             }
             e.lock(&ast::relation(rv), AccessShare);
