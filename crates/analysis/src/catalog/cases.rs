@@ -770,6 +770,8 @@ pub const DML: &[Case] = &[
         "orders,customers",
         "S",
     ),
+    // The inserted-into table read by the same statement: a scan.
+    ("INSERT INTO orders SELECT * FROM orders", RX, "orders", "S"),
     (
         "WITH x AS (SELECT id FROM customers) INSERT INTO orders (id) SELECT id FROM x",
         RX,

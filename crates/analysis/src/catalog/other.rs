@@ -189,9 +189,9 @@ fn is_catalog_only(node: &NodeEnum) -> bool {
 }
 
 /// Takes ACCESS SHARE on every relation a query or a DML statement reads (its `WITH`
-/// queries, `FROM`, `USING`, subqueries); true when it reads any. The tables an `INSERT`,
-/// `UPDATE`, `DELETE` or `MERGE` in it writes are not reads: the write's lock is recorded
-/// where the write is (`insert`, `dml.rs`).
+/// queries, `FROM`, `USING`, subqueries); true when it reads any. An `INSERT`'s target is no
+/// read (an `INSERT … VALUES` scans nothing); the target of an `UPDATE`, `DELETE` or `MERGE`
+/// is taken ACCESS SHARE here and ROW EXCLUSIVE by `dml.rs`, which is the stronger and wins.
 pub(super) fn read_sources(query: Option<&NodeEnum>, e: &mut Effect) -> bool {
     let Some(node) = query else { return false };
     let mut any = false;
@@ -204,24 +204,21 @@ pub(super) fn read_sources(query: Option<&NodeEnum>, e: &mut Effect) -> bool {
             _ => None,
         })
         .collect();
-    // The targets, by address: the same name may also be read (`UPDATE t … FROM t AS u`).
-    let targets: Vec<*const RangeVar> = nodes
+    // Inserted-into tables, by address: the same name may also be read (`INSERT INTO t
+    // SELECT … FROM t`).
+    let inserted: Vec<*const RangeVar> = nodes
         .iter()
         .filter_map(|(child, _, _, _)| match child {
-            NodeRef::InsertStmt(s) => s.relation.as_ref(),
-            NodeRef::UpdateStmt(s) => s.relation.as_ref(),
-            NodeRef::DeleteStmt(s) => s.relation.as_ref(),
-            NodeRef::MergeStmt(s) => s.relation.as_ref(),
+            NodeRef::InsertStmt(s) => s.relation.as_ref().map(std::ptr::from_ref),
             _ => None,
         })
-        .map(std::ptr::from_ref)
         .collect();
     for (child, _, _, _) in nodes {
         if let NodeRef::RangeVar(rv) = child {
             if rv.schemaname.is_empty() && ctes.contains(&rv.relname.as_str()) {
                 continue;
             }
-            if targets.contains(&std::ptr::from_ref(rv)) {
+            if inserted.contains(&std::ptr::from_ref(rv)) {
                 continue;
             }
             e.lock(&ast::relation(rv), AccessShare);
