@@ -185,10 +185,7 @@ async fn drift(
         }
         _ => None,
     };
-    let what = match analyzed {
-        Some(changes) if !changes.is_empty() => changes.join("; "),
-        _ => format!("one of {}", scope.join(", ")),
-    };
+    let what = what_drifted(analyzed, scope);
     Stop::Finish(Finish::Failed(ExecutionError {
         code: ExecutionErrorCode::SchemaDrift,
         message: format!(
@@ -198,4 +195,38 @@ async fn drift(
         statement_index: None,
         sqlstate: None,
     }))
+}
+
+/// What a drift failure names: the changes found against the analysis' snapshot, or — when
+/// there is no such snapshot to compare with, or it shows nothing it can describe — every
+/// name of the scope, so the message never names nothing.
+fn what_drifted(changes: Option<Vec<String>>, scope: &[String]) -> String {
+    match changes {
+        Some(changes) if !changes.is_empty() => changes.join("; "),
+        _ => format!("one of {}", scope.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_drift_names_what_changed_or_else_the_whole_scope() {
+        let scope = ["public.a".to_string(), "public.b".to_string()];
+        let found = vec![
+            "`public.a`: column `x` added".to_string(),
+            "`public.b` now exists".into(),
+        ];
+        assert_eq!(
+            what_drifted(Some(found), &scope),
+            "`public.a`: column `x` added; `public.b` now exists"
+        );
+        // The scope's fingerprint changed, but not in a way a change can be described.
+        assert_eq!(
+            what_drifted(Some(vec![]), &scope),
+            "one of public.a, public.b"
+        );
+        assert_eq!(what_drifted(None, &scope), "one of public.a, public.b");
+    }
 }

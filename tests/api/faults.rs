@@ -945,3 +945,98 @@ async fn a_dead_attempts_claim_lasts_until_its_deadline_and_the_margin() {
         1
     );
 }
+
+/// The floor is inclusive: an attempt left with exactly the minimum statement time (1 s after
+/// the 20 s kept for bookkeeping) runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_left_exactly_the_minimum_time_runs() {
+    let t = TestApp::spawn(Backend::Local).await;
+    let conn = t.connect().await;
+    let id = t.submit(&conn, "CREATE TABLE just_enough (id int)").await;
+    let deadline = t.clock.now() + Duration::milliseconds(21_000);
+    assert_eq!(
+        run_job_until(&t.app.executor(), &request_id(&id), deadline)
+            .await
+            .unwrap(),
+        Outcome::Completed
+    );
+    assert_eq!(
+        t.count("SELECT count(*) FROM pg_class WHERE relname = 'just_enough'")
+            .await,
+        1
+    );
+}
+
+/// A request given up on while its database's ledger can be read only as an error other than
+/// "no ledger yet" (here a column renamed under it) says whether anything was applied could
+/// not be checked: it never claims that nothing was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_given_up_on_an_unreadable_ledger_never_claims_nothing_was_applied() {
+    let t = TestApp::spawn(Backend::Local).await;
+    let conn = t.connect().await;
+    let first = t.submit(&conn, "CREATE TABLE first (id int);").await;
+    t.drain().await;
+    assert_eq!(t.status(&first).await["status"], "completed");
+    let id = t.submit(&conn, "CREATE TABLE second (id int);").await;
+    t.db()
+        .await
+        .batch_execute("ALTER TABLE autodb.migration_ledger RENAME COLUMN result TO outcome")
+        .await
+        .unwrap();
+    assert_eq!(
+        give_up(&t.app.executor(), &request_id(&id), "dead-lettered")
+            .await
+            .unwrap(),
+        GaveUp::Ended
+    );
+    let status = t.status(&id).await;
+    assert_eq!(status["status"], "failed", "{status}");
+    let message = status["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("whether anything was applied could not be checked"),
+        "{message}"
+    );
+    assert!(!message.contains("nothing was applied"), "{message}");
+    assert_eq!(
+        t.count("SELECT count(*) FROM pg_class WHERE relname = 'second'")
+            .await,
+        0
+    );
+}
+
+/// A migration of one transaction records only its ledger row (with its statements, all or
+/// nothing); statements are recorded one by one in `migration_steps` only for a split
+/// migration, whose segments commit one at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_split_migration_records_its_statements_as_steps() {
+    let t = TestApp::spawn(Backend::Local).await;
+    let conn = t.connect().await;
+    let atomic = t
+        .submit(
+            &conn,
+            "CREATE TABLE a1 (id int);\nCREATE TABLE a2 (id int);",
+        )
+        .await;
+    t.drain().await;
+    assert_eq!(t.status(&atomic).await["status"], "completed");
+    assert_eq!(ledger_rows(&t).await, 1);
+    assert_eq!(
+        t.count("SELECT count(*) FROM autodb.migration_steps").await,
+        0
+    );
+    let split = t
+        .submit(
+            &conn,
+            "CREATE TABLE s1 (id int);\nCREATE INDEX CONCURRENTLY s1_id ON s1 (id);",
+        )
+        .await;
+    t.drain().await;
+    assert_eq!(t.status(&split).await["status"], "completed");
+    assert_eq!(
+        t.count(&format!(
+            "SELECT count(*) FROM autodb.migration_steps WHERE request_id = '{split}'"
+        ))
+        .await,
+        2
+    );
+}

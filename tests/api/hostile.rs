@@ -733,3 +733,34 @@ async fn an_unchanged_rich_schema_is_no_drift() {
         1
     );
 }
+
+/// The ledger's schema handed to another role (who could then drop and replace its tables at
+/// any time): the next migration applies nothing, and the schema is named once, not once per
+/// table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_schema_owned_by_another_role_stops_the_next_migration() {
+    let t = TestApp::spawn(Backend::Local).await;
+    let conn = t.connect().await;
+    let status = run(&t, &conn, "CREATE TABLE first (id int)").await;
+    assert_eq!(status["status"], "completed", "{status}");
+    t.db()
+        .await
+        .batch_execute("ALTER SCHEMA autodb OWNER TO pg_monitor")
+        .await
+        .unwrap();
+    let status = run(&t, &conn, "CREATE TABLE second (id int)").await;
+    assert_eq!(status["error"]["code"], "LEDGER_TAMPERED", "{status}");
+    let message = status["error"]["message"].as_str().unwrap();
+    assert_eq!(
+        message
+            .matches("schema autodb is owned by `pg_monitor`")
+            .count(),
+        1,
+        "{message}"
+    );
+    assert_eq!(
+        t.count("SELECT count(*) FROM pg_class WHERE relname = 'second'")
+            .await,
+        0
+    );
+}
