@@ -732,9 +732,10 @@ async fn lock_timeout(
         .unwrap_or_default();
     error.code = ExecutionErrorCode::LockTimeout;
     error.message = format!(
-        "the migration's locks were not granted within lock_timeout in {attempts} attempts \
+        "the migration's locks were not granted within lock_timeout in {attempts} attempt{} \
          ({}); the transaction was rolled back each time. Blocking sessions: {}. Retry when \
          they end, or raise the retry budget",
+        if attempts == 1 { "" } else { "s" },
         error.message,
         if blockers.is_empty() {
             "none left by the time of this report".to_string()

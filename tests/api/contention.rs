@@ -126,6 +126,31 @@ async fn a_reader_that_never_ends_fails_the_migration_naming_it() {
     reader.batch_execute("ROLLBACK").await.unwrap();
 }
 
+/// The retry budget counts the pause before a retry: an attempt that could not begin within
+/// the budget is not begun. With a budget of one `lock_timeout` and 50 ms, the first attempt
+/// alone uses 200 ms and the shortest pause (100 ms) would end past the budget, so there is
+/// exactly one attempt, however fast or slow the machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_that_would_start_past_the_budget_is_not_begun() {
+    let (t, conn) = setup().await;
+    let id = t
+        .submit(&conn, "ALTER TABLE hot ADD COLUMN note text;")
+        .await;
+    let reader = long_reader(&t).await;
+    let app = patient(&t, LOCK_TIMEOUT_MS + 50);
+    assert_eq!(
+        run_job(&app.executor(), &RequestId::parse(&id).unwrap())
+            .await
+            .unwrap(),
+        Outcome::Failed
+    );
+    let status = t.status(&id).await;
+    assert_eq!(status["error"]["code"], "LOCK_TIMEOUT", "{status}");
+    let message = status["error"]["message"].as_str().unwrap();
+    assert!(message.contains("lock_timeout in 1 attempt"), "{message}");
+    reader.batch_execute("ROLLBACK").await.unwrap();
+}
+
 /// A database can have its own, shorter `lock_timeout`: the executor uses it, and analyze
 /// holds the migration to it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
