@@ -700,6 +700,13 @@ async fn a_lock_lost_before_commit_commits_nothing() {
                 .contains("nothing more was applied"),
             "{status}"
         );
+        assert!(
+            !status["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("remain"),
+            "nothing committed, nothing said to remain: {status}"
+        );
         assert_eq!(
             t.count("SELECT count(*) FROM pg_class WHERE relname = 'fenced'")
                 .await,
@@ -1038,5 +1045,127 @@ async fn only_a_split_migration_records_its_statements_as_steps() {
         ))
         .await,
         2
+    );
+}
+
+/// While a statement runs, the request's progress names it: "Applying statement 2 of 2"
+/// is on the status endpoint during the second statement, not only at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_names_the_statement_being_applied() {
+    let t = TestApp::spawn(Backend::Local).await;
+    let conn = t.connect().await;
+    let id = t
+        .submit(&conn, "CREATE TABLE p1 (id int);\nSELECT pg_sleep(2);")
+        .await;
+    let app = Arc::clone(&t.app);
+    let job = request_id(&id);
+    let running = tokio::spawn(async move { run_job(&app.executor(), &job).await });
+    assert!(wait_until(&t.db().await, SLEEPING).await);
+    let mut seen = Vec::new();
+    for _ in 0..200 {
+        let status = t.status(&id).await;
+        let progress = status["progress"].as_str().unwrap_or_default().to_string();
+        if progress == "Applying statement 2 of 2" {
+            break;
+        }
+        seen.push(progress);
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        t.status(&id).await["progress"].as_str().unwrap_or_default(),
+        "Applying statement 2 of 2",
+        "while the sleep runs; seen before: {seen:?}"
+    );
+    assert_eq!(running.await.unwrap().unwrap(), Outcome::Completed);
+    assert_eq!(
+        t.status(&id).await["progress"],
+        "Completed 2 of 2 statements"
+    );
+}
+
+/// A statement that fails after earlier segments of a split migration committed: the
+/// failure names the statements that stayed applied, which the database shows; a failure
+/// in the first segment claims nothing of the kind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_after_committed_segments_names_them_and_a_first_one_does_not() {
+    let t = TestApp::spawn(Backend::Local).await;
+    let conn = t.connect().await;
+    t.db()
+        .await
+        .batch_execute("CREATE TABLE dup (v int); INSERT INTO dup VALUES (1), (1);")
+        .await
+        .unwrap();
+    let split = "CREATE TABLE s1 (id int);\nCREATE INDEX CONCURRENTLY s1_id ON s1 (id);\n\
+                 ALTER TABLE dup ADD CONSTRAINT dup_v UNIQUE (v);";
+    let id = t.submit(&conn, split).await;
+    t.drain().await;
+    let status = t.status(&id).await;
+    assert_eq!(status["status"], "failed", "{status}");
+    let message = status["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("statements 1 to 2 were committed and remain applied"),
+        "{message}"
+    );
+    assert_eq!(
+        t.count("SELECT count(*) FROM pg_indexes WHERE indexname = 's1_id'")
+            .await,
+        1
+    );
+    assert_eq!(
+        t.count("SELECT count(*) FROM pg_constraint WHERE conname = 'dup_v'")
+            .await,
+        0
+    );
+
+    let single = "CREATE TABLE s2 (id int);\nALTER TABLE dup ADD CONSTRAINT dup_w UNIQUE (v);";
+    let id = t.submit(&conn, single).await;
+    t.drain().await;
+    let status = t.status(&id).await;
+    assert_eq!(status["status"], "failed", "{status}");
+    let message = status["error"]["message"].as_str().unwrap();
+    assert!(!message.contains("remain"), "{message}");
+    assert_eq!(
+        t.count("SELECT count(*) FROM pg_tables WHERE tablename = 's2'")
+            .await,
+        0,
+        "rolled back with the failure"
+    );
+}
+
+/// The fence between the segments of a split migration: what committed before the lock was
+/// lost is named, and is what the database has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_lost_between_segments_names_what_stayed_applied() {
+    let t = TestApp::spawn(Backend::Local).await;
+    let conn = t.connect().await;
+    let id = t
+        .submit(
+            &conn,
+            "CREATE TABLE fenced2 (id int);\nCREATE INDEX CONCURRENTLY fenced2_id ON fenced2 (id);",
+        )
+        .await;
+    // The start's renewal and the first segment's fence go through; the fence before the
+    // index finds the lock taken.
+    let app = losing_the_lock_after(&t, 2);
+    assert_eq!(
+        run_job(&app.executor(), &request_id(&id)).await.unwrap(),
+        Outcome::Failed
+    );
+    let status = t.status(&id).await;
+    assert_eq!(status["error"]["code"], "LOCK_LOST", "{status}");
+    let message = status["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("statement 1 was committed and remains applied"),
+        "{message}"
+    );
+    assert_eq!(
+        t.count("SELECT count(*) FROM pg_class WHERE relname = 'fenced2'")
+            .await,
+        1
+    );
+    assert_eq!(
+        t.count("SELECT count(*) FROM pg_class WHERE relname = 'fenced2_id'")
+            .await,
+        0
     );
 }
